@@ -1,0 +1,644 @@
+/*
+ * connection.c: a connection's life — open, connected, lost, back, closed — and the events that
+ * tell the host about it.
+ *
+ * The state machine runs under conn->lock, driven from four places:
+ *   the host          open, close, free               (connection.c)
+ *   libmongoc         topology up/down                (monitor.c -> mg_conn_topology_locked)
+ *   the timer thread  the initial connect timed out   (connect_timeout)
+ *   workers           pool created, pool destroyed    (open_job_run, teardown_job_run)
+ * Events are queued in the order the state changes, and reach listeners at the next dispatch.
+ *
+ * The pool: created by a worker (creating it may resolve DNS for mongodb+srv), destroyed by a
+ * worker once no operation runs on it (destroying joins libmongoc's monitor threads). While
+ * pool_phase is MG_POOL_READY, conn->pool stays valid for every op counted in in_flight.
+ */
+#include "connection.h"
+
+#include <string.h>
+
+static atomic_llong next_connection_id;
+
+static void open_job_run (mg_job *job);
+static void teardown_job_run (mg_job *job);
+static void connect_timeout (mg_timer *t);
+static void finish_close_locked (mgconn_connection *conn);
+
+void
+mg_conn_ref (mgconn_connection *conn)
+{
+   atomic_fetch_add (&conn->refs, 1);
+}
+
+void
+mg_conn_unref (mgconn_connection *conn)
+{
+   if (!conn || atomic_fetch_sub (&conn->refs, 1) != 1) {
+      return;
+   }
+   if (conn->rt) {
+      pthread_mutex_lock (&conn->rt->lock);
+      if (mg_link_linked (&conn->rt_link)) {
+         mg_link_unlink (&conn->rt_link);
+      }
+      pthread_mutex_unlock (&conn->rt->lock);
+   }
+   if (conn->has_opts) {
+      mg_options_cleanup (&conn->opts);
+   }
+   bson_destroy (&conn->servers);
+   bson_destroy (&conn->server_errors);
+   mgconn_error_cleanup (&conn->last_monitor_error);
+   bson_free (conn->listeners);
+   pthread_mutex_destroy (&conn->lock);
+   bson_free (conn);
+}
+
+void
+mg_conn_read_method_case (mgconn_runtime *rt, const uint8_t *opts, size_t opts_len)
+{
+   bson_t doc;
+   bson_iter_t it;
+   rt->camel_case = false;
+   if (opts && bson_init_static (&doc, opts, opts_len) && bson_iter_init (&it, &doc)) {
+      while (bson_iter_next (&it)) {
+         if (strcasecmp (bson_iter_key (&it), "methodCase") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+            rt->camel_case = strcmp (bson_iter_utf8 (&it, NULL), "camel") == 0;
+         }
+      }
+   }
+}
+
+/* ---- state ---- */
+
+/* Setting the state it already has emits nothing (behaviour §1). */
+static bool
+set_state_locked (mgconn_connection *conn, int32_t state)
+{
+   if (atomic_load (&conn->ready_state) == state) {
+      return false;
+   }
+   atomic_store (&conn->ready_state, state);
+   return true;
+}
+
+static void
+fail_all_locked (mgconn_connection *conn, mg_list *list, const mgconn_error *error)
+{
+   mg_link *it, *tmp;
+   MG_LIST_FOREACH_SAFE (it, tmp, list)
+   {
+      mg_op_fail_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), error);
+   }
+}
+
+static void
+fail_ops_closed_locked (mgconn_connection *conn, bool running_too)
+{
+   mgconn_error e;
+   mgconn_error_init (&e);
+   mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld was closed before the operation could run",
+                 (long long) conn->id);
+   fail_all_locked (conn, &conn->waiting, &e);
+   if (running_too) {
+      mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld was closed while the operation was in flight",
+                    (long long) conn->id);
+      fail_all_locked (conn, &conn->running, &e);
+   }
+   mgconn_error_cleanup (&e);
+}
+
+static void
+disarm_connect_timer_locked (mgconn_connection *conn)
+{
+   if (conn->connect_timer_armed && mg_timer_disarm (&conn->rt->timers, &conn->connect_timer)) {
+      conn->connect_timer_armed = false;
+      atomic_fetch_sub (&conn->refs, 1); /* the timer's reference; the caller holds another */
+   }
+}
+
+/* Stop using the pool: destroy it once no op runs on it. */
+static void
+start_teardown_locked (mgconn_connection *conn)
+{
+   if (conn->pool_phase == MG_POOL_READY) {
+      conn->pool_phase = MG_POOL_CLOSING;
+      mg_conn_pump_locked (conn);
+   }
+   /* OPENING: the open job sees failed/close_wanted when it finishes and comes back here.
+    * CLOSING: already on its way. NONE: nothing to destroy. */
+}
+
+void
+mg_conn_pump_locked (mgconn_connection *conn)
+{
+   mgconn_runtime *rt = conn->rt;
+   if (conn->pool_phase == MG_POOL_READY && conn->up && !conn->close_wanted && !conn->failed) {
+      bool pushed = false;
+      pthread_mutex_lock (&rt->lock);
+      while (conn->in_flight < conn->opts.max_pool_size && !mg_list_empty (&conn->waiting)) {
+         mgconn_op *op = MG_CONTAINER_OF (mg_list_pop_front (&conn->waiting), mgconn_op, conn_link);
+         if (mg_timer_disarm (&rt->timers, &op->buffer_timer)) {
+            atomic_fetch_sub (&op->refs, 1); /* the timer's reference; the worker's is taken below */
+         }
+         op->phase = MG_OP_RUNNING;
+         mg_list_push_back (&conn->running, &op->conn_link);
+         conn->in_flight++;
+         mg_op_ref (op); /* the worker's */
+         mg_runtime_push_job_locked (rt, &op->job);
+         pushed = true;
+      }
+      pthread_mutex_unlock (&rt->lock);
+      (void) pushed;
+   }
+   if (conn->pool_phase == MG_POOL_CLOSING && conn->in_flight == 0 && !conn->teardown_queued) {
+      conn->teardown_queued = true;
+      mg_runtime_push_job (rt, &conn->teardown_job);
+   }
+}
+
+static void
+begin_close_locked (mgconn_connection *conn)
+{
+   if (atomic_load (&conn->ready_state) == MGCONN_STATE_CONNECTED) {
+      set_state_locked (conn, MGCONN_STATE_DISCONNECTING);
+      mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTING, NULL);
+   }
+   if (conn->pool_phase == MG_POOL_NONE) {
+      finish_close_locked (conn);
+   } else {
+      start_teardown_locked (conn);
+   }
+}
+
+static void
+finish_close_locked (mgconn_connection *conn)
+{
+   mg_link *it, *tmp;
+   if (set_state_locked (conn, MGCONN_STATE_DISCONNECTED)) {
+      mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
+   }
+   mg_conn_emit_locked (conn, MGCONN_EVENT_CLOSE, NULL);
+   conn->closed = true;
+   conn->close_wanted = false;
+   MG_LIST_FOREACH_SAFE (it, tmp, &conn->close_ops)
+   {
+      mg_op_finish_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), true, NULL, NULL);
+   }
+}
+
+void
+mg_conn_topology_locked (mgconn_connection *conn, bool up)
+{
+   /* Monitoring of a pool that is being given up (closing, failed first connect) tells nothing. */
+   if (conn->pool_phase != MG_POOL_READY || conn->failed || up == conn->up) {
+      return;
+   }
+   if (conn->close_wanted && atomic_load (&conn->ready_state) != MGCONN_STATE_CONNECTING) {
+      return;
+   }
+   conn->up = up;
+   if (up) {
+      bool again = conn->ever_connected;
+      disarm_connect_timer_locked (conn);
+      if (set_state_locked (conn, MGCONN_STATE_CONNECTED)) {
+         mg_conn_emit_locked (conn, MGCONN_EVENT_CONNECTED, NULL);
+         if (again) {
+            mg_conn_emit_locked (conn, MGCONN_EVENT_RECONNECTED, NULL);
+         }
+         mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
+      }
+      conn->ever_connected = true;
+      if (conn->close_wanted) { /* close() was called while connecting: it waited for this */
+         begin_close_locked (conn);
+         return;
+      }
+      mg_conn_pump_locked (conn);
+   } else if (set_state_locked (conn, MGCONN_STATE_DISCONNECTED)) {
+      mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED,
+                           conn->last_monitor_error.category ? &conn->last_monitor_error : NULL);
+      mg_conn_arm_buffer_timers_locked (conn);
+   }
+}
+
+/* ---- open ---- */
+
+static void
+start_open_locked (mgconn_connection *conn, mg_options *opts)
+{
+   const char *line, *nl;
+   if (conn->has_opts) {
+      mg_options_cleanup (&conn->opts);
+   }
+   conn->opts = *opts;
+   conn->has_opts = true;
+   conn->up = conn->ever_connected = conn->failed = conn->closed = conn->close_wanted = false;
+   conn->open_started_us = mg_now_us ();
+   bson_reinit (&conn->servers);
+   bson_reinit (&conn->server_errors);
+   mgconn_error_cleanup (&conn->last_monitor_error);
+   conn->topology_type[0] = '\0';
+
+   for (line = conn->opts.warnings->str; *line; line = nl + 1) {
+      nl = strchr (line, '\n');
+      mg_log (conn->rt, MGCONN_LOG_WARNING, "mgconn", "%.*s", (int) (nl - line), line);
+   }
+
+   set_state_locked (conn, MGCONN_STATE_CONNECTING);
+   mg_conn_emit_locked (conn, MGCONN_EVENT_CONNECTING, NULL);
+
+   mg_conn_ref (conn); /* the timer's */
+   conn->connect_timer_armed = true;
+   mg_timer_arm (&conn->rt->timers, &conn->connect_timer,
+                 conn->open_started_us + (int64_t) conn->opts.server_selection_timeout_ms * 1000, connect_timeout);
+
+   if (conn->pool_phase == MG_POOL_NONE) {
+      conn->pool_phase = MG_POOL_OPENING;
+      mg_conn_ref (conn); /* the open job's, handed on to the pool */
+      pthread_mutex_lock (&conn->rt->lock);
+      conn->rt->pools_alive++;
+      mg_runtime_push_job_locked (conn->rt, &conn->open_job);
+      pthread_mutex_unlock (&conn->rt->lock);
+   } else {
+      conn->reopen_wanted = true; /* the old pool is still being destroyed; its teardown opens */
+   }
+}
+
+static void
+open_job_run (mg_job *job)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (job, mgconn_connection, open_job);
+   mongoc_uri_t *uri;
+   mongoc_client_pool_t *pool;
+   mongoc_client_t *client;
+   bson_error_t be;
+   int32_t max_pool;
+   bool give_up;
+
+   pthread_mutex_lock (&conn->lock);
+   uri = mongoc_uri_copy (conn->opts.uri);
+   max_pool = conn->opts.max_pool_size;
+   pthread_mutex_unlock (&conn->lock);
+
+   pool = mongoc_client_pool_new_with_error (uri, &be);
+   mongoc_uri_destroy (uri);
+   if (pool) {
+      mongoc_client_pool_set_error_api (pool, MONGOC_ERROR_API_VERSION_2);
+      mongoc_client_pool_max_size (pool, (uint32_t) max_pool);
+      mg_conn_set_monitoring (pool, conn);
+   }
+
+   pthread_mutex_lock (&conn->lock);
+   if (!pool) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_error_set (&e, MGCONN_ERR_OPTION, "Could not start a client pool for \"%s\": %s", conn->opts.uri_redacted,
+                    be.message);
+      conn->pool_phase = MG_POOL_NONE;
+      disarm_connect_timer_locked (conn);
+      if (!conn->failed) {
+         conn->failed = true;
+         set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
+         mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
+         mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
+         mg_conn_fail_buffered_locked (conn, &e);
+      }
+      if (conn->close_wanted) {
+         finish_close_locked (conn);
+      }
+      mgconn_error_cleanup (&e);
+      pthread_mutex_unlock (&conn->lock);
+      pthread_mutex_lock (&conn->rt->lock);
+      conn->rt->pools_alive--;
+      pthread_cond_broadcast (&conn->rt->idle_cond);
+      pthread_mutex_unlock (&conn->rt->lock);
+      mg_conn_unref (conn);
+      return;
+   }
+   conn->pool = pool;
+   conn->pool_phase = MG_POOL_READY;
+   give_up = conn->failed || conn->host_released;
+   if (!give_up) {
+      conn->in_flight++; /* the warm-up below uses the pool: keep teardown away until it is done */
+   }
+   if (give_up) {
+      start_teardown_locked (conn);
+   }
+   pthread_mutex_unlock (&conn->lock);
+   if (give_up) {
+      return;
+   }
+
+   /* libmongoc starts monitoring at the first pop; topology callbacks may run right here. */
+   client = mongoc_client_pool_pop (pool);
+   mongoc_client_pool_push (pool, client);
+
+   pthread_mutex_lock (&conn->lock);
+   conn->in_flight--;
+   mg_conn_pump_locked (conn);
+   pthread_mutex_unlock (&conn->lock);
+}
+
+static void
+teardown_job_run (mg_job *job)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (job, mgconn_connection, teardown_job);
+   mongoc_client_pool_t *pool;
+
+   pthread_mutex_lock (&conn->lock);
+   pool = conn->pool;
+   pthread_mutex_unlock (&conn->lock);
+
+   mongoc_client_pool_destroy (pool); /* joins the monitor threads: their callbacks are ignored */
+
+   pthread_mutex_lock (&conn->lock);
+   conn->pool = NULL;
+   conn->pool_phase = MG_POOL_NONE;
+   conn->teardown_queued = false;
+   conn->up = false;
+   if (conn->close_wanted) {
+      finish_close_locked (conn);
+   }
+   if (conn->reopen_wanted && !conn->host_released) {
+      conn->reopen_wanted = false;
+      conn->pool_phase = MG_POOL_OPENING;
+      mg_conn_ref (conn);
+      pthread_mutex_lock (&conn->rt->lock);
+      conn->rt->pools_alive++;
+      mg_runtime_push_job_locked (conn->rt, &conn->open_job);
+      pthread_mutex_unlock (&conn->rt->lock);
+   }
+   pthread_mutex_unlock (&conn->lock);
+
+   pthread_mutex_lock (&conn->rt->lock);
+   conn->rt->pools_alive--;
+   pthread_cond_broadcast (&conn->rt->idle_cond);
+   pthread_mutex_unlock (&conn->rt->lock);
+   mg_conn_unref (conn); /* the pool's reference */
+}
+
+static void
+connect_timeout (mg_timer *t)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (t, mgconn_connection, connect_timer);
+   pthread_mutex_lock (&conn->lock);
+   conn->connect_timer_armed = false;
+   if (!conn->ever_connected && !conn->failed &&
+       atomic_load (&conn->ready_state) == MGCONN_STATE_CONNECTING) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_conn_server_selection_error_locked (conn, &e);
+      conn->failed = true; /* no automatic retry, as in Mongoose: the user opens again */
+      set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
+      mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
+      mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
+      mg_conn_fail_buffered_locked (conn, &e);
+      start_teardown_locked (conn);
+      mgconn_error_cleanup (&e);
+   }
+   pthread_mutex_unlock (&conn->lock);
+   mg_conn_unref (conn); /* the timer's reference */
+}
+
+/* ---- public ---- */
+
+static int
+parse_opts_doc (const uint8_t *opts, size_t opts_len, bson_t *doc, mgconn_error *error)
+{
+   if (!opts) {
+      bson_init (doc);
+      return 0;
+   }
+   if (!bson_init_static (doc, opts, opts_len) || !bson_validate (doc, BSON_VALIDATE_NONE, NULL)) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "connection options are not a valid BSON document");
+   }
+   return 0;
+}
+
+int
+mgconn_connection_new (mgconn_connection **out,
+                       mgconn_runtime *rt,
+                       const char *uri,
+                       const uint8_t *opts,
+                       size_t opts_len,
+                       mgconn_error *error)
+{
+   mgconn_connection *conn;
+   mg_options parsed;
+   bson_t doc;
+   int rc;
+
+   if (!out || !rt) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_new: %s is NULL", out ? "rt" : "out");
+   }
+   *out = NULL;
+   if ((rc = parse_opts_doc (opts, opts_len, &doc, error)) != 0) {
+      return rc;
+   }
+   if (uri && (rc = mg_options_parse (&parsed, uri, &doc, error)) != 0) {
+      return rc;
+   }
+   conn = bson_malloc0 (sizeof *conn);
+   atomic_init (&conn->refs, 1);
+   conn->rt = rt;
+   conn->id = atomic_fetch_add (&next_connection_id, 1);
+   pthread_mutex_init (&conn->lock, NULL);
+   atomic_init (&conn->ready_state, MGCONN_STATE_UNINITIALIZED);
+   mg_list_init (&conn->waiting);
+   mg_list_init (&conn->running);
+   mg_list_init (&conn->close_ops);
+   mg_list_init (&conn->rt_link);
+   bson_init (&conn->servers);
+   bson_init (&conn->server_errors);
+   conn->open_job.run = open_job_run;
+   conn->teardown_job.run = teardown_job_run;
+
+   pthread_mutex_lock (&rt->lock);
+   if (rt->released) {
+      pthread_mutex_unlock (&rt->lock);
+      if (uri) {
+         mg_options_cleanup (&parsed);
+      }
+      mg_conn_unref (conn);
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "the runtime is being freed");
+   }
+   mg_list_push_back (&rt->connections, &conn->rt_link);
+   pthread_mutex_unlock (&rt->lock);
+
+   if (uri) {
+      pthread_mutex_lock (&conn->lock);
+      start_open_locked (conn, &parsed);
+      pthread_mutex_unlock (&conn->lock);
+   }
+   *out = conn;
+   return 0;
+}
+
+int
+mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t *opts, size_t opts_len,
+                        mgconn_error *error)
+{
+   mg_options parsed;
+   bson_t doc;
+   int rc;
+   bool in_use;
+
+   if (!conn || !uri) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_open: %s is NULL", conn ? "uri" : "conn");
+   }
+   if ((rc = parse_opts_doc (opts, opts_len, &doc, error)) != 0) {
+      return rc;
+   }
+   pthread_mutex_lock (&conn->lock);
+   /* In use: opening, open, or down after a loss (monitoring still looks for the server). */
+   in_use = conn->has_opts && !conn->failed && !conn->closed && !conn->close_wanted;
+   if (in_use) {
+      bool same = strcmp (uri, conn->opts.uri_text) == 0;
+      char *theirs = mg_redact (uri);
+      rc = same ? 0
+                : mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT,
+                           "Connection %lld is already open to \"%s\": close it before opening \"%s\"",
+                           (long long) conn->id, conn->opts.uri_redacted, theirs);
+      bson_free (theirs);
+      pthread_mutex_unlock (&conn->lock);
+      return rc;
+   }
+   pthread_mutex_unlock (&conn->lock);
+
+   if ((rc = mg_options_parse (&parsed, uri, &doc, error)) != 0) {
+      return rc;
+   }
+   pthread_mutex_lock (&conn->lock);
+   start_open_locked (conn, &parsed);
+   pthread_mutex_unlock (&conn->lock);
+   return 0;
+}
+
+static const mg_op_kind close_kind = {"close", "close", NULL, false};
+
+int
+mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force, mgconn_op_cb cb, void *userdata)
+{
+   mgconn_op *op;
+   int32_t state;
+   if (!conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_close: conn is NULL");
+   }
+   op = mg_op_new (conn, &close_kind, NULL, NULL, cb, userdata);
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   pthread_mutex_lock (&conn->lock);
+   state = atomic_load (&conn->ready_state);
+   op->phase = MG_OP_WAITING;
+   mg_list_push_back (&conn->close_ops, &op->conn_link);
+   if (state == MGCONN_STATE_UNINITIALIZED || conn->closed) {
+      mg_op_finish_locked (op, true, NULL, NULL); /* nothing to close; a second close does nothing */
+   } else if (!conn->close_wanted) {
+      conn->close_wanted = true;
+      fail_ops_closed_locked (conn, force != 0);
+      if (conn->failed || state != MGCONN_STATE_CONNECTING) {
+         begin_close_locked (conn);
+      }
+      /* else: connecting; the outcome (connected or failed) continues the close */
+   } else if (force) {
+      fail_ops_closed_locked (conn, true);
+   }
+   pthread_mutex_unlock (&conn->lock);
+   return 0;
+}
+
+/* The host gives the connection up: no more events, and the pool goes away in the background. */
+static void
+abandon_locked (mgconn_connection *conn)
+{
+   conn->host_released = true;
+   conn->reopen_wanted = false;
+   fail_ops_closed_locked (conn, true);
+   disarm_connect_timer_locked (conn);
+   if (conn->has_opts && !conn->closed) {
+      conn->close_wanted = true;
+      conn->failed = true;
+      start_teardown_locked (conn);
+   }
+}
+
+void
+mgconn_connection_free (mgconn_connection *conn)
+{
+   if (!conn) {
+      return;
+   }
+   pthread_mutex_lock (&conn->lock);
+   abandon_locked (conn);
+   pthread_mutex_unlock (&conn->lock);
+   mg_conn_unref (conn);
+}
+
+void
+mg_conn_close_all_for_runtime_free (mgconn_runtime *rt)
+{
+   mg_list conns;
+   mg_link *it;
+   mg_list_init (&conns);
+   pthread_mutex_lock (&rt->lock);
+   rt->released = true;
+   /* Take every connection off the runtime: handles still held after this are only for freeing. */
+   mg_list_splice (&conns, &rt->connections);
+   for (it = conns.next; it != &conns; it = it->next) {
+      mg_conn_ref (MG_CONTAINER_OF (it, mgconn_connection, rt_link));
+   }
+   pthread_mutex_unlock (&rt->lock);
+
+   while ((it = mg_list_pop_front (&conns)) != NULL) {
+      mgconn_connection *conn = MG_CONTAINER_OF (it, mgconn_connection, rt_link);
+      pthread_mutex_lock (&conn->lock);
+      abandon_locked (conn);
+      pthread_mutex_unlock (&conn->lock);
+      conn->rt_link.next = conn->rt_link.prev = &conn->rt_link;
+      mg_conn_unref (conn);
+   }
+
+   pthread_mutex_lock (&rt->lock);
+   while (rt->pools_alive > 0) {
+      pthread_cond_wait (&rt->idle_cond, &rt->lock);
+   }
+   pthread_mutex_unlock (&rt->lock);
+}
+
+int32_t
+mgconn_connection_ready_state (const mgconn_connection *conn)
+{
+   return conn ? atomic_load (&((mgconn_connection *) conn)->ready_state) : MGCONN_STATE_DISCONNECTED;
+}
+
+const char *
+mgconn_connection_name (const mgconn_connection *conn)
+{
+   return conn && conn->has_opts ? conn->opts.db_name : "";
+}
+
+const char *
+mgconn_connection_host (const mgconn_connection *conn)
+{
+   return conn && conn->has_opts ? conn->opts.first_host : "";
+}
+
+int32_t
+mgconn_connection_port (const mgconn_connection *conn)
+{
+   return conn && conn->has_opts ? conn->opts.first_port : 0;
+}
+
+int64_t
+mgconn_connection_id (const mgconn_connection *conn)
+{
+   return conn ? conn->id : -1;
+}
+
+mgconn_runtime *
+mgconn_connection_runtime (const mgconn_connection *conn)
+{
+   return conn ? conn->rt : NULL;
+}

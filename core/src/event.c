@@ -1,0 +1,172 @@
+/*
+ * event.c: connection events, from the state machine to the host's listeners.
+ *
+ * An event is queued under conn->lock (so events keep the order of the state changes) and runs at
+ * the next dispatch on the host thread. Listeners live in conn->listeners, touched only on the host
+ * thread; a listener may add or remove listeners while it runs (removal only marks the entry until
+ * the outermost emit is over).
+ */
+#include "connection.h"
+
+#include <string.h>
+
+typedef struct {
+   mg_delivery d;
+   mgconn_connection *conn; /* a reference */
+   struct mgconn_event ev;
+   mgconn_error error;
+} mg_event_item;
+
+static const char *const event_names[] = {
+   NULL, "connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error",
+};
+#define MG_EVENT_MAX 8
+
+const char *
+mgconn_event_type_name (int32_t type)
+{
+   return type >= 1 && type <= MG_EVENT_MAX ? event_names[type] : NULL;
+}
+
+static int32_t
+event_type_from_name (const char *name)
+{
+   for (int32_t i = 1; i <= MG_EVENT_MAX; i++) {
+      if (strcmp (event_names[i], name) == 0) {
+         return i;
+      }
+   }
+   return -1;
+}
+
+int32_t
+mgconn_event_type_of (const mgconn_event *event)
+{
+   return event ? event->type : 0;
+}
+
+const char *
+mgconn_event_name (const mgconn_event *event)
+{
+   return event ? mgconn_event_type_name (event->type) : NULL;
+}
+
+const mgconn_error *
+mgconn_event_error (const mgconn_event *event)
+{
+   return event ? event->error : NULL;
+}
+
+static void
+item_free (mg_event_item *item)
+{
+   mgconn_error_cleanup (&item->error);
+   mg_conn_unref (item->conn);
+   bson_free (item);
+}
+
+static void
+compact_listeners (mgconn_connection *conn)
+{
+   size_t j = 0;
+   for (size_t i = 0; i < conn->n_listeners; i++) {
+      if (!conn->listeners[i].removed) {
+         conn->listeners[j++] = conn->listeners[i];
+      }
+   }
+   conn->n_listeners = j;
+}
+
+static void
+item_run (mg_delivery *d)
+{
+   mg_event_item *item = MG_CONTAINER_OF (d, mg_event_item, d);
+   mgconn_connection *conn = item->conn;
+   bool released;
+   size_t n;
+
+   pthread_mutex_lock (&conn->lock);
+   released = conn->host_released;
+   pthread_mutex_unlock (&conn->lock);
+   if (!released) {
+      conn->emitting++;
+      n = conn->n_listeners; /* listeners added by a listener hear the next event, not this one */
+      for (size_t i = 0; i < n; i++) {
+         mg_listener l = conn->listeners[i];
+         if (!l.removed && (l.type == 0 || l.type == item->ev.type)) {
+            l.cb (conn, &item->ev, l.userdata);
+         }
+      }
+      if (--conn->emitting == 0) {
+         compact_listeners (conn);
+      }
+   }
+   item_free (item);
+}
+
+static void
+item_drop (mg_delivery *d)
+{
+   item_free (MG_CONTAINER_OF (d, mg_event_item, d));
+}
+
+void
+mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
+{
+   mg_event_item *item = bson_malloc0 (sizeof *item);
+   item->d.run = item_run;
+   item->d.drop = item_drop;
+   mg_conn_ref (conn);
+   item->conn = conn;
+   item->ev.type = type;
+   if (error) {
+      mgconn_error_copy (&item->error, error);
+      item->ev.error = &item->error;
+   }
+   mg_runtime_deliver (conn->rt, &item->d);
+}
+
+int
+mgconn_connection_on (mgconn_connection *conn, const char *name, mgconn_event_cb cb, void *userdata)
+{
+   int32_t type = 0;
+   if (!conn || !cb) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_on: %s is NULL", conn ? "cb" : "conn");
+   }
+   if (name && (type = event_type_from_name (name)) < 0) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
+                      "Unknown event \"%s\": the events are connecting, connected, open, disconnecting, "
+                      "disconnected, close, reconnected, error",
+                      name);
+   }
+   conn->listeners = bson_realloc (conn->listeners, sizeof (mg_listener) * (conn->n_listeners + 1));
+   conn->listeners[conn->n_listeners].type = type;
+   conn->listeners[conn->n_listeners].cb = cb;
+   conn->listeners[conn->n_listeners].userdata = userdata;
+   conn->listeners[conn->n_listeners].removed = false;
+   conn->n_listeners++;
+   return 0;
+}
+
+int
+mgconn_connection_off (mgconn_connection *conn, const char *name, mgconn_event_cb cb, void *userdata)
+{
+   int32_t type = 0;
+   if (!conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_off: conn is NULL");
+   }
+   if (name && (type = event_type_from_name (name)) < 0) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "Unknown event \"%s\"", name);
+   }
+   for (size_t i = 0; i < conn->n_listeners; i++) {
+      mg_listener *l = &conn->listeners[i];
+      if (!l->removed && l->type == type && l->cb == cb && l->userdata == userdata) {
+         l->removed = true;
+         if (conn->emitting == 0) {
+            compact_listeners (conn);
+         }
+         return 0;
+      }
+   }
+   return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "no such listener for \"%s\"", name ? name : "(all)");
+}

@@ -1,0 +1,149 @@
+/*
+ * internal.h: the private structures of libmgconn and the rules that hold them together.
+ *
+ * Threads
+ *   host      any thread that calls the public API. Callbacks run only on the host thread that
+ *             calls mgconn_runtime_dispatch() (or a wait, which dispatches).
+ *   workers   run jobs (operations, pool creation and destruction) from rt->work. They call
+ *             libmongoc and never host code.
+ *   timer     one per runtime; fires deadlines (buffer timeouts, the initial connect timeout).
+ *   driver    libmongoc's monitor threads; they call monitor.c under libmongoc's topology lock.
+ *
+ * Locks, always taken in this order, never the other way round:
+ *   conn->lock  ->  rt->lock  ->  rt->timers.lock
+ *   No mgconn lock is held while calling into libmongoc (a driver callback may be waiting for that
+ *   lock while libmongoc waits for the callback's thread: a deadlock). No lock is held while host
+ *   code runs.
+ *
+ * Lifetimes
+ *   Connections and ops are reference-counted (mg_conn_ref/unref, mg_op_ref/unref). Whoever queues
+ *   a job, a delivery or a timer for an object holds a reference for as long as it is queued.
+ *   The runtime lives until mgconn_runtime_free(); connection and op handles must be freed before
+ *   it, or are only valid for being freed after it.
+ */
+#ifndef MGCONN_INTERNAL_H
+#define MGCONN_INTERNAL_H
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "mgconn.h"
+#include "list.h"
+
+/* ---- errors (error.c) ---- */
+void mg_error_set (mgconn_error *e, int32_t category, const char *fmt, ...) BSON_GNUC_PRINTF (3, 4);
+/* From a libmongoc failure: category from the domain, code and reply (labels, codeName). */
+void mg_error_from_driver (mgconn_error *e, const bson_error_t *be, const bson_t *reply);
+void mg_error_set_reason (mgconn_error *e, const bson_t *reason);
+/* Records `e` as the thread's last error, copies it into `out` when given, returns -category. */
+int mg_error_raise (const mgconn_error *e, mgconn_error *out);
+int mg_fail (mgconn_error *out, int32_t category, const char *fmt, ...) BSON_GNUC_PRINTF (3, 4);
+
+/* ---- redaction (redact.c) ---- */
+/* Secrets are registered process-wide while a connection uses them; every message and log line
+ * passes through mg_redact before anyone sees it. */
+void mg_secret_add (const char *secret);
+void mg_secret_remove (const char *secret);
+/* Masks registered secrets and the password part of any "scheme://user:pass@" in `text`.
+ * Returns a new string (bson_free). */
+char *mg_redact (const char *text);
+void mg_redact_inplace (char *buf, size_t size);
+
+/* ---- time ---- */
+int64_t mg_now_us (void); /* CLOCK_MONOTONIC */
+
+/* ---- jobs and deliveries (runtime.c) ---- */
+typedef struct mg_job {
+   mg_link link;
+   void (*run) (struct mg_job *job); /* on a worker */
+} mg_job;
+
+typedef struct mg_delivery {
+   mg_link link;
+   void (*run) (struct mg_delivery *d);  /* on the host, in dispatch; consumes the delivery */
+   void (*drop) (struct mg_delivery *d); /* at teardown, instead of run */
+} mg_delivery;
+
+/* ---- timers (timer.c) ---- */
+typedef struct mg_timer {
+   mg_link link;
+   int64_t deadline_us;
+   void (*fire) (struct mg_timer *t); /* on the timer thread, no mgconn lock held */
+   bool armed;                        /* under timers.lock */
+} mg_timer;
+
+typedef struct mg_timers {
+   pthread_mutex_t lock;
+   pthread_cond_t cond;
+   mg_list armed; /* sorted by deadline */
+   bool stopping;
+   pthread_t thread;
+   bool started;
+} mg_timers;
+
+int mg_timers_start (mg_timers *ts);
+void mg_timers_stop (mg_timers *ts);
+/* The owner keeps `t` alive until it fires or is disarmed. */
+void mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_timer *));
+/* True when the timer was removed before firing; false when it fired (or is firing) already. */
+bool mg_timer_disarm (mg_timers *ts, mg_timer *t);
+
+/* ---- wake-up fd (wakeup.c) ---- */
+typedef struct mg_wakeup {
+   int read_fd;
+   int write_fd; /* == read_fd for an eventfd */
+} mg_wakeup;
+int mg_wakeup_open (mg_wakeup *w);
+void mg_wakeup_close (mg_wakeup *w);
+void mg_wakeup_signal (mg_wakeup *w);
+void mg_wakeup_drain (mg_wakeup *w);
+
+/* ---- the runtime ---- */
+struct mgconn_runtime {
+   pthread_mutex_t lock;  /* guards everything below it up to `timers` */
+   pthread_cond_t work_cond;
+   pthread_cond_t idle_cond; /* signalled when a connection's pool has been destroyed */
+   mg_list work;             /* mg_job: ready for a worker */
+   mg_list done;             /* mg_delivery: ready for the host */
+   size_t done_count;
+   bool wake_signalled;      /* the fd holds a wake-up that dispatch has not drained yet */
+   mg_list connections;      /* every live connection (mgconn_connection.rt_link) */
+   bool stopping;            /* workers leave when the work queue is empty */
+   bool released;            /* mgconn_runtime_free has begun: nothing new is accepted */
+   int pools_alive;          /* connections whose pool is being created, used or destroyed */
+
+   pthread_t *workers;
+   int n_workers;
+   mg_wakeup wake;
+   mg_timers timers;
+   atomic_int dispatch_depth;
+   bool camel_case; /* name methods as Lua and Node do (findOne) rather than as Python (find_one) */
+
+   /* host thread only */
+   mgconn_log_cb log_cb;
+   void *log_ud;
+};
+
+void mg_runtime_push_job (mgconn_runtime *rt, mg_job *job);
+void mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job);
+void mg_runtime_deliver (mgconn_runtime *rt, mg_delivery *d);
+void mg_runtime_deliver_locked (mgconn_runtime *rt, mg_delivery *d);
+/* Dispatches on the calling thread until *flag is true (set by a delivery) or the monotonic
+ * deadline passes (negative: none). Returns *flag. */
+bool mg_runtime_wait_until (mgconn_runtime *rt, const volatile bool *flag, int64_t deadline_us);
+
+/* ---- logging (log.c) ---- */
+void mg_log (mgconn_runtime *rt, int32_t level, const char *domain, const char *fmt, ...)
+   BSON_GNUC_PRINTF (4, 5);
+void mg_log_install_driver_handler (void);
+void mg_log_register_runtime (mgconn_runtime *rt);
+void mg_log_unregister_runtime (mgconn_runtime *rt);
+
+/* ---- process init (init.c) ---- */
+int mg_process_ref (void);
+void mg_process_unref (void);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * log.c: where mgconn's and libmongoc's warnings go.
+ *
+ * A line is redacted first, then queued as a delivery on its runtime, so a host's log handler runs
+ * on the host thread in dispatch like every other callback. Without a handler the line goes to
+ * stderr at once (from any thread: writing stderr is not host code).
+ *
+ * libmongoc's log handler is process-wide and has no runtime: its warnings go to every live runtime
+ * (rt_registry, under registry_lock, a leaf lock taken after any other).
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+   mg_delivery d;
+   mgconn_runtime *rt;
+   int32_t level;
+   char *domain;
+   char *message;
+} mg_log_line;
+
+static const char *
+level_name (int32_t level)
+{
+   switch (level) {
+   case MGCONN_LOG_ERROR:
+      return "error";
+   case MGCONN_LOG_WARNING:
+      return "warning";
+   case MGCONN_LOG_INFO:
+      return "info";
+   default:
+      return "debug";
+   }
+}
+
+static void
+line_free (mg_log_line *l)
+{
+   bson_free (l->domain);
+   bson_free (l->message);
+   bson_free (l);
+}
+
+static void
+line_run (mg_delivery *d)
+{
+   mg_log_line *l = MG_CONTAINER_OF (d, mg_log_line, d);
+   if (l->rt->log_cb) {
+      l->rt->log_cb (l->level, l->domain, l->message, l->rt->log_ud);
+   } else {
+      fprintf (stderr, "mgconn %s [%s]: %s\n", level_name (l->level), l->domain, l->message);
+   }
+   line_free (l);
+}
+
+static void
+line_drop (mg_delivery *d)
+{
+   line_free (MG_CONTAINER_OF (d, mg_log_line, d));
+}
+
+static void
+emit (mgconn_runtime *rt, int32_t level, const char *domain, const char *redacted)
+{
+   mg_log_line *l;
+   if (!rt) {
+      fprintf (stderr, "mgconn %s [%s]: %s\n", level_name (level), domain, redacted);
+      return;
+   }
+   l = bson_malloc0 (sizeof *l);
+   l->d.run = line_run;
+   l->d.drop = line_drop;
+   l->rt = rt;
+   l->level = level;
+   l->domain = bson_strdup (domain);
+   l->message = bson_strdup (redacted);
+   mg_runtime_deliver (rt, &l->d);
+}
+
+void
+mg_log (mgconn_runtime *rt, int32_t level, const char *domain, const char *fmt, ...)
+{
+   va_list ap;
+   char *raw, *red;
+   va_start (ap, fmt);
+   raw = bson_strdupv_printf (fmt, ap);
+   va_end (ap);
+   red = mg_redact (raw);
+   emit (rt, level, domain, red);
+   bson_free (raw);
+   bson_free (red);
+}
+
+void
+mgconn_runtime_set_log_handler (mgconn_runtime *rt, mgconn_log_cb cb, void *userdata)
+{
+   if (rt) {
+      rt->log_cb = cb;
+      rt->log_ud = userdata;
+   }
+}
+
+#define MG_RUNTIMES_MAX 64
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static mgconn_runtime *rt_registry[MG_RUNTIMES_MAX];
+
+void
+mg_log_register_runtime (mgconn_runtime *rt)
+{
+   pthread_mutex_lock (&registry_lock);
+   for (int i = 0; i < MG_RUNTIMES_MAX; i++) {
+      if (!rt_registry[i]) {
+         rt_registry[i] = rt;
+         break;
+      }
+   }
+   pthread_mutex_unlock (&registry_lock);
+}
+
+void
+mg_log_unregister_runtime (mgconn_runtime *rt)
+{
+   pthread_mutex_lock (&registry_lock);
+   for (int i = 0; i < MG_RUNTIMES_MAX; i++) {
+      if (rt_registry[i] == rt) {
+         rt_registry[i] = NULL;
+      }
+   }
+   pthread_mutex_unlock (&registry_lock);
+}
+
+static void
+driver_log_handler (mongoc_log_level_t level, const char *domain, const char *message, void *unused)
+{
+   char *red;
+   int32_t ours;
+   bool sent = false;
+   (void) unused;
+   if (level > MONGOC_LOG_LEVEL_WARNING) {
+      return; /* libmongoc's info, debug and trace lines are not for script users */
+   }
+   ours = level <= MONGOC_LOG_LEVEL_CRITICAL ? MGCONN_LOG_ERROR : MGCONN_LOG_WARNING;
+   red = mg_redact (message);
+   pthread_mutex_lock (&registry_lock);
+   for (int i = 0; i < MG_RUNTIMES_MAX; i++) {
+      if (rt_registry[i]) {
+         emit (rt_registry[i], ours, domain, red);
+         sent = true;
+      }
+   }
+   pthread_mutex_unlock (&registry_lock);
+   if (!sent) {
+      emit (NULL, ours, domain, red);
+   }
+   bson_free (red);
+}
+
+void
+mg_log_install_driver_handler (void)
+{
+   mongoc_log_set_handler (driver_log_handler, NULL);
+}

@@ -1,0 +1,148 @@
+/*
+ * monitor.c: libmongoc's monitoring callbacks, turned into "up" and "down" for the state machine.
+ *
+ * Thread rule: these run on libmongoc's threads (a monitor thread per server, or whichever thread
+ * ran an operation that hit a network error) while libmongoc holds its topology lock. They may only
+ * read the event, copy what they need and take conn->lock; calling libmongoc's pool or client
+ * functions here deadlocks, and host code never runs here.
+ *
+ * Up means: the topology has a writable server (standalone, primary or mongos), the same rule for
+ * every topology. The callbacks fire on changes that are not edges too (an error text changing):
+ * mg_conn_topology_locked keeps only the edges.
+ */
+#include "connection.h"
+
+#include <string.h>
+
+/* Rebuilds conn->servers from the last topology and the last heartbeat error of each server. */
+static void
+snapshot_servers_locked (mgconn_connection *conn, const bson_t *types)
+{
+   bson_iter_t it, err;
+   bson_reinit (&conn->servers);
+   if (!bson_iter_init (&it, types)) {
+      return;
+   }
+   while (bson_iter_next (&it)) {
+      bson_t server;
+      const char *hp = bson_iter_key (&it);
+      bson_append_document_begin (&conn->servers, hp, -1, &server);
+      BSON_APPEND_UTF8 (&server, "type", bson_iter_utf8 (&it, NULL));
+      if (bson_iter_init_find (&err, &conn->server_errors, hp) && BSON_ITER_HOLDS_UTF8 (&err)) {
+         BSON_APPEND_UTF8 (&server, "error", bson_iter_utf8 (&err, NULL));
+      } else {
+         BSON_APPEND_NULL (&server, "error");
+      }
+      bson_append_document_end (&conn->servers, &server);
+   }
+}
+
+static void
+on_topology_changed (const mongoc_apm_topology_changed_t *event)
+{
+   mgconn_connection *conn = mongoc_apm_topology_changed_get_context (event);
+   const mongoc_topology_description_t *td = mongoc_apm_topology_changed_get_new_description (event);
+   bool up = mongoc_topology_description_has_writable_server (td);
+   size_t n = 0;
+   mongoc_server_description_t **sds = mongoc_topology_description_get_servers (td, &n);
+   bson_t types = BSON_INITIALIZER;
+
+   for (size_t i = 0; i < n; i++) {
+      BSON_APPEND_UTF8 (&types, mongoc_server_description_host (sds[i])->host_and_port,
+                        mongoc_server_description_type (sds[i]));
+   }
+   mongoc_server_descriptions_destroy_all (sds, n);
+
+   pthread_mutex_lock (&conn->lock);
+   bson_strncpy (conn->topology_type, mongoc_topology_description_type (td), sizeof conn->topology_type);
+   snapshot_servers_locked (conn, &types);
+   mg_conn_topology_locked (conn, up);
+   pthread_mutex_unlock (&conn->lock);
+   bson_destroy (&types);
+}
+
+/* server_errors without `hp`, plus {hp: message} when message is given. */
+static void
+set_server_error_locked (mgconn_connection *conn, const char *hp, const char *message)
+{
+   bson_t next = BSON_INITIALIZER;
+   bson_copy_to_excluding_noinit (&conn->server_errors, &next, hp, NULL);
+   if (message) {
+      BSON_APPEND_UTF8 (&next, hp, message);
+   }
+   bson_destroy (&conn->server_errors);
+   bson_steal (&conn->server_errors, &next);
+}
+
+static void
+on_heartbeat_failed (const mongoc_apm_server_heartbeat_failed_t *event)
+{
+   mgconn_connection *conn = mongoc_apm_server_heartbeat_failed_get_context (event);
+   const mongoc_host_list_t *host = mongoc_apm_server_heartbeat_failed_get_host (event);
+   bson_error_t be;
+   mongoc_apm_server_heartbeat_failed_get_error (event, &be);
+   if (be.domain == 0) {
+      return; /* a heartbeat cancelled by pool destruction, not a failure */
+   }
+   pthread_mutex_lock (&conn->lock);
+   set_server_error_locked (conn, host->host_and_port, be.message);
+   mg_error_from_driver (&conn->last_monitor_error, &be, NULL);
+   pthread_mutex_unlock (&conn->lock);
+}
+
+static void
+on_heartbeat_succeeded (const mongoc_apm_server_heartbeat_succeeded_t *event)
+{
+   mgconn_connection *conn = mongoc_apm_server_heartbeat_succeeded_get_context (event);
+   const mongoc_host_list_t *host = mongoc_apm_server_heartbeat_succeeded_get_host (event);
+   pthread_mutex_lock (&conn->lock);
+   set_server_error_locked (conn, host->host_and_port, NULL);
+   pthread_mutex_unlock (&conn->lock);
+}
+
+void
+mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn)
+{
+   mongoc_apm_callbacks_t *cbs = mongoc_apm_callbacks_new ();
+   mongoc_apm_set_topology_changed_cb (cbs, on_topology_changed);
+   mongoc_apm_set_server_heartbeat_failed_cb (cbs, on_heartbeat_failed);
+   mongoc_apm_set_server_heartbeat_succeeded_cb (cbs, on_heartbeat_succeeded);
+   /* Once, before the first pop: libmongoc refuses a second call. */
+   mongoc_client_pool_set_apm_callbacks (pool, cbs, conn);
+   mongoc_apm_callbacks_destroy (cbs);
+}
+
+void
+mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
+{
+   bson_string_t *msg = bson_string_new ("No suitable servers found: `serverSelectionTimeoutMS` expired");
+   bson_t reason = BSON_INITIALIZER;
+   bson_iter_t it;
+   bool any = false, localhost = false;
+   const mongoc_host_list_t *h;
+
+   if (bson_iter_init (&it, &conn->server_errors)) {
+      while (bson_iter_next (&it)) {
+         bson_string_append_printf (msg, "%s [%s]", any ? "" : ":", bson_iter_utf8 (&it, NULL));
+         any = true;
+      }
+   }
+   if (!any) {
+      bson_string_append_printf (msg, ": [no server answered within %dms]", conn->opts.server_selection_timeout_ms);
+   }
+   for (h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
+      localhost = localhost || strcmp (h->host, "localhost") == 0;
+   }
+   if (localhost && conn->opts.family != 4) {
+      bson_string_append (msg, ". Hint: \"localhost\" may resolve to the IPv6 address ::1 where the server only "
+                               "listens on IPv4: try 127.0.0.1 instead, or family=4");
+   }
+   mg_error_set (e, MGCONN_ERR_SERVER_SELECTION, "%s", msg->str);
+   e->domain = MONGOC_ERROR_SERVER_SELECTION;
+   e->code = MONGOC_ERROR_SERVER_SELECTION_FAILURE;
+   BSON_APPEND_UTF8 (&reason, "type", conn->topology_type[0] ? conn->topology_type : "Unknown");
+   BSON_APPEND_DOCUMENT (&reason, "servers", &conn->servers);
+   mg_error_set_reason (e, &reason);
+   bson_destroy (&reason);
+   bson_string_free (msg, true);
+}

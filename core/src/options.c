@@ -1,0 +1,572 @@
+/*
+ * options.c: one table of every option a connection accepts, and the checks that make a bad one an
+ * OptionError naming it before anything connects.
+ *
+ * Names are MongoDB's canonical URI option names and Mongoose's own, matched case-insensitively.
+ * mgconn's own options never reach libmongoc; in the connection string they are ignored with a
+ * warning (libmongoc would only warn about them and keep them in its URI text).
+ */
+#include "connection.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum {
+   OPT_OWN_BOOL,   /* mgconn's own, bool */
+   OPT_OWN_INT,    /* mgconn's own, integer */
+   OPT_OWN_STRING, /* mgconn's own, string */
+   OPT_BOOL,       /* libmongoc, bool */
+   OPT_INT,        /* libmongoc, int32 */
+   OPT_STRING,     /* libmongoc, string */
+   OPT_SPECIAL     /* handled by name below */
+} opt_type;
+
+typedef struct {
+   const char *name;       /* as users write it */
+   const char *driver_key; /* libmongoc's MONGOC_URI_* key, or NULL */
+   opt_type type;
+   int64_t min, max;
+   size_t field;           /* offsetof (mg_options, ...) for own options */
+} opt_def;
+
+#define OWN(n, t, f) {n, NULL, t, 0, INT32_MAX, offsetof (mg_options, f)}
+#define DRV(n, k, t, lo, hi) {n, k, t, lo, hi, 0}
+
+static const opt_def options[] = {
+   OWN ("bufferCommands", OPT_OWN_BOOL, buffer_commands),
+   OWN ("bufferTimeoutMS", OPT_OWN_INT, buffer_timeout_ms),
+   OWN ("autoIndex", OPT_OWN_BOOL, auto_index),
+   OWN ("autoCreate", OPT_OWN_BOOL, auto_create),
+   OWN ("dbName", OPT_OWN_STRING, db_name),
+   OWN ("user", OPT_OWN_STRING, db_name), /* field unused: applied to the URI */
+   OWN ("pass", OPT_OWN_STRING, db_name), /* field unused: applied to the URI */
+   OWN ("debug", OPT_OWN_BOOL, debug),
+   DRV ("maxPoolSize", MONGOC_URI_MAXPOOLSIZE, OPT_INT, 1, INT32_MAX),
+   DRV ("minPoolSize", NULL, OPT_SPECIAL, 0, INT32_MAX),
+   DRV ("socketTimeoutMS", MONGOC_URI_SOCKETTIMEOUTMS, OPT_INT, 0, INT32_MAX),
+   DRV ("connectTimeoutMS", MONGOC_URI_CONNECTTIMEOUTMS, OPT_INT, 1, INT32_MAX),
+   DRV ("serverSelectionTimeoutMS", MONGOC_URI_SERVERSELECTIONTIMEOUTMS, OPT_INT, 1, INT32_MAX),
+   DRV ("heartbeatFrequencyMS", MONGOC_URI_HEARTBEATFREQUENCYMS, OPT_INT, 500, INT32_MAX),
+   DRV ("waitQueueTimeoutMS", MONGOC_URI_WAITQUEUETIMEOUTMS, OPT_INT, 0, INT32_MAX),
+   DRV ("localThresholdMS", MONGOC_URI_LOCALTHRESHOLDMS, OPT_INT, 0, INT32_MAX),
+   DRV ("zlibCompressionLevel", MONGOC_URI_ZLIBCOMPRESSIONLEVEL, OPT_INT, -1, 9),
+   DRV ("wtimeoutMS", MONGOC_URI_WTIMEOUTMS, OPT_INT, 0, INT32_MAX),
+   DRV ("authSource", MONGOC_URI_AUTHSOURCE, OPT_STRING, 0, 0),
+   DRV ("authMechanism", MONGOC_URI_AUTHMECHANISM, OPT_STRING, 0, 0),
+   DRV ("replicaSet", MONGOC_URI_REPLICASET, OPT_STRING, 0, 0),
+   DRV ("appName", MONGOC_URI_APPNAME, OPT_STRING, 0, 0),
+   DRV ("compressors", MONGOC_URI_COMPRESSORS, OPT_STRING, 0, 0),
+   DRV ("tlsCAFile", MONGOC_URI_TLSCAFILE, OPT_STRING, 0, 0),
+   DRV ("tlsCertificateKeyFile", MONGOC_URI_TLSCERTIFICATEKEYFILE, OPT_STRING, 0, 0),
+   DRV ("tlsCertificateKeyFilePassword", MONGOC_URI_TLSCERTIFICATEKEYFILEPASSWORD, OPT_STRING, 0, 0),
+   DRV ("tls", MONGOC_URI_TLS, OPT_BOOL, 0, 1),
+   DRV ("ssl", MONGOC_URI_SSL, OPT_BOOL, 0, 1),
+   DRV ("tlsAllowInvalidCertificates", MONGOC_URI_TLSALLOWINVALIDCERTIFICATES, OPT_BOOL, 0, 1),
+   DRV ("tlsAllowInvalidHostnames", MONGOC_URI_TLSALLOWINVALIDHOSTNAMES, OPT_BOOL, 0, 1),
+   DRV ("tlsInsecure", MONGOC_URI_TLSINSECURE, OPT_BOOL, 0, 1),
+   DRV ("directConnection", MONGOC_URI_DIRECTCONNECTION, OPT_BOOL, 0, 1),
+   DRV ("retryWrites", MONGOC_URI_RETRYWRITES, OPT_BOOL, 0, 1),
+   DRV ("retryReads", MONGOC_URI_RETRYREADS, OPT_BOOL, 0, 1),
+   DRV ("loadBalanced", MONGOC_URI_LOADBALANCED, OPT_BOOL, 0, 1),
+   DRV ("readPreference", NULL, OPT_SPECIAL, 0, 0),
+   DRV ("w", NULL, OPT_SPECIAL, 0, 0),
+   DRV ("journal", NULL, OPT_SPECIAL, 0, 1),
+   DRV ("family", NULL, OPT_SPECIAL, 4, 6),
+   DRV ("keepAlive", NULL, OPT_SPECIAL, 0, 0),
+   DRV ("keepAliveInitialDelay", NULL, OPT_SPECIAL, 0, 0),
+};
+
+/* Own options and the ones libmongoc does not know, taken out of the connection string. */
+static bool
+is_stripped_uri_option (const char *key, size_t len, bool *own)
+{
+   static const char *const own_names[] = {"bufferCommands", "bufferTimeoutMS", "autoIndex", "autoCreate",
+                                            "dbName", "user", "pass", "debug"};
+   static const char *const ours[] = {"family", "keepAlive", "keepAliveInitialDelay", "minPoolSize"};
+   for (size_t i = 0; i < sizeof own_names / sizeof own_names[0]; i++) {
+      if (strlen (own_names[i]) == len && strncasecmp (own_names[i], key, len) == 0) {
+         *own = true;
+         return true;
+      }
+   }
+   for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+      if (strlen (ours[i]) == len && strncasecmp (ours[i], key, len) == 0) {
+         *own = false;
+         return true;
+      }
+   }
+   return false;
+}
+
+static const opt_def *
+find_option (const char *name)
+{
+   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+      if (strcasecmp (options[i].name, name) == 0) {
+         return &options[i];
+      }
+   }
+   return NULL;
+}
+
+static size_t
+edit_distance (const char *a, const char *b)
+{
+   size_t la = strlen (a), lb = strlen (b), prev[64], cur[64];
+   if (la >= 63 || lb >= 63) {
+      return 99;
+   }
+   for (size_t j = 0; j <= lb; j++) {
+      prev[j] = j;
+   }
+   for (size_t i = 1; i <= la; i++) {
+      cur[0] = i;
+      for (size_t j = 1; j <= lb; j++) {
+         size_t sub = prev[j - 1] + (tolower ((unsigned char) a[i - 1]) != tolower ((unsigned char) b[j - 1]));
+         size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+         cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      }
+      memcpy (prev, cur, sizeof cur);
+   }
+   return prev[lb];
+}
+
+static int
+unknown_option (mgconn_error *error, const char *name)
+{
+   const char *best = NULL;
+   size_t best_d = 4;
+   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+      size_t d = edit_distance (name, options[i].name);
+      if (d < best_d) {
+         best_d = d;
+         best = options[i].name;
+      }
+   }
+   if (best) {
+      return mg_fail (error, MGCONN_ERR_OPTION, "Unknown option \"%s\": did you mean \"%s\"?", name, best);
+   }
+   return mg_fail (error, MGCONN_ERR_OPTION,
+                   "Unknown option \"%s\": accepted are MongoDB's connection string options "
+                   "(e.g. serverSelectionTimeoutMS, maxPoolSize) and bufferCommands, bufferTimeoutMS, "
+                   "autoIndex, autoCreate, dbName, user, pass, debug",
+                   name);
+}
+
+/* A short description of a BSON value for "got ..." in messages (never the value of `pass`). */
+static void
+describe_value (const bson_iter_t *it, char *buf, size_t size)
+{
+   switch (bson_iter_type (it)) {
+   case BSON_TYPE_UTF8:
+      bson_snprintf (buf, size, "the string \"%s\"", bson_iter_utf8 (it, NULL));
+      break;
+   case BSON_TYPE_INT32:
+   case BSON_TYPE_INT64:
+      bson_snprintf (buf, size, "%lld", (long long) bson_iter_as_int64 (it));
+      break;
+   case BSON_TYPE_DOUBLE:
+      bson_snprintf (buf, size, "%g", bson_iter_double (it));
+      break;
+   case BSON_TYPE_BOOL:
+      bson_snprintf (buf, size, "%s", bson_iter_bool (it) ? "true" : "false");
+      break;
+   case BSON_TYPE_NULL:
+      bson_snprintf (buf, size, "null");
+      break;
+   case BSON_TYPE_DOCUMENT:
+      bson_snprintf (buf, size, "a table/document");
+      break;
+   case BSON_TYPE_ARRAY:
+      bson_snprintf (buf, size, "an array");
+      break;
+   default:
+      bson_snprintf (buf, size, "a value of BSON type 0x%02x", (unsigned) bson_iter_type (it));
+   }
+}
+
+static bool
+get_int (const bson_iter_t *it, int64_t *out)
+{
+   if (BSON_ITER_HOLDS_INT32 (it) || BSON_ITER_HOLDS_INT64 (it)) {
+      *out = bson_iter_as_int64 (it);
+      return true;
+   }
+   if (BSON_ITER_HOLDS_DOUBLE (it)) {
+      double d = bson_iter_double (it);
+      if (d == (double) (int64_t) d) { /* 5000.0 from a script language is the integer 5000 */
+         *out = (int64_t) d;
+         return true;
+      }
+   }
+   return false;
+}
+
+static int
+bad_value (mgconn_error *error, const opt_def *def, const bson_iter_t *it, const char *accepted)
+{
+   char got[160];
+   describe_value (it, got, sizeof got);
+   if (strcasecmp (def->name, "pass") == 0 || strcasecmp (def->name, "tlsCertificateKeyFilePassword") == 0) {
+      bson_snprintf (got, sizeof got, "a value of another type");
+   }
+   return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s", def->name, accepted, got);
+}
+
+static void
+warn (mg_options *o, const char *fmt, ...) BSON_GNUC_PRINTF (2, 3);
+
+static void
+warn (mg_options *o, const char *fmt, ...)
+{
+   va_list ap;
+   char *line;
+   va_start (ap, fmt);
+   line = bson_strdupv_printf (fmt, ap);
+   va_end (ap);
+   bson_string_append_printf (o->warnings, "%s\n", line);
+   bson_free (line);
+}
+
+static int
+apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
+{
+   int64_t v;
+   if (strcasecmp (def->name, "minPoolSize") == 0) {
+      if (!get_int (it, &v) || v < 0 || v > INT32_MAX) {
+         return bad_value (error, def, it, "an integer from 0 to 2147483647");
+      }
+      o->min_pool_size = (int32_t) v;
+   } else if (strcasecmp (def->name, "family") == 0) {
+      if (!get_int (it, &v) || (v != 4 && v != 6)) {
+         return bad_value (error, def, it, "4 (IPv4 only) or 6 (IPv6 only)");
+      }
+      o->family = (int32_t) v;
+   } else if (strcasecmp (def->name, "keepAlive") == 0 || strcasecmp (def->name, "keepAliveInitialDelay") == 0) {
+      warn (o, "Option \"%s\" is deprecated and ignored: TCP keep-alive is always on", def->name);
+   } else if (strcasecmp (def->name, "readPreference") == 0) {
+      static const char *const modes[] = {"primary", "primaryPreferred", "secondary", "secondaryPreferred",
+                                          "nearest"};
+      static const mongoc_read_mode_t values[] = {MONGOC_READ_PRIMARY, MONGOC_READ_PRIMARY_PREFERRED,
+                                                  MONGOC_READ_SECONDARY, MONGOC_READ_SECONDARY_PREFERRED,
+                                                  MONGOC_READ_NEAREST};
+      const char *s = BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, NULL) : NULL;
+      size_t i;
+      for (i = 0; s && i < 5; i++) {
+         if (strcasecmp (s, modes[i]) == 0) {
+            break;
+         }
+      }
+      if (!s || i == 5) {
+         return bad_value (error, def, it,
+                           "one of \"primary\", \"primaryPreferred\", \"secondary\", \"secondaryPreferred\", \"nearest\"");
+      }
+      mongoc_read_prefs_t *rp = mongoc_read_prefs_new (values[i]);
+      mongoc_uri_set_read_prefs_t (o->uri, rp);
+      mongoc_read_prefs_destroy (rp);
+   } else if (strcasecmp (def->name, "w") == 0 || strcasecmp (def->name, "journal") == 0) {
+      mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
+      if (strcasecmp (def->name, "journal") == 0) {
+         if (!BSON_ITER_HOLDS_BOOL (it)) {
+            mongoc_write_concern_destroy (wc);
+            return bad_value (error, def, it, "true or false");
+         }
+         mongoc_write_concern_set_journal (wc, bson_iter_bool (it));
+      } else if (get_int (it, &v) && v >= 0 && v <= INT32_MAX) {
+         mongoc_write_concern_set_w (wc, (int32_t) v);
+      } else if (BSON_ITER_HOLDS_UTF8 (it) && strcmp (bson_iter_utf8 (it, NULL), "majority") == 0) {
+         mongoc_write_concern_set_w (wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+      } else if (BSON_ITER_HOLDS_UTF8 (it) && bson_iter_utf8 (it, NULL)[0]) {
+         mongoc_write_concern_set_wtag (wc, bson_iter_utf8 (it, NULL));
+      } else {
+         mongoc_write_concern_destroy (wc);
+         return bad_value (error, def, it, "a number of servers (0 or more), \"majority\" or a tag set name");
+      }
+      mongoc_uri_set_write_concern (o->uri, wc);
+      mongoc_write_concern_destroy (wc);
+   }
+   return 0;
+}
+
+static int
+apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_user, bool *set_pass,
+              mgconn_error *error)
+{
+   const opt_def *def = find_option (name);
+   int64_t v;
+   char accepted[96];
+   if (!def) {
+      return unknown_option (error, name);
+   }
+   switch (def->type) {
+   case OPT_OWN_BOOL:
+   case OPT_BOOL:
+      if (!BSON_ITER_HOLDS_BOOL (it)) {
+         return bad_value (error, def, it, "true or false");
+      }
+      if (def->type == OPT_OWN_BOOL) {
+         *(int *) ((char *) o + def->field) = bson_iter_bool (it) ? 1 : 0;
+      } else if (!mongoc_uri_set_option_as_bool (o->uri, def->driver_key, bson_iter_bool (it))) {
+         return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", def->name);
+      }
+      return 0;
+   case OPT_OWN_INT:
+   case OPT_INT:
+      bson_snprintf (accepted, sizeof accepted, "an integer from %lld to %lld", (long long) def->min,
+                     (long long) def->max);
+      if (!get_int (it, &v) || v < def->min || v > def->max) {
+         return bad_value (error, def, it, accepted);
+      }
+      if (def->type == OPT_OWN_INT) {
+         *(int32_t *) ((char *) o + def->field) = (int32_t) v;
+      } else if (!mongoc_uri_set_option_as_int32 (o->uri, def->driver_key, (int32_t) v)) {
+         return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied with the value %lld",
+                         def->name, (long long) v);
+      }
+      return 0;
+   case OPT_OWN_STRING:
+   case OPT_STRING:
+      if (!BSON_ITER_HOLDS_UTF8 (it)) {
+         return bad_value (error, def, it, "a string");
+      }
+      if (strcasecmp (def->name, "dbName") == 0) {
+         bson_free (o->db_name);
+         o->db_name = bson_strdup (bson_iter_utf8 (it, NULL));
+      } else if (strcasecmp (def->name, "user") == 0) {
+         mongoc_uri_set_username (o->uri, bson_iter_utf8 (it, NULL));
+         *set_user = true;
+      } else if (strcasecmp (def->name, "pass") == 0) {
+         mg_secret_remove (o->password);
+         bson_free (o->password);
+         o->password = bson_strdup (bson_iter_utf8 (it, NULL));
+         mg_secret_add (o->password);
+         mongoc_uri_set_password (o->uri, o->password);
+         *set_pass = true;
+      } else if (strcasecmp (def->name, "authSource") == 0) {
+         mongoc_uri_set_auth_source (o->uri, bson_iter_utf8 (it, NULL));
+      } else if (strcasecmp (def->name, "authMechanism") == 0) {
+         mongoc_uri_set_auth_mechanism (o->uri, bson_iter_utf8 (it, NULL));
+      } else if (strcasecmp (def->name, "tlsCertificateKeyFilePassword") == 0) {
+         mg_secret_add (bson_iter_utf8 (it, NULL));
+         mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL));
+      } else if (!mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL))) {
+         return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", def->name);
+      }
+      return 0;
+   case OPT_SPECIAL:
+   default:
+      return apply_special (o, def, it, error);
+   }
+}
+
+/* The password of "scheme://user:password@host" as written (percent-decoded), or NULL. */
+static char *
+uri_text_password (const char *uri)
+{
+   const char *user = strstr (uri, "://");
+   const char *end, *colon, *at = NULL;
+   if (!user) {
+      return NULL;
+   }
+   user += 3;
+   end = user + strcspn (user, "/?#");
+   for (const char *p = user; p < end; p++) {
+      if (*p == '@') {
+         at = p;
+      }
+   }
+   colon = at ? memchr (user, ':', (size_t) (at - user)) : NULL;
+   if (!colon || colon + 1 >= at) {
+      return NULL;
+   }
+   {
+      char *raw = bson_strndup (colon + 1, (size_t) (at - colon - 1));
+      char *dec = bson_malloc0 (strlen (raw) + 1), *d = dec;
+      for (const char *s = raw; *s; s++) {
+         if (s[0] == '%' && isxdigit ((unsigned char) s[1]) && isxdigit ((unsigned char) s[2])) {
+            char hex[3] = {s[1], s[2], 0};
+            *d++ = (char) strtol (hex, NULL, 16);
+            s += 2;
+         } else {
+            *d++ = *s;
+         }
+      }
+      bson_free (raw);
+      return dec;
+   }
+}
+
+/* Copies the connection string without mgconn's own options, turning family/keepAlive/minPoolSize
+ * into entries of `extra` so that they are checked like options. */
+static char *
+strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
+{
+   const char *q = strchr (uri, '?');
+   bson_string_t *out;
+   const char *p;
+   bool first = true;
+   if (!q) {
+      return bson_strdup (uri);
+   }
+   out = bson_string_new (NULL);
+   bson_string_append_printf (out, "%.*s", (int) (q - uri + 1), uri);
+   p = q + 1;
+   while (*p) {
+      size_t len = strcspn (p, "&;");
+      const char *eq = memchr (p, '=', len);
+      size_t klen = eq ? (size_t) (eq - p) : len;
+      bool own = false;
+      if (len > 0 && is_stripped_uri_option (p, klen, &own)) {
+         char *key = bson_strndup (p, klen);
+         if (own) {
+            warn (o, "Option \"%s\" in the connection string is ignored: it is an mgconn option, not a MongoDB "
+                     "connection string option; pass it in the options instead", key);
+         } else {
+            char *val = eq ? bson_strndup (eq + 1, len - klen - 1) : bson_strdup ("");
+            char *endp;
+            long long n = strtoll (val, &endp, 10);
+            if (*val && !*endp) {
+               BSON_APPEND_INT64 (extra, key, n);
+            } else if (strcasecmp (val, "true") == 0 || strcasecmp (val, "false") == 0) {
+               BSON_APPEND_BOOL (extra, key, strcasecmp (val, "true") == 0);
+            } else {
+               BSON_APPEND_UTF8 (extra, key, val);
+            }
+            bson_free (val);
+         }
+         bson_free (key);
+      } else if (len > 0) {
+         bson_string_append_printf (out, "%s%.*s", first ? "" : "&", (int) len, p);
+         first = false;
+      }
+      p += len;
+      if (*p) {
+         p++;
+      }
+   }
+   if (first) { /* nothing left: drop the '?' */
+      out->str[--out->len] = '\0';
+   }
+   return bson_string_free (out, false);
+}
+
+static void
+set_default_int (mg_options *o, const char *key, int32_t value)
+{
+   if (!mongoc_uri_has_option (o->uri, key)) {
+      mongoc_uri_set_option_as_int32 (o->uri, key, value);
+   }
+}
+
+int
+mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_error *error)
+{
+   bson_error_t be;
+   bson_t extra = BSON_INITIALIZER;
+   bson_iter_t it;
+   char *stripped;
+   bool set_user = false, set_pass = false;
+   int rc = 0;
+   const mongoc_host_list_t *hosts;
+
+   memset (o, 0, sizeof *o);
+   o->buffer_commands = o->auto_index = o->auto_create = o->debug = -1;
+   o->buffer_timeout_ms = -1;
+   o->warnings = bson_string_new (NULL);
+   o->uri_text = bson_strdup (uri);
+   o->password = uri_text_password (uri);
+   mg_secret_add (o->password);
+   o->uri_redacted = mg_redact (uri);
+
+   stripped = strip_uri_options (o, uri, &extra);
+   o->uri = mongoc_uri_new_with_error (stripped, &be);
+   bson_free (stripped);
+   if (!o->uri) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid connection string \"%s\": %s", o->uri_redacted, be.message);
+      goto done;
+   }
+
+   /* Values given in the options beat the connection string's; the extra ones come from it. */
+   if (bson_iter_init (&it, &extra)) {
+      while (rc == 0 && bson_iter_next (&it)) {
+         rc = apply_option (o, bson_iter_key (&it), &it, &set_user, &set_pass, error);
+      }
+   }
+   if (rc == 0 && opts && bson_iter_init (&it, opts)) {
+      while (rc == 0 && bson_iter_next (&it)) {
+         rc = apply_option (o, bson_iter_key (&it), &it, &set_user, &set_pass, error);
+      }
+   }
+   if (rc != 0) {
+      goto done;
+   }
+   if (set_pass && !set_user && !mongoc_uri_get_username (o->uri)) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION, "Option \"pass\" needs a user: set \"user\" or put it in the URI");
+      goto done;
+   }
+
+   /* mgconn's defaults where they differ from libmongoc's (Mongoose's values). */
+   set_default_int (o, MONGOC_URI_SOCKETTIMEOUTMS, 0);
+   set_default_int (o, MONGOC_URI_CONNECTTIMEOUTMS, 30000);
+   set_default_int (o, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000);
+   set_default_int (o, MONGOC_URI_HEARTBEATFREQUENCYMS, 10000);
+   set_default_int (o, MONGOC_URI_MAXPOOLSIZE, 100);
+   o->max_pool_size = mongoc_uri_get_option_as_int32 (o->uri, MONGOC_URI_MAXPOOLSIZE, 100);
+   o->server_selection_timeout_ms = mongoc_uri_get_option_as_int32 (o->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000);
+   if (o->min_pool_size > o->max_pool_size) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION, "Option \"minPoolSize\" (%d) must not be larger than maxPoolSize (%d)",
+                    o->min_pool_size, o->max_pool_size);
+      goto done;
+   }
+
+   {
+      const mongoc_read_prefs_t *rp = mongoc_uri_get_read_prefs_t (o->uri);
+      mongoc_read_mode_t mode = rp ? mongoc_read_prefs_get_mode (rp) : MONGOC_READ_PRIMARY;
+      if (mode == MONGOC_READ_SECONDARY || mode == MONGOC_READ_SECONDARY_PREFERRED) {
+         if (o->auto_index == 1 || o->auto_create == 1) {
+            rc = mg_fail (error, MGCONN_ERR_OPTION,
+                          "Option \"%s\" cannot be true with readPreference \"%s\": indexes and collections are "
+                          "created on the primary",
+                          o->auto_index == 1 ? "autoIndex" : "autoCreate",
+                          mode == MONGOC_READ_SECONDARY ? "secondary" : "secondaryPreferred");
+            goto done;
+         }
+         o->auto_index = o->auto_create = 0;
+      }
+   }
+
+   if (!o->db_name) {
+      const char *db = mongoc_uri_get_database (o->uri);
+      o->db_name = bson_strdup (db && *db ? db : "test");
+   }
+   hosts = mongoc_uri_get_hosts (o->uri);
+   o->first_host = bson_strdup (hosts ? hosts->host : "");
+   o->first_port = hosts ? hosts->port : 0;
+
+done:
+   bson_destroy (&extra);
+   if (rc != 0) {
+      mg_options_cleanup (o);
+   }
+   return rc;
+}
+
+void
+mg_options_cleanup (mg_options *o)
+{
+   if (o->uri) {
+      mongoc_uri_destroy (o->uri);
+   }
+   mg_secret_remove (o->password);
+   bson_free (o->password);
+   bson_free (o->uri_text);
+   bson_free (o->uri_redacted);
+   bson_free (o->db_name);
+   bson_free (o->first_host);
+   if (o->warnings) {
+      bson_string_free (o->warnings, true);
+   }
+   memset (o, 0, sizeof *o);
+}

@@ -1,0 +1,129 @@
+/*
+ * redact.c: passwords never leave mgconn. Every message, event and log line is built in a buffer
+ * and passed through mg_redact before anyone sees it.
+ *
+ * The secret registry is process-wide (libmongoc's log handler is process-wide too) and guarded by
+ * its own mutex, which is a leaf lock: nothing else is taken while it is held.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#define MG_SECRETS_MAX 64
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+   char *value;
+   int refs;
+} secrets[MG_SECRETS_MAX];
+
+void
+mg_secret_add (const char *secret)
+{
+   int i, free_slot = -1;
+   if (!secret || strlen (secret) < 1) {
+      return;
+   }
+   pthread_mutex_lock (&secrets_lock);
+   for (i = 0; i < MG_SECRETS_MAX; i++) {
+      if (secrets[i].value && strcmp (secrets[i].value, secret) == 0) {
+         secrets[i].refs++;
+         pthread_mutex_unlock (&secrets_lock);
+         return;
+      }
+      if (!secrets[i].value && free_slot < 0) {
+         free_slot = i;
+      }
+   }
+   if (free_slot >= 0) {
+      secrets[free_slot].value = bson_strdup (secret);
+      secrets[free_slot].refs = 1;
+   }
+   pthread_mutex_unlock (&secrets_lock);
+}
+
+void
+mg_secret_remove (const char *secret)
+{
+   int i;
+   if (!secret) {
+      return;
+   }
+   pthread_mutex_lock (&secrets_lock);
+   for (i = 0; i < MG_SECRETS_MAX; i++) {
+      if (secrets[i].value && strcmp (secrets[i].value, secret) == 0 && --secrets[i].refs == 0) {
+         bson_free (secrets[i].value);
+         secrets[i].value = NULL;
+      }
+   }
+   pthread_mutex_unlock (&secrets_lock);
+}
+
+/* Replaces every occurrence of `needle` in the string `s` with "****". */
+static void
+mask_all (bson_string_t *out, const char *s, const char *needle)
+{
+   size_t n = strlen (needle);
+   const char *hit;
+   while ((hit = strstr (s, needle)) != NULL) {
+      bson_string_append_printf (out, "%.*s****", (int) (hit - s), s);
+      s = hit + n;
+   }
+   bson_string_append (out, s);
+}
+
+/* "scheme://user:secret@host" -> "scheme://user:****@host", wherever a URI appears in a text. */
+static char *
+mask_uri_userinfo (const char *text)
+{
+   bson_string_t *out = bson_string_new (NULL);
+   const char *s = text;
+   const char *scheme;
+   while ((scheme = strstr (s, "://")) != NULL) {
+      const char *user = scheme + 3;
+      size_t span = strcspn (user, "/?# \t\n\"'`[]");
+      const char *at = NULL, *colon;
+      const char *p;
+      for (p = user; p < user + span; p++) {
+         if (*p == '@') {
+            at = p; /* the last '@' before the host part */
+         }
+      }
+      colon = at ? memchr (user, ':', (size_t) (at - user)) : NULL;
+      if (colon) {
+         bson_string_append_printf (out, "%.*s****", (int) (colon + 1 - s), s);
+         s = at;
+      } else {
+         bson_string_append_printf (out, "%.*s", (int) (user - s), s);
+         s = user;
+      }
+   }
+   bson_string_append (out, s);
+   return bson_string_free (out, false);
+}
+
+char *
+mg_redact (const char *text)
+{
+   char *cur = mask_uri_userinfo (text ? text : "");
+   int i;
+   pthread_mutex_lock (&secrets_lock);
+   for (i = 0; i < MG_SECRETS_MAX; i++) {
+      if (secrets[i].value && strstr (cur, secrets[i].value)) {
+         bson_string_t *out = bson_string_new (NULL);
+         mask_all (out, cur, secrets[i].value);
+         bson_free (cur);
+         cur = bson_string_free (out, false);
+      }
+   }
+   pthread_mutex_unlock (&secrets_lock);
+   return cur;
+}
+
+void
+mg_redact_inplace (char *buf, size_t size)
+{
+   char *r = mg_redact (buf);
+   bson_strncpy (buf, r, size);
+   bson_free (r);
+}

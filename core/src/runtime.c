@@ -1,0 +1,252 @@
+/*
+ * runtime.c: worker threads, the two queues between them and the host, and dispatch.
+ *
+ *   host ──submit──▶ rt->work ──worker──▶ libmongoc ──▶ rt->done ──dispatch (host)──▶ callbacks
+ *
+ * rt->work holds jobs; any thread may push, only workers pop. rt->done holds deliveries (operation
+ * completions, events, log lines); any thread may push, only dispatch pops and runs them, on the
+ * host thread. Both are guarded by rt->lock. The wake-up fd is signalled when rt->done goes from
+ * empty to non-empty and drained when dispatch empties it, so it is readable exactly while there is
+ * something to dispatch.
+ */
+#include "internal.h"
+#include "connection.h"
+
+#include <poll.h>
+#include <string.h>
+
+#define MG_DEFAULT_WORKERS 8
+
+static void *
+worker_main (void *arg)
+{
+   mgconn_runtime *rt = arg;
+   for (;;) {
+      mg_link *l;
+      pthread_mutex_lock (&rt->lock);
+      while (!rt->stopping && mg_list_empty (&rt->work)) {
+         pthread_cond_wait (&rt->work_cond, &rt->lock);
+      }
+      l = mg_list_pop_front (&rt->work);
+      pthread_mutex_unlock (&rt->lock);
+      if (!l) {
+         return NULL; /* stopping, and nothing left to do */
+      }
+      MG_CONTAINER_OF (l, mg_job, link)->run (MG_CONTAINER_OF (l, mg_job, link));
+   }
+}
+
+void
+mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job)
+{
+   mg_list_push_back (&rt->work, &job->link);
+   pthread_cond_signal (&rt->work_cond);
+}
+
+void
+mg_runtime_push_job (mgconn_runtime *rt, mg_job *job)
+{
+   pthread_mutex_lock (&rt->lock);
+   mg_runtime_push_job_locked (rt, job);
+   pthread_mutex_unlock (&rt->lock);
+}
+
+void
+mg_runtime_deliver_locked (mgconn_runtime *rt, mg_delivery *d)
+{
+   mg_list_push_back (&rt->done, &d->link);
+   rt->done_count++;
+   if (!rt->wake_signalled) {
+      rt->wake_signalled = true;
+      mg_wakeup_signal (&rt->wake);
+   }
+}
+
+void
+mg_runtime_deliver (mgconn_runtime *rt, mg_delivery *d)
+{
+   pthread_mutex_lock (&rt->lock);
+   mg_runtime_deliver_locked (rt, d);
+   pthread_mutex_unlock (&rt->lock);
+}
+
+static int
+read_workers_option (const uint8_t *opts, size_t opts_len, int *workers, mgconn_error *error)
+{
+   bson_t doc;
+   bson_iter_t it;
+   *workers = MG_DEFAULT_WORKERS;
+   if (!opts) {
+      return 0;
+   }
+   if (!bson_init_static (&doc, opts, opts_len) || !bson_iter_init (&it, &doc)) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "runtime options are not a valid BSON document");
+   }
+   while (bson_iter_next (&it)) {
+      if (strcasecmp (bson_iter_key (&it), "workers") == 0) {
+         if (!BSON_ITER_HOLDS_INT32 (&it) && !BSON_ITER_HOLDS_INT64 (&it)) {
+            return mg_fail (error, MGCONN_ERR_OPTION, "runtime option \"workers\" must be an integer from 1 to 256");
+         }
+         int64_t v = bson_iter_as_int64 (&it);
+         if (v < 1 || v > 256) {
+            return mg_fail (error, MGCONN_ERR_OPTION,
+                            "runtime option \"workers\" must be an integer from 1 to 256, got %lld", (long long) v);
+         }
+         *workers = (int) v;
+      } else if (strcasecmp (bson_iter_key (&it), "methodCase") == 0) {
+         /* read by connection.c when it names methods in messages */
+      } else {
+         return mg_fail (error, MGCONN_ERR_OPTION,
+                         "unknown runtime option \"%s\"; accepted: workers, methodCase", bson_iter_key (&it));
+      }
+   }
+   return 0;
+}
+
+int
+mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, mgconn_error *error)
+{
+   mgconn_runtime *rt;
+   int workers, rc;
+
+   if (!out) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_runtime_new: out is NULL");
+   }
+   *out = NULL;
+   if ((rc = read_workers_option (opts, opts_len, &workers, error)) != 0) {
+      return rc;
+   }
+   mg_process_ref ();
+   rt = bson_malloc0 (sizeof *rt);
+   pthread_mutex_init (&rt->lock, NULL);
+   pthread_cond_init (&rt->work_cond, NULL);
+   pthread_cond_init (&rt->idle_cond, NULL);
+   mg_list_init (&rt->work);
+   mg_list_init (&rt->done);
+   mg_list_init (&rt->connections);
+   mg_conn_read_method_case (rt, opts, opts_len);
+   if (mg_wakeup_open (&rt->wake) != 0 || mg_timers_start (&rt->timers) != 0) {
+      mgconn_runtime_free (rt);
+      return mg_fail (error, MGCONN_ERR_INTERNAL, "could not create the runtime's wake-up fd or timer thread");
+   }
+   rt->workers = bson_malloc0 (sizeof (pthread_t) * (size_t) workers);
+   for (int i = 0; i < workers; i++) {
+      if (pthread_create (&rt->workers[i], NULL, worker_main, rt) != 0) {
+         mgconn_runtime_free (rt);
+         return mg_fail (error, MGCONN_ERR_INTERNAL, "could not start worker thread %d of %d", i + 1, workers);
+      }
+      rt->n_workers++;
+   }
+   mg_log_register_runtime (rt);
+   *out = rt;
+   return 0;
+}
+
+void
+mgconn_runtime_free (mgconn_runtime *rt)
+{
+   mg_link *l;
+   if (!rt) {
+      return;
+   }
+   mg_log_unregister_runtime (rt);
+
+   /* Close every connection and wait until no pool is left: pools are destroyed by workers. */
+   mg_conn_close_all_for_runtime_free (rt);
+
+   pthread_mutex_lock (&rt->lock);
+   rt->stopping = true;
+   pthread_cond_broadcast (&rt->work_cond);
+   pthread_mutex_unlock (&rt->lock);
+   for (int i = 0; i < rt->n_workers; i++) {
+      pthread_join (rt->workers[i], NULL);
+   }
+   mg_timers_stop (&rt->timers);
+
+   /* Deliveries nobody will dispatch any more: release what they hold without running them. */
+   while ((l = mg_list_pop_front (&rt->done)) != NULL) {
+      mg_delivery *d = MG_CONTAINER_OF (l, mg_delivery, link);
+      d->drop (d);
+   }
+   if (rt->wake.read_fd > 0) {
+      mg_wakeup_close (&rt->wake);
+   }
+   bson_free (rt->workers);
+   pthread_cond_destroy (&rt->idle_cond);
+   pthread_cond_destroy (&rt->work_cond);
+   pthread_mutex_destroy (&rt->lock);
+   bson_free (rt);
+   mg_process_unref ();
+}
+
+int
+mgconn_runtime_fd (const mgconn_runtime *rt)
+{
+   return rt ? rt->wake.read_fd : -1;
+}
+
+int
+mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max)
+{
+   int ran = 0;
+   size_t due;
+   if (!rt) {
+      return 0;
+   }
+   /* Items are taken one at a time, so a dispatch nested inside a callback (a blocking wait in a
+    * listener) keeps the global order: it simply continues where the outer one stands. `due` is
+    * fixed at entry so that callbacks that keep queueing work cannot hold the host here forever. */
+   pthread_mutex_lock (&rt->lock);
+   due = rt->done_count;
+   pthread_mutex_unlock (&rt->lock);
+   if (max > 0 && (size_t) max < due) {
+      due = (size_t) max;
+   }
+   atomic_fetch_add (&rt->dispatch_depth, 1);
+   while ((size_t) ran < due) {
+      mg_link *l;
+      pthread_mutex_lock (&rt->lock);
+      l = mg_list_pop_front (&rt->done);
+      if (l) {
+         rt->done_count--;
+      }
+      if (rt->done_count == 0 && rt->wake_signalled) {
+         rt->wake_signalled = false;
+         mg_wakeup_drain (&rt->wake);
+      }
+      pthread_mutex_unlock (&rt->lock);
+      if (!l) {
+         break;
+      }
+      MG_CONTAINER_OF (l, mg_delivery, link)->run (MG_CONTAINER_OF (l, mg_delivery, link));
+      ran++;
+   }
+   atomic_fetch_sub (&rt->dispatch_depth, 1);
+   return ran;
+}
+
+/* Waits (dispatching) until *flag becomes true or the deadline passes. Used by every blocking wait. */
+bool
+mg_runtime_wait_until (mgconn_runtime *rt, const volatile bool *flag, int64_t deadline_us)
+{
+   for (;;) {
+      struct pollfd p;
+      int64_t left_ms;
+      mgconn_runtime_dispatch (rt, 0);
+      if (*flag) {
+         return true;
+      }
+      if (deadline_us >= 0) {
+         left_ms = (deadline_us - mg_now_us () + 999) / 1000;
+         if (left_ms <= 0) {
+            return false;
+         }
+      } else {
+         left_ms = -1;
+      }
+      p.fd = rt->wake.read_fd;
+      p.events = POLLIN;
+      p.revents = 0;
+      poll (&p, 1, left_ms > 1000 || left_ms < 0 ? 1000 : (int) left_ms);
+   }
+}

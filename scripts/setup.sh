@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for building, testing and running the demo, and is quick
+# when everything is already there. Safe to run again at any time.
+#
+#   system packages  Debian's, through apt-get (root, as on the project's machines)
+#   FerretDB         built from the Go module proxy into $MGCONN_DEPS (git-ignored), once
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+deps=${MGCONN_DEPS:-$top/.deps}
+ferretdb_version=v1.24.2
+
+debian_packages=(
+  build-essential cmake pkg-config
+  libmongoc-dev libbson-dev
+  lua5.4 liblua5.4-dev lua-busted luarocks
+  libffi-dev abigail-tools valgrind
+)
+
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$deps/bin"
+if [[ ! -x $deps/bin/ferretdb ]] || ! "$deps/bin/ferretdb" --version 2>/dev/null | grep -q "$ferretdb_version"; then
+  echo "setup: building FerretDB $ferretdb_version into $deps/bin (one time)"
+  # A plain `go install ...@version` builds, but the binary panics at start: the module zip lacks
+  # build/version/version.txt, which FerretDB's release process generates. So build the same module
+  # source from the Go module proxy after writing that one file.
+  module_dir=$(GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$ferretdb_version" |
+               python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  src="$deps/src/ferretdb-$ferretdb_version"
+  rm -rf "$src"; mkdir -p "$deps/src"
+  cp -r "$module_dir" "$src"; chmod -R u+w "$src"
+  echo "$ferretdb_version" > "$src/build/version/version.txt"
+  (cd "$src" && GOFLAGS=-buildvcs=false go build -trimpath -o "$deps/bin/ferretdb" ./cmd/ferretdb)
+  rm -rf "$src"
+fi
+echo "setup: ok (FerretDB at $deps/bin/ferretdb)"
