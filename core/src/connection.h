@@ -152,7 +152,7 @@ struct mgconn_connection {
    int64_t open_started_us;
    /* the topology as last seen by monitoring, for ServerSelectionError.reason */
    char topology_type[32];
-   bson_t servers;       /* {"host:port": {type, error}} */
+   bson_t servers;       /* {"host:port": "server type"} */
    bson_t server_errors; /* {"host:port": "last heartbeat error"} */
    mgconn_error last_monitor_error;
 

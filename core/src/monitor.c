@@ -14,26 +14,45 @@
 
 #include <string.h>
 
-/* Rebuilds conn->servers from the last topology and the last heartbeat error of each server. */
+/* {"host:port": {type, error}} for every seed and every server monitoring has seen, with the last
+ * known type ("Unknown" for a server that never answered: libmongoc's get_servers leaves those out)
+ * and the last heartbeat error. Built when an error needs it, since heartbeat failures and topology
+ * changes arrive in either order. */
 static void
-snapshot_servers_locked (mgconn_connection *conn, const bson_t *types)
+append_server_locked (const mgconn_connection *conn, bson_t *out, const char *hp)
 {
-   bson_iter_t it, err;
-   bson_reinit (&conn->servers);
-   if (!bson_iter_init (&it, types)) {
+   bson_iter_t it;
+   bson_t server;
+   if (bson_iter_init_find (&it, out, hp)) { /* exact key: bson_has_field reads dots as a path */
       return;
    }
-   while (bson_iter_next (&it)) {
-      bson_t server;
-      const char *hp = bson_iter_key (&it);
-      bson_append_document_begin (&conn->servers, hp, -1, &server);
-      BSON_APPEND_UTF8 (&server, "type", bson_iter_utf8 (&it, NULL));
-      if (bson_iter_init_find (&err, &conn->server_errors, hp) && BSON_ITER_HOLDS_UTF8 (&err)) {
-         BSON_APPEND_UTF8 (&server, "error", bson_iter_utf8 (&err, NULL));
-      } else {
-         BSON_APPEND_NULL (&server, "error");
+   bson_append_document_begin (out, hp, -1, &server);
+   BSON_APPEND_UTF8 (&server, "type",
+                     bson_iter_init_find (&it, &conn->servers, hp) ? bson_iter_utf8 (&it, NULL) : "Unknown");
+   if (bson_iter_init_find (&it, &conn->server_errors, hp) && BSON_ITER_HOLDS_UTF8 (&it)) {
+      BSON_APPEND_UTF8 (&server, "error", bson_iter_utf8 (&it, NULL));
+   } else {
+      BSON_APPEND_NULL (&server, "error");
+   }
+   bson_append_document_end (out, &server);
+}
+
+static void
+servers_reason_locked (const mgconn_connection *conn, bson_t *out)
+{
+   bson_iter_t it;
+   for (const mongoc_host_list_t *h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
+      append_server_locked (conn, out, h->host_and_port);
+   }
+   if (bson_iter_init (&it, &conn->servers)) {
+      while (bson_iter_next (&it)) {
+         append_server_locked (conn, out, bson_iter_key (&it));
       }
-      bson_append_document_end (&conn->servers, &server);
+   }
+   if (bson_iter_init (&it, &conn->server_errors)) {
+      while (bson_iter_next (&it)) {
+         append_server_locked (conn, out, bson_iter_key (&it));
+      }
    }
 }
 
@@ -55,10 +74,10 @@ on_topology_changed (const mongoc_apm_topology_changed_t *event)
 
    pthread_mutex_lock (&conn->lock);
    bson_strncpy (conn->topology_type, mongoc_topology_description_type (td), sizeof conn->topology_type);
-   snapshot_servers_locked (conn, &types);
+   bson_destroy (&conn->servers);
+   bson_steal (&conn->servers, &types); /* host:port -> server type */
    mg_conn_topology_locked (conn, up);
    pthread_mutex_unlock (&conn->lock);
-   bson_destroy (&types);
 }
 
 /* server_errors without `hp`, plus {hp: message} when message is given. */
@@ -141,7 +160,12 @@ mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
    e->domain = MONGOC_ERROR_SERVER_SELECTION;
    e->code = MONGOC_ERROR_SERVER_SELECTION_FAILURE;
    BSON_APPEND_UTF8 (&reason, "type", conn->topology_type[0] ? conn->topology_type : "Unknown");
-   BSON_APPEND_DOCUMENT (&reason, "servers", &conn->servers);
+   {
+      bson_t servers = BSON_INITIALIZER; /* standalone: an open child document cannot be searched */
+      servers_reason_locked (conn, &servers);
+      BSON_APPEND_DOCUMENT (&reason, "servers", &servers);
+      bson_destroy (&servers);
+   }
    mg_error_set_reason (e, &reason);
    bson_destroy (&reason);
    bson_string_free (msg, true);

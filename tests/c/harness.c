@@ -1,0 +1,325 @@
+/*
+ * harness.c: a disposable FerretDB per test, event recording and deadline waits.
+ *
+ * The server is started directly (fork + exec) with PR_SET_PDEATHSIG, so that a test that crashes
+ * never leaves a server behind. Its binary is $MGCONN_FERRETDB, else .deps/bin/ferretdb in the
+ * source tree (built by scripts/setup.sh).
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <mongoc/mongoc.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MGCONN_SOURCE_DIR
+#define MGCONN_SOURCE_DIR "."
+#endif
+
+int64_t
+now_ms (void)
+{
+   struct timespec ts;
+   clock_gettime (CLOCK_MONOTONIC, &ts);
+   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double
+now_us (void)
+{
+   struct timespec ts;
+   clock_gettime (CLOCK_MONOTONIC, &ts);
+   return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
+int
+closed_port (void)
+{
+   struct sockaddr_in a;
+   socklen_t len = sizeof a;
+   int fd = socket (AF_INET, SOCK_STREAM, 0);
+   memset (&a, 0, sizeof a);
+   a.sin_family = AF_INET;
+   a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+   CHECK (bind (fd, (struct sockaddr *) &a, sizeof a) == 0, "bind: %s", strerror (errno));
+   CHECK (getsockname (fd, (struct sockaddr *) &a, &len) == 0, "getsockname");
+   close (fd);
+   return ntohs (a.sin_port);
+}
+
+static const char *
+ferretdb_path (void)
+{
+   static char path[512];
+   const char *env = getenv ("MGCONN_FERRETDB");
+   if (env && *env) {
+      return env;
+   }
+   snprintf (path, sizeof path, "%s/.deps/bin/ferretdb", MGCONN_SOURCE_DIR);
+   return path;
+}
+
+static bool
+answers_ping (int port)
+{
+   char uri[128];
+   mongoc_client_t *c;
+   bson_t *cmd = BCON_NEW ("ping", BCON_INT32 (1));
+   bson_error_t e;
+   bool ok;
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=300&connectTimeoutMS=300", port);
+   c = mongoc_client_new (uri);
+   ok = mongoc_client_command_simple (c, "admin", cmd, NULL, NULL, &e);
+   mongoc_client_destroy (c);
+   bson_destroy (cmd);
+   return ok;
+}
+
+static void
+spawn (test_server *s)
+{
+   char listen[64], sqlite[300], state[300], log[300];
+   pid_t pid;
+   snprintf (listen, sizeof listen, "--listen-addr=127.0.0.1:%d", s->port);
+   snprintf (sqlite, sizeof sqlite, "--sqlite-url=file:%s/data/", s->dir);
+   snprintf (state, sizeof state, "--state-dir=%s", s->dir);
+   snprintf (log, sizeof log, "%s/ferretdb.log", s->dir);
+   pid = fork ();
+   CHECK (pid >= 0, "fork: %s", strerror (errno));
+   if (pid == 0) {
+      int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (fd >= 0) {
+         dup2 (fd, 1);
+         dup2 (fd, 2);
+      }
+      execl (ferretdb_path (), "ferretdb", "--handler=sqlite", sqlite, listen, "--telemetry=disable",
+             "--debug-addr=-", state, "--log-level=warn", (char *) NULL);
+      _exit (127);
+   }
+   s->pid = pid;
+   {
+      int64_t deadline = now_ms () + 20000;
+      while (!answers_ping (s->port)) {
+         int status;
+         CHECK (waitpid (pid, &status, WNOHANG) == 0, "FerretDB (%s) exited at start; see %s", ferretdb_path (), log);
+         CHECK (now_ms () < deadline, "FerretDB did not answer ping on port %d within 20 s", s->port);
+         usleep (50 * 1000);
+      }
+   }
+}
+
+void
+server_start (test_server *s)
+{
+   char tmpl[] = "/tmp/mgconn-ferretdb-XXXXXX";
+   memset (s, 0, sizeof *s);
+   CHECK (access (ferretdb_path (), X_OK) == 0, "no FerretDB at %s: run scripts/setup.sh", ferretdb_path ());
+   CHECK (mkdtemp (tmpl) != NULL, "mkdtemp");
+   snprintf (s->dir, sizeof s->dir, "%s", tmpl);
+   {
+      char data[300];
+      snprintf (data, sizeof data, "%s/data", s->dir);
+      mkdir (data, 0755);
+   }
+   s->port = closed_port ();
+   spawn (s);
+}
+
+void
+server_restart (test_server *s)
+{
+   CHECK (s->pid == 0, "server_restart: the server is still running");
+   spawn (s);
+}
+
+void
+server_kill (test_server *s)
+{
+   if (s->pid > 0) {
+      kill (s->pid, SIGKILL);
+      waitpid (s->pid, NULL, 0);
+      s->pid = 0;
+   }
+}
+
+static int
+rm_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+   (void) sb;
+   (void) flag;
+   (void) ftw;
+   return remove (path);
+}
+
+void
+server_cleanup (test_server *s)
+{
+   server_kill (s);
+   if (s->dir[0]) {
+      nftw (s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+      s->dir[0] = '\0';
+   }
+}
+
+const char *
+server_uri (const test_server *s, const char *db, const char *extra)
+{
+   static char buf[512];
+   snprintf (buf, sizeof buf, "mongodb://127.0.0.1:%d/%s%s%s", s->port, db ? db : "", extra ? "?" : "",
+             extra ? extra : "");
+   return buf;
+}
+
+/* ---- events ---- */
+
+static void
+record (mgconn_connection *conn, const mgconn_event *ev, void *ud)
+{
+   recorder *r = ud;
+   (void) conn;
+   if (r->n < REC_MAX) {
+      snprintf (r->names[r->n], sizeof r->names[r->n], "%s", mgconn_event_name (ev));
+      r->at_ms[r->n] = now_ms ();
+      mgconn_error_init (&r->errors[r->n]);
+      if (mgconn_event_error (ev)) {
+         mgconn_error_copy (&r->errors[r->n], mgconn_event_error (ev));
+      }
+      r->n++;
+   }
+}
+
+void
+recorder_attach (recorder *r, mgconn_connection *conn)
+{
+   memset (r, 0, sizeof *r);
+   CHECK (mgconn_connection_on (conn, NULL, record, r) == 0, "mgconn_connection_on");
+}
+
+void
+recorder_reset (recorder *r)
+{
+   for (int i = 0; i < r->n; i++) {
+      mgconn_error_cleanup (&r->errors[i]);
+   }
+   r->n = 0;
+}
+
+const char *
+recorder_sequence (const recorder *r)
+{
+   static char buf[REC_MAX * 24];
+   buf[0] = '\0';
+   for (int i = 0; i < r->n; i++) {
+      strcat (buf, i ? "," : "");
+      strcat (buf, r->names[i]);
+   }
+   return buf;
+}
+
+int
+recorder_find (const recorder *r, const char *name, int from)
+{
+   for (int i = from; i < r->n; i++) {
+      if (strcmp (r->names[i], name) == 0) {
+         return i;
+      }
+   }
+   return -1;
+}
+
+int
+wait_event (mgconn_runtime *rt, recorder *r, const char *name, int from, int timeout_ms)
+{
+   int64_t deadline = now_ms () + timeout_ms;
+   int i;
+   while ((i = recorder_find (r, name, from)) < 0 && now_ms () < deadline) {
+      mgconn_runtime_dispatch (rt, 0);
+      if ((i = recorder_find (r, name, from)) >= 0) {
+         break;
+      }
+      {
+         fd_set fds;
+         struct timeval tv = {0, 20 * 1000};
+         FD_ZERO (&fds);
+         FD_SET (mgconn_runtime_fd (rt), &fds);
+         select (mgconn_runtime_fd (rt) + 1, &fds, NULL, NULL, &tv);
+      }
+   }
+   return i;
+}
+
+/* ---- helpers ---- */
+
+mgconn_runtime *
+runtime_new (void)
+{
+   mgconn_runtime *rt = NULL;
+   mgconn_error e;
+   mgconn_error_init (&e);
+   CHECK (mgconn_runtime_new (&rt, NULL, 0, &e) == 0, "runtime: %s", e.message);
+   return rt;
+}
+
+mgconn_connection *
+conn_new (mgconn_runtime *rt, const char *uri, const char *opts_json)
+{
+   mgconn_connection *conn = NULL;
+   mgconn_error e;
+   bson_error_t be;
+   bson_t *opts = opts_json ? bson_new_from_json ((const uint8_t *) opts_json, -1, &be) : NULL;
+   CHECK (!opts_json || opts, "bad test JSON %s: %s", opts_json, be.message);
+   mgconn_error_init (&e);
+   CHECK (mgconn_connection_new (&conn, rt, uri, opts ? bson_get_data (opts) : NULL, opts ? opts->len : 0, &e) == 0,
+          "connection refused: %s", e.message);
+   if (opts) {
+      bson_destroy (opts);
+   }
+   return conn;
+}
+
+int32_t
+ping (mgconn_connection *conn, int timeout_ms, mgconn_error *err_out)
+{
+   bson_t *cmd = BCON_NEW ("ping", BCON_INT32 (1));
+   mgconn_op *op = NULL;
+   int32_t status;
+   CHECK (mgconn_run_command (&op, conn, "admin", bson_get_data (cmd), cmd->len, NULL, NULL) == 0, "run_command");
+   bson_destroy (cmd);
+   status = mgconn_op_wait (op, timeout_ms);
+   if (err_out && mgconn_op_error (op)) {
+      mgconn_error_copy (err_out, mgconn_op_error (op));
+   }
+   mgconn_op_free (op);
+   return status;
+}
+
+int
+run_tests (int argc, char **argv, const test_case *tests)
+{
+   int ran = 0;
+   signal (SIGPIPE, SIG_IGN);
+   mongoc_init ();
+   for (const test_case *t = tests; t->name; t++) {
+      if (argc > 1 && strcmp (argv[1], t->name) != 0) {
+         continue;
+      }
+      fprintf (stderr, "-- %s\n", t->name);
+      t->fn ();
+      ran++;
+   }
+   CHECK (ran > 0, "no test named %s", argc > 1 ? argv[1] : "(any)");
+   return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * harness.h: what every C test shares: a disposable FerretDB, an event recorder, waits with
+ * deadlines, and assertions that say what was expected.
+ */
+#ifndef MGCONN_TEST_HARNESS_H
+#define MGCONN_TEST_HARNESS_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "mgconn.h"
+
+/* ---- assertions ---- */
+#define CHECK(cond, ...)                                                              \
+   do {                                                                               \
+      if (!(cond)) {                                                                  \
+         fprintf (stderr, "%s:%d: CHECK failed: %s\n  ", __FILE__, __LINE__, #cond); \
+         fprintf (stderr, __VA_ARGS__);                                               \
+         fprintf (stderr, "\n");                                                      \
+         exit (1);                                                                    \
+      }                                                                               \
+   } while (0)
+
+/* ---- a FerretDB of the test's own ---- */
+typedef struct {
+   int port;
+   char dir[256];
+   pid_t pid;
+} test_server;
+
+/* Starts FerretDB (SQLite backend) on a free 127.0.0.1 port in a new temporary directory and waits
+ * until it answers ping. */
+void server_start (test_server *s);
+/* Starts it again on the same port with the same data (after server_kill). */
+void server_restart (test_server *s);
+/* SIGKILL, and waits for the process to be gone. */
+void server_kill (test_server *s);
+/* Kills it if running and removes its directory. */
+void server_cleanup (test_server *s);
+/* "mongodb://127.0.0.1:PORT/DB?<extra>" in a static buffer. */
+const char *server_uri (const test_server *s, const char *db, const char *extra);
+/* A 127.0.0.1 port nothing listens on. */
+int closed_port (void);
+
+/* ---- time ---- */
+int64_t now_ms (void);
+double now_us (void);
+
+/* ---- an event recorder ---- */
+#define REC_MAX 64
+typedef struct {
+   char names[REC_MAX][24];
+   int64_t at_ms[REC_MAX];
+   mgconn_error errors[REC_MAX];
+   int n;
+} recorder;
+
+void recorder_attach (recorder *r, mgconn_connection *conn);
+void recorder_reset (recorder *r);
+/* The recorded names joined by ',' ("connecting,connected,open"), in a static buffer. */
+const char *recorder_sequence (const recorder *r);
+/* Index of the first `name` at or after `from`, or -1. */
+int recorder_find (const recorder *r, const char *name, int from);
+/* Dispatches until `name` has been recorded at or after index `from`. Returns its index or -1. */
+int wait_event (mgconn_runtime *rt, recorder *r, const char *name, int from, int timeout_ms);
+
+/* ---- helpers ---- */
+mgconn_runtime *runtime_new (void);
+/* A connection with options given as a JSON document (or NULL); fails the test when refused. */
+mgconn_connection *conn_new (mgconn_runtime *rt, const char *uri, const char *opts_json);
+/* Runs {ping: 1} and waits; returns the op status. */
+int32_t ping (mgconn_connection *conn, int timeout_ms, mgconn_error *err_out);
+
+/* ---- a test program: a table of named tests ---- */
+typedef struct {
+   const char *name;
+   void (*fn) (void);
+} test_case;
+int run_tests (int argc, char **argv, const test_case *tests);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * test_lifecycle.c: a connection's life against a real FerretDB — open, initial failure, loss and
+ * recovery, close — and the rule that no call makes the host thread wait for the network.
+ */
+#include "harness.h"
+
+#include <string.h>
+
+static bool
+reason_lists_server (const mgconn_error *e, const char *hostport, char *type_out, size_t type_size)
+{
+   const uint8_t *data;
+   size_t len;
+   bson_t reason;
+   bson_iter_t it, servers, server, field;
+   mgconn_error_reason (e, &data, &len);
+   if (!bson_init_static (&reason, data, len) || !bson_iter_init_find (&it, &reason, "servers") ||
+       !bson_iter_recurse (&it, &servers) || !bson_iter_find (&servers, hostport) ||
+       !bson_iter_recurse (&servers, &server)) {
+      return false;
+   }
+   if (bson_iter_find (&server, "type") && BSON_ITER_HOLDS_UTF8 (&server)) {
+      bson_strncpy (type_out, bson_iter_utf8 (&server, NULL), type_size);
+   }
+   bson_iter_recurse (&servers, &field);
+   return bson_iter_find (&field, "error") && BSON_ITER_HOLDS_UTF8 (&field);
+}
+
+static void
+test_open_emits_connecting_connected_open_in_order (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   recorder r;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "lifecycle", NULL), NULL);
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_CONNECTING, "state %d right after create",
+          mgconn_connection_ready_state (conn));
+   recorder_attach (&r, conn); /* attached after the create call: must still see `connecting` */
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open within 10 s; saw %s", recorder_sequence (&r));
+   CHECK (strcmp (recorder_sequence (&r), "connecting,connected,open") == 0, "events were %s",
+          recorder_sequence (&r));
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_CONNECTED, "state %d after open",
+          mgconn_connection_ready_state (conn));
+   CHECK (strcmp (mgconn_connection_name (conn), "lifecycle") == 0, "name %s", mgconn_connection_name (conn));
+   CHECK (strcmp (mgconn_connection_host (conn), "127.0.0.1") == 0 && mgconn_connection_port (conn) == s.port,
+          "host %s port %d", mgconn_connection_host (conn), mgconn_connection_port (conn));
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+static void
+test_initial_failure_on_closed_port_reports_server_selection_error (void)
+{
+   mgconn_runtime *rt = runtime_new ();
+   int port = closed_port ();
+   char uri[128], hostport[64], type[32] = "";
+   mgconn_connection *conn;
+   recorder r;
+   int64_t t0 = now_ms (), took;
+   int i;
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", port);
+   snprintf (hostport, sizeof hostport, "127.0.0.1:%d", port);
+   conn = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 1000}");
+   recorder_attach (&r, conn);
+   i = wait_event (rt, &r, "error", 0, 5000);
+   took = now_ms () - t0;
+   CHECK (i >= 0, "no error event within 5 s; saw %s", recorder_sequence (&r));
+   CHECK (strcmp (recorder_sequence (&r), "connecting,disconnected,error") == 0, "events were %s",
+          recorder_sequence (&r));
+   CHECK (r.errors[i].category == MGCONN_ERR_SERVER_SELECTION, "category %s",
+          mgconn_error_category_name (r.errors[i].category));
+   CHECK (strstr (r.errors[i].message, "No suitable servers found") && strstr (r.errors[i].message, hostport),
+          "message does not name the server: %s", r.errors[i].message);
+   CHECK (reason_lists_server (&r.errors[i], hostport, type, sizeof type), "reason.servers lacks %s with its error",
+          hostport);
+   CHECK (strcmp (type, "Unknown") == 0, "server type %s", type);
+   CHECK (took >= 900 && took < 1000 + 1500, "error after %lld ms (timeout 1000 ms)", (long long) took);
+   fprintf (stderr, "   initial failure reported after %lld ms (serverSelectionTimeoutMS=1000)\n", (long long) took);
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_DISCONNECTED, "state %d",
+          mgconn_connection_ready_state (conn));
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+}
+
+static void
+test_server_killed_and_restarted_emits_disconnected_then_reconnected (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   recorder r;
+   int64_t killed, restarted;
+   int i_down, i_conn, i_re, i_open;
+   mgconn_error e;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "lifecycle", NULL), "{\"heartbeatFrequencyMS\": 500}");
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open; saw %s", recorder_sequence (&r));
+
+   killed = now_ms ();
+   server_kill (&s);
+   i_down = wait_event (rt, &r, "disconnected", 0, 5000);
+   CHECK (i_down >= 0, "no disconnected within 5 s of SIGKILL; saw %s", recorder_sequence (&r));
+   CHECK (r.errors[i_down].category != 0, "disconnected carries no monitoring error");
+   fprintf (stderr, "   loss detected %lld ms after SIGKILL (heartbeatFrequencyMS=500): %s\n",
+            (long long) (r.at_ms[i_down] - killed), r.errors[i_down].message);
+
+   server_restart (&s);
+   restarted = now_ms (); /* the server answers ping from here on */
+   i_open = wait_event (rt, &r, "open", i_down, 10000);
+   CHECK (i_open >= 0, "no open after restart; saw %s", recorder_sequence (&r));
+   i_conn = recorder_find (&r, "connected", i_down);
+   i_re = recorder_find (&r, "reconnected", i_down);
+   CHECK (i_conn == i_down + 1 && i_re == i_down + 2 && i_open == i_down + 3, "after the restart: %s",
+          recorder_sequence (&r));
+   fprintf (stderr, "   recovery detected %lld ms after the restart answered ping\n",
+            (long long) (r.at_ms[i_conn] - restarted));
+   mgconn_error_init (&e);
+   CHECK (ping (conn, 5000, &e) == MGCONN_OP_SUCCEEDED, "ping after restart failed: %s", e.message);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+static void
+test_close_emits_disconnecting_disconnected_close_and_later_ops_fail (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_op *close_op = NULL, *op = NULL;
+   recorder r;
+   bson_t *doc = BCON_NEW ("a", BCON_INT32 (1));
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "lifecycle", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open; saw %s", recorder_sequence (&r));
+   CHECK (mgconn_connection_close (&close_op, conn, 0, NULL, NULL) == 0, "close");
+   CHECK (mgconn_op_wait (close_op, 10000) == MGCONN_OP_SUCCEEDED, "close did not finish");
+   mgconn_runtime_dispatch (rt, 0);
+   CHECK (strcmp (recorder_sequence (&r), "connecting,connected,open,disconnecting,disconnected,close") == 0,
+          "events were %s", recorder_sequence (&r));
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_DISCONNECTED, "state %d",
+          mgconn_connection_ready_state (conn));
+
+   CHECK (mgconn_collection_insert_one (&op, conn, "things", bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) == 0,
+          "insert after close was refused at the call instead of failing as an operation");
+   CHECK (mgconn_op_wait (op, 2000) == MGCONN_OP_FAILED, "insert after close did not fail");
+   CHECK (mgconn_op_error (op)->category == MGCONN_ERR_CONNECTION_CLOSED, "category %s: %s",
+          mgconn_error_category_name (mgconn_op_error (op)->category), mgconn_op_error (op)->message);
+   mgconn_op_free (op);
+
+   /* A second close does nothing: no second `close` event. */
+   mgconn_op_free (close_op);
+   CHECK (mgconn_connection_close (&close_op, conn, 0, NULL, NULL) == 0, "second close");
+   CHECK (mgconn_op_wait (close_op, 2000) == MGCONN_OP_SUCCEEDED, "second close did not finish");
+   mgconn_runtime_dispatch (rt, 0);
+   CHECK (recorder_find (&r, "close", recorder_find (&r, "close", 0) + 1) < 0, "close emitted twice: %s",
+          recorder_sequence (&r));
+   mgconn_op_free (close_op);
+   bson_destroy (doc);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+static void
+test_close_while_connecting_waits_for_the_outcome (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_op *close_op = NULL;
+   recorder r;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "lifecycle", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (mgconn_connection_close (&close_op, conn, 0, NULL, NULL) == 0, "close");
+   CHECK (mgconn_op_wait (close_op, 10000) == MGCONN_OP_SUCCEEDED, "close did not finish");
+   mgconn_runtime_dispatch (rt, 0);
+   CHECK (strcmp (recorder_sequence (&r), "connecting,connected,open,disconnecting,disconnected,close") == 0,
+          "events were %s", recorder_sequence (&r));
+   mgconn_op_free (close_op);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+static void
+test_insert_then_find_round_trip (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_op *ins = NULL, *find = NULL;
+   bson_t *doc = BCON_NEW ("name", "ada", "score", BCON_INT32 (10));
+   bson_t *filter = BCON_NEW ("name", "ada");
+   const uint8_t *data;
+   size_t len;
+   bson_t reply;
+   bson_iter_t it;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "roundtrip", NULL), NULL);
+   /* Issued before the connection is open: it waits for it. */
+   CHECK (mgconn_collection_insert_one (&ins, conn, "players", bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) ==
+             0,
+          "insert");
+   CHECK (mgconn_op_wait (ins, 10000) == MGCONN_OP_SUCCEEDED, "insert failed: %s",
+          mgconn_op_error (ins) ? mgconn_op_error (ins)->message : "timeout");
+   mgconn_op_reply (ins, &data, &len);
+   CHECK (bson_init_static (&reply, data, len) && bson_iter_init_find (&it, &reply, "insertedId") &&
+             BSON_ITER_HOLDS_OID (&it),
+          "insert reply has no ObjectId insertedId");
+   CHECK (mgconn_collection_find (&find, conn, "players", bson_get_data (filter), filter->len, NULL, 0, NULL, NULL) == 0,
+          "find");
+   CHECK (mgconn_op_wait (find, 10000) == MGCONN_OP_SUCCEEDED, "find failed");
+   mgconn_op_reply (find, &data, &len);
+   bson_init_static (&reply, data, len);
+   CHECK (bson_iter_init (&it, &reply) && bson_iter_find_descendant (&it, "documents.0.score", &it) &&
+             bson_iter_int32 (&it) == 10,
+          "find did not return the inserted document: %s", bson_as_relaxed_extended_json (&reply, NULL));
+   mgconn_op_free (ins);
+   mgconn_op_free (find);
+   bson_destroy (doc);
+   bson_destroy (filter);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   server_cleanup (&s);
+}
+
+static void
+test_connecting_twice_same_uri_is_a_no_op_other_uri_is_refused (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_error e;
+   recorder r;
+   char other[128];
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "twice", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
+   mgconn_error_init (&e);
+   CHECK (mgconn_connection_open (conn, server_uri (&s, "twice", NULL), NULL, 0, &e) == 0, "same URI: %s", e.message);
+   snprintf (other, sizeof other, "mongodb://127.0.0.1:%d/other", closed_port ());
+   CHECK (mgconn_connection_open (conn, other, NULL, 0, &e) == -MGCONN_ERR_INVALID_ARGUMENT, "other URI accepted");
+   CHECK (strstr (e.message, "already open"), "message: %s", e.message);
+   mgconn_runtime_dispatch (rt, 0);
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_CONNECTED && r.n == 3,
+          "the open connection was disturbed: state %d, events %s", mgconn_connection_ready_state (conn),
+          recorder_sequence (&r));
+   CHECK (ping (conn, 5000, NULL) == MGCONN_OP_SUCCEEDED, "ping after refused re-open");
+   mgconn_error_cleanup (&e);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+/* Every public call made while the server is down returns within a small bound. */
+static void
+test_no_call_waits_for_the_network_while_the_server_is_down (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn, *conn2;
+   recorder r;
+   double worst = 0, t;
+   const char *worst_call = "";
+   bson_t *doc = BCON_NEW ("x", BCON_INT32 (1));
+   mgconn_op *ops[200];
+   int n = 0;
+#define TIMED(label, expr)               \
+   do {                                  \
+      t = now_us ();                     \
+      expr;                              \
+      t = now_us () - t;                 \
+      if (t > worst) {                   \
+         worst = t;                      \
+         worst_call = label;             \
+      }                                  \
+   } while (0)
+
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "down", NULL), "{\"heartbeatFrequencyMS\": 500, \"bufferTimeoutMS\": 2000}");
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
+   server_kill (&s);
+   CHECK (wait_event (rt, &r, "disconnected", 0, 5000) >= 0, "no disconnected");
+
+   for (int i = 0; i < 50; i++) {
+      TIMED ("insert_one", mgconn_collection_insert_one (&ops[n++], conn, "c", bson_get_data (doc), doc->len, NULL, 0,
+                                                         NULL, NULL));
+      TIMED ("find", mgconn_collection_find (&ops[n++], conn, "c", NULL, 0, NULL, 0, NULL, NULL));
+      TIMED ("dispatch", mgconn_runtime_dispatch (rt, 0));
+      TIMED ("ready_state", mgconn_connection_ready_state (conn));
+   }
+   {
+      char uri[128];
+      snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", closed_port ());
+      TIMED ("connection_new", conn2 = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 500}"));
+   }
+   TIMED ("close", mgconn_connection_close (&ops[n++], conn2, 0, NULL, NULL));
+   TIMED ("close(force)", mgconn_connection_close (&ops[n++], conn, 1, NULL, NULL));
+   for (int i = 0; i < n; i++) {
+      CHECK (mgconn_op_wait (ops[i], 10000) != MGCONN_OP_PENDING, "op %d never finished", i);
+      mgconn_op_free (ops[i]);
+   }
+   TIMED ("connection_free", mgconn_connection_free (conn2));
+   TIMED ("connection_free", mgconn_connection_free (conn));
+   fprintf (stderr, "   longest call on the host thread while the server was down: %.0f us (%s)\n", worst, worst_call);
+   CHECK (worst < 50 * 1000, "%s took %.1f ms on the host thread", worst_call, worst / 1000);
+   bson_destroy (doc);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+static const test_case tests[] = {
+   {"open_order", test_open_emits_connecting_connected_open_in_order},
+   {"initial_failure", test_initial_failure_on_closed_port_reports_server_selection_error},
+   {"kill_restart", test_server_killed_and_restarted_emits_disconnected_then_reconnected},
+   {"close_sequence", test_close_emits_disconnecting_disconnected_close_and_later_ops_fail},
+   {"close_while_connecting", test_close_while_connecting_waits_for_the_outcome},
+   {"insert_find", test_insert_then_find_round_trip},
+   {"connect_twice", test_connecting_twice_same_uri_is_a_no_op_other_uri_is_refused},
+   {"host_never_blocks", test_no_call_waits_for_the_network_while_the_server_is_down},
+   {NULL, NULL},
+};
+
+int
+main (int argc, char **argv)
+{
+   return run_tests (argc, argv, tests);
+}
