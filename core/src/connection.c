@@ -138,9 +138,7 @@ mg_conn_pump_locked (mgconn_connection *conn)
       pthread_mutex_lock (&rt->lock);
       while (conn->in_flight < conn->opts.max_pool_size && !mg_list_empty (&conn->waiting)) {
          mgconn_op *op = MG_CONTAINER_OF (mg_list_pop_front (&conn->waiting), mgconn_op, conn_link);
-         if (mg_timer_disarm (&rt->timers, &op->buffer_timer)) {
-            atomic_fetch_sub (&op->refs, 1); /* the timer's reference; the worker's is taken below */
-         }
+         mg_op_disarm_buffer_timer_locked (op);
          op->phase = MG_OP_RUNNING;
          mg_list_push_back (&conn->running, &op->conn_link);
          conn->in_flight++;
@@ -438,7 +436,7 @@ mgconn_connection_new (mgconn_connection **out,
    if (uri && (rc = mg_options_parse (&parsed, uri, &doc, error)) != 0) {
       return rc;
    }
-   conn = bson_malloc0 (sizeof *conn);
+   conn = BSON_ALIGNED_ALLOC0 (mgconn_connection); /* embeds bson_t: 128-byte aligned */
    atomic_init (&conn->refs, 1);
    conn->rt = rt;
    conn->id = atomic_fetch_add (&next_connection_id, 1);

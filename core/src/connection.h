@@ -91,6 +91,8 @@ void mg_op_unref (mgconn_op *op);
 /* Finishes the op with an error (conn->lock held, phase not FINISHED) and queues its delivery. */
 void mg_op_fail_locked (mgconn_op *op, const mgconn_error *error);
 void mg_op_finish_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error);
+/* Stops the op's buffer deadline (it is about to run or has finished). conn->lock held. */
+void mg_op_disarm_buffer_timer_locked (mgconn_op *op);
 /* Hands the op to the connection and returns 0, or fails it at once through its delivery. */
 int mg_op_submit (mgconn_op *op, mgconn_op **out);
 const char *mg_op_method_name (const mgconn_op *op);

@@ -49,7 +49,7 @@ static mg_error_detail *
 detail_of (mgconn_error *e)
 {
    if (!e->detail) {
-      mg_error_detail *d = bson_malloc0 (sizeof *d);
+      mg_error_detail *d = BSON_ALIGNED_ALLOC0 (mg_error_detail); /* bson_t: 128-byte aligned */
       bson_init (&d->labels);
       bson_init (&d->reason);
       e->detail = d;

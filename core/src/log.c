@@ -133,6 +133,22 @@ mg_log_unregister_runtime (mgconn_runtime *rt)
    pthread_mutex_unlock (&registry_lock);
 }
 
+/* While a thread parses a connection string, libmongoc's lines from that thread belong to that
+ * connection: they are collected here instead of going to every runtime (see mg_log_capture_begin). */
+static _Thread_local bson_string_t *capture;
+
+void
+mg_log_capture_begin (bson_string_t *into)
+{
+   capture = into;
+}
+
+void
+mg_log_capture_end (void)
+{
+   capture = NULL;
+}
+
 static void
 driver_log_handler (mongoc_log_level_t level, const char *domain, const char *message, void *unused)
 {
@@ -142,6 +158,17 @@ driver_log_handler (mongoc_log_level_t level, const char *domain, const char *me
    (void) unused;
    if (level > MONGOC_LOG_LEVEL_WARNING) {
       return; /* libmongoc's info, debug and trace lines are not for script users */
+   }
+   if (strstr (message, "\"endSessions\"")) {
+      /* libmongoc ends server sessions when a pool is destroyed; a server without the command (FerretDB)
+       * makes it warn on every close. The sessions expire on the server anyway: nothing to act on. */
+      return;
+   }
+   if (capture) {
+      red = mg_redact (message);
+      bson_string_append_printf (capture, "%s\n", red);
+      bson_free (red);
+      return;
    }
    ours = level <= MONGOC_LOG_LEVEL_CRITICAL ? MGCONN_LOG_ERROR : MGCONN_LOG_WARNING;
    red = mg_redact (message);

@@ -44,7 +44,7 @@ mgconn_op *
 mg_op_new (mgconn_connection *conn, const mg_op_kind *kind, const char *db, const char *collection, mgconn_op_cb cb,
            void *userdata)
 {
-   mgconn_op *op = bson_malloc0 (sizeof *op);
+   mgconn_op *op = BSON_ALIGNED_ALLOC0 (mgconn_op); /* embeds bson_t: 128-byte aligned */
    atomic_init (&op->refs, 1);
    op->rt = conn->rt;
    mg_conn_ref (conn);
@@ -73,12 +73,22 @@ mg_op_method_name (const mgconn_op *op)
 }
 
 void
+mg_op_disarm_buffer_timer_locked (mgconn_op *op)
+{
+   if (op->buffer_timer_armed && mg_timer_disarm (&op->rt->timers, &op->buffer_timer)) {
+      op->buffer_timer_armed = false;
+      atomic_fetch_sub (&op->refs, 1); /* the timer's reference; never the last (the caller's is live) */
+   }
+}
+
+void
 mg_op_finish_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error)
 {
    if (op->phase == MG_OP_FINISHED) {
       return;
    }
    op->phase = MG_OP_FINISHED;
+   mg_op_disarm_buffer_timer_locked (op);
    if (mg_link_linked (&op->conn_link)) {
       mg_link_unlink (&op->conn_link);
    }

@@ -481,7 +481,11 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    o->uri_redacted = mg_redact (uri);
 
    stripped = strip_uri_options (o, uri, &extra);
+   /* libmongoc's complaints about the string become this connection's warnings (shown once it
+    * opens) or are already in the error below: they do not go to every runtime's log. */
+   mg_log_capture_begin (o->warnings);
    o->uri = mongoc_uri_new_with_error (stripped, &be);
+   mg_log_capture_end ();
    bson_free (stripped);
    if (!o->uri) {
       rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid connection string \"%s\": %s", o->uri_redacted, be.message);

@@ -17,11 +17,16 @@ static struct {
    int refs;
 } secrets[MG_SECRETS_MAX];
 
+/* Secrets shorter than this are not searched for in free text: masking every "p" of a message for
+ * the password "p" would wreck the message and hide nothing (an echo of it is indistinguishable
+ * from any other letter). Passwords inside connection strings are masked whatever their length. */
+#define MG_SECRET_MIN_LEN 4
+
 void
 mg_secret_add (const char *secret)
 {
    int i, free_slot = -1;
-   if (!secret || strlen (secret) < 1) {
+   if (!secret || strlen (secret) < MG_SECRET_MIN_LEN) {
       return;
    }
    pthread_mutex_lock (&secrets_lock);

@@ -311,7 +311,7 @@ run_tests (int argc, char **argv, const test_case *tests)
 {
    int ran = 0;
    signal (SIGPIPE, SIG_IGN);
-   mongoc_init ();
+   mgconn_init (); /* libmongoc, and mgconn's log handler for the harness's own clients too */
    for (const test_case *t = tests; t->name; t++) {
       if (argc > 1 && strcmp (argv[1], t->name) != 0) {
          continue;
@@ -321,5 +321,6 @@ run_tests (int argc, char **argv, const test_case *tests)
       ran++;
    }
    CHECK (ran > 0, "no test named %s", argc > 1 ? argv[1] : "(any)");
+   mgconn_shutdown ();
    return 0;
 }

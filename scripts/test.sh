@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every test of the project, from a fresh machine: set-up, then the C core plain, under ASan+UBSan,
+# under TSan and under valgrind, against real FerretDB servers that the tests start themselves.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+bash scripts/setup.sh
+
+jobs=2
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+step() { printf '\n==== %s\n' "$*"; }
+
+build() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j"$jobs" > "$dir.build.log" 2>&1 || { cat "$dir.build.log"; return 1; }
+}
+
+failed=0
+run() { # name, command...
+  local name=$1; shift
+  step "$name"
+  if "$@"; then results+=("passed  $name"); else results+=("FAILED  $name"); failed=$((failed + 1)); fi
+}
+results=()
+
+mkdir -p build build-asan build-tsan
+run "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=address
+run "build (TSan)" build build-tsan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=thread
+
+run "C tests" ctest --test-dir build -j"$jobs" --output-on-failure -LE valgrind
+run "C tests under ASan+UBSan" ctest --test-dir build-asan -j"$jobs" --output-on-failure
+run "C tests under TSan" ctest --test-dir build-tsan -j"$jobs" --output-on-failure
+run "C tests under valgrind" ctest --test-dir build -j"$jobs" --output-on-failure -L valgrind
+
+step "summary"
+printf '%s\n' "${results[@]}"
+echo "suites: $(( ${#results[@]} - failed )) passed, $failed failed"
+exit $(( failed > 0 ))
