@@ -460,6 +460,20 @@ set_default_int (mg_options *o, const char *key, int32_t value)
    }
 }
 
+/* socketTimeoutMS 0 means "no timeout" (the default, as in Mongoose and the connection string
+ * spec). libmongoc reads a stored 0 as "use my default" (300000 ms: measured on 1.23), so 0,
+ * given or defaulted, is stored as the largest timeout it takes (24.8 days). */
+static void
+set_no_socket_timeout_for_zero (mg_options *o)
+{
+   const bson_t *given = mongoc_uri_get_options (o->uri);
+   bson_iter_t it;
+   if (given && bson_iter_init_find_case (&it, given, MONGOC_URI_SOCKETTIMEOUTMS) && bson_iter_as_int64 (&it) != 0) {
+      return;
+   }
+   mongoc_uri_set_option_as_int32 (o->uri, MONGOC_URI_SOCKETTIMEOUTMS, INT32_MAX);
+}
+
 int
 mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_error *error)
 {
@@ -512,7 +526,7 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    }
 
    /* mgconn's defaults where they differ from libmongoc's (Mongoose's values). */
-   set_default_int (o, MONGOC_URI_SOCKETTIMEOUTMS, 0);
+   set_no_socket_timeout_for_zero (o);
    set_default_int (o, MONGOC_URI_CONNECTTIMEOUTMS, 30000);
    set_default_int (o, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000);
    set_default_int (o, MONGOC_URI_HEARTBEATFREQUENCYMS, 10000);

@@ -3,7 +3,9 @@
  * and a password never appears in any error, event or log line.
  */
 #include "harness.h"
+#include "connection.h" /* white box: what libmongoc receives */
 
+#include <limits.h>
 #include <string.h>
 
 typedef struct {
@@ -195,7 +197,45 @@ test_password_appears_in_no_error_event_or_log_line (void)
    recorder_reset (&r);
 }
 
+/* The values libmongoc is given when the user says nothing, or says 0 for "no socket timeout". */
+static void
+test_driver_receives_mongoose_defaults (void)
+{
+   struct {
+      const char *uri, *opts_json, *key;
+      int32_t expect;
+   } cases[] = {
+      {"mongodb://127.0.0.1/x", NULL, MONGOC_URI_SOCKETTIMEOUTMS, INT32_MAX},
+      {"mongodb://127.0.0.1/x?socketTimeoutMS=0", NULL, MONGOC_URI_SOCKETTIMEOUTMS, INT32_MAX},
+      {"mongodb://127.0.0.1/x", "{\"socketTimeoutMS\": 0}", MONGOC_URI_SOCKETTIMEOUTMS, INT32_MAX},
+      {"mongodb://127.0.0.1/x?socketTimeoutMS=1234", NULL, MONGOC_URI_SOCKETTIMEOUTMS, 1234},
+      {"mongodb://127.0.0.1/x?socketTimeoutMS=1234", "{\"socketTimeoutMS\": 99}", MONGOC_URI_SOCKETTIMEOUTMS, 99},
+      {"mongodb://127.0.0.1/x", NULL, MONGOC_URI_CONNECTTIMEOUTMS, 30000},
+      {"mongodb://127.0.0.1/x", NULL, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 30000},
+      {"mongodb://127.0.0.1/x", NULL, MONGOC_URI_HEARTBEATFREQUENCYMS, 10000},
+      {"mongodb://127.0.0.1/x", NULL, MONGOC_URI_MAXPOOLSIZE, 100},
+      {"mongodb://127.0.0.1/x?maxPoolSize=7", NULL, MONGOC_URI_MAXPOOLSIZE, 7},
+   };
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      mg_options o;
+      mgconn_error e;
+      bson_error_t be;
+      bson_t *opts = cases[i].opts_json ? bson_new_from_json ((const uint8_t *) cases[i].opts_json, -1, &be) : NULL;
+      bson_t empty = BSON_INITIALIZER;
+      mgconn_error_init (&e);
+      CHECK (mg_options_parse (&o, cases[i].uri, opts ? opts : &empty, &e) == 0, "%s: %s", cases[i].uri, e.message);
+      int32_t got = mongoc_uri_get_option_as_int32 (o.uri, cases[i].key, -1);
+      CHECK (got == cases[i].expect, "%s %s: %s is %d, expected %d", cases[i].uri,
+             cases[i].opts_json ? cases[i].opts_json : "", cases[i].key, got, cases[i].expect);
+      mg_options_cleanup (&o);
+      if (opts) {
+         bson_destroy (opts);
+      }
+   }
+}
+
 static const test_case tests[] = {
+   {"driver_defaults", test_driver_receives_mongoose_defaults},
    {"bad_options", test_bad_options_are_option_errors_naming_the_option},
    {"options_beat_uri", test_options_are_case_insensitive_and_beat_the_uri},
    {"password_redacted", test_password_appears_in_no_error_event_or_log_line},
