@@ -16,6 +16,7 @@
 #include "connection.h"
 
 #include <string.h>
+#include <time.h>
 
 static atomic_llong next_connection_id;
 
@@ -533,15 +534,25 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
    mg_list_push_back (&conn->close_ops, &op->conn_link);
    if (state == MGCONN_STATE_UNINITIALIZED || conn->closed) {
       mg_op_finish_locked (op, true, NULL, NULL); /* nothing to close; a second close does nothing */
+   } else if (force) {
+      /* Nothing is waited for: operations in flight fail now, the close finishes now, and the
+       * pool is destroyed in the background once its workers return (a hung server can hold one
+       * for as long as socketTimeoutMS, which is unlimited by default). */
+      conn->close_wanted = true;
+      conn->failed = true; /* monitoring of this pool no longer counts, even while connecting */
+      fail_ops_closed_locked (conn, true);
+      disarm_connect_timer_locked (conn);
+      begin_close_locked (conn);
+      if (conn->close_wanted) {
+         finish_close_locked (conn);
+      }
    } else if (!conn->close_wanted) {
       conn->close_wanted = true;
-      fail_ops_closed_locked (conn, force != 0);
+      fail_ops_closed_locked (conn, false);
       if (conn->failed || state != MGCONN_STATE_CONNECTING) {
          begin_close_locked (conn);
       }
       /* else: connecting; the outcome (connected or failed) continues the close */
-   } else if (force) {
-      fail_ops_closed_locked (conn, true);
    }
    pthread_mutex_unlock (&conn->lock);
    return 0;
@@ -598,11 +609,20 @@ mg_conn_close_all_for_runtime_free (mgconn_runtime *rt)
       mg_conn_unref (conn);
    }
 
-   pthread_mutex_lock (&rt->lock);
-   while (rt->pools_alive > 0) {
-      pthread_cond_wait (&rt->idle_cond, &rt->lock);
+   /* Bounded: a worker stuck on a hung server (no socketTimeoutMS) would hold its pool forever,
+    * and a game must still be able to quit. The runtime then leaves those threads behind. */
+   {
+      struct timespec until;
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_sec += MG_RUNTIME_FREE_WAIT_S;
+      pthread_mutex_lock (&rt->lock);
+      while (rt->pools_alive > 0) {
+         if (pthread_cond_timedwait (&rt->idle_cond, &rt->lock, &until) != 0) {
+            break;
+         }
+      }
+      pthread_mutex_unlock (&rt->lock);
    }
-   pthread_mutex_unlock (&rt->lock);
 }
 
 int32_t

@@ -122,10 +122,15 @@ struct mgconn_runtime {
    atomic_int dispatch_depth;
    bool camel_case; /* name methods as Lua and Node do (findOne) rather than as Python (find_one) */
 
+   struct mgconn_runtime *next_abandoned; /* see mgconn_runtime_free */
+
    /* host thread only */
    mgconn_log_cb log_cb;
    void *log_ud;
 };
+
+/* How long mgconn_runtime_free waits for pools and workers before leaving stuck ones behind. */
+#define MG_RUNTIME_FREE_WAIT_S 5
 
 void mg_runtime_push_job (mgconn_runtime *rt, mg_job *job);
 void mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job);

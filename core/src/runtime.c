@@ -13,9 +13,15 @@
 #include "connection.h"
 
 #include <poll.h>
+#include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #define MG_DEFAULT_WORKERS 8
+
+/* Runtimes given up by mgconn_runtime_free because a worker was stuck on the network. */
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static mgconn_runtime *abandoned;
 
 static void *
 worker_main (void *arg)
@@ -158,10 +164,31 @@ mgconn_runtime_free (mgconn_runtime *rt)
    rt->stopping = true;
    pthread_cond_broadcast (&rt->work_cond);
    pthread_mutex_unlock (&rt->lock);
-   for (int i = 0; i < rt->n_workers; i++) {
-      pthread_join (rt->workers[i], NULL);
+   {
+      struct timespec until;
+      int stuck = 0;
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_sec += 1;
+      for (int i = 0; i < rt->n_workers; i++) {
+         if (pthread_timedjoin_np (rt->workers[i], NULL, &until) != 0) {
+            pthread_detach (rt->workers[i]);
+            stuck++;
+         }
+      }
+      mg_timers_stop (&rt->timers);
+      if (stuck) {
+         /* They still use the runtime's queues: its memory stays, on a list that keeps it
+          * reachable (a deliberate leak, one runtime per hung exit). */
+         pthread_mutex_lock (&abandoned_lock);
+         rt->next_abandoned = abandoned;
+         abandoned = rt;
+         pthread_mutex_unlock (&abandoned_lock);
+         fprintf (stderr, "mgconn: %d worker thread(s) still blocked on the network at mgconn_runtime_free; "
+                          "leaving them behind\n", stuck);
+         mg_process_unref ();
+         return;
+      }
    }
-   mg_timers_stop (&rt->timers);
 
    /* Deliveries nobody will dispatch any more: release what they hold without running them. */
    while ((l = mg_list_pop_front (&rt->done)) != NULL) {

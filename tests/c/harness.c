@@ -5,7 +5,6 @@
  * never leaves a server behind. Its binary is $MGCONN_FERRETDB, else .deps/bin/ferretdb in the
  * source tree (built by scripts/setup.sh).
  */
-#define _GNU_SOURCE
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -149,10 +148,23 @@ void
 server_kill (test_server *s)
 {
    if (s->pid > 0) {
+      kill (s->pid, SIGCONT); /* a paused process must run to die */
       kill (s->pid, SIGKILL);
       waitpid (s->pid, NULL, 0);
       s->pid = 0;
    }
+}
+
+void
+server_pause (test_server *s)
+{
+   kill (s->pid, SIGSTOP);
+}
+
+void
+server_resume (test_server *s)
+{
+   kill (s->pid, SIGCONT);
 }
 
 static int

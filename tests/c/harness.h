@@ -38,6 +38,9 @@ void server_start (test_server *s);
 void server_restart (test_server *s);
 /* SIGKILL, and waits for the process to be gone. */
 void server_kill (test_server *s);
+/* SIGSTOP / SIGCONT: a server that hangs without closing its sockets. */
+void server_pause (test_server *s);
+void server_resume (test_server *s);
 /* Kills it if running and removes its directory. */
 void server_cleanup (test_server *s);
 /* "mongodb://127.0.0.1:PORT/DB?<extra>" in a static buffer. */

@@ -332,7 +332,75 @@ test_no_call_waits_for_the_network_while_the_server_is_down (void)
    server_cleanup (&s);
 }
 
+/* A server that hangs (SIGSTOP) holds an operation in flight; close(force) fails it at once and
+ * closes without waiting for it. */
+static void
+test_close_force_fails_operations_in_flight_at_once (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_op *find = NULL, *close_op = NULL;
+   recorder r;
+   int64_t t0;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "force", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
+   server_pause (&s);
+   CHECK (mgconn_collection_find (&find, conn, "c", NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
+   CHECK (mgconn_op_wait (find, 300) == MGCONN_OP_PENDING, "the find finished although the server hangs");
+   t0 = now_ms ();
+   CHECK (mgconn_connection_close (&close_op, conn, 1, NULL, NULL) == 0, "close(force)");
+   CHECK (mgconn_op_wait (find, 2000) == MGCONN_OP_FAILED, "the in-flight find did not fail");
+   CHECK (mgconn_op_error (find)->category == MGCONN_ERR_CONNECTION_CLOSED, "category %s: %s",
+          mgconn_error_category_name (mgconn_op_error (find)->category), mgconn_op_error (find)->message);
+   CHECK (mgconn_op_wait (close_op, 2000) == MGCONN_OP_SUCCEEDED, "close(force) waited for the hung server");
+   CHECK (now_ms () - t0 < 1000, "close(force) took %lld ms", (long long) (now_ms () - t0));
+   mgconn_runtime_dispatch (rt, 0);
+   CHECK (strcmp (recorder_sequence (&r), "connecting,connected,open,disconnecting,disconnected,close") == 0,
+          "events were %s", recorder_sequence (&r));
+   server_resume (&s); /* lets the stuck worker return so the pool can be destroyed */
+   mgconn_op_free (find);
+   mgconn_op_free (close_op);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
+/* A game must be able to quit while the server hangs: runtime_free gives up on stuck workers. */
+static void
+test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_op *find = NULL;
+   recorder r;
+   int64_t t0;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "hung", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
+   server_pause (&s);
+   CHECK (mgconn_collection_find (&find, conn, "c", NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
+   CHECK (mgconn_op_wait (find, 300) == MGCONN_OP_PENDING, "the find finished although the server hangs");
+   mgconn_op_free (find);
+   mgconn_connection_free (conn);
+   t0 = now_ms ();
+   mgconn_runtime_free (rt);
+   fprintf (stderr, "   runtime_free returned after %lld ms\n", (long long) (now_ms () - t0));
+   CHECK (now_ms () - t0 < 10000, "runtime_free took %lld ms", (long long) (now_ms () - t0));
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
 static const test_case tests[] = {
+   {"free_with_hung_server", test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server},
+   {"close_force", test_close_force_fails_operations_in_flight_at_once},
    {"open_order", test_open_emits_connecting_connected_open_in_order},
    {"initial_failure", test_initial_failure_on_closed_port_reports_server_selection_error},
    {"kill_restart", test_server_killed_and_restarted_emits_disconnected_then_reconnected},
