@@ -139,6 +139,18 @@ MGCONN_EXTERN (int) mgconn_runtime_fd (const mgconn_runtime *rt);
  * callback) return 0 at once. */
 MGCONN_EXTERN (int) mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max);
 
+/* Runtime-wide settings, as Mongoose's mongoose.set(): a BSON document of
+ *   bufferCommands (bool), bufferTimeoutMS (int), autoIndex (bool), autoCreate (bool),
+ *   debug (bool: one log line per operation as it is sent, level MGCONN_LOG_DEBUG, domain "debug"),
+ *   pluralization (bool: model names become collection names through the pluraliser),
+ *   overwriteModels (bool: registering a model name again replaces it).
+ * null unsets a setting. A schema's option beats a connection's, which beats these, which beat the
+ * defaults; they are read again for every operation. Host thread only. */
+MGCONN_EXTERN (int) mgconn_runtime_set (mgconn_runtime *rt, const uint8_t *settings, size_t settings_len, mgconn_error *error);
+/* The setting's value (bools as 0/1), or -1 when it is not set. Returns -MGCONN_ERR_OPTION for an
+ * unknown name. */
+MGCONN_EXTERN (int) mgconn_runtime_get (const mgconn_runtime *rt, const char *name, int32_t *value);
+
 /* Log lines from mgconn and libmongoc (warnings and above) for this runtime, delivered through
  * dispatch. Without a handler they go to stderr. Passwords are already masked. */
 typedef void (*mgconn_log_cb) (int32_t level, const char *domain, const char *message, void *userdata);
@@ -205,7 +217,8 @@ typedef enum {
    MGCONN_EVENT_DISCONNECTED = 5,
    MGCONN_EVENT_CLOSE = 6,
    MGCONN_EVENT_RECONNECTED = 7,
-   MGCONN_EVENT_ERROR = 8
+   MGCONN_EVENT_ERROR = 8,
+   MGCONN_EVENT_INDEX = 9 /* a model's event */
 } mgconn_event_type;
 
 /* An event listener. `event` is borrowed for the duration of the call. Runs on the dispatching
@@ -257,7 +270,8 @@ MGCONN_EXTERN (int32_t) mgconn_op_wait (mgconn_op *op, int32_t timeout_ms);
 /* Cancels an operation that has not been sent to the server yet: it fails with
  * MGCONN_ERR_CANCELLED. Returns 0, or -MGCONN_ERR_INVALID_ARGUMENT when it was already sent or done. */
 MGCONN_EXTERN (int) mgconn_op_cancel (mgconn_op *op);
-/* The reply of a succeeded op (an empty document before that). Borrowed from the op. */
+/* The op's reply: a succeeded op's result; for a failed op the server's reply when there was one;
+ * an empty document while pending. Borrowed from the op. */
 MGCONN_EXTERN (int) mgconn_op_reply (const mgconn_op *op, const uint8_t **data, size_t *len);
 /* The error of a failed op, or NULL. Borrowed from the op. */
 MGCONN_EXTERN (const mgconn_error *) mgconn_op_error (const mgconn_op *op);
@@ -271,29 +285,189 @@ MGCONN_EXTERN (int) mgconn_run_command (mgconn_op **out,
                                          mgconn_op_cb cb,
                                          void *userdata);
 
-/* Inserts one document; an `_id` ObjectId is added when the document has none.
+/* ---- Collections ------------------------------------------------------------------------------ */
+
+typedef struct mgconn_collection mgconn_collection;
+
+/* A raw collection of `conn`'s database, as Mongoose's conn.collection(name): its operations are
+ * buffered like a model's, without a schema. Belongs to the caller. */
+MGCONN_EXTERN (int) mgconn_connection_collection (mgconn_collection **out,
+                                                   mgconn_connection *conn,
+                                                   const char *name,
+                                                   mgconn_error *error);
+MGCONN_EXTERN (void) mgconn_collection_free (mgconn_collection *collection);
+/* Borrowed from the collection. */
+MGCONN_EXTERN (const char *) mgconn_collection_name (const mgconn_collection *collection);
+MGCONN_EXTERN (mgconn_connection *) mgconn_collection_connection (const mgconn_collection *collection);
+
+/* ---- Collection operations ------------------------------------------------------------------
+ *
+ * All take a collection (raw, or a model's: mgconn_model_collection), BSON in, and finish with a
+ * reply document.
+ * `opts` (may be NULL) are the server command's own options (e.g. {"upsert": true}, {"sort": ...,
+ * "limit": 5}, {"ordered": false}, {"collation": ...}) and pass through unchanged. A failed op's
+ * reply holds the server's reply when there was one (writeErrors, nInserted, ...).
+ * Documents larger than the server's maxBsonObjectSize fail with MGCONN_ERR_DOCUMENT_TOO_LARGE
+ * and are not sent. */
+
+/* Inserts one document; an ObjectId `_id` is added first when it has none.
  * Reply: {"insertedId": <id>}. */
 MGCONN_EXTERN (int) mgconn_collection_insert_one (mgconn_op **out,
-                                                   mgconn_connection *conn,
-                                                   const char *collection,
+                                                   mgconn_collection *collection,
                                                    const uint8_t *document,
                                                    size_t document_len,
                                                    const uint8_t *opts,
                                                    size_t opts_len,
                                                    mgconn_op_cb cb,
                                                    void *userdata);
-
-/* Finds documents. opts: {sort, projection, skip, limit, batchSize, ...} as the find command
- * takes them. Reply: {"documents": [ ... ]}, every matching document. */
+/* `documents` is a BSON array ({"0": {...}, "1": {...}}). Reply: {"insertedIds": [<id>, ...]}. */
+MGCONN_EXTERN (int) mgconn_collection_insert_many (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *documents,
+                                                    size_t documents_len,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* Reply: {"document": <the first match, or null>}. */
+MGCONN_EXTERN (int) mgconn_collection_find_one (mgconn_op **out,
+                                                 mgconn_collection *collection,
+                                                 const uint8_t *filter,
+                                                 size_t filter_len,
+                                                 const uint8_t *opts,
+                                                 size_t opts_len,
+                                                 mgconn_op_cb cb,
+                                                 void *userdata);
+/* Starts a query. Reply: {"batch": [first documents], "done": bool}; when not done, take the
+ * cursor with mgconn_op_cursor() and fetch further batches with mgconn_cursor_next(). Results are
+ * never collected all at once. opts: the find command's (sort, projection, skip, limit, batchSize). */
 MGCONN_EXTERN (int) mgconn_collection_find (mgconn_op **out,
-                                             mgconn_connection *conn,
-                                             const char *collection,
+                                             mgconn_collection *collection,
                                              const uint8_t *filter,
                                              size_t filter_len,
                                              const uint8_t *opts,
                                              size_t opts_len,
                                              mgconn_op_cb cb,
                                              void *userdata);
+/* `pipeline` is a BSON array. Reply and cursor as for find. */
+MGCONN_EXTERN (int) mgconn_collection_aggregate (mgconn_op **out,
+                                                  mgconn_collection *collection,
+                                                  const uint8_t *pipeline,
+                                                  size_t pipeline_len,
+                                                  const uint8_t *opts,
+                                                  size_t opts_len,
+                                                  mgconn_op_cb cb,
+                                                  void *userdata);
+/* `update` is an update document ({"$set": ...}) or pipeline. Reply: {"matchedCount",
+ * "modifiedCount", "upsertedCount", and "upsertedId" when one was inserted}. */
+MGCONN_EXTERN (int) mgconn_collection_update_one (mgconn_op **out,
+                                                   mgconn_collection *collection,
+                                                   const uint8_t *filter,
+                                                   size_t filter_len,
+                                                   const uint8_t *update,
+                                                   size_t update_len,
+                                                   const uint8_t *opts,
+                                                   size_t opts_len,
+                                                   mgconn_op_cb cb,
+                                                   void *userdata);
+MGCONN_EXTERN (int) mgconn_collection_update_many (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *filter,
+                                                    size_t filter_len,
+                                                    const uint8_t *update,
+                                                    size_t update_len,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* Reply as for update_one. */
+MGCONN_EXTERN (int) mgconn_collection_replace_one (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *filter,
+                                                    size_t filter_len,
+                                                    const uint8_t *replacement,
+                                                    size_t replacement_len,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* Reply: {"deletedCount": n}. */
+MGCONN_EXTERN (int) mgconn_collection_delete_one (mgconn_op **out,
+                                                   mgconn_collection *collection,
+                                                   const uint8_t *filter,
+                                                   size_t filter_len,
+                                                   const uint8_t *opts,
+                                                   size_t opts_len,
+                                                   mgconn_op_cb cb,
+                                                   void *userdata);
+MGCONN_EXTERN (int) mgconn_collection_delete_many (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *filter,
+                                                    size_t filter_len,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* Reply: {"count": int64}. opts: skip, limit, hint, collation. */
+MGCONN_EXTERN (int) mgconn_collection_count_documents (mgconn_op **out,
+                                                        mgconn_collection *collection,
+                                                        const uint8_t *filter,
+                                                        size_t filter_len,
+                                                        const uint8_t *opts,
+                                                        size_t opts_len,
+                                                        mgconn_op_cb cb,
+                                                        void *userdata);
+/* Reply: {"count": int64}, from the collection's metadata. */
+MGCONN_EXTERN (int) mgconn_collection_estimated_document_count (mgconn_op **out,
+                                                                 mgconn_collection *collection,
+                                                                 const uint8_t *opts,
+                                                                 size_t opts_len,
+                                                                 mgconn_op_cb cb,
+                                                                 void *userdata);
+/* `indexes` is a BSON array of index models: [{"key": {"name": 1}, "unique": true, "name": ...}];
+ * a name is made from the keys when absent. Reply: {"names": [...]} and the server's fields. */
+MGCONN_EXTERN (int) mgconn_collection_create_indexes (mgconn_op **out,
+                                                       mgconn_collection *collection,
+                                                       const uint8_t *indexes,
+                                                       size_t indexes_len,
+                                                       const uint8_t *opts,
+                                                       size_t opts_len,
+                                                       mgconn_op_cb cb,
+                                                       void *userdata);
+/* Drops the collection; a collection that does not exist is not an error. Reply: {}. */
+MGCONN_EXTERN (int) mgconn_collection_drop (mgconn_op **out,
+                                             mgconn_collection *collection,
+                                             mgconn_op_cb cb,
+                                             void *userdata);
+/* opts: the create command's ({"capped": true, "size": n, "max": n, "collation": ...}).
+ * An existing collection fails with the server's NamespaceExists (code 48). Reply: {}. */
+MGCONN_EXTERN (int) mgconn_connection_create_collection (mgconn_op **out,
+                                                          mgconn_connection *conn,
+                                                          const char *name,
+                                                          const uint8_t *opts,
+                                                          size_t opts_len,
+                                                          mgconn_op_cb cb,
+                                                          void *userdata);
+/* Drops the connection's database. Reply: {}. */
+MGCONN_EXTERN (int) mgconn_connection_drop_database (mgconn_op **out,
+                                                      mgconn_connection *conn,
+                                                      mgconn_op_cb cb,
+                                                      void *userdata);
+
+/* ---- Cursors --------------------------------------------------------------------------------- */
+
+typedef struct mgconn_cursor mgconn_cursor;
+
+/* Takes the cursor of a succeeded find or aggregate op whose reply said "done": false. The cursor
+ * belongs to the caller. Returns -MGCONN_ERR_INVALID_ARGUMENT when the op has no open cursor. */
+MGCONN_EXTERN (int) mgconn_op_cursor (mgconn_cursor **out, mgconn_op *op);
+/* Fetches the next batch (getMore). Reply: {"batch": [...], "done": bool}. One batch at a time:
+ * calling it again before the previous batch arrived is -MGCONN_ERR_INVALID_ARGUMENT. */
+MGCONN_EXTERN (int) mgconn_cursor_next (mgconn_op **out, mgconn_cursor *cursor, mgconn_op_cb cb, void *userdata);
+/* 1 when the server has no more documents for this cursor. */
+MGCONN_EXTERN (int32_t) mgconn_cursor_done (const mgconn_cursor *cursor);
+/* Frees the cursor; an unfinished cursor is killed on the server in the background. */
+MGCONN_EXTERN (void) mgconn_cursor_free (mgconn_cursor *cursor);
 
 /* Closes the connection (see the events in the docs). With force, operations in flight fail at
  * once with MGCONN_ERR_CONNECTION_CLOSED instead of being waited for. The op succeeds once the
@@ -303,6 +477,94 @@ MGCONN_EXTERN (int) mgconn_connection_close (mgconn_op **out,
                                               int32_t force,
                                               mgconn_op_cb cb,
                                               void *userdata);
+
+/* ---- Several connections --------------------------------------------------------------------- */
+
+/* A child connection on `conn`'s pool for the database `name` (Mongoose's useDb): its own model
+ * registry, every event of its parent (once each), the parent's state. With use_cache the same
+ * child comes back for the same name (as another handle). Closing a child only detaches it;
+ * closing the parent closes its children. The child keeps its parent alive. */
+MGCONN_EXTERN (int) mgconn_connection_use_db (mgconn_connection **out,
+                                               mgconn_connection *conn,
+                                               const char *name,
+                                               int32_t use_cache,
+                                               mgconn_error *error);
+/* Closes every connection of the runtime (Mongoose's disconnect()); the op succeeds once all are
+ * closed. */
+MGCONN_EXTERN (int) mgconn_runtime_disconnect (mgconn_op **out, mgconn_runtime *rt, mgconn_op_cb cb, void *userdata);
+
+/* ---- Schemas, models and the registry ---------------------------------------------------------- */
+
+typedef struct mgconn_schema mgconn_schema;
+typedef struct mgconn_model mgconn_model;
+
+/* A schema: a field definition (any BSON document; mgconn keeps it for the host and compares
+ * schemas by identity, as Mongoose does) and options:
+ *   collection (string), bufferCommands (bool), bufferTimeoutMS (int), autoCreate (bool),
+ *   autoIndex (bool), capped (int size in bytes, or {size, max}), collation (document).
+ * Reference-counted: models keep their schema. */
+MGCONN_EXTERN (int) mgconn_schema_new (mgconn_schema **out,
+                                        const uint8_t *definition,
+                                        size_t definition_len,
+                                        const uint8_t *options,
+                                        size_t options_len,
+                                        mgconn_error *error);
+/* Declares an index ({"name": 1}, options such as {"unique": true}), built by autoIndex. */
+MGCONN_EXTERN (int) mgconn_schema_index (mgconn_schema *schema,
+                                          const uint8_t *keys,
+                                          size_t keys_len,
+                                          const uint8_t *options,
+                                          size_t options_len,
+                                          mgconn_error *error);
+MGCONN_EXTERN (void) mgconn_schema_free (mgconn_schema *schema);
+/* Borrowed from the schema. */
+MGCONN_EXTERN (int) mgconn_schema_definition (const mgconn_schema *schema, const uint8_t **data, size_t *len);
+MGCONN_EXTERN (int) mgconn_schema_options (const mgconn_schema *schema, const uint8_t **data, size_t *len);
+
+/* Registers the model `name` with `schema` on `conn`, or, with schema NULL, looks it up.
+ *   - never registered and no schema: -MGCONN_ERR_MISSING_SCHEMA
+ *     (Schema hasn't been registered for model "<name>".)
+ *   - registered with another schema: -MGCONN_ERR_OVERWRITE_MODEL
+ *     (Cannot overwrite `<name>` model once compiled.), unless the runtime's overwriteModels is
+ *     set: then the new model replaces the old one in the registry;
+ *   - registered with the same schema: the registered model.
+ * The collection is `collection`, else the schema's "collection" option, else the pluralised name.
+ * Models of one connection are never visible from another. The handle belongs to the caller; the
+ * registry keeps its own reference. Once the connection is open the model is initialised:
+ * autoCreate, then autoIndex (see mgconn_model_init). */
+MGCONN_EXTERN (int) mgconn_connection_model (mgconn_model **out,
+                                              mgconn_connection *conn,
+                                              const char *name,
+                                              mgconn_schema *schema,
+                                              const char *collection,
+                                              mgconn_error *error);
+/* Removes `name` from the registry (handles stay usable). -MGCONN_ERR_MISSING_SCHEMA when absent. */
+MGCONN_EXTERN (int) mgconn_connection_delete_model (mgconn_connection *conn, const char *name);
+MGCONN_EXTERN (int32_t) mgconn_connection_model_count (const mgconn_connection *conn);
+/* The name of the i-th registered model, in registration order; borrowed until the registry
+ * changes. NULL past the end. */
+MGCONN_EXTERN (const char *) mgconn_connection_model_name (const mgconn_connection *conn, int32_t index);
+
+MGCONN_EXTERN (void) mgconn_model_free (mgconn_model *model);
+/* Borrowed from the model. */
+MGCONN_EXTERN (const char *) mgconn_model_name (const mgconn_model *model);
+MGCONN_EXTERN (mgconn_collection *) mgconn_model_collection (const mgconn_model *model);
+MGCONN_EXTERN (mgconn_schema *) mgconn_model_schema (const mgconn_model *model);
+MGCONN_EXTERN (mgconn_connection *) mgconn_model_connection (const mgconn_model *model);
+
+/* Model events: "index" (the model's init finished; its error, if any, with the event). */
+typedef void (*mgconn_model_event_cb) (mgconn_model *model, const mgconn_event *event, void *userdata);
+MGCONN_EXTERN (int) mgconn_model_on (mgconn_model *model, const char *name, mgconn_model_event_cb cb, void *userdata);
+MGCONN_EXTERN (int) mgconn_model_off (mgconn_model *model, const char *name, mgconn_model_event_cb cb, void *userdata);
+/* An op that finishes when the model's init for the current open has finished: autoCreate
+ * (create, with capped and collation; an existing collection is fine) then autoIndex
+ * (createIndexes). It fails with the init's error. The model's buffered operations wait for its
+ * autoCreate. close() cancels an init. */
+MGCONN_EXTERN (int) mgconn_model_init (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb, void *userdata);
+
+/* The collection name Mongoose makes from a model name: "User" -> "users", "Person" -> "people",
+ * "Mouse" -> "mice". Writes at most `size` bytes, NUL included; returns the full length. */
+MGCONN_EXTERN (size_t) mgconn_pluralize (const char *name, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,11 @@ mg_conn_unref (mgconn_connection *conn)
    if (conn->has_opts) {
       mg_options_cleanup (&conn->opts);
    }
+   if (conn->parent) {
+      mg_conn_unref (conn->parent);
+   }
+   bson_free (conn->child_db);
+   bson_free (conn->models);
    bson_destroy (&conn->servers);
    bson_destroy (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
@@ -93,6 +98,30 @@ fail_all_locked (mgconn_connection *conn, mg_list *list, const mgconn_error *err
    }
 }
 
+/* Every model of the connection and of its use_db children. Root lock held. */
+static void
+for_each_model_locked (mgconn_connection *root, void (*fn) (mgconn_model *, const mgconn_error *),
+                       const mgconn_error *arg)
+{
+   mg_link *it;
+   for (size_t i = 0; i < root->n_models; i++) {
+      fn (root->models[i], arg);
+   }
+   for (it = root->children.next; it != &root->children; it = it->next) {
+      mgconn_connection *child = MG_CONTAINER_OF (it, mgconn_connection, child_link);
+      for (size_t i = 0; i < child->n_models; i++) {
+         fn (child->models[i], arg);
+      }
+   }
+}
+
+static void
+start_init (mgconn_model *m, const mgconn_error *unused)
+{
+   (void) unused;
+   mg_model_start_init_locked (m);
+}
+
 static void
 fail_ops_closed_locked (mgconn_connection *conn, bool running_too)
 {
@@ -101,6 +130,7 @@ fail_ops_closed_locked (mgconn_connection *conn, bool running_too)
    mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld was closed before the operation could run",
                  (long long) conn->id);
    fail_all_locked (conn, &conn->waiting, &e);
+   for_each_model_locked (conn, mg_model_fail_waiters_locked, &e);
    if (running_too) {
       mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld was closed while the operation was in flight",
                     (long long) conn->id);
@@ -130,25 +160,37 @@ start_teardown_locked (mgconn_connection *conn)
     * CLOSING: already on its way. NONE: nothing to destroy. */
 }
 
+bool
+mg_conn_connected_locked (const mgconn_connection *conn)
+{
+   return conn->pool_phase == MG_POOL_READY && conn->up && !conn->failed && !conn->close_wanted;
+}
+
 void
 mg_conn_pump_locked (mgconn_connection *conn)
 {
    mgconn_runtime *rt = conn->rt;
-   if (conn->pool_phase == MG_POOL_READY && conn->up && !conn->close_wanted && !conn->failed) {
-      bool pushed = false;
+   if (mg_conn_connected_locked (conn)) {
+      mg_link *it, *tmp;
       pthread_mutex_lock (&rt->lock);
-      while (conn->in_flight < conn->opts.max_pool_size && !mg_list_empty (&conn->waiting)) {
-         mgconn_op *op = MG_CONTAINER_OF (mg_list_pop_front (&conn->waiting), mgconn_op, conn_link);
+      MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
+      {
+         mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
+         if (conn->in_flight >= conn->opts.max_pool_size) {
+            break;
+         }
+         if (op->model && op->model->create_pending && !op->is_init) {
+            continue; /* waits for its model's autoCreate; others keep their order */
+         }
+         mg_link_unlink (&op->conn_link);
          mg_op_disarm_buffer_timer_locked (op);
          op->phase = MG_OP_RUNNING;
          mg_list_push_back (&conn->running, &op->conn_link);
          conn->in_flight++;
          mg_op_ref (op); /* the worker's */
          mg_runtime_push_job_locked (rt, &op->job);
-         pushed = true;
       }
       pthread_mutex_unlock (&rt->lock);
-      (void) pushed;
    }
    if (conn->pool_phase == MG_POOL_CLOSING && conn->in_flight == 0 && !conn->teardown_queued) {
       conn->teardown_queued = true;
@@ -205,9 +247,12 @@ mg_conn_topology_locked (mgconn_connection *conn, bool up)
          if (again) {
             mg_conn_emit_locked (conn, MGCONN_EVENT_RECONNECTED, NULL);
          }
-         mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
       }
       conn->ever_connected = true;
+      if (!again && !conn->close_wanted) {
+         for_each_model_locked (conn, start_init, NULL); /* every open: autoCreate, then autoIndex */
+      }
+      mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
       if (conn->close_wanted) { /* close() was called while connecting: it waited for this */
          begin_close_locked (conn);
          return;
@@ -232,6 +277,7 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    conn->opts = *opts;
    conn->has_opts = true;
    conn->up = conn->ever_connected = conn->failed = conn->closed = conn->close_wanted = false;
+   conn->open_cycle++;
    conn->open_started_us = mg_now_us ();
    bson_reinit (&conn->servers);
    bson_reinit (&conn->server_errors);
@@ -449,6 +495,12 @@ mgconn_connection_new (mgconn_connection **out,
    mg_list_init (&conn->rt_link);
    bson_init (&conn->servers);
    bson_init (&conn->server_errors);
+   mg_list_init (&conn->children);
+   mg_list_init (&conn->child_link);
+   atomic_init (&conn->handles, 1);
+   conn->max_bson_size = 16 * 1024 * 1024;
+   conn->opts.buffer_commands = conn->opts.auto_index = conn->opts.auto_create = conn->opts.debug = -1;
+   conn->opts.buffer_timeout_ms = -1;
    conn->open_job.run = open_job_run;
    conn->teardown_job.run = teardown_job_run;
 
@@ -485,6 +537,10 @@ mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t 
    if (!conn || !uri) {
       return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_open: %s is NULL", conn ? "uri" : "conn");
    }
+   if (conn->parent) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT,
+                      "a use_db connection uses its parent's pool: open the parent instead");
+   }
    if ((rc = parse_opts_doc (opts, opts_len, &doc, error)) != 0) {
       return rc;
    }
@@ -513,8 +569,91 @@ mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t 
    return 0;
 }
 
-static const mg_op_kind close_kind = {"close", "close", NULL, false};
+static const mg_op_kind close_kind = {"close", "close", NULL, false, false};
 
+/* Closing a use_db child detaches it: it hears no more events, its operations fail as closed, and
+ * the pool, which belongs to the parent, goes on. The child hears its own `close`. */
+static int
+close_child (mgconn_op **out, mgconn_connection *child, mgconn_op_cb cb, void *userdata)
+{
+   mgconn_connection *root = child->parent;
+   mgconn_op *op = mg_op_new (root, &close_kind, NULL, NULL, cb, userdata);
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   pthread_mutex_lock (&root->lock);
+   op->phase = MG_OP_WAITING;
+   if (!child->detached) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "the use_db connection \"%s\" was closed", child->child_db);
+      for (size_t i = 0; i < child->n_models; i++) {
+         mg_model_fail_waiters_locked (child->models[i], &e);
+      }
+      mgconn_error_cleanup (&e);
+      mg_conn_emit_one_locked (child, MGCONN_EVENT_CLOSE, NULL);
+      child->detached = true;
+      if (mg_link_linked (&child->child_link)) {
+         mg_link_unlink (&child->child_link);
+      }
+   }
+   mg_op_finish_locked (op, true, NULL, NULL);
+   pthread_mutex_unlock (&root->lock);
+   return 0;
+}
+
+int
+mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, const char *name, int32_t use_cache,
+                          mgconn_error *error)
+{
+   mgconn_connection *root, *child = NULL;
+   mg_link *it;
+   if (!out || !conn || !name || !*name || strpbrk (name, "/\\. \"$")) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "use_db: %s",
+                      !out || !conn ? "a NULL argument"
+                                    : "the database name must be non-empty, without / \\ . space \" or $");
+   }
+   *out = NULL;
+   root = mg_conn_root (conn);
+   pthread_mutex_lock (&root->lock);
+   if (use_cache) {
+      for (it = root->children.next; it != &root->children; it = it->next) {
+         mgconn_connection *c = MG_CONTAINER_OF (it, mgconn_connection, child_link);
+         if (c->cached && strcmp (c->child_db, name) == 0) {
+            child = c;
+            atomic_fetch_add (&child->handles, 1);
+            mg_conn_ref (child);
+            break;
+         }
+      }
+   }
+   if (!child) {
+      child = BSON_ALIGNED_ALLOC0 (mgconn_connection); /* embeds bson_t: 128-byte aligned */
+      atomic_init (&child->refs, 1);
+      atomic_init (&child->handles, 1);
+      atomic_init (&child->ready_state, MGCONN_STATE_UNINITIALIZED);
+      child->rt = root->rt;
+      child->id = atomic_fetch_add (&next_connection_id, 1);
+      child->parent = root;
+      mg_conn_ref (root);
+      atomic_fetch_add (&root->handles, 1); /* the child keeps its parent open */
+      child->child_db = bson_strdup (name);
+      child->cached = use_cache != 0;
+      mg_list_init (&child->waiting);
+      mg_list_init (&child->running);
+      mg_list_init (&child->close_ops);
+      mg_list_init (&child->rt_link);
+      mg_list_init (&child->children);
+      bson_init (&child->servers);
+      bson_init (&child->server_errors);
+      pthread_mutex_init (&child->lock, NULL); /* unused: a child uses its root's lock */
+      mg_list_push_back (&root->children, &child->child_link);
+   }
+   pthread_mutex_unlock (&root->lock);
+   *out = child;
+   return 0;
+}
 int
 mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force, mgconn_op_cb cb, void *userdata)
 {
@@ -522,6 +661,9 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
    int32_t state;
    if (!conn) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_close: conn is NULL");
+   }
+   if (conn->parent) {
+      return close_child (out, conn, cb, userdata);
    }
    op = mg_op_new (conn, &close_kind, NULL, NULL, cb, userdata);
    if (out) {
@@ -573,15 +715,39 @@ abandon_locked (mgconn_connection *conn)
    }
 }
 
+/* A handle is dropped. The last one lets the connection go: a root closes in the background, a
+ * child detaches and lets go of its parent. The registry's models are released either way. */
+static void
+release_handle (mgconn_connection *conn)
+{
+   mgconn_connection *root = mg_conn_root (conn);
+   bool last = atomic_fetch_sub (&conn->handles, 1) == 1;
+   if (last) {
+      pthread_mutex_lock (&root->lock);
+      if (conn->parent) {
+         conn->detached = true;
+         conn->host_released = true;
+         if (mg_link_linked (&conn->child_link)) {
+            mg_link_unlink (&conn->child_link);
+         }
+      } else {
+         abandon_locked (conn);
+      }
+      mg_registry_clear_locked (conn);
+      pthread_mutex_unlock (&root->lock);
+      if (conn->parent) {
+         release_handle (conn->parent);
+      }
+   }
+}
+
 void
 mgconn_connection_free (mgconn_connection *conn)
 {
    if (!conn) {
       return;
    }
-   pthread_mutex_lock (&conn->lock);
-   abandon_locked (conn);
-   pthread_mutex_unlock (&conn->lock);
+   release_handle (conn);
    mg_conn_unref (conn);
 }
 
@@ -628,25 +794,36 @@ mg_conn_close_all_for_runtime_free (mgconn_runtime *rt)
 int32_t
 mgconn_connection_ready_state (const mgconn_connection *conn)
 {
-   return conn ? atomic_load (&((mgconn_connection *) conn)->ready_state) : MGCONN_STATE_DISCONNECTED;
+   if (!conn) {
+      return MGCONN_STATE_DISCONNECTED;
+   }
+   if (conn->detached) {
+      return MGCONN_STATE_DISCONNECTED;
+   }
+   return atomic_load (&mg_conn_root ((mgconn_connection *) conn)->ready_state);
 }
 
 const char *
 mgconn_connection_name (const mgconn_connection *conn)
 {
+   if (conn && conn->parent) {
+      return conn->child_db;
+   }
    return conn && conn->has_opts ? conn->opts.db_name : "";
 }
 
 const char *
 mgconn_connection_host (const mgconn_connection *conn)
 {
-   return conn && conn->has_opts ? conn->opts.first_host : "";
+   const mgconn_connection *root = conn ? mg_conn_root ((mgconn_connection *) conn) : NULL;
+   return root && root->has_opts ? root->opts.first_host : "";
 }
 
 int32_t
 mgconn_connection_port (const mgconn_connection *conn)
 {
-   return conn && conn->has_opts ? conn->opts.first_port : 0;
+   const mgconn_connection *root = conn ? mg_conn_root ((mgconn_connection *) conn) : NULL;
+   return root && root->has_opts ? root->opts.first_port : 0;
 }
 
 int64_t
@@ -659,4 +836,60 @@ mgconn_runtime *
 mgconn_connection_runtime (const mgconn_connection *conn)
 {
    return conn ? conn->rt : NULL;
+}
+
+/* ---- disconnect all ---- */
+
+typedef struct {
+   mgconn_op *all; /* finished when `left` reaches 0 (host thread only) */
+   int left;
+} disconnect_state;
+
+static const mg_op_kind disconnect_kind = {"disconnect", "disconnect", NULL, false, false};
+
+static void
+one_closed (mgconn_op *op, void *ud)
+{
+   disconnect_state *st = ud;
+   (void) op;
+   if (--st->left == 0) {
+      mg_op_finish_locked (st->all, true, NULL, NULL); /* no connection: only the host touches it */
+      mg_op_unref (st->all);
+      bson_free (st);
+   }
+}
+
+int
+mgconn_runtime_disconnect (mgconn_op **out, mgconn_runtime *rt, mgconn_op_cb cb, void *userdata)
+{
+   disconnect_state *st;
+   mgconn_connection **conns = NULL;
+   size_t n = 0;
+   mg_link *it;
+   if (!rt) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_runtime_disconnect: rt is NULL");
+   }
+   st = bson_malloc0 (sizeof *st);
+   st->all = mg_op_new (NULL, &disconnect_kind, NULL, NULL, cb, userdata);
+   st->all->rt = rt;
+   if (out) {
+      mg_op_ref (st->all);
+      *out = st->all;
+   }
+   pthread_mutex_lock (&rt->lock);
+   for (it = rt->connections.next; it != &rt->connections; it = it->next) {
+      conns = bson_realloc (conns, (n + 1) * sizeof *conns);
+      conns[n] = MG_CONTAINER_OF (it, mgconn_connection, rt_link);
+      mg_conn_ref (conns[n++]);
+   }
+   pthread_mutex_unlock (&rt->lock);
+   st->left = (int) n + 1; /* +1: this call's own, released below, so that none finishes it early */
+   for (size_t i = 0; i < n; i++) {
+      mgconn_connection_close (NULL, conns[i], 0, one_closed, st);
+      mg_conn_unref (conns[i]);
+   }
+   bson_free (conns);
+   mg_op_ref (st->all);
+   one_closed (NULL, st);
+   return 0;
 }

@@ -7,6 +7,19 @@
 
 #include "internal.h"
 
+struct mgconn_event {
+   int32_t type;
+   const mgconn_error *error; /* or NULL */
+};
+
+typedef struct mg_listener {
+   int32_t type; /* 0: every event */
+   mgconn_event_cb cb;
+   void *userdata;
+   bool removed;
+} mg_listener;
+
+
 /* ---- options (options.c) ---- */
 
 /* Everything a connection string plus an options document say, checked and split into mgconn's
@@ -53,6 +66,7 @@ typedef struct mg_op_kind {
     * error set. */
    bool (*exec) (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error);
    bool buffered;     /* subject to bufferCommands (close is not) */
+   bool args_array;   /* args is a BSON array (documents, pipeline, indexes): printed as [...] */
 } mg_op_kind;
 
 struct mgconn_op {
@@ -66,8 +80,16 @@ struct mgconn_op {
    const mg_op_kind *kind;
    char *db;
    char *collection;
-   bson_t args;
+   bson_t args;  /* the document, filter, documents or pipeline */
+   bson_t args2; /* the update or replacement */
    bson_t opts;
+   uint32_t largest_doc; /* checked against the server's maxBsonObjectSize before sending */
+   bool debug;           /* print the debug line when sent (decided at submission) */
+   /* cursors (cursor.c): set by the worker that ran find/aggregate, or the getMore's cursor */
+   struct mgconn_cursor *cursor;
+   int64_t cursor_id;
+   uint32_t server_id;
+   bool cursor_taken;
    mgconn_op_cb cb;
    void *userdata;
    int64_t submitted_us; /* its buffer deadline counts from here */
@@ -79,11 +101,18 @@ struct mgconn_op {
    bson_t reply;
    mgconn_error error;
 
+   struct mgconn_model *model; /* a reference, for a model's operations and inits */
+   bool is_init;               /* the model's init itself: never waits for the model's autoCreate */
+   bool via_detached;          /* issued through a closed use_db child: fails as closed */
+   int64_t init_cycle;
+
    /* host thread only: set when the delivery has run */
    volatile bool delivered;
    int32_t status;
 };
 
+/* conn: the root connection that runs the op (a use_db child's ops run on its root), or NULL for
+ * an op that only the host finishes (disconnect-all). */
 mgconn_op *mg_op_new (mgconn_connection *conn, const mg_op_kind *kind, const char *db, const char *collection,
                       mgconn_op_cb cb, void *userdata);
 void mg_op_ref (mgconn_op *op);
@@ -91,28 +120,96 @@ void mg_op_unref (mgconn_op *op);
 /* Finishes the op with an error (conn->lock held, phase not FINISHED) and queues its delivery. */
 void mg_op_fail_locked (mgconn_op *op, const mgconn_error *error);
 void mg_op_finish_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error);
+/* Starts the op's buffer deadline (bufferTimeoutMS from its submission). conn->lock held. */
+void mg_op_arm_buffer_timer_locked (mgconn_op *op);
 /* Stops the op's buffer deadline (it is about to run or has finished). conn->lock held. */
 void mg_op_disarm_buffer_timer_locked (mgconn_op *op);
 /* Hands the op to the connection and returns 0, or fails it at once through its delivery. */
 int mg_op_submit (mgconn_op *op, mgconn_op **out);
+/* Drops the op's reference to the cursor of a getMore (cursor.c). */
+void mg_op_release_cursor (mgconn_op *op);
 const char *mg_op_method_name (const mgconn_op *op);
+/* The one-line description of an op as sent, for debug logging (debug.c): "users.find_one({...}, {})". */
+char *mg_debug_line (const mgconn_op *op);
+
+/* An op's input, checked on the host thread before anything is queued (ops.c, cursor.c). */
+typedef struct {
+   const struct mgconn_collection *coll; /* the target of a collection op, else NULL */
+   const char *collection; /* a collection named without a handle (create_collection), else NULL */
+   const char *a_name;     /* "the document", "the filter", ...; NULL when the op takes none */
+   const uint8_t *a;
+   size_t a_len;
+   bool a_optional;        /* NULL means {} */
+   const char *b_name;
+   const uint8_t *b;
+   size_t b_len;
+   const uint8_t *opts;
+   size_t opts_len;
+} mg_op_input;
+
+/* Checks `in`, builds the op with args, args2 and opts copied, or returns the error code. */
+int mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in,
+                 mgconn_op_cb cb, void *userdata);
+
+/* ---- collections (collection.c) ---- */
+struct mgconn_collection {
+   atomic_int refs;
+   mgconn_connection *conn;     /* the handle's connection (a use_db child stays itself); a reference */
+   char *name;
+   struct mgconn_model *model;  /* the model that owns this collection, or NULL for a raw one */
+};
+mgconn_collection *mg_collection_new (mgconn_connection *conn, const char *name, struct mgconn_model *model);
+void mg_collection_unref (mgconn_collection *coll);
+
+/* ---- schemas and models (schema.c, model.c, pluralize.c) ---- */
+struct mgconn_schema {
+   atomic_int refs;
+   bson_t definition;
+   bson_t options;
+   bson_t indexes; /* an array of index models: {key, ...options} */
+};
+
+typedef struct mgconn_model {
+   atomic_int refs;
+   char *name;
+   mgconn_schema *schema;    /* a reference */
+   mgconn_collection *coll;  /* owned; coll->model points back */
+   /* under the root's lock */
+   bool create_pending;      /* its autoCreate has not finished: its operations wait */
+   int64_t init_cycle;       /* the open cycle of the last init started */
+   bool init_finished;       /* that init has finished */
+   mgconn_error init_error;  /* and how */
+   mg_list init_waiters;     /* mgconn_model_init ops */
+   /* host only */
+   mg_listener *listeners;
+   size_t n_listeners;
+} mgconn_model;
+
+void mg_model_ref (mgconn_model *model);
+void mg_model_unref (mgconn_model *model);
+/* A schema option as an int (bools 0/1), or -1 when the schema does not set it. */
+int mg_model_schema_int (const mgconn_model *model, const char *name);
+/* Starts the model's init for the root's current open cycle (root lock held, root connected). */
+void mg_model_start_init_locked (mgconn_model *model);
+/* Fails the model's init waiters (close). Root lock held. */
+void mg_model_fail_waiters_locked (mgconn_model *model, const mgconn_error *error);
+/* Drops every registry entry of `conn` (its last handle is gone). Root lock held. */
+void mg_registry_clear_locked (mgconn_connection *conn);
+
+/* ---- settings (settings.c) ---- */
+void mg_settings_init (mgconn_runtime *rt);
+int mg_effective_buffer_commands (const mgconn_op *op);
+int32_t mg_effective_buffer_timeout_ms (const mgconn_op *op);
+bool mg_effective_debug (const mgconn_op *op);
+/* autoCreate / autoIndex for a model: schema, connection, runtime, default true. */
+bool mg_effective_auto (const mgconn_model *model, const mgconn_connection *root, bool create);
 
 /* ---- events (event.c) ---- */
 
-struct mgconn_event {
-   int32_t type;
-   const mgconn_error *error; /* or NULL */
-};
-
-typedef struct mg_listener {
-   int32_t type; /* 0: every event */
-   mgconn_event_cb cb;
-   void *userdata;
-   bool removed;
-} mg_listener;
-
 /* Queues the event for the host (conn->lock held): listeners run at the next dispatch. */
 void mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
+/* The same, for `conn` alone (not its use_db children). */
+void mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
 
 /* ---- connections (connection.c, monitor.c) ---- */
 
@@ -157,6 +254,22 @@ struct mgconn_connection {
    bson_t servers;       /* {"host:port": "server type"} */
    bson_t server_errors; /* {"host:port": "last heartbeat error"} */
    mgconn_error last_monitor_error;
+   int32_t max_bson_size; /* from the server's hello; 16 MiB until one has answered */
+
+   int64_t open_cycle;   /* incremented at every open: a model's init belongs to one cycle */
+
+   /* use_db: a child runs everything on its root's pool and shares its root's lock and state. */
+   mgconn_connection *parent; /* a reference; NULL for a root */
+   char *child_db;
+   bool cached;          /* handed out by use_db(..., use_cache) */
+   bool detached;        /* a closed child: no more events or operations */
+   mg_list children;     /* root only: its children (child_link), under its lock */
+   mg_link child_link;
+   atomic_int handles;   /* host handles: a cached child is handed out more than once */
+
+   /* the model registry, under the root's lock */
+   mgconn_model **models;
+   size_t n_models;
 
    /* host only */
    mg_listener *listeners;
@@ -164,7 +277,16 @@ struct mgconn_connection {
    int emitting; /* listeners are being called: removal only marks */
 };
 
+/* The connection whose pool, state and lock a connection uses: itself, or a child's root. */
+static inline mgconn_connection *
+mg_conn_root (mgconn_connection *conn)
+{
+   return conn->parent ? conn->parent : conn;
+}
+
 void mg_conn_ref (mgconn_connection *conn);
+/* The root is connected in its current open cycle (root lock held). */
+bool mg_conn_connected_locked (const mgconn_connection *root);
 void mg_conn_unref (mgconn_connection *conn);
 /* Moves waiting ops to the workers while the connection is up and under maxPoolSize, and starts
  * the pool teardown once a close has no op left running. conn->lock held. */

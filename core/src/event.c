@@ -85,9 +85,9 @@ item_run (mg_delivery *d)
    bool released;
    size_t n;
 
-   pthread_mutex_lock (&conn->lock);
+   pthread_mutex_lock (&mg_conn_root (conn)->lock);
    released = conn->host_released;
-   pthread_mutex_unlock (&conn->lock);
+   pthread_mutex_unlock (&mg_conn_root (conn)->lock);
    if (!released) {
       conn->emitting++;
       n = conn->n_listeners; /* listeners added by a listener hear the next event, not this one */
@@ -111,7 +111,7 @@ item_drop (mg_delivery *d)
 }
 
 void
-mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
+mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
 {
    mg_event_item *item = bson_malloc0 (sizeof *item);
    item->d.run = item_run;
@@ -169,4 +169,18 @@ mgconn_connection_off (mgconn_connection *conn, const char *name, mgconn_event_c
       }
    }
    return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "no such listener for \"%s\"", name ? name : "(all)");
+}
+
+/* A root's events reach each of its use_db children once, in the same order. */
+void
+mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
+{
+   mg_link *it;
+   mg_conn_emit_one_locked (conn, type, error);
+   for (it = conn->children.next; it != &conn->children; it = it->next) {
+      mgconn_connection *child = MG_CONTAINER_OF (it, mgconn_connection, child_link);
+      if (!child->detached) {
+         mg_conn_emit_one_locked (child, type, error);
+      }
+   }
 }

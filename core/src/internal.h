@@ -124,6 +124,16 @@ struct mgconn_runtime {
 
    struct mgconn_runtime *next_abandoned; /* see mgconn_runtime_free */
 
+   /* Settings for every connection of the runtime (mgconn_runtime_set, Mongoose's mongoose.set):
+    * -1 = not set. Written on the host thread, read by any thread. */
+   atomic_int set_buffer_commands;
+   atomic_int set_buffer_timeout_ms;
+   atomic_int set_auto_index;
+   atomic_int set_auto_create;
+   atomic_int set_debug;
+   atomic_int set_pluralization;
+   atomic_int set_overwrite_models;
+
    /* host thread only */
    mgconn_log_cb log_cb;
    void *log_ud;

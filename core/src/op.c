@@ -30,13 +30,18 @@ mg_op_unref (mgconn_op *op)
    if (!op || atomic_fetch_sub (&op->refs, 1) != 1) {
       return;
    }
+   mg_op_release_cursor (op);
    bson_destroy (&op->args);
+   bson_destroy (&op->args2);
    bson_destroy (&op->opts);
    bson_destroy (&op->reply);
    mgconn_error_cleanup (&op->error);
    bson_free (op->db);
    bson_free (op->collection);
-   mg_conn_unref (op->conn);
+   mg_model_unref (op->model);
+   if (op->conn) {
+      mg_conn_unref (op->conn);
+   }
    bson_free (op);
 }
 
@@ -46,13 +51,16 @@ mg_op_new (mgconn_connection *conn, const mg_op_kind *kind, const char *db, cons
 {
    mgconn_op *op = BSON_ALIGNED_ALLOC0 (mgconn_op); /* embeds bson_t: 128-byte aligned */
    atomic_init (&op->refs, 1);
-   op->rt = conn->rt;
-   mg_conn_ref (conn);
+   op->rt = conn ? conn->rt : NULL;
+   if (conn) {
+      mg_conn_ref (conn);
+   }
    op->conn = conn;
    op->kind = kind;
    op->db = db ? bson_strdup (db) : NULL;
    op->collection = collection ? bson_strdup (collection) : NULL;
    bson_init (&op->args);
+   bson_init (&op->args2);
    bson_init (&op->opts);
    bson_init (&op->reply);
    op->cb = cb;
@@ -69,7 +77,14 @@ mg_op_new (mgconn_connection *conn, const mg_op_kind *kind, const char *db, cons
 const char *
 mg_op_method_name (const mgconn_op *op)
 {
-   return op->rt->camel_case ? op->kind->camel : op->kind->snake;
+   return op->rt && op->rt->camel_case ? op->kind->camel : op->kind->snake;
+}
+
+/* "users" for messages: the collection, or the database for database-level ops. */
+static const char *
+target_name (const mgconn_op *op)
+{
+   return op->collection ? op->collection : op->db ? op->db : "";
 }
 
 void
@@ -123,7 +138,7 @@ buffer_timeout (mg_timer *t)
       mgconn_error e;
       mgconn_error_init (&e);
       mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
-                    op->collection ? op->collection : op->db, mg_op_method_name (op),
+                    target_name (op), mg_op_method_name (op),
                     (long long) ((t->deadline_us - op->submitted_us) / 1000));
       mg_op_fail_locked (op, &e);
       mgconn_error_cleanup (&e);
@@ -132,15 +147,8 @@ buffer_timeout (mg_timer *t)
    mg_op_unref (op); /* the timer's reference */
 }
 
-static int32_t
-buffer_timeout_ms_locked (const mgconn_op *op)
-{
-   const mgconn_connection *conn = op->conn;
-   return conn->opts.buffer_timeout_ms >= 0 ? conn->opts.buffer_timeout_ms : 10000;
-}
-
-static void
-arm_buffer_timer_locked (mgconn_op *op)
+void
+mg_op_arm_buffer_timer_locked (mgconn_op *op)
 {
    if (op->buffer_timer_armed || !op->kind->buffered) {
       return;
@@ -148,7 +156,7 @@ arm_buffer_timer_locked (mgconn_op *op)
    op->buffer_timer_armed = true;
    mg_op_ref (op);
    mg_timer_arm (&op->rt->timers, &op->buffer_timer,
-                 op->submitted_us + (int64_t) buffer_timeout_ms_locked (op) * 1000, buffer_timeout);
+                 op->submitted_us + (int64_t) mg_effective_buffer_timeout_ms (op) * 1000, buffer_timeout);
 }
 
 void
@@ -156,7 +164,7 @@ mg_conn_arm_buffer_timers_locked (mgconn_connection *conn)
 {
    mg_link *it;
    for (it = conn->waiting.next; it != &conn->waiting; it = it->next) {
-      arm_buffer_timer_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link));
+      mg_op_arm_buffer_timer_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link));
    }
 }
 
@@ -171,58 +179,64 @@ mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *cause
       mgconn_error_init (&e);
       mgconn_error_copy (&e, cause);
       mg_error_set (&e, cause->category, "Operation `%s.%s()` failed because the initial connection failed: %s",
-                    op->collection ? op->collection : op->db, mg_op_method_name (op), cause->message);
+                    target_name (op), mg_op_method_name (op), cause->message);
       mg_op_fail_locked (op, &e);
       mgconn_error_cleanup (&e);
    }
 }
 
-static bool
-connected_locked (const mgconn_connection *conn)
+static void
+fail_now_locked (mgconn_op *op, int32_t category, const char *fmt, const char *detail)
 {
-   return conn->pool_phase == MG_POOL_READY && conn->up && !conn->failed;
+   mgconn_error e;
+   mgconn_error_init (&e);
+   mg_error_set (&e, category, fmt, target_name (op), mg_op_method_name (op), detail);
+   mg_op_fail_locked (op, &e);
+   mgconn_error_cleanup (&e);
 }
 
+/* Runs on the host thread. The op never finishes here synchronously in the caller's sight: even an
+ * immediate failure reaches the host through its delivery, like every other result. */
 int
 mg_op_submit (mgconn_op *op, mgconn_op **out)
 {
-   mgconn_connection *conn = op->conn;
+   mgconn_connection *conn = op->conn; /* the root */
    int32_t state;
    if (out) {
       mg_op_ref (op);
       *out = op;
    }
+   op->debug = mg_effective_debug (op);
    pthread_mutex_lock (&conn->lock);
    state = atomic_load (&conn->ready_state);
    op->phase = MG_OP_WAITING;
    mg_list_push_back (&conn->waiting, &op->conn_link);
-   if (conn->host_released || conn->closed || conn->close_wanted || state == MGCONN_STATE_UNINITIALIZED) {
-      mgconn_error e;
-      mgconn_error_init (&e);
-      mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Cannot run `%s.%s()`: the connection is %s",
-                    op->collection ? op->collection : op->db, mg_op_method_name (op),
-                    state == MGCONN_STATE_UNINITIALIZED ? "not opened yet (call open_uri first)" : "closed");
-      mg_op_fail_locked (op, &e);
-      mgconn_error_cleanup (&e);
-   } else if (connected_locked (conn)) {
+   if (conn->host_released || conn->closed || conn->close_wanted || op->via_detached ||
+       (op->model && op->model->coll->conn->detached)) {
+      fail_now_locked (op, MGCONN_ERR_CONNECTION_CLOSED, "Cannot run `%s.%s()`: the connection is %s", "closed");
+   } else if (op->largest_doc > (uint32_t) conn->max_bson_size) {
+      char detail[96];
+      bson_snprintf (detail, sizeof detail, "%u bytes, over the server's maxBsonObjectSize of %d bytes",
+                     op->largest_doc, conn->max_bson_size);
+      fail_now_locked (op, MGCONN_ERR_DOCUMENT_TOO_LARGE, "Cannot run `%s.%s()`: a document is %s; nothing was sent",
+                       detail);
+   } else if (mg_conn_connected_locked (conn)) {
       mg_conn_pump_locked (conn);
-   } else if (op->kind->buffered && conn->opts.buffer_commands == 0) {
-      mgconn_error e;
-      mgconn_error_init (&e);
+   } else if (op->kind->buffered && mg_effective_buffer_commands (op) == 0) {
       if (conn->ever_connected) {
-         mg_error_set (&e, MGCONN_ERR_NOT_CONNECTED,
-                       "Cannot call `%s.%s()` while the connection is down if `bufferCommands = false`.",
-                       op->collection ? op->collection : op->db, mg_op_method_name (op));
+         fail_now_locked (op, MGCONN_ERR_NOT_CONNECTED,
+                          "Cannot call `%s.%s()` while the connection is down if `bufferCommands = false`.%s", "");
       } else {
-         mg_error_set (&e, MGCONN_ERR_NOT_CONNECTED,
-                       "Cannot call `%s.%s()` before initial connection is complete if `bufferCommands = false`. "
-                       "Make sure you `await` the connection if you have `bufferCommands = false`.",
-                       op->collection ? op->collection : op->db, mg_op_method_name (op));
+         fail_now_locked (op, MGCONN_ERR_NOT_CONNECTED,
+                          "Cannot call `%s.%s()` before initial connection is complete if `bufferCommands = false`. "
+                          "Make sure you `await` the connection if you have `bufferCommands = false`.%s",
+                          "");
       }
-      mg_op_fail_locked (op, &e);
-      mgconn_error_cleanup (&e);
    } else {
-      arm_buffer_timer_locked (op);
+      /* Buffered: before the first open (also on a connection not opened yet, as for Mongoose's
+       * models defined before connect()) and during an outage. */
+      (void) state;
+      mg_op_arm_buffer_timer_locked (op);
    }
    pthread_mutex_unlock (&conn->lock);
    return 0;
@@ -247,6 +261,11 @@ op_job_run (mg_job *job)
    pthread_mutex_unlock (&conn->lock);
 
    mgconn_error_init (&error);
+   if (still_wanted && op->debug) {
+      char *line = mg_debug_line (op);
+      mg_log (op->rt, MGCONN_LOG_DEBUG, "debug", "%s", line);
+      bson_free (line);
+   }
    if (still_wanted) {
       client = mongoc_client_pool_pop (pool);
       ok = op->kind->exec (op, client, &reply, &error);
@@ -315,14 +334,12 @@ mgconn_op_cancel (mgconn_op *op)
    if (!op) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_op_cancel: op is NULL");
    }
+   if (!op->conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "this operation cannot be cancelled");
+   }
    pthread_mutex_lock (&op->conn->lock);
    if (op->phase == MG_OP_WAITING && op->kind->buffered) {
-      mgconn_error e;
-      mgconn_error_init (&e);
-      mg_error_set (&e, MGCONN_ERR_CANCELLED, "Operation `%s.%s()` was cancelled before it was sent",
-                    op->collection ? op->collection : op->db, mg_op_method_name (op));
-      mg_op_fail_locked (op, &e);
-      mgconn_error_cleanup (&e);
+      fail_now_locked (op, MGCONN_ERR_CANCELLED, "Operation `%s.%s()` was cancelled before it was sent%s", "");
    } else {
       rc = -MGCONN_ERR_INVALID_ARGUMENT;
    }

@@ -1,12 +1,14 @@
 /*
- * ops.c: the operations themselves. Each public function checks its input on the host thread
- * (nothing is sent when the input is bad), builds an op, and submits it; each exec function runs
- * on a worker with a pooled client and turns the driver's answer into a reply document or an
- * mgconn_error.
+ * ops.c: the collection and database operations. Each public function checks its input on the host
+ * thread (nothing is queued when the input is bad) and submits an op; each exec function runs on a
+ * worker with a pooled client and turns libmongoc's answer into a reply or an mgconn_error.
+ * Queries and their cursors are in cursor.c.
  */
 #include "connection.h"
 
 #include <string.h>
+
+/* ---- input ---- */
 
 static int
 borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool optional)
@@ -24,14 +26,88 @@ borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool
    return 0;
 }
 
-static char *
-db_of (mgconn_connection *conn)
+int
+mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in,
+             mgconn_op_cb cb, void *userdata)
 {
+   bson_t a, b, o;
+   mgconn_connection *root;
+   const char *collection = in->coll ? in->coll->name : in->collection;
    char *db;
-   pthread_mutex_lock (&conn->lock);
-   db = bson_strdup (conn->has_opts ? conn->opts.db_name : "test");
-   pthread_mutex_unlock (&conn->lock);
-   return db;
+   int rc;
+   *built = NULL;
+   if (in->coll) {
+      conn = in->coll->conn;
+   }
+   if (!conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s: the %s is NULL", kind->snake,
+                      in->coll || in->a_name ? "collection" : "connection");
+   }
+   if (collection != NULL && !*collection) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s: the collection name is empty", kind->snake);
+   }
+   if ((rc = borrow_doc (&a, in->a, in->a_len, in->a_name ? in->a_name : "the input", in->a_optional || !in->a_name)) ||
+       (rc = borrow_doc (&b, in->b, in->b_len, in->b_name ? in->b_name : "the input", !in->b_name)) ||
+       (rc = borrow_doc (&o, in->opts, in->opts_len, "the options", true))) {
+      return rc;
+   }
+   /* A use_db child's operations run on its root's pool, in the child's database. */
+   root = mg_conn_root (conn);
+   pthread_mutex_lock (&root->lock);
+   db = bson_strdup (conn->parent ? conn->child_db : root->has_opts ? root->opts.db_name : "test");
+   pthread_mutex_unlock (&root->lock);
+   *built = mg_op_new (root, kind, db, collection, cb, userdata);
+   bson_free (db);
+   (*built)->via_detached = conn->detached;
+   if (in->coll && in->coll->model) {
+      mg_model_ref (in->coll->model);
+      (*built)->model = in->coll->model;
+   }
+   bson_concat (&(*built)->args, &a);
+   bson_concat (&(*built)->args2, &b);
+   bson_concat (&(*built)->opts, &o);
+   return 0;
+}
+
+static int
+start (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in, mgconn_op_cb cb,
+       void *userdata)
+{
+   mgconn_op *op;
+   int rc = mg_op_build (&op, conn, kind, in, cb, userdata);
+   return rc ? rc : mg_op_submit (op, out);
+}
+
+/* The document with an ObjectId `_id` first when it has none, so the id is known before sending. */
+static void
+with_id (const bson_t *doc, bson_t *out)
+{
+   bson_iter_t it;
+   if (!bson_iter_init_find (&it, doc, "_id")) {
+      bson_oid_t oid;
+      bson_oid_init (&oid, NULL);
+      BSON_APPEND_OID (out, "_id", &oid);
+   }
+   bson_concat (out, doc);
+}
+
+static void
+append_array_index (bson_t *array, uint32_t i, const bson_value_t *value)
+{
+   char buf[16];
+   const char *key;
+   size_t len = bson_uint32_to_string (i, &key, buf, sizeof buf);
+   bson_append_value (array, key, (int) len, value);
+}
+
+static bool
+driver_failed (mgconn_error *error, const bson_error_t *be, const bson_t *server_reply, bson_t *reply)
+{
+   mg_error_from_driver (error, be, server_reply);
+   if (server_reply && !bson_empty (server_reply)) {
+      bson_concat (reply, server_reply);
+   }
+   return false;
 }
 
 /* ---- run_command ---- */
@@ -40,41 +116,41 @@ static bool
 exec_run_command (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
 {
    bson_error_t be;
-   bson_destroy (reply);
-   if (mongoc_client_command_with_opts (client, op->db, &op->args, NULL, &op->opts, reply, &be)) {
-      return true;
+   bson_t server_reply;
+   bool ok = mongoc_client_command_with_opts (client, op->db, &op->args, NULL, &op->opts, &server_reply, &be);
+   if (ok) {
+      bson_concat (reply, &server_reply);
+   } else {
+      driver_failed (error, &be, &server_reply, reply);
    }
-   mg_error_from_driver (error, &be, reply);
-   return false;
+   bson_destroy (&server_reply);
+   return ok;
 }
 
-static const mg_op_kind run_command_kind = {"run_command", "runCommand", exec_run_command, true};
+static const mg_op_kind run_command_kind = {"run_command", "runCommand", exec_run_command, true, false};
 
 int
 mgconn_run_command (mgconn_op **out, mgconn_connection *conn, const char *db, const uint8_t *command,
                     size_t command_len, mgconn_op_cb cb, void *userdata)
 {
-   bson_t cmd;
+   mg_op_input in = {.a_name = "the command", .a = command, .a_len = command_len};
    mgconn_op *op;
-   char *dbname;
-   int rc;
-   if (!conn) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_run_command: conn is NULL");
-   }
-   if ((rc = borrow_doc (&cmd, command, command_len, "the command", false)) != 0) {
+   int rc = mg_op_build (&op, conn, &run_command_kind, &in, cb, userdata);
+   if (rc) {
       return rc;
    }
-   if (bson_empty (&cmd)) {
+   if (bson_empty (&op->args)) {
+      mg_op_unref (op);
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "the command is an empty document");
    }
-   dbname = db ? bson_strdup (db) : db_of (conn);
-   op = mg_op_new (conn, &run_command_kind, dbname, NULL, cb, userdata);
-   bson_free (dbname);
-   bson_concat (&op->args, &cmd);
+   if (db) {
+      bson_free (op->db);
+      op->db = bson_strdup (db);
+   }
    return mg_op_submit (op, out);
 }
 
-/* ---- insert_one ---- */
+/* ---- inserts ---- */
 
 static bool
 exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
@@ -88,118 +164,490 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
       bson_iter_init_find (&id, &op->args, "_id");
       bson_append_value (reply, "insertedId", -1, bson_iter_value (&id));
    } else {
-      mg_error_from_driver (error, &be, &server_reply);
+      driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    mongoc_collection_destroy (coll);
    return ok;
 }
 
-static const mg_op_kind insert_one_kind = {"insert_one", "insertOne", exec_insert_one, true};
-
-/* The document with an ObjectId `_id` first when it has none, so the id is known before sending. */
-static void
-with_id (const bson_t *doc, bson_t *out)
-{
-   bson_iter_t it;
-   if (bson_iter_init_find (&it, doc, "_id")) {
-      bson_concat (out, doc);
-      return;
-   }
-   {
-      bson_oid_t oid;
-      bson_oid_init (&oid, NULL);
-      BSON_APPEND_OID (out, "_id", &oid);
-      bson_concat (out, doc);
-   }
-}
-
-static int
-check_collection_name (const char *collection)
-{
-   if (!collection || !*collection) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "the collection name is %s", collection ? "empty" : "NULL");
-   }
-   return 0;
-}
+static const mg_op_kind insert_one_kind = {"insert_one", "insertOne", exec_insert_one, true, false};
 
 int
-mgconn_collection_insert_one (mgconn_op **out, mgconn_connection *conn, const char *collection,
+mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
                               const uint8_t *document, size_t document_len, const uint8_t *opts, size_t opts_len,
                               mgconn_op_cb cb, void *userdata)
 {
-   bson_t doc, o;
+   mg_op_input in = {.coll = collection, .a_name = "the document", .a = document, .a_len = document_len,
+                     .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
-   char *db;
-   int rc;
-   if (!conn) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_collection_insert_one: conn is NULL");
-   }
-   if ((rc = check_collection_name (collection)) != 0 ||
-       (rc = borrow_doc (&doc, document, document_len, "the document", false)) != 0 ||
-       (rc = borrow_doc (&o, opts, opts_len, "the options", true)) != 0) {
+   bson_t doc;
+   int rc = mg_op_build (&op, NULL, &insert_one_kind, &in, cb, userdata);
+   if (rc) {
       return rc;
    }
-   db = db_of (conn);
-   op = mg_op_new (conn, &insert_one_kind, db, collection, cb, userdata);
-   bson_free (db);
-   with_id (&doc, &op->args);
-   bson_concat (&op->opts, &o);
+   bson_init (&doc);
+   with_id (&op->args, &doc);
+   bson_destroy (&op->args);
+   bson_steal (&op->args, &doc);
+   op->largest_doc = op->args.len;
    return mg_op_submit (op, out);
 }
 
-/* ---- find ---- */
-
 static bool
-exec_find (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
 {
    mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
-   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts (coll, &op->args, &op->opts, NULL);
-   const bson_t *doc, *err_doc = NULL;
+   uint32_t n = bson_count_keys (&op->args), i = 0;
+   const bson_t **docs = bson_malloc0 (sizeof (bson_t *) * (n ? n : 1));
+   bson_t *aligned = bson_aligned_alloc0 (BSON_ALIGNOF (bson_t), sizeof (bson_t) * (n ? n : 1));
+   bson_iter_t it;
+   bson_t server_reply, ids;
    bson_error_t be;
-   bson_t docs;
-   uint32_t i = 0;
    bool ok;
 
-   bson_append_array_begin (reply, "documents", -1, &docs);
-   while (mongoc_cursor_next (cursor, &doc)) {
-      char buf[16];
-      const char *key;
-      size_t klen = bson_uint32_to_string (i++, &key, buf, sizeof buf);
-      bson_append_document (&docs, key, (int) klen, doc);
+   bson_iter_init (&it, &op->args);
+   while (bson_iter_next (&it) && i < n) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&aligned[i], data, len);
+      docs[i] = &aligned[i];
+      i++;
    }
-   bson_append_array_end (reply, &docs);
-   ok = !mongoc_cursor_error_document (cursor, &be, &err_doc);
-   if (!ok) {
-      mg_error_from_driver (error, &be, err_doc);
+   ok = mongoc_collection_insert_many (coll, docs, i, &op->opts, &server_reply, &be);
+   if (ok) {
+      bson_append_array_begin (reply, "insertedIds", -1, &ids);
+      for (uint32_t k = 0; k < i; k++) {
+         bson_iter_t id;
+         bson_iter_init_find (&id, docs[k], "_id");
+         append_array_index (&ids, k, bson_iter_value (&id));
+      }
+      bson_append_array_end (reply, &ids);
+   } else {
+      driver_failed (error, &be, &server_reply, reply);
    }
-   mongoc_cursor_destroy (cursor);
+   bson_destroy (&server_reply);
+   bson_free (aligned);
+   bson_free (docs);
    mongoc_collection_destroy (coll);
    return ok;
 }
 
-static const mg_op_kind find_kind = {"find", "find", exec_find, true};
+static const mg_op_kind insert_many_kind = {"insert_many", "insertMany", exec_insert_many, true, true};
 
 int
-mgconn_collection_find (mgconn_op **out, mgconn_connection *conn, const char *collection, const uint8_t *filter,
-                        size_t filter_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
+                               const uint8_t *documents, size_t documents_len, const uint8_t *opts, size_t opts_len,
+                               mgconn_op_cb cb, void *userdata)
 {
-   bson_t f, o;
+   mg_op_input in = {.coll = collection, .a_name = "the documents", .a = documents, .a_len = documents_len,
+                     .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
-   char *db;
-   int rc;
-   if (!conn) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_collection_find: conn is NULL");
-   }
-   if ((rc = check_collection_name (collection)) != 0 ||
-       (rc = borrow_doc (&f, filter, filter_len, "the filter", true)) != 0 ||
-       (rc = borrow_doc (&o, opts, opts_len, "the options", true)) != 0) {
+   bson_t with_ids = BSON_INITIALIZER;
+   bson_iter_t it;
+   uint32_t i = 0;
+   int rc = mg_op_build (&op, NULL, &insert_many_kind, &in, cb, userdata);
+   if (rc) {
       return rc;
    }
-   db = db_of (conn);
-   op = mg_op_new (conn, &find_kind, db, collection, cb, userdata);
-   bson_free (db);
-   bson_concat (&op->args, &f);
-   bson_concat (&op->opts, &o);
+   bson_iter_init (&it, &op->args);
+   while (bson_iter_next (&it)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t doc, one = BSON_INITIALIZER;
+      char buf[16];
+      const char *key;
+      if (!BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         bson_destroy (&with_ids);
+         mg_op_unref (op);
+         return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "insert_many: element %u of the documents is not a document",
+                         i);
+      }
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&doc, data, len);
+      with_id (&doc, &one);
+      op->largest_doc = one.len > op->largest_doc ? one.len : op->largest_doc;
+      bson_uint32_to_string (i++, &key, buf, sizeof buf);
+      BSON_APPEND_DOCUMENT (&with_ids, key, &one);
+      bson_destroy (&one);
+   }
+   if (i == 0) {
+      bson_destroy (&with_ids);
+      mg_op_unref (op);
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "insert_many: the documents are empty");
+   }
+   bson_destroy (&op->args);
+   bson_steal (&op->args, &with_ids);
    return mg_op_submit (op, out);
+}
+
+/* ---- updates, replace, deletes ---- */
+
+typedef bool (*update_fn) (mongoc_collection_t *, const bson_t *, const bson_t *, const bson_t *, bson_t *,
+                           bson_error_t *);
+typedef bool (*delete_fn) (mongoc_collection_t *, const bson_t *, const bson_t *, bson_t *, bson_error_t *);
+
+static bool
+run_update (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, update_fn fn)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_t server_reply;
+   bson_error_t be;
+   bool ok = fn (coll, &op->args, &op->args2, &op->opts, &server_reply, &be);
+   if (ok) {
+      bson_concat (reply, &server_reply);
+   } else {
+      driver_failed (error, &be, &server_reply, reply);
+   }
+   bson_destroy (&server_reply);
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static bool
+exec_update_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_update (op, c, r, e, mongoc_collection_update_one);
+}
+static bool
+exec_update_many (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_update (op, c, r, e, mongoc_collection_update_many);
+}
+static bool
+exec_replace_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_update (op, c, r, e, mongoc_collection_replace_one);
+}
+
+static const mg_op_kind update_one_kind = {"update_one", "updateOne", exec_update_one, true, false};
+static const mg_op_kind update_many_kind = {"update_many", "updateMany", exec_update_many, true, false};
+static const mg_op_kind replace_one_kind = {"replace_one", "replaceOne", exec_replace_one, true, false};
+
+static int
+start_update (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, mgconn_collection *collection,
+              const uint8_t *filter, size_t filter_len, const char *b_name, const uint8_t *b, size_t b_len,
+              const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
+                     .b_name = b_name, .b = b, .b_len = b_len, .opts = opts, .opts_len = opts_len};
+   mgconn_op *op;
+   int rc = mg_op_build (&op, conn, kind, &in, cb, userdata);
+   if (rc) {
+      return rc;
+   }
+   op->largest_doc = op->args2.len;
+   return mg_op_submit (op, out);
+}
+
+int
+mgconn_collection_update_one (mgconn_op **out, mgconn_collection *collection, const uint8_t *filter,
+                              size_t filter_len, const uint8_t *update, size_t update_len, const uint8_t *opts,
+                              size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   return start_update (out, NULL, &update_one_kind, collection, filter, filter_len, "the update", update, update_len,
+                        opts, opts_len, cb, userdata);
+}
+
+int
+mgconn_collection_update_many (mgconn_op **out, mgconn_collection *collection,
+                               const uint8_t *filter, size_t filter_len, const uint8_t *update, size_t update_len,
+                               const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   return start_update (out, NULL, &update_many_kind, collection, filter, filter_len, "the update", update,
+                        update_len, opts, opts_len, cb, userdata);
+}
+
+int
+mgconn_collection_replace_one (mgconn_op **out, mgconn_collection *collection,
+                               const uint8_t *filter, size_t filter_len, const uint8_t *replacement,
+                               size_t replacement_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb,
+                               void *userdata)
+{
+   return start_update (out, NULL, &replace_one_kind, collection, filter, filter_len, "the replacement", replacement,
+                        replacement_len, opts, opts_len, cb, userdata);
+}
+
+static bool
+run_delete (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, delete_fn fn)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_t server_reply;
+   bson_error_t be;
+   bool ok = fn (coll, &op->args, &op->opts, &server_reply, &be);
+   if (ok) {
+      bson_concat (reply, &server_reply);
+   } else {
+      driver_failed (error, &be, &server_reply, reply);
+   }
+   bson_destroy (&server_reply);
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static bool
+exec_delete_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_delete (op, c, r, e, mongoc_collection_delete_one);
+}
+static bool
+exec_delete_many (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_delete (op, c, r, e, mongoc_collection_delete_many);
+}
+
+static const mg_op_kind delete_one_kind = {"delete_one", "deleteOne", exec_delete_one, true, false};
+static const mg_op_kind delete_many_kind = {"delete_many", "deleteMany", exec_delete_many, true, false};
+
+int
+mgconn_collection_delete_one (mgconn_op **out, mgconn_collection *collection, const uint8_t *filter,
+                              size_t filter_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
+                     .opts = opts, .opts_len = opts_len};
+   return start (out, NULL, &delete_one_kind, &in, cb, userdata);
+}
+
+int
+mgconn_collection_delete_many (mgconn_op **out, mgconn_collection *collection,
+                               const uint8_t *filter, size_t filter_len, const uint8_t *opts, size_t opts_len,
+                               mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
+                     .opts = opts, .opts_len = opts_len};
+   return start (out, NULL, &delete_many_kind, &in, cb, userdata);
+}
+
+/* ---- counts ---- */
+
+static bool
+run_count (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, bool estimated)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_t server_reply;
+   bson_error_t be;
+   int64_t n = estimated ? mongoc_collection_estimated_document_count (coll, &op->opts, NULL, &server_reply, &be)
+                         : mongoc_collection_count_documents (coll, &op->args, &op->opts, NULL, &server_reply, &be);
+   bool ok = n >= 0;
+   if (ok) {
+      BSON_APPEND_INT64 (reply, "count", n);
+   } else {
+      driver_failed (error, &be, &server_reply, reply);
+   }
+   bson_destroy (&server_reply);
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static bool
+exec_count_documents (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_count (op, c, r, e, false);
+}
+static bool
+exec_estimated_count (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_count (op, c, r, e, true);
+}
+
+static const mg_op_kind count_documents_kind = {"count_documents", "countDocuments", exec_count_documents, true, false};
+static const mg_op_kind estimated_count_kind = {"estimated_document_count", "estimatedDocumentCount",
+                                                exec_estimated_count, true, false};
+
+int
+mgconn_collection_count_documents (mgconn_op **out, mgconn_collection *collection,
+                                   const uint8_t *filter, size_t filter_len, const uint8_t *opts, size_t opts_len,
+                                   mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
+                     .a_optional = true, .opts = opts, .opts_len = opts_len};
+   return start (out, NULL, &count_documents_kind, &in, cb, userdata);
+}
+
+int
+mgconn_collection_estimated_document_count (mgconn_op **out, mgconn_collection *collection,
+                                            const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .opts = opts, .opts_len = opts_len};
+   return start (out, NULL, &estimated_count_kind, &in, cb, userdata);
+}
+
+/* ---- indexes, collections, databases ---- */
+
+static bool
+exec_create_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_t cmd = BSON_INITIALIZER, server_reply, names;
+   bson_error_t be;
+   bson_iter_t it, name;
+   uint32_t i = 0;
+   bool ok;
+   BSON_APPEND_UTF8 (&cmd, "createIndexes", op->collection);
+   BSON_APPEND_ARRAY (&cmd, "indexes", &op->args);
+   ok = mongoc_database_write_command_with_opts (db, &cmd, &op->opts, &server_reply, &be);
+   if (ok) {
+      bson_concat (reply, &server_reply);
+      bson_append_array_begin (reply, "names", -1, &names);
+      bson_iter_init (&it, &op->args);
+      while (bson_iter_next (&it)) {
+         if (bson_iter_recurse (&it, &name) && bson_iter_find (&name, "name")) {
+            append_array_index (&names, i++, bson_iter_value (&name));
+         }
+      }
+      bson_append_array_end (reply, &names);
+   } else {
+      driver_failed (error, &be, &server_reply, reply);
+   }
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   mongoc_database_destroy (db);
+   return ok;
+}
+
+static const mg_op_kind create_indexes_kind = {"create_indexes", "createIndexes", exec_create_indexes, true, true};
+
+/* Index models with a "name" made from their keys where they have none ("name_1_score_-1"). */
+static int
+named_indexes (const bson_t *models, bson_t *out)
+{
+   bson_iter_t it;
+   uint32_t i = 0;
+   bson_iter_init (&it, models);
+   while (bson_iter_next (&it)) {
+      bson_t model, named = BSON_INITIALIZER, keys;
+      bson_iter_t k;
+      uint32_t len;
+      const uint8_t *data;
+      char buf[16];
+      const char *key;
+      if (!BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         bson_destroy (&named);
+         return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_indexes: index %u is not a document", i);
+      }
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&model, data, len);
+      if (!bson_iter_init_find (&k, &model, "key") || !BSON_ITER_HOLDS_DOCUMENT (&k)) {
+         bson_destroy (&named);
+         return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_indexes: index %u has no \"key\" document", i);
+      }
+      bson_concat (&named, &model);
+      if (!bson_iter_init_find (&k, &model, "name")) {
+         bson_iter_init_find (&k, &model, "key");
+         bson_iter_document (&k, &len, &data);
+         bson_init_static (&keys, data, len);
+         char *generated = mongoc_collection_keys_to_index_string (&keys);
+         BSON_APPEND_UTF8 (&named, "name", generated ? generated : "index");
+         bson_free (generated);
+      }
+      bson_uint32_to_string (i++, &key, buf, sizeof buf);
+      BSON_APPEND_DOCUMENT (out, key, &named);
+      bson_destroy (&named);
+   }
+   return i ? 0 : mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_indexes: no index given");
+}
+
+int
+mgconn_collection_create_indexes (mgconn_op **out, mgconn_collection *collection,
+                                  const uint8_t *indexes, size_t indexes_len, const uint8_t *opts, size_t opts_len,
+                                  mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the indexes", .a = indexes, .a_len = indexes_len,
+                     .opts = opts, .opts_len = opts_len};
+   mgconn_op *op;
+   bson_t named = BSON_INITIALIZER;
+   int rc = mg_op_build (&op, NULL, &create_indexes_kind, &in, cb, userdata);
+   if (rc == 0 && (rc = named_indexes (&op->args, &named)) != 0) {
+      mg_op_unref (op);
+   }
+   if (rc) {
+      bson_destroy (&named);
+      return rc;
+   }
+   bson_destroy (&op->args);
+   bson_steal (&op->args, &named);
+   return mg_op_submit (op, out);
+}
+
+static bool
+exec_drop (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_error_t be;
+   bool ok = mongoc_collection_drop_with_opts (coll, &op->opts, &be);
+   (void) reply;
+   if (!ok && be.code == 26) { /* NamespaceNotFound: dropping what is not there is done */
+      ok = true;
+   }
+   if (!ok) {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static const mg_op_kind drop_kind = {"drop", "drop", exec_drop, true, false};
+
+int
+mgconn_collection_drop (mgconn_op **out, mgconn_collection *collection, mgconn_op_cb cb,
+                        void *userdata)
+{
+   mg_op_input in = {.coll = collection};
+   if (!collection) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "drop: the collection name is NULL");
+   }
+   return start (out, NULL, &drop_kind, &in, cb, userdata);
+}
+
+static bool
+exec_create_collection (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_error_t be;
+   mongoc_collection_t *coll = mongoc_database_create_collection (db, op->collection, &op->opts, &be);
+   (void) reply;
+   if (coll) {
+      mongoc_collection_destroy (coll);
+   } else {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_database_destroy (db);
+   return coll != NULL;
+}
+
+static const mg_op_kind mg_create_collection_kind = {"create_collection", "createCollection", exec_create_collection, true, false};
+
+int
+mgconn_connection_create_collection (mgconn_op **out, mgconn_connection *conn, const char *name,
+                                     const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.collection = name, .opts = opts, .opts_len = opts_len};
+   if (!name) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_collection: the collection name is NULL");
+   }
+   return start (out, conn, &mg_create_collection_kind, &in, cb, userdata);
+}
+
+static bool
+exec_drop_database (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_error_t be;
+   bool ok = mongoc_database_drop_with_opts (db, NULL, &be);
+   (void) reply;
+   if (!ok) {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_database_destroy (db);
+   return ok;
+}
+
+static const mg_op_kind drop_database_kind = {"drop_database", "dropDatabase", exec_drop_database, true, false};
+
+int
+mgconn_connection_drop_database (mgconn_op **out, mgconn_connection *conn, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {0};
+   return start (out, conn, &drop_database_kind, &in, cb, userdata);
 }

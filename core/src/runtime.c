@@ -131,6 +131,7 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
    mg_list_init (&rt->done);
    mg_list_init (&rt->connections);
    mg_conn_read_method_case (rt, opts, opts_len);
+   mg_settings_init (rt);
    if (mg_wakeup_open (&rt->wake) != 0 || mg_timers_start (&rt->timers) != 0) {
       mgconn_runtime_free (rt);
       return mg_fail (error, MGCONN_ERR_INTERNAL, "could not create the runtime's wake-up fd or timer thread");

@@ -302,6 +302,35 @@ conn_new (mgconn_runtime *rt, const char *uri, const char *opts_json)
    return conn;
 }
 
+mgconn_collection *
+coll_of (mgconn_connection *conn, const char *name)
+{
+   mgconn_collection *c = NULL;
+   mgconn_error e;
+   mgconn_error_init (&e);
+   CHECK (mgconn_connection_collection (&c, conn, name, &e) == 0, "collection %s: %s", name, e.message);
+   return c;
+}
+
+const char *
+expect_ok (mgconn_op *op, const char *what)
+{
+   static char buf[65536];
+   const uint8_t *data;
+   size_t len;
+   bson_t reply;
+   char *json;
+   int32_t status = mgconn_op_wait (op, 10000);
+   CHECK (status == MGCONN_OP_SUCCEEDED, "%s %s: %s", what, status == MGCONN_OP_PENDING ? "did not finish" : "failed",
+          mgconn_op_error (op) ? mgconn_op_error (op)->message : "");
+   mgconn_op_reply (op, &data, &len);
+   bson_init_static (&reply, data, len);
+   json = bson_as_relaxed_extended_json (&reply, NULL);
+   snprintf (buf, sizeof buf, "%s", json);
+   bson_free (json);
+   return buf;
+}
+
 int32_t
 ping (mgconn_connection *conn, int timeout_ms, mgconn_error *err_out)
 {

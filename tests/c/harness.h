@@ -74,6 +74,11 @@ int wait_event (mgconn_runtime *rt, recorder *r, const char *name, int from, int
 mgconn_runtime *runtime_new (void);
 /* A connection with options given as a JSON document (or NULL); fails the test when refused. */
 mgconn_connection *conn_new (mgconn_runtime *rt, const char *uri, const char *opts_json);
+/* A raw collection handle (fails the test when refused). */
+mgconn_collection *coll_of (mgconn_connection *conn, const char *name);
+/* Waits for `op` (10 s), fails the test unless it succeeded, and returns its reply as JSON in a
+ * static buffer. */
+const char *expect_ok (mgconn_op *op, const char *what);
 /* Runs {ping: 1} and waits; returns the op status. */
 int32_t ping (mgconn_connection *conn, int timeout_ms, mgconn_error *err_out);
 

@@ -152,8 +152,10 @@ test_close_emits_disconnecting_disconnected_close_and_later_ops_fail (void)
    CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_DISCONNECTED, "state %d",
           mgconn_connection_ready_state (conn));
 
-   CHECK (mgconn_collection_insert_one (&op, conn, "things", bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) == 0,
+   mgconn_collection *things = coll_of (conn, "things");
+   CHECK (mgconn_collection_insert_one (&op, things, bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) == 0,
           "insert after close was refused at the call instead of failing as an operation");
+   mgconn_collection_free (things);
    CHECK (mgconn_op_wait (op, 2000) == MGCONN_OP_FAILED, "insert after close did not fail");
    CHECK (mgconn_op_error (op)->category == MGCONN_ERR_CONNECTION_CLOSED, "category %s: %s",
           mgconn_error_category_name (mgconn_op_error (op)->category), mgconn_op_error (op)->message);
@@ -214,9 +216,9 @@ test_insert_then_find_round_trip (void)
    server_start (&s);
    rt = runtime_new ();
    conn = conn_new (rt, server_uri (&s, "roundtrip", NULL), NULL);
+   mgconn_collection *players = coll_of (conn, "players");
    /* Issued before the connection is open: it waits for it. */
-   CHECK (mgconn_collection_insert_one (&ins, conn, "players", bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) ==
-             0,
+   CHECK (mgconn_collection_insert_one (&ins, players, bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) == 0,
           "insert");
    CHECK (mgconn_op_wait (ins, 10000) == MGCONN_OP_SUCCEEDED, "insert failed: %s",
           mgconn_op_error (ins) ? mgconn_op_error (ins)->message : "timeout");
@@ -224,16 +226,17 @@ test_insert_then_find_round_trip (void)
    CHECK (bson_init_static (&reply, data, len) && bson_iter_init_find (&it, &reply, "insertedId") &&
              BSON_ITER_HOLDS_OID (&it),
           "insert reply has no ObjectId insertedId");
-   CHECK (mgconn_collection_find (&find, conn, "players", bson_get_data (filter), filter->len, NULL, 0, NULL, NULL) == 0,
+   CHECK (mgconn_collection_find (&find, players, bson_get_data (filter), filter->len, NULL, 0, NULL, NULL) == 0,
           "find");
    CHECK (mgconn_op_wait (find, 10000) == MGCONN_OP_SUCCEEDED, "find failed");
    mgconn_op_reply (find, &data, &len);
    bson_init_static (&reply, data, len);
-   CHECK (bson_iter_init (&it, &reply) && bson_iter_find_descendant (&it, "documents.0.score", &it) &&
+   CHECK (bson_iter_init (&it, &reply) && bson_iter_find_descendant (&it, "batch.0.score", &it) &&
              bson_iter_int32 (&it) == 10,
           "find did not return the inserted document: %s", bson_as_relaxed_extended_json (&reply, NULL));
    mgconn_op_free (ins);
    mgconn_op_free (find);
+   mgconn_collection_free (players);
    bson_destroy (doc);
    bson_destroy (filter);
    mgconn_connection_free (conn);
@@ -304,10 +307,11 @@ test_no_call_waits_for_the_network_while_the_server_is_down (void)
    server_kill (&s);
    CHECK (wait_event (rt, &r, "disconnected", 0, 5000) >= 0, "no disconnected");
 
+   mgconn_collection *c = coll_of (conn, "c");
    for (int i = 0; i < 50; i++) {
-      TIMED ("insert_one", mgconn_collection_insert_one (&ops[n++], conn, "c", bson_get_data (doc), doc->len, NULL, 0,
-                                                         NULL, NULL));
-      TIMED ("find", mgconn_collection_find (&ops[n++], conn, "c", NULL, 0, NULL, 0, NULL, NULL));
+      TIMED ("insert_one", mgconn_collection_insert_one (&ops[n++], c, bson_get_data (doc), doc->len, NULL, 0, NULL,
+                                                         NULL));
+      TIMED ("find", mgconn_collection_find (&ops[n++], c, NULL, 0, NULL, 0, NULL, NULL));
       TIMED ("dispatch", mgconn_runtime_dispatch (rt, 0));
       TIMED ("ready_state", mgconn_connection_ready_state (conn));
    }
@@ -322,6 +326,7 @@ test_no_call_waits_for_the_network_while_the_server_is_down (void)
       CHECK (mgconn_op_wait (ops[i], 10000) != MGCONN_OP_PENDING, "op %d never finished", i);
       mgconn_op_free (ops[i]);
    }
+   mgconn_collection_free (c);
    TIMED ("connection_free", mgconn_connection_free (conn2));
    TIMED ("connection_free", mgconn_connection_free (conn));
    fprintf (stderr, "   longest call on the host thread while the server was down: %.0f us (%s)\n", worst, worst_call);
@@ -349,7 +354,9 @@ test_close_force_fails_operations_in_flight_at_once (void)
    recorder_attach (&r, conn);
    CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
    server_pause (&s);
-   CHECK (mgconn_collection_find (&find, conn, "c", NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
+   mgconn_collection *c = coll_of (conn, "c");
+   CHECK (mgconn_collection_find (&find, c, NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
+   mgconn_collection_free (c);
    CHECK (mgconn_op_wait (find, 300) == MGCONN_OP_PENDING, "the find finished although the server hangs");
    t0 = now_ms ();
    CHECK (mgconn_connection_close (&close_op, conn, 1, NULL, NULL) == 0, "close(force)");
@@ -386,7 +393,9 @@ test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server (void)
    recorder_attach (&r, conn);
    CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
    server_pause (&s);
-   CHECK (mgconn_collection_find (&find, conn, "c", NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
+   mgconn_collection *c = coll_of (conn, "c");
+   CHECK (mgconn_collection_find (&find, c, NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
+   mgconn_collection_free (c);
    CHECK (mgconn_op_wait (find, 300) == MGCONN_OP_PENDING, "the find finished although the server hangs");
    mgconn_op_free (find);
    mgconn_connection_free (conn);

@@ -34,6 +34,7 @@ main (int argc, char **argv)
    const char *uri = argc > 1 ? argv[1] : "mongodb://127.0.0.1:27017/demo";
    mgconn_runtime *rt = NULL;
    mgconn_connection *conn = NULL;
+   mgconn_collection *players = NULL;
    mgconn_op *insert = NULL, *find = NULL, *close = NULL;
    bson_t *player = BCON_NEW ("name", "ada", "score", BCON_INT32 (42));
    bson_t *opts = BCON_NEW ("serverSelectionTimeoutMS", BCON_INT32 (5000));
@@ -50,14 +51,15 @@ main (int argc, char **argv)
       return fail ("connect", mgconn_last_error ());
    }
    mgconn_connection_on (conn, NULL, on_event, NULL); /* after the call: still sees `connecting` */
+   mgconn_connection_collection (&players, conn, "players", NULL);
 
    /* Issued at once; mgconn holds it until the connection is open. */
-   mgconn_collection_insert_one (&insert, conn, "players", bson_get_data (player), player->len, NULL, 0, NULL, NULL);
+   mgconn_collection_insert_one (&insert, players, bson_get_data (player), player->len, NULL, 0, NULL, NULL);
    if (mgconn_op_wait (insert, 10000) != MGCONN_OP_SUCCEEDED) {
       rc = fail ("insert", mgconn_op_error (insert));
       goto done;
    }
-   mgconn_collection_find (&find, conn, "players", NULL, 0, NULL, 0, NULL, NULL);
+   mgconn_collection_find (&find, players, NULL, 0, NULL, 0, NULL, NULL);
    if (mgconn_op_wait (find, 10000) != MGCONN_OP_SUCCEEDED) {
       rc = fail ("find", mgconn_op_error (find));
       goto done;
@@ -74,6 +76,7 @@ done:
    mgconn_op_free (close);
    mgconn_op_free (insert);
    mgconn_op_free (find);
+   mgconn_collection_free (players);
    mgconn_connection_free (conn);
    mgconn_runtime_free (rt);
    bson_destroy (player);

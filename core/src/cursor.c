@@ -1,0 +1,380 @@
+/*
+ * cursor.c: queries (find, find_one, aggregate) and their cursors, batch by batch.
+ *
+ * A query runs as a command on a server chosen first, and its getMore commands go to that same
+ * server: the cursor keeps (server id, cursor id, namespace), never a pooled client, so a cursor
+ * that a script reads slowly holds no connection and no worker between batches. Every batch is a
+ * reply of its own ({"batch": [...], "done": bool}): results are never gathered all at once.
+ *
+ * Ownership: the cursor belongs to the host (mgconn_op_cursor); a getMore op holds a reference to
+ * it while it runs. Fields written by the worker that runs a getMore are read by the host only
+ * after that op's delivery (ordered through rt->lock).
+ */
+#include "connection.h"
+
+#include <string.h>
+
+struct mgconn_cursor {
+   atomic_int refs;
+   mgconn_connection *conn; /* a reference */
+   char *db;
+   char *collection;
+   int64_t id;          /* 0 once the server has no more */
+   uint32_t server_id;
+   int32_t batch_size;  /* 0: the server's default */
+   bool busy;           /* a getMore is in flight (host thread only) */
+};
+
+static void
+cursor_unref (mgconn_cursor *c)
+{
+   if (c && atomic_fetch_sub (&c->refs, 1) == 1) {
+      mg_conn_unref (c->conn);
+      bson_free (c->db);
+      bson_free (c->collection);
+      bson_free (c);
+   }
+}
+
+/* Moves cursor.firstBatch or cursor.nextBatch of a server reply into {"batch", "done"}. */
+static void
+batch_reply (const bson_t *server_reply, bson_t *reply, int64_t *id_out)
+{
+   bson_iter_t it;
+   *id_out = 0;
+   if (bson_iter_init (&it, server_reply) && bson_iter_find_descendant (&it, "cursor.id", &it)) {
+      *id_out = bson_iter_as_int64 (&it);
+   }
+   if ((bson_iter_init (&it, server_reply) && bson_iter_find_descendant (&it, "cursor.firstBatch", &it)) ||
+       (bson_iter_init (&it, server_reply) && bson_iter_find_descendant (&it, "cursor.nextBatch", &it))) {
+      bson_append_value (reply, "batch", -1, bson_iter_value (&it));
+   } else {
+      bson_t empty;
+      bson_append_array_begin (reply, "batch", -1, &empty);
+      bson_append_array_end (reply, &empty);
+   }
+   BSON_APPEND_BOOL (reply, "done", *id_out == 0);
+}
+
+/* Picks a server (a writable one for $out/$merge pipelines) and runs `cmd` on it. */
+static bool
+run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cmd, bool for_writes,
+                        bson_t *server_reply, mgconn_error *error)
+{
+   bson_error_t be;
+   const mongoc_read_prefs_t *prefs = for_writes ? NULL : mongoc_client_get_read_prefs (client);
+   mongoc_server_description_t *sd = mongoc_client_select_server (client, for_writes, prefs, &be);
+   bool ok;
+   bson_init (server_reply);
+   if (!sd) {
+      mg_error_from_driver (error, &be, NULL);
+      return false;
+   }
+   op->server_id = mongoc_server_description_id (sd);
+   mongoc_server_description_destroy (sd);
+   bson_destroy (server_reply);
+   ok = mongoc_client_command_simple_with_server_id (client, op->db, cmd, prefs, op->server_id, server_reply, &be);
+   if (!ok) {
+      mg_error_from_driver (error, &be, server_reply);
+   }
+   return ok;
+}
+
+static bool
+exec_find (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   bson_t cmd = BSON_INITIALIZER, server_reply;
+   bool ok;
+   BSON_APPEND_UTF8 (&cmd, "find", op->collection);
+   BSON_APPEND_DOCUMENT (&cmd, "filter", &op->args);
+   bson_concat (&cmd, &op->opts);
+   ok = run_on_selected_server (op, client, &cmd, false, &server_reply, error);
+   if (ok) {
+      batch_reply (&server_reply, reply, &op->cursor_id);
+   }
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   return ok;
+}
+
+static bool
+exec_find_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   bson_t cmd = BSON_INITIALIZER, server_reply;
+   bson_iter_t it;
+   bool ok;
+   BSON_APPEND_UTF8 (&cmd, "find", op->collection);
+   BSON_APPEND_DOCUMENT (&cmd, "filter", &op->args);
+   bson_concat (&cmd, &op->opts);
+   BSON_APPEND_INT64 (&cmd, "limit", 1);
+   BSON_APPEND_BOOL (&cmd, "singleBatch", true);
+   ok = run_on_selected_server (op, client, &cmd, false, &server_reply, error);
+   if (ok) {
+      if (bson_iter_init (&it, &server_reply) && bson_iter_find_descendant (&it, "cursor.firstBatch.0", &it)) {
+         bson_append_value (reply, "document", -1, bson_iter_value (&it));
+      } else {
+         BSON_APPEND_NULL (reply, "document");
+      }
+   }
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   return ok;
+}
+
+static bool
+pipeline_writes (const bson_t *pipeline)
+{
+   bson_iter_t it, stage;
+   const char *last = NULL;
+   bson_iter_init (&it, pipeline);
+   while (bson_iter_next (&it)) {
+      if (bson_iter_recurse (&it, &stage) && bson_iter_next (&stage)) {
+         last = bson_iter_key (&stage);
+      }
+   }
+   return last && (strcmp (last, "$out") == 0 || strcmp (last, "$merge") == 0);
+}
+
+static bool
+exec_aggregate (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   bson_t cmd = BSON_INITIALIZER, server_reply, cursor_opts;
+   bson_iter_t it;
+   bool ok;
+   BSON_APPEND_UTF8 (&cmd, "aggregate", op->collection);
+   BSON_APPEND_ARRAY (&cmd, "pipeline", &op->args);
+   bson_copy_to_excluding_noinit (&op->opts, &cmd, "batchSize", "cursor", NULL);
+   bson_append_document_begin (&cmd, "cursor", -1, &cursor_opts);
+   if (bson_iter_init_find (&it, &op->opts, "batchSize")) {
+      bson_append_value (&cursor_opts, "batchSize", -1, bson_iter_value (&it));
+   }
+   bson_append_document_end (&cmd, &cursor_opts);
+   ok = run_on_selected_server (op, client, &cmd, pipeline_writes (&op->args), &server_reply, error);
+   if (ok) {
+      batch_reply (&server_reply, reply, &op->cursor_id);
+   }
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   return ok;
+}
+
+static bool
+exec_get_more (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mgconn_cursor *c = op->cursor;
+   bson_t cmd = BSON_INITIALIZER, server_reply;
+   bson_error_t be;
+   bool ok;
+   BSON_APPEND_INT64 (&cmd, "getMore", c->id);
+   BSON_APPEND_UTF8 (&cmd, "collection", c->collection);
+   if (c->batch_size > 0) {
+      BSON_APPEND_INT32 (&cmd, "batchSize", c->batch_size);
+   }
+   ok = mongoc_client_command_simple_with_server_id (client, c->db, &cmd, NULL, c->server_id, &server_reply, &be);
+   if (ok) {
+      batch_reply (&server_reply, reply, &op->cursor_id);
+   } else {
+      mg_error_from_driver (error, &be, &server_reply);
+   }
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   return ok;
+}
+
+static bool
+exec_kill_cursor (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   bson_t cmd = BSON_INITIALIZER, ids, server_reply;
+   bson_error_t be;
+   (void) reply;
+   (void) error;
+   BSON_APPEND_UTF8 (&cmd, "killCursors", op->collection);
+   bson_append_array_begin (&cmd, "cursors", -1, &ids);
+   BSON_APPEND_INT64 (&ids, "0", op->cursor_id);
+   bson_append_array_end (&cmd, &ids);
+   /* Best effort: a cursor the server already forgot (restart, timeout) is gone either way. */
+   mongoc_client_command_simple_with_server_id (client, op->db, &cmd, NULL, op->server_id, &server_reply, &be);
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   return true;
+}
+
+static const mg_op_kind find_kind = {"find", "find", exec_find, true, false};
+static const mg_op_kind find_one_kind = {"find_one", "findOne", exec_find_one, true, false};
+static const mg_op_kind aggregate_kind = {"aggregate", "aggregate", exec_aggregate, true, true};
+static const mg_op_kind get_more_kind = {"next", "next", exec_get_more, true, false};
+static const mg_op_kind kill_cursor_kind = {"close", "close", exec_kill_cursor, false, false};
+
+static int
+start_query (mgconn_op **out, const mg_op_kind *kind, mgconn_collection *collection, const char *a_name,
+             const uint8_t *a, size_t a_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = a_name, .a = a, .a_len = a_len, .a_optional = true,
+                     .opts = opts, .opts_len = opts_len};
+   mgconn_op *op;
+   int rc;
+   if (!collection) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s: the collection is NULL", kind->snake);
+   }
+   rc = mg_op_build (&op, NULL, kind, &in, cb, userdata);
+   return rc ? rc : mg_op_submit (op, out);
+}
+
+int
+mgconn_collection_find (mgconn_op **out, mgconn_collection *collection, const uint8_t *filter,
+                        size_t filter_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   return start_query (out, &find_kind, collection, "the filter", filter, filter_len, opts, opts_len, cb,
+                       userdata);
+}
+
+int
+mgconn_collection_find_one (mgconn_op **out, mgconn_collection *collection, const uint8_t *filter,
+                            size_t filter_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   return start_query (out, &find_one_kind, collection, "the filter", filter, filter_len, opts, opts_len, cb,
+                       userdata);
+}
+
+int
+mgconn_collection_aggregate (mgconn_op **out, mgconn_collection *collection,
+                             const uint8_t *pipeline, size_t pipeline_len, const uint8_t *opts, size_t opts_len,
+                             mgconn_op_cb cb, void *userdata)
+{
+   if (!pipeline) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "aggregate: the pipeline is NULL");
+   }
+   return start_query (out, &aggregate_kind, collection, "the pipeline", pipeline, pipeline_len, opts,
+                       opts_len, cb, userdata);
+}
+
+int
+mgconn_op_cursor (mgconn_cursor **out, mgconn_op *op)
+{
+   mgconn_cursor *c;
+   bson_iter_t it;
+   if (!out || !op) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_op_cursor: a NULL argument");
+   }
+   *out = NULL;
+   if (!op->delivered || !op->ok || (op->kind != &find_kind && op->kind != &aggregate_kind) || op->cursor_taken ||
+       op->cursor_id == 0) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
+                      "the op has no open cursor (not a succeeded find or aggregate, already taken, or done)");
+   }
+   c = bson_malloc0 (sizeof *c);
+   atomic_init (&c->refs, 1);
+   mg_conn_ref (op->conn);
+   c->conn = op->conn;
+   c->db = bson_strdup (op->db);
+   c->collection = bson_strdup (op->collection);
+   c->id = op->cursor_id;
+   c->server_id = op->server_id;
+   if (bson_iter_init_find (&it, &op->opts, "batchSize") && BSON_ITER_HOLDS_NUMBER (&it)) {
+      c->batch_size = (int32_t) bson_iter_as_int64 (&it);
+   }
+   op->cursor_taken = true;
+   *out = c;
+   return 0;
+}
+
+/* The getMore's delivery: record what the server said about the cursor, then the user's callback. */
+typedef struct {
+   mgconn_op_cb cb;
+   void *userdata;
+} next_wrap;
+
+static void
+next_done (mgconn_op *op, void *ud)
+{
+   mgconn_cursor *c = op->cursor;
+   next_wrap w = *(next_wrap *) ud;
+   bson_free (ud);
+   c->busy = false;
+   if (op->ok) {
+      c->id = op->cursor_id;
+   }
+   if (w.cb) {
+      w.cb (op, w.userdata);
+   }
+}
+
+int
+mgconn_cursor_next (mgconn_op **out, mgconn_cursor *cursor, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {0};
+   mgconn_op *op;
+   next_wrap *w;
+   int rc;
+   if (!cursor) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_cursor_next: the cursor is NULL");
+   }
+   if (cursor->busy) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "the cursor is already fetching a batch: wait for it first");
+   }
+   w = bson_malloc0 (sizeof *w);
+   w->cb = cb;
+   w->userdata = userdata;
+   rc = mg_op_build (&op, cursor->conn, &get_more_kind, &in, next_done, w);
+   if (rc) {
+      bson_free (w);
+      return rc;
+   }
+   bson_free (op->collection);
+   op->collection = bson_strdup (cursor->collection);
+   atomic_fetch_add (&cursor->refs, 1);
+   op->cursor = cursor;
+   if (cursor->id == 0) { /* nothing left: an empty, done batch, without asking the server */
+      bson_t empty;
+      pthread_mutex_lock (&cursor->conn->lock);
+      op->phase = MG_OP_WAITING;
+      bson_append_array_begin (&op->reply, "batch", -1, &empty);
+      bson_append_array_end (&op->reply, &empty);
+      BSON_APPEND_BOOL (&op->reply, "done", true);
+      if (out) {
+         mg_op_ref (op);
+         *out = op;
+      }
+      mg_op_finish_locked (op, true, NULL, NULL);
+      pthread_mutex_unlock (&cursor->conn->lock);
+   } else {
+      mg_op_submit (op, out);
+   }
+   cursor->busy = true;
+   return 0;
+}
+
+int32_t
+mgconn_cursor_done (const mgconn_cursor *cursor)
+{
+   return !cursor || cursor->id == 0;
+}
+
+void
+mg_op_release_cursor (mgconn_op *op)
+{
+   cursor_unref (op->cursor);
+   op->cursor = NULL;
+}
+
+void
+mgconn_cursor_free (mgconn_cursor *cursor)
+{
+   if (!cursor) {
+      return;
+   }
+   if (cursor->id != 0 && !cursor->busy &&
+       mgconn_connection_ready_state (cursor->conn) == MGCONN_STATE_CONNECTED) {
+      mg_op_input in = {.collection = cursor->collection};
+      /* cursor->conn is the root that ran the query; the db is set below. */
+      mgconn_op *op;
+      if (mg_op_build (&op, cursor->conn, &kill_cursor_kind, &in, NULL, NULL) == 0) {
+         bson_free (op->db);
+         op->db = bson_strdup (cursor->db);
+         op->cursor_id = cursor->id;
+         op->server_id = cursor->server_id;
+         mg_op_submit (op, NULL);
+      }
+   }
+   cursor_unref (cursor);
+}

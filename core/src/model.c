@@ -1,0 +1,470 @@
+/*
+ * model.c: models and the per-connection registry (Mongoose's conn.model()), and each model's
+ * init on every open of its connection: autoCreate (create, with capped and collation), then
+ * autoIndex (createIndexes).
+ *
+ * The registry, a model's init state and its init waiters are guarded by the root connection's
+ * lock (a use_db child shares its root's lock). A model's operations wait in the root's queue
+ * while create_pending is set (mg_conn_pump_locked skips them), so that a capped collection exists
+ * before the first insert lands, as the Mongoose guide describes. The registry holds a reference
+ * to each model until the name is deleted or replaced, or the connection is freed; a model keeps
+ * its connection and schema alive.
+ */
+#include "connection.h"
+
+#include <string.h>
+
+char *mg_pluralize (const char *name);
+void mg_schema_ref (mgconn_schema *s);
+
+void
+mg_model_ref (mgconn_model *m)
+{
+   atomic_fetch_add (&m->refs, 1);
+}
+
+void
+mg_model_unref (mgconn_model *m)
+{
+   if (m && atomic_fetch_sub (&m->refs, 1) == 1) {
+      mg_collection_unref (m->coll);
+      mgconn_schema_free (m->schema);
+      mgconn_error_cleanup (&m->init_error);
+      bson_free (m->listeners);
+      bson_free (m->name);
+      bson_free (m);
+   }
+}
+
+int
+mg_model_schema_int (const mgconn_model *m, const char *name)
+{
+   bson_iter_t it;
+   if (!m || !bson_iter_init_find (&it, &m->schema->options, name)) {
+      return -1;
+   }
+   if (BSON_ITER_HOLDS_BOOL (&it)) {
+      return bson_iter_bool (&it) ? 1 : 0;
+   }
+   return BSON_ITER_HOLDS_NUMBER (&it) ? (int) bson_iter_as_int64 (&it) : -1;
+}
+
+/* ---- init ---- */
+
+/* The create command's options from the schema: capped (size or {size, max}) and collation. */
+static void
+create_options (const mgconn_schema *s, bson_t *out)
+{
+   bson_iter_t it, sub;
+   if (bson_iter_init_find (&it, &s->options, "capped")) {
+      BSON_APPEND_BOOL (out, "capped", true);
+      if (BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         bson_iter_recurse (&it, &sub);
+         while (bson_iter_next (&sub)) {
+            if (strcmp (bson_iter_key (&sub), "size") == 0 || strcmp (bson_iter_key (&sub), "max") == 0) {
+               BSON_APPEND_INT64 (out, bson_iter_key (&sub), bson_iter_as_int64 (&sub));
+            }
+         }
+      } else {
+         BSON_APPEND_INT64 (out, "size", bson_iter_as_int64 (&it));
+      }
+   }
+   if (bson_iter_init_find (&it, &s->options, "collation")) {
+      bson_append_value (out, "collation", -1, bson_iter_value (&it));
+   }
+}
+
+static bool
+exec_init (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mgconn_model *m = op->model;
+   mgconn_connection *root = op->conn;
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_error_t be;
+   bool ok = true;
+
+   /* args: {"create": bool, "index": bool}, decided at submission. */
+   bson_iter_t it;
+   bool create = bson_iter_init_find (&it, &op->args, "create") && bson_iter_bool (&it);
+   bool index = bson_iter_init_find (&it, &op->args, "index") && bson_iter_bool (&it);
+
+   if (create) {
+      bson_t opts = BSON_INITIALIZER;
+      mongoc_collection_t *coll;
+      create_options (m->schema, &opts);
+      coll = mongoc_database_create_collection (db, op->collection, &opts, &be);
+      if (coll) {
+         mongoc_collection_destroy (coll);
+         BSON_APPEND_BOOL (reply, "created", true);
+      } else if (be.code == 48) { /* NamespaceExists: made by an earlier open, or by someone else */
+         BSON_APPEND_BOOL (reply, "created", false);
+      } else {
+         mg_error_from_driver (error, &be, NULL);
+         ok = false;
+      }
+      bson_destroy (&opts);
+   }
+   /* The model's operations may go now (even when create failed: they report their own errors). */
+   pthread_mutex_lock (&root->lock);
+   if (m->init_cycle == op->init_cycle) {
+      m->create_pending = false;
+      mg_conn_pump_locked (root);
+   }
+   pthread_mutex_unlock (&root->lock);
+
+   if (ok && index && !bson_empty (&m->schema->indexes)) {
+      bson_t cmd = BSON_INITIALIZER, server_reply;
+      bson_iter_t idx;
+      uint32_t i = 0;
+      bson_t named;
+      BSON_APPEND_UTF8 (&cmd, "createIndexes", op->collection);
+      bson_append_array_begin (&cmd, "indexes", -1, &named);
+      bson_iter_init (&idx, &m->schema->indexes);
+      while (bson_iter_next (&idx)) {
+         bson_t model, one = BSON_INITIALIZER, keys;
+         bson_iter_t k;
+         uint32_t len;
+         const uint8_t *data;
+         char buf[16];
+         const char *key;
+         bson_iter_document (&idx, &len, &data);
+         bson_init_static (&model, data, len);
+         bson_concat (&one, &model);
+         if (!bson_iter_init_find (&k, &model, "name") && bson_iter_init_find (&k, &model, "key")) {
+            bson_iter_document (&k, &len, &data);
+            bson_init_static (&keys, data, len);
+            char *name = mongoc_collection_keys_to_index_string (&keys);
+            BSON_APPEND_UTF8 (&one, "name", name ? name : "index");
+            bson_free (name);
+         }
+         bson_uint32_to_string (i++, &key, buf, sizeof buf);
+         BSON_APPEND_DOCUMENT (&named, key, &one);
+         bson_destroy (&one);
+      }
+      bson_append_array_end (&cmd, &named);
+      if (!mongoc_database_write_command_with_opts (db, &cmd, NULL, &server_reply, &be)) {
+         mg_error_from_driver (error, &be, &server_reply);
+         ok = false;
+      } else {
+         BSON_APPEND_BOOL (reply, "indexed", true);
+      }
+      bson_destroy (&server_reply);
+      bson_destroy (&cmd);
+   }
+   mongoc_database_destroy (db);
+   return ok;
+}
+
+static const mg_op_kind init_kind = {"init", "init", exec_init, false, false};
+static const mg_op_kind init_wait_kind = {"init", "init", NULL, true, false};
+
+/* The init op's delivery (host thread): finish the waiters, then tell the model's listeners. */
+static void
+init_done (mgconn_op *op, void *unused)
+{
+   mgconn_model *m = op->model;
+   mgconn_connection *root = op->conn;
+   struct mgconn_event ev = {MGCONN_EVENT_INDEX, NULL};
+   bool cancelled = !op->ok && op->error.category == MGCONN_ERR_CONNECTION_CLOSED;
+   mg_link *it, *tmp;
+   (void) unused;
+
+   pthread_mutex_lock (&root->lock);
+   if (m->init_cycle == op->init_cycle) {
+      m->create_pending = false;
+      m->init_finished = true;
+      mgconn_error_cleanup (&m->init_error);
+      if (!op->ok) {
+         mgconn_error_copy (&m->init_error, &op->error);
+      }
+      MG_LIST_FOREACH_SAFE (it, tmp, &m->init_waiters)
+      {
+         mgconn_op *w = MG_CONTAINER_OF (it, mgconn_op, conn_link);
+         mg_op_finish_locked (w, op->ok, NULL, op->ok ? NULL : &op->error);
+      }
+      mg_conn_pump_locked (root);
+   }
+   pthread_mutex_unlock (&root->lock);
+
+   if (!cancelled) { /* close() cancels an init quietly: it is not an index failure */
+      ev.error = op->ok ? NULL : &op->error;
+      for (size_t i = 0; i < m->n_listeners; i++) {
+         if (!m->listeners[i].removed) {
+            ((mgconn_model_event_cb) (void (*) (void)) m->listeners[i].cb) (m, &ev, m->listeners[i].userdata);
+         }
+      }
+   }
+}
+
+void
+mg_model_start_init_locked (mgconn_model *m)
+{
+   mgconn_connection *conn = m->coll->conn;
+   mgconn_connection *root = mg_conn_root (conn);
+   bool create, index;
+   mgconn_op *op;
+   if (m->init_cycle == root->open_cycle) {
+      return; /* already started in this open */
+   }
+   create = mg_effective_auto (m, root, true);
+   index = mg_effective_auto (m, root, false);
+   m->init_cycle = root->open_cycle;
+   m->init_finished = false;
+   mgconn_error_cleanup (&m->init_error);
+   m->create_pending = create;
+   op = mg_op_new (root, &init_kind, conn->parent ? conn->child_db : root->opts.db_name, m->coll->name, init_done,
+                   NULL);
+   mg_model_ref (m);
+   op->model = m;
+   op->is_init = true;
+   op->init_cycle = m->init_cycle;
+   BSON_APPEND_BOOL (&op->args, "create", create);
+   BSON_APPEND_BOOL (&op->args, "index", index);
+   op->debug = mg_effective_debug (op);
+   op->phase = MG_OP_WAITING;
+   mg_list_push_back (&root->waiting, &op->conn_link);
+   mg_conn_pump_locked (root);
+}
+
+void
+mg_model_fail_waiters_locked (mgconn_model *m, const mgconn_error *error)
+{
+   mg_link *it, *tmp;
+   MG_LIST_FOREACH_SAFE (it, tmp, &m->init_waiters)
+   {
+      mg_op_fail_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), error);
+   }
+   m->create_pending = false;
+}
+
+int
+mgconn_model_init (mgconn_op **out, mgconn_model *m, mgconn_op_cb cb, void *userdata)
+{
+   mgconn_connection *root;
+   mgconn_op *op;
+   if (!m) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_model_init: model is NULL");
+   }
+   root = mg_conn_root (m->coll->conn);
+   op = mg_op_new (root, &init_wait_kind, NULL, m->coll->name, cb, userdata);
+   mg_model_ref (m);
+   op->model = m;
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   pthread_mutex_lock (&root->lock);
+   op->phase = MG_OP_WAITING;
+   if (m->init_cycle == root->open_cycle && m->init_finished && root->open_cycle > 0) {
+      mg_op_finish_locked (op, m->init_error.category == 0, NULL, m->init_error.category ? &m->init_error : NULL);
+   } else if (root->closed || root->host_released || m->coll->conn->detached) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Cannot run `%s.%s()`: the connection is closed", m->coll->name,
+                    mg_op_method_name (op));
+      mg_op_finish_locked (op, false, NULL, &e);
+      mgconn_error_cleanup (&e);
+   } else {
+      mg_list_push_back (&m->init_waiters, &op->conn_link);
+      mg_op_arm_buffer_timer_locked (op);
+   }
+   pthread_mutex_unlock (&root->lock);
+   return 0;
+}
+
+/* ---- the registry ---- */
+
+static mgconn_model *
+find_locked (mgconn_connection *conn, const char *name, size_t *index)
+{
+   for (size_t i = 0; i < conn->n_models; i++) {
+      if (strcmp (conn->models[i]->name, name) == 0) {
+         if (index) {
+            *index = i;
+         }
+         return conn->models[i];
+      }
+   }
+   return NULL;
+}
+
+static void
+remove_locked (mgconn_connection *conn, size_t i)
+{
+   mgconn_model *m = conn->models[i];
+   memmove (&conn->models[i], &conn->models[i + 1], (conn->n_models - i - 1) * sizeof conn->models[0]);
+   conn->n_models--;
+   mg_model_unref (m); /* the registry's; never the last while the caller holds the connection */
+}
+
+static char *
+collection_name_for (mgconn_connection *conn, const char *name, const mgconn_schema *schema, const char *explicit)
+{
+   bson_iter_t it;
+   int32_t plural = atomic_load (&conn->rt->set_pluralization);
+   if (explicit && *explicit) {
+      return bson_strdup (explicit);
+   }
+   if (bson_iter_init_find (&it, &schema->options, "collection") && BSON_ITER_HOLDS_UTF8 (&it)) {
+      return bson_strdup (bson_iter_utf8 (&it, NULL));
+   }
+   return plural == 0 ? bson_strdup (name) : mg_pluralize (name);
+}
+
+int
+mgconn_connection_model (mgconn_model **out, mgconn_connection *conn, const char *name, mgconn_schema *schema,
+                         const char *collection, mgconn_error *error)
+{
+   mgconn_connection *root;
+   mgconn_model *m;
+   size_t index;
+   char *coll_name;
+   if (!out || !conn || !name || !*name) {
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_model: %s",
+                      !out ? "out is NULL" : !conn ? "conn is NULL" : "the model name is empty");
+   }
+   *out = NULL;
+   root = mg_conn_root (conn);
+   pthread_mutex_lock (&root->lock);
+   m = find_locked (conn, name, &index);
+   if (!schema) {
+      if (m) {
+         mg_model_ref (m);
+         *out = m;
+      }
+      pthread_mutex_unlock (&root->lock);
+      return m ? 0 : mg_fail (error, MGCONN_ERR_MISSING_SCHEMA, "Schema hasn't been registered for model \"%s\".", name);
+   }
+   if (m && m->schema == schema && (!collection || strcmp (collection, m->coll->name) == 0)) {
+      mg_model_ref (m);
+      *out = m;
+      pthread_mutex_unlock (&root->lock);
+      return 0;
+   }
+   if (m) {
+      if (atomic_load (&conn->rt->set_overwrite_models) != 1) {
+         pthread_mutex_unlock (&root->lock);
+         return mg_fail (error, MGCONN_ERR_OVERWRITE_MODEL, "Cannot overwrite `%s` model once compiled.", name);
+      }
+      remove_locked (conn, index); /* replaced, not kept beside the new one */
+   }
+   coll_name = collection_name_for (conn, name, schema, collection);
+   m = bson_malloc0 (sizeof *m);
+   atomic_init (&m->refs, 2); /* the registry's and the caller's */
+   m->name = bson_strdup (name);
+   mg_schema_ref (schema);
+   m->schema = schema;
+   m->coll = mg_collection_new (conn, coll_name, m);
+   mg_list_init (&m->init_waiters);
+   bson_free (coll_name);
+   conn->models = bson_realloc (conn->models, (conn->n_models + 1) * sizeof conn->models[0]);
+   conn->models[conn->n_models++] = m;
+   if (mg_conn_connected_locked (root)) {
+      mg_model_start_init_locked (m);
+   }
+   pthread_mutex_unlock (&root->lock);
+   *out = m;
+   return 0;
+}
+
+int
+mgconn_connection_delete_model (mgconn_connection *conn, const char *name)
+{
+   mgconn_connection *root;
+   size_t index;
+   bool found;
+   if (!conn || !name) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_delete_model: a NULL argument");
+   }
+   root = mg_conn_root (conn);
+   pthread_mutex_lock (&root->lock);
+   found = find_locked (conn, name, &index) != NULL;
+   if (found) {
+      remove_locked (conn, index);
+   }
+   pthread_mutex_unlock (&root->lock);
+   return found ? 0 : mg_fail (NULL, MGCONN_ERR_MISSING_SCHEMA, "Schema hasn't been registered for model \"%s\".", name);
+}
+
+int32_t
+mgconn_connection_model_count (const mgconn_connection *conn)
+{
+   return conn ? (int32_t) conn->n_models : 0;
+}
+
+const char *
+mgconn_connection_model_name (const mgconn_connection *conn, int32_t index)
+{
+   return conn && index >= 0 && (size_t) index < conn->n_models ? conn->models[index]->name : NULL;
+}
+
+/* Drops every registry entry (the connection's last handle is gone). Root lock held. */
+void
+mg_registry_clear_locked (mgconn_connection *conn)
+{
+   while (conn->n_models > 0) {
+      remove_locked (conn, conn->n_models - 1);
+   }
+   bson_free (conn->models);
+   conn->models = NULL;
+}
+
+void
+mgconn_model_free (mgconn_model *m)
+{
+   mg_model_unref (m);
+}
+
+const char *
+mgconn_model_name (const mgconn_model *m)
+{
+   return m ? m->name : NULL;
+}
+
+mgconn_collection *
+mgconn_model_collection (const mgconn_model *m)
+{
+   return m ? m->coll : NULL;
+}
+
+mgconn_schema *
+mgconn_model_schema (const mgconn_model *m)
+{
+   return m ? m->schema : NULL;
+}
+
+mgconn_connection *
+mgconn_model_connection (const mgconn_model *m)
+{
+   return m ? m->coll->conn : NULL;
+}
+
+int
+mgconn_model_on (mgconn_model *m, const char *name, mgconn_model_event_cb cb, void *userdata)
+{
+   if (!m || !cb || !name || strcmp (name, "index") != 0) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_model_on: %s",
+                      !m || !cb ? "a NULL argument" : "a model's only event is \"index\"");
+   }
+   m->listeners = bson_realloc (m->listeners, (m->n_listeners + 1) * sizeof m->listeners[0]);
+   m->listeners[m->n_listeners].type = MGCONN_EVENT_INDEX;
+   m->listeners[m->n_listeners].cb = (mgconn_event_cb) (void (*) (void)) cb;
+   m->listeners[m->n_listeners].userdata = userdata;
+   m->listeners[m->n_listeners].removed = false;
+   m->n_listeners++;
+   return 0;
+}
+
+int
+mgconn_model_off (mgconn_model *m, const char *name, mgconn_model_event_cb cb, void *userdata)
+{
+   (void) name;
+   for (size_t i = 0; m && i < m->n_listeners; i++) {
+      if (!m->listeners[i].removed && m->listeners[i].cb == (mgconn_event_cb) (void (*) (void)) cb &&
+          m->listeners[i].userdata == userdata) {
+         m->listeners[i].removed = true;
+         return 0;
+      }
+   }
+   return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "no such model listener");
+}
