@@ -202,6 +202,10 @@ MGCONN_EXTERN (const char *) mgconn_connection_host (const mgconn_connection *co
 MGCONN_EXTERN (int32_t) mgconn_connection_port (const mgconn_connection *conn);
 /* A process-unique number for this connection, as Mongoose's `id`. */
 MGCONN_EXTERN (int64_t) mgconn_connection_id (const mgconn_connection *conn);
+/* A snapshot of the connection's queue as BSON, written into the caller's buffer:
+ * {"inFlight": n, "waiting": n, "peakInFlight": n, "maxPoolSize": n}. Returns the document's
+ * length, or -MGCONN_ERR_INVALID_ARGUMENT when `size` is too small (256 bytes always suffice). */
+MGCONN_EXTERN (int) mgconn_connection_stats (const mgconn_connection *conn, uint8_t *buf, size_t size);
 /* The runtime the connection belongs to; borrowed. */
 MGCONN_EXTERN (mgconn_runtime *) mgconn_connection_runtime (const mgconn_connection *conn);
 

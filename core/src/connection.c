@@ -22,6 +22,7 @@ static atomic_llong next_connection_id;
 
 static void open_job_run (mg_job *job);
 static void teardown_job_run (mg_job *job);
+static void *teardown_thread (void *arg);
 static void connect_timeout (mg_timer *t);
 static void finish_close_locked (mgconn_connection *conn);
 
@@ -187,14 +188,28 @@ mg_conn_pump_locked (mgconn_connection *conn)
          op->phase = MG_OP_RUNNING;
          mg_list_push_back (&conn->running, &op->conn_link);
          conn->in_flight++;
+         conn->peak_in_flight = conn->in_flight > conn->peak_in_flight ? conn->in_flight : conn->peak_in_flight;
          mg_op_ref (op); /* the worker's */
          mg_runtime_push_job_locked (rt, &op->job);
       }
       pthread_mutex_unlock (&rt->lock);
    }
    if (conn->pool_phase == MG_POOL_CLOSING && conn->in_flight == 0 && !conn->teardown_queued) {
+      /* Nothing uses the pool any more: for the user the close is done. Destroying the pool can
+       * take long (libmongoc ends server sessions first, waiting up to serverSelectionTimeoutMS for
+       * a server that may be down), so it happens on a thread of its own, not on a worker. */
+      pthread_t t;
+      pthread_attr_t attr;
       conn->teardown_queued = true;
-      mg_runtime_push_job (rt, &conn->teardown_job);
+      if (conn->close_wanted) {
+         finish_close_locked (conn);
+      }
+      pthread_attr_init (&attr);
+      pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+      if (pthread_create (&t, &attr, teardown_thread, conn) != 0) {
+         mg_runtime_push_job (rt, &conn->teardown_job); /* no thread to be had: a worker does it */
+      }
+      pthread_attr_destroy (&attr);
    }
 }
 
@@ -205,8 +220,8 @@ begin_close_locked (mgconn_connection *conn)
       set_state_locked (conn, MGCONN_STATE_DISCONNECTING);
       mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTING, NULL);
    }
-   if (conn->pool_phase == MG_POOL_NONE) {
-      finish_close_locked (conn);
+   if (conn->pool_phase == MG_POOL_NONE || (conn->pool_phase == MG_POOL_CLOSING && conn->teardown_queued)) {
+      finish_close_locked (conn); /* no pool, or one already idle and on its way out */
    } else {
       start_teardown_locked (conn);
    }
@@ -353,11 +368,11 @@ open_job_run (mg_job *job)
       }
       mgconn_error_cleanup (&e);
       pthread_mutex_unlock (&conn->lock);
-      pthread_mutex_lock (&conn->rt->lock);
-      conn->rt->pools_alive--;
-      pthread_cond_broadcast (&conn->rt->idle_cond);
-      pthread_mutex_unlock (&conn->rt->lock);
-      mg_conn_unref (conn);
+      {
+         mgconn_runtime *rt = conn->rt;
+         mg_conn_unref (conn);
+         mg_runtime_pool_gone (rt);
+      }
       return;
    }
    conn->pool = pool;
@@ -384,10 +399,24 @@ open_job_run (mg_job *job)
    pthread_mutex_unlock (&conn->lock);
 }
 
+static void teardown (mgconn_connection *conn);
+
 static void
 teardown_job_run (mg_job *job)
 {
-   mgconn_connection *conn = MG_CONTAINER_OF (job, mgconn_connection, teardown_job);
+   teardown (MG_CONTAINER_OF (job, mgconn_connection, teardown_job));
+}
+
+static void *
+teardown_thread (void *arg)
+{
+   teardown (arg);
+   return NULL;
+}
+
+static void
+teardown (mgconn_connection *conn)
+{
    mongoc_client_pool_t *pool;
 
    pthread_mutex_lock (&conn->lock);
@@ -415,11 +444,11 @@ teardown_job_run (mg_job *job)
    }
    pthread_mutex_unlock (&conn->lock);
 
-   pthread_mutex_lock (&conn->rt->lock);
-   conn->rt->pools_alive--;
-   pthread_cond_broadcast (&conn->rt->idle_cond);
-   pthread_mutex_unlock (&conn->rt->lock);
-   mg_conn_unref (conn); /* the pool's reference */
+   {
+      mgconn_runtime *rt = conn->rt;
+      mg_conn_unref (conn);    /* the pool's reference */
+      mg_runtime_pool_gone (rt); /* last: it may free the runtime */
+   }
 }
 
 static void
@@ -892,4 +921,34 @@ mgconn_runtime_disconnect (mgconn_op **out, mgconn_runtime *rt, mgconn_op_cb cb,
    mg_op_ref (st->all);
    one_closed (NULL, st);
    return 0;
+}
+
+int
+mgconn_connection_stats (const mgconn_connection *conn, uint8_t *buf, size_t size)
+{
+   mgconn_connection *root = conn ? mg_conn_root ((mgconn_connection *) conn) : NULL;
+   bson_t b = BSON_INITIALIZER;
+   int32_t waiting = 0;
+   mg_link *it;
+   int rc;
+   if (!root || !buf) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_stats: a NULL argument");
+   }
+   pthread_mutex_lock (&root->lock);
+   for (it = root->waiting.next; it != &root->waiting; it = it->next) {
+      waiting++;
+   }
+   BSON_APPEND_INT32 (&b, "inFlight", root->in_flight);
+   BSON_APPEND_INT32 (&b, "waiting", waiting);
+   BSON_APPEND_INT32 (&b, "peakInFlight", root->peak_in_flight);
+   BSON_APPEND_INT32 (&b, "maxPoolSize", root->has_opts ? root->opts.max_pool_size : 0);
+   pthread_mutex_unlock (&root->lock);
+   if (b.len > size) {
+      rc = mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_stats: the buffer is too small");
+   } else {
+      memcpy (buf, bson_get_data (&b), b.len);
+      rc = (int) b.len;
+   }
+   bson_destroy (&b);
+   return rc;
 }

@@ -241,6 +241,7 @@ struct mgconn_connection {
    bool closed;         /* a close finished in this open cycle: a second close does nothing */
    bool teardown_queued;
    int32_t in_flight;   /* RUNNING ops */
+   int32_t peak_in_flight;
    mg_list waiting;     /* WAITING ops, in submission order */
    mg_list running;     /* RUNNING ops */
    mg_list close_ops;   /* close() ops to finish when the pool is gone */

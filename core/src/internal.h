@@ -114,6 +114,8 @@ struct mgconn_runtime {
    bool stopping;            /* workers leave when the work queue is empty */
    bool released;            /* mgconn_runtime_free has begun: nothing new is accepted */
    int pools_alive;          /* connections whose pool is being created, used or destroyed */
+   bool free_pending;        /* mgconn_runtime_free returned while pools were still being
+                                destroyed: the last one to finish frees the runtime */
 
    pthread_t *workers;
    int n_workers;
@@ -139,8 +141,11 @@ struct mgconn_runtime {
    void *log_ud;
 };
 
-/* How long mgconn_runtime_free waits for pools and workers before leaving stuck ones behind. */
-#define MG_RUNTIME_FREE_WAIT_S 5
+/* How long mgconn_runtime_free waits for pools to be destroyed before leaving that to their own
+ * threads (which free the runtime after the last one). */
+#define MG_RUNTIME_FREE_WAIT_S 1
+/* A pool's destruction has finished (rt->lock not held): frees the runtime if it was waiting. */
+void mg_runtime_pool_gone (mgconn_runtime *rt);
 
 void mg_runtime_push_job (mgconn_runtime *rt, mg_job *job);
 void mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job);

@@ -149,48 +149,11 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
    return 0;
 }
 
-void
-mgconn_runtime_free (mgconn_runtime *rt)
+/* Releases what the runtime still holds; its threads are gone (joined, or pool threads finished). */
+static void
+runtime_final_free (mgconn_runtime *rt)
 {
    mg_link *l;
-   if (!rt) {
-      return;
-   }
-   mg_log_unregister_runtime (rt);
-
-   /* Close every connection and wait until no pool is left: pools are destroyed by workers. */
-   mg_conn_close_all_for_runtime_free (rt);
-
-   pthread_mutex_lock (&rt->lock);
-   rt->stopping = true;
-   pthread_cond_broadcast (&rt->work_cond);
-   pthread_mutex_unlock (&rt->lock);
-   {
-      struct timespec until;
-      int stuck = 0;
-      clock_gettime (CLOCK_REALTIME, &until);
-      until.tv_sec += 1;
-      for (int i = 0; i < rt->n_workers; i++) {
-         if (pthread_timedjoin_np (rt->workers[i], NULL, &until) != 0) {
-            pthread_detach (rt->workers[i]);
-            stuck++;
-         }
-      }
-      mg_timers_stop (&rt->timers);
-      if (stuck) {
-         /* They still use the runtime's queues: its memory stays, on a list that keeps it
-          * reachable (a deliberate leak, one runtime per hung exit). */
-         pthread_mutex_lock (&abandoned_lock);
-         rt->next_abandoned = abandoned;
-         abandoned = rt;
-         pthread_mutex_unlock (&abandoned_lock);
-         fprintf (stderr, "mgconn: %d worker thread(s) still blocked on the network at mgconn_runtime_free; "
-                          "leaving them behind\n", stuck);
-         mg_process_unref ();
-         return;
-      }
-   }
-
    /* Deliveries nobody will dispatch any more: release what they hold without running them. */
    while ((l = mg_list_pop_front (&rt->done)) != NULL) {
       mg_delivery *d = MG_CONTAINER_OF (l, mg_delivery, link);
@@ -205,6 +168,68 @@ mgconn_runtime_free (mgconn_runtime *rt)
    pthread_mutex_destroy (&rt->lock);
    bson_free (rt);
    mg_process_unref ();
+}
+
+void
+mg_runtime_pool_gone (mgconn_runtime *rt)
+{
+   bool last;
+   pthread_mutex_lock (&rt->lock);
+   rt->pools_alive--;
+   last = rt->free_pending && rt->pools_alive == 0;
+   pthread_cond_broadcast (&rt->idle_cond);
+   pthread_mutex_unlock (&rt->lock);
+   if (last) {
+      runtime_final_free (rt);
+   }
+}
+
+void
+mgconn_runtime_free (mgconn_runtime *rt)
+{
+   struct timespec until;
+   int stuck = 0;
+   bool defer;
+   if (!rt) {
+      return;
+   }
+   mg_log_unregister_runtime (rt);
+
+   /* Close every connection and give their pools a moment to be destroyed. */
+   mg_conn_close_all_for_runtime_free (rt);
+
+   pthread_mutex_lock (&rt->lock);
+   rt->stopping = true;
+   pthread_cond_broadcast (&rt->work_cond);
+   pthread_mutex_unlock (&rt->lock);
+   clock_gettime (CLOCK_REALTIME, &until);
+   until.tv_sec += 1;
+   for (int i = 0; i < rt->n_workers; i++) {
+      if (pthread_timedjoin_np (rt->workers[i], NULL, &until) != 0) {
+         pthread_detach (rt->workers[i]);
+         stuck++;
+      }
+   }
+   mg_timers_stop (&rt->timers);
+   if (stuck) {
+      /* Workers blocked on a hung server still use the runtime's queues: its memory stays, on a
+       * list that keeps it reachable (a deliberate leak, one runtime per hung exit). */
+      fprintf (stderr, "mgconn: %d worker thread(s) still blocked on the network at mgconn_runtime_free; "
+                       "leaving them behind\n", stuck);
+      pthread_mutex_lock (&abandoned_lock);
+      rt->next_abandoned = abandoned;
+      abandoned = rt;
+      pthread_mutex_unlock (&abandoned_lock);
+      mg_process_unref ();
+      return;
+   }
+   pthread_mutex_lock (&rt->lock);
+   defer = rt->pools_alive > 0;
+   rt->free_pending = defer;
+   pthread_mutex_unlock (&rt->lock);
+   if (!defer) {
+      runtime_final_free (rt);
+   }
 }
 
 int

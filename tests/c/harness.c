@@ -123,18 +123,22 @@ spawn (test_server *s)
 void
 server_start (test_server *s)
 {
+   server_prepare (s);
+   spawn (s);
+}
+
+void
+server_prepare (test_server *s)
+{
    char tmpl[] = "/tmp/mgconn-ferretdb-XXXXXX";
+   char data[300];
    memset (s, 0, sizeof *s);
    CHECK (access (ferretdb_path (), X_OK) == 0, "no FerretDB at %s: run scripts/setup.sh", ferretdb_path ());
    CHECK (mkdtemp (tmpl) != NULL, "mkdtemp");
    snprintf (s->dir, sizeof s->dir, "%s", tmpl);
-   {
-      char data[300];
-      snprintf (data, sizeof data, "%s/data", s->dir);
-      mkdir (data, 0755);
-   }
+   snprintf (data, sizeof data, "%s/data", s->dir);
+   mkdir (data, 0755);
    s->port = closed_port ();
-   spawn (s);
 }
 
 void
@@ -345,6 +349,44 @@ ping (mgconn_connection *conn, int timeout_ms, mgconn_error *err_out)
    }
    mgconn_op_free (op);
    return status;
+}
+
+void
+pump_for (mgconn_runtime *rt, int ms)
+{
+   int64_t until = now_ms () + ms;
+   while (now_ms () < until) {
+      fd_set fds;
+      int64_t left = until - now_ms ();
+      struct timeval tv = {0, (suseconds_t) ((left > 20 ? 20 : left < 0 ? 0 : left) * 1000)};
+      mgconn_runtime_dispatch (rt, 0);
+      FD_ZERO (&fds);
+      FD_SET (mgconn_runtime_fd (rt), &fds);
+      select (mgconn_runtime_fd (rt) + 1, &fds, NULL, NULL, &tv);
+   }
+   mgconn_runtime_dispatch (rt, 0);
+}
+
+const char *
+expect_failure (mgconn_op *op, int32_t category, const char *what)
+{
+   static char buf[MGCONN_ERROR_MESSAGE_SIZE];
+   int32_t status = mgconn_op_wait (op, 15000);
+   CHECK (status == MGCONN_OP_FAILED, "%s %s", what, status == MGCONN_OP_PENDING ? "did not finish" : "succeeded");
+   CHECK (mgconn_op_error (op)->category == category, "%s failed as %s, not %s: %s", what,
+          mgconn_error_category_name (mgconn_op_error (op)->category), mgconn_error_category_name (category),
+          mgconn_op_error (op)->message);
+   snprintf (buf, sizeof buf, "%s", mgconn_op_error (op)->message);
+   return buf;
+}
+
+bson_t *
+json (const char *text)
+{
+   bson_error_t be;
+   bson_t *b = bson_new_from_json ((const uint8_t *) text, -1, &be);
+   CHECK (b, "bad test JSON %s: %s", text, be.message);
+   return b;
 }
 
 int

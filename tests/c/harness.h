@@ -34,6 +34,8 @@ typedef struct {
 /* Starts FerretDB (SQLite backend) on a free 127.0.0.1 port in a new temporary directory and waits
  * until it answers ping. */
 void server_start (test_server *s);
+/* A port and a data directory for a server not started yet (server_restart starts it). */
+void server_prepare (test_server *s);
 /* Starts it again on the same port with the same data (after server_kill). */
 void server_restart (test_server *s);
 /* SIGKILL, and waits for the process to be gone. */
@@ -81,6 +83,14 @@ mgconn_collection *coll_of (mgconn_connection *conn, const char *name);
 const char *expect_ok (mgconn_op *op, const char *what);
 /* Runs {ping: 1} and waits; returns the op status. */
 int32_t ping (mgconn_connection *conn, int timeout_ms, mgconn_error *err_out);
+
+/* Dispatches for `ms` milliseconds: time passing on purpose (e.g. "the server starts 1 s later"),
+ * with callbacks running meanwhile as in a host loop. */
+void pump_for (mgconn_runtime *rt, int ms);
+/* Waits for `op`, fails the test unless it failed with `category`; returns its message. */
+const char *expect_failure (mgconn_op *op, int32_t category, const char *what);
+/* A BSON document from JSON (freed by the caller), failing the test on bad JSON. */
+bson_t *json (const char *text);
 
 /* ---- a test program: a table of named tests ---- */
 typedef struct {
