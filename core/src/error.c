@@ -195,6 +195,41 @@ category_of (const bson_error_t *be)
    }
 }
 
+/* The server's names for its common codes, for errors that libmongoc reports without the reply
+ * that carried the name (create_collection, a write error inside an insert's result). */
+static const struct {
+   int32_t code;
+   const char *name;
+} code_names[] = {
+   {2, "BadValue"},           {9, "FailedToParse"},         {11, "UserNotFound"},
+   {13, "Unauthorized"},      {18, "AuthenticationFailed"}, {20, "IllegalOperation"},
+   {26, "NamespaceNotFound"}, {27, "IndexNotFound"},        {43, "CursorNotFound"},
+   {48, "NamespaceExists"},   {50, "MaxTimeMSExpired"},     {59, "CommandNotFound"},
+   {67, "CannotCreateIndex"}, {72, "InvalidOptions"},       {73, "InvalidNamespace"},
+   {85, "IndexOptionsConflict"}, {86, "IndexKeySpecsConflict"}, {91, "ShutdownInProgress"},
+   {112, "WriteConflict"},    {121, "DocumentValidationFailure"}, {189, "PrimarySteppedDown"},
+   {10107, "NotWritablePrimary"}, {10334, "BSONObjectTooLarge"}, {11000, "DuplicateKey"},
+   {11600, "InterruptedAtShutdown"}, {13435, "NotPrimaryNoSecondaryOk"}, {13436, "NotPrimaryOrSecondary"},
+};
+
+static const char *
+known_code_name (int32_t code)
+{
+   for (size_t i = 0; i < sizeof code_names / sizeof code_names[0]; i++) {
+      if (code_names[i].code == code) {
+         return code_names[i].name;
+      }
+   }
+   return "";
+}
+
+static bool
+from_server (uint32_t domain)
+{
+   return domain == MONGOC_ERROR_SERVER || domain == MONGOC_ERROR_WRITE_CONCERN || domain == MONGOC_ERROR_QUERY ||
+          domain == MONGOC_ERROR_COLLECTION || domain == MONGOC_ERROR_COMMAND;
+}
+
 void
 mg_error_from_driver (mgconn_error *e, const bson_error_t *be, const bson_t *reply)
 {
@@ -205,6 +240,9 @@ mg_error_from_driver (mgconn_error *e, const bson_error_t *be, const bson_t *rep
    e->domain = be->domain;
    bson_strncpy (e->message, be->message, sizeof e->message);
    mg_redact_inplace (e->message, sizeof e->message);
+   if (from_server (be->domain)) {
+      bson_strncpy (e->code_name, known_code_name (e->code), sizeof e->code_name);
+   }
    if (!reply) {
       return;
    }
