@@ -21,6 +21,7 @@
 static atomic_llong next_connection_id;
 
 static void open_job_run (mg_job *job);
+static void warm_job_run (mg_job *job);
 static void teardown_job_run (mg_job *job);
 static void *teardown_thread (void *arg);
 static void connect_timeout (mg_timer *t);
@@ -185,6 +186,9 @@ mg_conn_pump_locked (mgconn_connection *conn)
          }
          mg_link_unlink (&op->conn_link);
          mg_op_disarm_buffer_timer_locked (op);
+         if (!op->db) {
+            op->db = bson_strdup (conn->opts.db_name); /* the database of the open it runs in */
+         }
          op->phase = MG_OP_RUNNING;
          mg_list_push_back (&conn->running, &op->conn_link);
          conn->in_flight++;
@@ -264,6 +268,11 @@ mg_conn_topology_locked (mgconn_connection *conn, bool up)
          }
       }
       conn->ever_connected = true;
+      if (conn->opts.min_pool_size > 0 && !conn->warm_queued && !conn->close_wanted) {
+         conn->warm_queued = true;
+         mg_conn_ref (conn);
+         mg_runtime_push_job (conn->rt, &conn->warm_job);
+      }
       if (!again && !conn->close_wanted) {
          for_each_model_locked (conn, start_init, NULL); /* every open: autoCreate, then autoIndex */
       }
@@ -401,6 +410,53 @@ open_job_run (mg_job *job)
 
 static void teardown (mgconn_connection *conn);
 
+/* minPoolSize, mgconn's own (libmongoc 1.23's is deprecated and destroys idle clients instead):
+ * after each connect, borrow that many clients, give each a live socket with a ping, and return
+ * them to the pool, where they stay connected for the operations that follow. They count as
+ * operations in flight meanwhile, so maxPoolSize still holds. */
+static void
+warm_job_run (mg_job *job)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (job, mgconn_connection, warm_job);
+   mongoc_client_pool_t *pool = NULL;
+   mongoc_client_t **clients;
+   bson_t *ping = BCON_NEW ("ping", BCON_INT32 (1));
+   int32_t n = 0;
+
+   pthread_mutex_lock (&conn->lock);
+   if (mg_conn_connected_locked (conn)) {
+      n = conn->opts.min_pool_size;
+      if (n > conn->opts.max_pool_size - conn->in_flight) {
+         n = conn->opts.max_pool_size - conn->in_flight;
+      }
+      n = n < 0 ? 0 : n;
+      conn->in_flight += n;
+      pool = conn->pool;
+   }
+   pthread_mutex_unlock (&conn->lock);
+
+   clients = bson_malloc0 (sizeof *clients * (size_t) (n > 0 ? n : 1));
+   for (int32_t i = 0; i < n; i++) {
+      clients[i] = mongoc_client_pool_pop (pool);
+   }
+   for (int32_t i = 0; i < n; i++) {
+      bson_error_t be;
+      mongoc_client_command_simple (clients[i], "admin", ping, NULL, NULL, &be); /* failures: the pool copes */
+   }
+   for (int32_t i = 0; i < n; i++) {
+      mongoc_client_pool_push (pool, clients[i]);
+   }
+   bson_free (clients);
+   bson_destroy (ping);
+
+   pthread_mutex_lock (&conn->lock);
+   conn->in_flight -= n;
+   conn->warm_queued = false;
+   mg_conn_pump_locked (conn);
+   pthread_mutex_unlock (&conn->lock);
+   mg_conn_unref (conn);
+}
+
 static void
 teardown_job_run (mg_job *job)
 {
@@ -532,6 +588,7 @@ mgconn_connection_new (mgconn_connection **out,
    conn->opts.buffer_timeout_ms = -1;
    conn->open_job.run = open_job_run;
    conn->teardown_job.run = teardown_job_run;
+   conn->warm_job.run = warm_job_run;
 
    pthread_mutex_lock (&rt->lock);
    if (rt->released) {

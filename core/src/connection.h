@@ -249,6 +249,8 @@ struct mgconn_connection {
    bool connect_timer_armed;
    mg_job open_job;
    mg_job teardown_job;
+   mg_job warm_job;     /* minPoolSize: connects that many pooled clients after each connect */
+   bool warm_queued;
    int64_t open_started_us;
    /* the topology as last seen by monitoring, for ServerSelectionError.reason */
    char topology_type[32];

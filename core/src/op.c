@@ -84,7 +84,7 @@ mg_op_method_name (const mgconn_op *op)
 static const char *
 target_name (const mgconn_op *op)
 {
-   return op->collection ? op->collection : op->db ? op->db : "";
+   return op->collection ? op->collection : op->db ? op->db : op->conn && op->conn->has_opts ? op->conn->opts.db_name : "db";
 }
 
 void

@@ -51,11 +51,11 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
        (rc = borrow_doc (&o, in->opts, in->opts_len, "the options", true))) {
       return rc;
    }
-   /* A use_db child's operations run on its root's pool, in the child's database. */
+   /* A use_db child's operations run on its root's pool, in the child's database. A root's take
+    * the database the connection has when they run (mg_conn_pump_locked): an operation issued
+    * before open_uri() goes to the database that open names. */
    root = mg_conn_root (conn);
-   pthread_mutex_lock (&root->lock);
-   db = bson_strdup (conn->parent ? conn->child_db : root->has_opts ? root->opts.db_name : "test");
-   pthread_mutex_unlock (&root->lock);
+   db = conn->parent ? bson_strdup (conn->child_db) : NULL;
    *built = mg_op_new (root, kind, db, collection, cb, userdata);
    bson_free (db);
    (*built)->via_detached = conn->detached;
@@ -145,7 +145,7 @@ mgconn_run_command (mgconn_op **out, mgconn_connection *conn, const char *db, co
    }
    if (db) {
       bson_free (op->db);
-      op->db = bson_strdup (db);
+      op->db = bson_strdup (db); /* an explicit database, kept as given */
    }
    return mg_op_submit (op, out);
 }

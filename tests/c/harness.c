@@ -58,6 +58,25 @@ closed_port (void)
    return ntohs (a.sin_port);
 }
 
+int
+established_to (int port)
+{
+   FILE *f = fopen ("/proc/net/tcp", "r");
+   char line[512];
+   int n = 0;
+   CHECK (f, "/proc/net/tcp");
+   while (fgets (line, sizeof line, f)) {
+      unsigned remote_port, state;
+      /* sl local_address rem_address st ... ; addresses are HEXIP:HEXPORT */
+      if (sscanf (line, " %*d: %*8x:%*4x %*8x:%4x %2x", &remote_port, &state) == 2 && (int) remote_port == port &&
+          state == 0x01) {
+         n++;
+      }
+   }
+   fclose (f);
+   return n;
+}
+
 static const char *
 ferretdb_path (void)
 {

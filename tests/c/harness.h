@@ -47,6 +47,9 @@ void server_resume (test_server *s);
 void server_cleanup (test_server *s);
 /* "mongodb://127.0.0.1:PORT/DB?<extra>" in a static buffer. */
 const char *server_uri (const test_server *s, const char *db, const char *extra);
+/* Established TCP connections from this machine to 127.0.0.1:port (clients' side), from
+ * /proc/net/tcp: what a server would count as its clients. */
+int established_to (int port);
 /* A 127.0.0.1 port nothing listens on. */
 int closed_port (void);
 

@@ -24,14 +24,24 @@ test_buffered_insert_runs_after_server_starts (void)
    mgconn_connection *conn;
    mgconn_collection *c;
    mgconn_op *ins, *find;
+   recorder r;
+   int i_conn;
+   int64_t done_at;
    server_prepare (&s); /* a port nothing listens on yet */
    conn = conn_new (rt, server_uri (&s, "buffering", NULL), "{\"heartbeatFrequencyMS\": 500}");
+   recorder_attach (&r, conn);
    c = coll_of (conn, "players");
    ins = insert (c, "{\"_id\": 1, \"name\": \"ada\"}");
    pump_for (rt, 1000);
    CHECK (mgconn_op_status (ins) == MGCONN_OP_PENDING, "the insert did not wait for the server");
    server_restart (&s); /* the server starts 1 s later */
    expect_ok (ins, "buffered insert");
+   done_at = now_ms ();
+   i_conn = recorder_find (&r, "connected", 0);
+   CHECK (i_conn >= 0, "no connected event");
+   fprintf (stderr, "   buffered insert finished %lld ms after `connected` was dispatched\n",
+            (long long) (done_at - r.at_ms[i_conn]));
+   recorder_reset (&r);
    CHECK (mgconn_collection_find (&find, c, NULL, 0, NULL, 0, NULL, NULL) == 0, "find");
    CHECK (strstr (expect_ok (find, "find"), "\"name\" : \"ada\""), "the buffered insert is not in the collection");
    mgconn_op_free (ins);

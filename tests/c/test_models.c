@@ -387,7 +387,43 @@ test_disconnect_closes_every_connection (void)
    server_cleanup (&s);
 }
 
+/* Mongoose's first pattern: models on the default connection before connect(); their operations
+ * wait for the open, then run (and the model's init runs first). */
+static void
+test_models_defined_before_connect_buffer_until_open (void)
+{
+   test_server s;
+   mgconn_runtime *rt = runtime_new ();
+   mgconn_connection *conn = conn_new (rt, NULL, NULL); /* uninitialized, like mongoose.connection */
+   mgconn_schema *schema = schema_of ("{\"name\": \"string\"}", NULL);
+   mgconn_model *user;
+   mgconn_op *ins, *find;
+   bson_t *doc = json ("{\"name\": \"ada\"}");
+   mgconn_error e;
+   mgconn_error_init (&e);
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_UNINITIALIZED, "state %d",
+          mgconn_connection_ready_state (conn));
+   CHECK (mgconn_connection_model (&user, conn, "User", schema, NULL, NULL) == 0, "model");
+   mgconn_collection_insert_one (&ins, mgconn_model_collection (user), D (doc), NULL, 0, NULL, NULL);
+   pump_for (rt, 200);
+   CHECK (mgconn_op_status (ins) == MGCONN_OP_PENDING, "the insert did not wait for connect");
+   server_start (&s);
+   CHECK (mgconn_connection_open (conn, server_uri (&s, "defaults", NULL), NULL, 0, &e) == 0, "open: %s", e.message);
+   expect_ok (ins, "insert issued before connect");
+   mgconn_collection_find_one (&find, mgconn_model_collection (user), D (doc), NULL, 0, NULL, NULL);
+   CHECK (strstr (expect_ok (find, "find_one"), "\"ada\""), "not found");
+   mgconn_op_free (ins);
+   mgconn_op_free (find);
+   mgconn_model_free (user);
+   mgconn_schema_free (schema);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   bson_destroy (doc);
+   server_cleanup (&s);
+}
+
 static const test_case tests[] = {
+   {"before_connect", test_models_defined_before_connect_buffer_until_open},
    {"pluralizer", test_pluralizer_matches_mongoose_for_every_listed_name},
    {"registry", test_registry_overwrite_missing_delete_and_isolation},
    {"capped_autocreate", test_capped_collection_exists_before_the_first_insert},

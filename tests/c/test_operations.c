@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct {
    test_server s;
@@ -209,6 +210,9 @@ test_cursor_over_10000_documents_streams_in_batches (void)
       RUN (&f, "insert_many", mgconn_collection_insert_many (&op_, f.c, D (docs), NULL, 0, NULL, NULL));
       bson_destroy (docs);
    }
+   struct rusage ru;
+   getrusage (RUSAGE_SELF, &ru);
+   long rss_before = ru.ru_maxrss;
    mgconn_collection_find (&op, f.c, NULL, 0, D (opts), NULL, NULL);
    expect_ok (op, "find");
    total += batch_length (op, &bytes);
@@ -226,7 +230,9 @@ test_cursor_over_10000_documents_streams_in_batches (void)
       batches++;
       mgconn_op_free (op);
    }
-   fprintf (stderr, "   10000 documents in %zu batches; the largest reply held %zu bytes\n", batches, largest);
+   getrusage (RUSAGE_SELF, &ru);
+   fprintf (stderr, "   10000 documents in %zu batches; the largest reply held %zu bytes; peak RSS grew by %ld KiB\n",
+            batches, largest, ru.ru_maxrss - rss_before);
    CHECK (total == 10000, "the cursor returned %zu documents", total);
    CHECK (batches >= 20, "only %zu batches", batches);
    CHECK (largest < 64 * 1024, "a reply of %zu bytes: results were gathered, not streamed", largest);
@@ -319,7 +325,33 @@ test_max_pool_size_caps_operations_in_flight (void)
    teardown (&f);
 }
 
+/* minPoolSize connects that many clients after the connection opens, before any operation. */
+static void
+test_min_pool_size_keeps_clients_connected (void)
+{
+   fixture plain, warm;
+   int64_t deadline;
+   int before, after;
+   setup (&plain, "cold", NULL);
+   pump_for (plain.rt, 300);
+   before = established_to (plain.s.port);
+   setup (&warm, "warm", "{\"minPoolSize\": 3}");
+   deadline = now_ms () + 5000;
+   while ((after = established_to (warm.s.port)) < before + 3 && now_ms () < deadline) {
+      pump_for (warm.rt, 20);
+   }
+   fprintf (stderr, "   connections to the server with no operation issued: %d without minPoolSize, %d with "
+                    "minPoolSize=3\n", before, after);
+   CHECK (after >= before + 3, "minPoolSize=3 gave %d connections, %d without it", after, before);
+   /* They are kept, not closed once warmed. */
+   pump_for (warm.rt, 500);
+   CHECK (established_to (warm.s.port) >= before + 3, "the warm connections were closed again");
+   teardown (&plain);
+   teardown (&warm);
+}
+
 static const test_case tests[] = {
+   {"min_pool_size", test_min_pool_size_keeps_clients_connected},
    {"crud", test_crud_round_trip_with_pymongo_shaped_results},
    {"duplicate_key", test_duplicate_key_is_its_own_category_with_code_and_name},
    {"too_large", test_document_over_max_bson_size_is_refused_before_sending},
