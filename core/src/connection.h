@@ -151,6 +151,9 @@ typedef struct {
 int mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in,
                  mgconn_op_cb cb, void *userdata);
 
+/* Index models with a "name" made from their keys where they have none (ops.c). */
+int mg_named_indexes (const bson_t *models, bson_t *out);
+
 /* ---- collections (collection.c) ---- */
 struct mgconn_collection {
    atomic_int refs;

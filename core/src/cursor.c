@@ -80,14 +80,25 @@ run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cm
    return ok;
 }
 
+/* {find, filter, ...opts}; find_one adds limit 1 and a single batch. */
+static void
+find_command (const mgconn_op *op, bool one, bson_t *cmd)
+{
+   BSON_APPEND_UTF8 (cmd, "find", op->collection);
+   BSON_APPEND_DOCUMENT (cmd, "filter", &op->args);
+   bson_concat (cmd, &op->opts);
+   if (one) {
+      BSON_APPEND_INT64 (cmd, "limit", 1);
+      BSON_APPEND_BOOL (cmd, "singleBatch", true);
+   }
+}
+
 static bool
 exec_find (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
 {
    bson_t cmd = BSON_INITIALIZER, server_reply;
    bool ok;
-   BSON_APPEND_UTF8 (&cmd, "find", op->collection);
-   BSON_APPEND_DOCUMENT (&cmd, "filter", &op->args);
-   bson_concat (&cmd, &op->opts);
+   find_command (op, false, &cmd);
    ok = run_on_selected_server (op, client, &cmd, false, &server_reply, error);
    if (ok) {
       batch_reply (&server_reply, reply, &op->cursor_id);
@@ -103,11 +114,7 @@ exec_find_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
    bson_t cmd = BSON_INITIALIZER, server_reply;
    bson_iter_t it;
    bool ok;
-   BSON_APPEND_UTF8 (&cmd, "find", op->collection);
-   BSON_APPEND_DOCUMENT (&cmd, "filter", &op->args);
-   bson_concat (&cmd, &op->opts);
-   BSON_APPEND_INT64 (&cmd, "limit", 1);
-   BSON_APPEND_BOOL (&cmd, "singleBatch", true);
+   find_command (op, true, &cmd);
    ok = run_on_selected_server (op, client, &cmd, false, &server_reply, error);
    if (ok) {
       if (bson_iter_init (&it, &server_reply) && bson_iter_find_descendant (&it, "cursor.firstBatch.0", &it)) {

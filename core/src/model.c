@@ -113,35 +113,10 @@ exec_init (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
    pthread_mutex_unlock (&root->lock);
 
    if (ok && index && !bson_empty (&m->schema->indexes)) {
-      bson_t cmd = BSON_INITIALIZER, server_reply;
-      bson_iter_t idx;
-      uint32_t i = 0;
-      bson_t named;
+      bson_t cmd = BSON_INITIALIZER, server_reply, named = BSON_INITIALIZER;
+      mg_named_indexes (&m->schema->indexes, &named); /* the schema's are checked: never fails */
       BSON_APPEND_UTF8 (&cmd, "createIndexes", op->collection);
-      bson_append_array_begin (&cmd, "indexes", -1, &named);
-      bson_iter_init (&idx, &m->schema->indexes);
-      while (bson_iter_next (&idx)) {
-         bson_t model, one = BSON_INITIALIZER, keys;
-         bson_iter_t k;
-         uint32_t len;
-         const uint8_t *data;
-         char buf[16];
-         const char *key;
-         bson_iter_document (&idx, &len, &data);
-         bson_init_static (&model, data, len);
-         bson_concat (&one, &model);
-         if (!bson_iter_init_find (&k, &model, "name") && bson_iter_init_find (&k, &model, "key")) {
-            bson_iter_document (&k, &len, &data);
-            bson_init_static (&keys, data, len);
-            char *name = mongoc_collection_keys_to_index_string (&keys);
-            BSON_APPEND_UTF8 (&one, "name", name ? name : "index");
-            bson_free (name);
-         }
-         bson_uint32_to_string (i++, &key, buf, sizeof buf);
-         BSON_APPEND_DOCUMENT (&named, key, &one);
-         bson_destroy (&one);
-      }
-      bson_append_array_end (&cmd, &named);
+      BSON_APPEND_ARRAY (&cmd, "indexes", &named);
       if (!mongoc_database_write_command_with_opts (db, &cmd, NULL, &server_reply, &be)) {
          mg_error_from_driver (error, &be, &server_reply);
          ok = false;
@@ -149,6 +124,7 @@ exec_init (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
          BSON_APPEND_BOOL (reply, "indexed", true);
       }
       bson_destroy (&server_reply);
+      bson_destroy (&named);
       bson_destroy (&cmd);
    }
    mongoc_database_destroy (db);

@@ -508,9 +508,10 @@ exec_create_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgco
 
 static const mg_op_kind create_indexes_kind = {"create_indexes", "createIndexes", exec_create_indexes, true, true};
 
-/* Index models with a "name" made from their keys where they have none ("name_1_score_-1"). */
-static int
-named_indexes (const bson_t *models, bson_t *out)
+/* Index models with a "name" made from their keys where they have none ("name_1_score_-1").
+ * Used by create_indexes and by a model's autoIndex. */
+int
+mg_named_indexes (const bson_t *models, bson_t *out)
 {
    bson_iter_t it;
    uint32_t i = 0;
@@ -558,7 +559,7 @@ mgconn_collection_create_indexes (mgconn_op **out, mgconn_collection *collection
    mgconn_op *op;
    bson_t named = BSON_INITIALIZER;
    int rc = mg_op_build (&op, NULL, &create_indexes_kind, &in, cb, userdata);
-   if (rc == 0 && (rc = named_indexes (&op->args, &named)) != 0) {
+   if (rc == 0 && (rc = mg_named_indexes (&op->args, &named)) != 0) {
       mg_op_unref (op);
    }
    if (rc) {
