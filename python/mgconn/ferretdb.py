@@ -35,11 +35,18 @@ def binary_path() -> str:
     env = os.environ.get("MGCONN_FERRETDB")
     if env:
         return env
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / ".deps" / "bin" / "ferretdb"
-        if candidate.exists():
-            return str(candidate)
+    import shutil
+
+    # The source tree's .deps (from this file when run in place, else from the working directory up),
+    # then PATH.
+    for start in (Path(__file__).resolve(), Path.cwd().resolve() / "x"):
+        for parent in start.parents:
+            candidate = parent / ".deps" / "bin" / "ferretdb"
+            if candidate.exists():
+                return str(candidate)
+    found = shutil.which("ferretdb")
+    if found:
+        return found
     raise FileNotFoundError(
         "FerretDB is not built: run scripts/setup.sh, or set MGCONN_FERRETDB to its binary")
 

@@ -1,0 +1,146 @@
+"""mgconn: MongoDB connections for Python with Mongoose's behaviour — buffering, events, models —
+on a C core whose host thread never waits for the database.
+
+    import asyncio, mgconn
+    async def main():
+        conn = mgconn.connect("mongodb://127.0.0.1:27017/app")
+        User = mgconn.model("User", mgconn.Schema({"name": str}))
+        await User.insert_one({"name": "ada"})       # buffered until the connection is open
+        print(await User.find_one({"name": "ada"}))
+        await mgconn.disconnect()
+    asyncio.run(main())
+"""
+from __future__ import annotations
+
+import datetime as _datetime
+import logging as _logging
+import sys as _sys
+import uuid as _uuid
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from . import _mgconn
+from . import errors
+from ._host import Host as _Host
+from .collection import Collection, Cursor, Model
+from .connection import Connection
+from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
+from .futures import Future
+from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from .schema import Schema
+from .types import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+
+version = "0.1.0"
+core_version: str = _mgconn.core_version
+
+_mgconn._setup(ObjectId=ObjectId, Int64=Int64, Decimal128=Decimal128, Binary=Binary, Regex=Regex,
+               Timestamp=Timestamp, MinKey=MinKey, MaxKey=MaxKey, UUID=_uuid.UUID, datetime=_datetime.datetime,
+               utc=_datetime.timezone.utc, make_error=errors._make_error)
+
+_log = _logging.getLogger("mgconn")
+_state: Dict[str, Any] = {"host": None, "default": None, "debug": None}
+connections: List[Connection] = []
+
+_SETTING_NAMES = {"buffer_commands": "bufferCommands", "buffer_timeout_ms": "bufferTimeoutMS",
+                  "auto_index": "autoIndex", "auto_create": "autoCreate", "overwrite_models": "overwriteModels"}
+
+
+def _on_log(level: int, domain: str, message: str) -> None:
+    if level == 4 and domain == "debug":  # one line per operation as it is sent
+        sink = _state["debug"]
+        if callable(sink):
+            sink(message)
+        else:
+            print(message, file=_sys.stderr)
+        return
+    _log.log(_logging.ERROR if level == 1 else _logging.WARNING if level == 2 else _logging.INFO,
+             "%s: %s", domain, message)
+
+
+def _host() -> _Host:
+    if _state["host"] is None:
+        runtime = _mgconn.Runtime(method_case="snake")
+        runtime.set_log_handler(_on_log)
+        _state["host"] = _Host(runtime)
+    return _state["host"]  # type: ignore[no-any-return]
+
+
+def _default() -> Connection:
+    if _state["default"] is None:
+        _state["default"] = Connection(_host(), _mgconn.Connection(_host().runtime), connections)
+    return _state["default"]  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "connection":  # the default connection, made on first use (as mongoose.connection)
+        return _default()
+    if name == "models":
+        return _default().models
+    raise AttributeError(f"module 'mgconn' has no attribute {name!r}")
+
+
+def connect(uri: str, **options: Any) -> Connection:
+    """Opens the default connection and returns it (awaitable: waits for open). Calling it again
+    with the same URI returns the same connection; another URI is refused and changes nothing."""
+    return _default().open_uri(uri, **options)
+
+
+def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
+    """A new connection with its own pool, opening at once when a URI is given."""
+    return Connection(_host(), _mgconn.Connection(_host().runtime, uri, options or None), connections)
+
+
+def disconnect() -> Future[None]:
+    """Closes every connection."""
+    fut: Future[None] = Future(_host(), lambda op: None)
+    fut._op = _host().runtime.disconnect(fut._on_op_done)
+    return fut
+
+
+def model(name: str, schema: Optional[Schema] = None, collection: Optional[str] = None) -> Model:
+    """A model on the default connection (see Connection.model)."""
+    return _default().model(name, schema, collection)
+
+
+def delete_model(name: str) -> None:
+    _default().delete_model(name)
+
+
+def set(name: str, value: Any) -> None:  # noqa: A001  (Mongoose's name)
+    """Runtime-wide settings: bufferCommands, bufferTimeoutMS, autoIndex, autoCreate, pluralization,
+    overwriteModels, debug (True prints one line per operation to stderr; a callable receives it)."""
+    key = _SETTING_NAMES.get(name, name)
+    if key == "debug":
+        _state["debug"] = value if callable(value) else None
+        value = bool(value)
+    _host().runtime.set({key: value})
+
+
+def get(name: str) -> Any:
+    key = _SETTING_NAMES.get(name, name)
+    value = _host().runtime.get(key)
+    if key == "bufferTimeoutMS" or value is None:
+        return value
+    return bool(value)
+
+
+def poll(max: Optional[int] = None) -> int:  # noqa: A002
+    """Runs due callbacks and events now, for scripts and game loops without asyncio. Never blocks."""
+    return _host().dispatch(max or 0)
+
+
+def fd() -> int:
+    """The file descriptor that becomes readable when poll() has work (for hosts with their own loop)."""
+    return int(_host().runtime.fd())
+
+
+def pluralize(name: str) -> str:
+    """The collection name Mongoose makes from a model name."""
+    return str(_mgconn.pluralize(name))
+
+
+__all__ = [
+    "connect", "create_connection", "connection", "connections", "disconnect", "model", "delete_model", "models",
+    "set", "get", "poll", "fd", "pluralize", "version", "Schema", "Connection", "Collection", "Model", "Cursor",
+    "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
+    "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors",
+] + errors.__all__

@@ -1,0 +1,570 @@
+/*
+ * codec.c: Python values <-> BSON, in C, without going through JSON.
+ *
+ *   dict / Mapping (order kept)  <-> document        list, tuple        <-> array
+ *   str                          <-> string          bytes              <-> binary (subtype 0)
+ *   int (by range)               <-> int32 / int64   Int64              <-> int64
+ *   float                        <-> double          bool, None         <-> bool, null
+ *   datetime (naive = UTC)       <-> date (UTC, aware on the way back)
+ *   uuid.UUID                    <-> binary subtype 4
+ *   ObjectId, Decimal128, Binary, Regex, Timestamp, MinKey, MaxKey (mgconn.types) <-> their BSON types
+ *
+ * A value that cannot be encoded fails the whole conversion with an exception naming the key path
+ * ("doc.items[3].owner"), so the operation is never started and nothing is sent. Nesting deeper than
+ * MAX_DEPTH (which is also how a cycle shows) is refused the same way.
+ */
+#include "ext.h"
+
+#include <string.h>
+
+#define MAX_DEPTH 100
+#define PATH_SIZE 512
+
+typedef struct {
+   ext_state *st;
+   char path[PATH_SIZE];
+   size_t len;
+   int depth;
+} encoder;
+
+static size_t
+path_push_key (encoder *e, const char *key, size_t klen)
+{
+   size_t old = e->len;
+   int n = snprintf (e->path + e->len, PATH_SIZE - e->len, ".%.*s", (int) klen, key);
+   e->len = n > 0 && (size_t) n < PATH_SIZE - e->len ? e->len + (size_t) n : PATH_SIZE - 1;
+   return old;
+}
+
+static size_t
+path_push_index (encoder *e, Py_ssize_t i)
+{
+   size_t old = e->len;
+   int n = snprintf (e->path + e->len, PATH_SIZE - e->len, "[%zd]", i);
+   e->len = n > 0 && (size_t) n < PATH_SIZE - e->len ? e->len + (size_t) n : PATH_SIZE - 1;
+   return old;
+}
+
+static void
+path_pop (encoder *e, size_t old)
+{
+   e->len = old;
+   e->path[old] = '\0';
+}
+
+static int
+fail_at (encoder *e, PyObject *exc_type, const char *what, PyObject *value)
+{
+   PyErr_Format (exc_type, "%s at %s%s%s", what, e->path, value ? ": " : "",
+                 value ? Py_TYPE (value)->tp_name : "");
+   return -1;
+}
+
+static int encode_mapping (encoder *e, PyObject *obj, bson_t *out);
+static int encode_sequence (encoder *e, PyObject *obj, bson_t *out);
+
+static int
+is_instance (PyObject *v, PyObject *cls)
+{
+   return cls && PyObject_IsInstance (v, cls) == 1;
+}
+
+static int
+attr_bytes (PyObject *v, const char *name, Py_ssize_t want, char **data, Py_ssize_t *len, PyObject **holder)
+{
+   *holder = PyObject_GetAttrString (v, name);
+   if (!*holder || !PyBytes_Check (*holder) || PyBytes_AsStringAndSize (*holder, data, len) < 0 ||
+       (want >= 0 && *len != want)) {
+      Py_XDECREF (*holder);
+      *holder = NULL;
+      PyErr_Clear ();
+      return -1;
+   }
+   return 0;
+}
+
+static int
+encode_datetime (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
+{
+   ext_state *st = e->st;
+   PyObject *offset = PyObject_CallMethod (v, "utcoffset", NULL);
+   PyObject *aware = NULL, *delta = NULL, *days = NULL, *secs = NULL, *us = NULL, *epoch;
+   int rc = -1;
+   if (!offset) {
+      return -1;
+   }
+   if (offset == Py_None) { /* naive: taken as UTC, as PyMongo does */
+      PyObject *kw = Py_BuildValue ("{s:O}", "tzinfo", st->utc);
+      PyObject *args = PyTuple_New (0);
+      PyObject *replace = PyObject_GetAttrString (v, "replace");
+      aware = replace ? PyObject_Call (replace, args, kw) : NULL;
+      Py_XDECREF (replace);
+      Py_DECREF (args);
+      Py_DECREF (kw);
+   } else {
+      Py_INCREF (v);
+      aware = v;
+   }
+   Py_DECREF (offset);
+   epoch = PyObject_CallFunction (st->datetime_datetime, "iiiiiiiO", 1970, 1, 1, 0, 0, 0, 0, st->utc);
+   if (aware && epoch && (delta = PyNumber_Subtract (aware, epoch)) && (days = PyObject_GetAttrString (delta, "days")) &&
+       (secs = PyObject_GetAttrString (delta, "seconds")) && (us = PyObject_GetAttrString (delta, "microseconds"))) {
+      int64_t ms = PyLong_AsLongLong (days) * 86400000LL + PyLong_AsLongLong (secs) * 1000LL +
+                   PyLong_AsLongLong (us) / 1000LL;
+      if (!PyErr_Occurred ()) {
+         bson_append_date_time (b, key, klen, ms);
+         rc = 0;
+      }
+   }
+   Py_XDECREF (aware);
+   Py_XDECREF (epoch);
+   Py_XDECREF (delta);
+   Py_XDECREF (days);
+   Py_XDECREF (secs);
+   Py_XDECREF (us);
+   return rc;
+}
+
+/* The mgconn.types values. Returns 1 when handled, 0 when `v` is none of them, -1 on error. */
+static int
+encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
+{
+   ext_state *st = e->st;
+   PyObject *h = NULL;
+   char *data;
+   Py_ssize_t len;
+   if (is_instance (v, st->ObjectId)) {
+      bson_oid_t oid;
+      if (attr_bytes (v, "binary", 12, &data, &len, &h) < 0) {
+         return fail_at (e, PyExc_ValueError, "an ObjectId without its 12 bytes", NULL);
+      }
+      bson_oid_init_from_data (&oid, (const uint8_t *) data);
+      bson_append_oid (b, key, klen, &oid);
+   } else if (is_instance (v, st->Decimal128)) {
+      bson_decimal128_t d;
+      if (attr_bytes (v, "bid", 16, &data, &len, &h) < 0) {
+         return fail_at (e, PyExc_ValueError, "a Decimal128 without its 16 bytes", NULL);
+      }
+      memcpy (&d.low, data, 8);
+      memcpy (&d.high, data + 8, 8);
+      d.low = BSON_UINT64_FROM_LE (d.low);
+      d.high = BSON_UINT64_FROM_LE (d.high);
+      bson_append_decimal128 (b, key, klen, &d);
+   } else if (is_instance (v, st->Binary)) {
+      PyObject *sub = PyObject_GetAttrString (v, "subtype");
+      long subtype = sub ? PyLong_AsLong (sub) : -1;
+      Py_XDECREF (sub);
+      if (subtype < 0 || subtype > 255 || attr_bytes (v, "data", -1, &data, &len, &h) < 0) {
+         PyErr_Clear ();
+         return fail_at (e, PyExc_ValueError, "a Binary needs bytes data and a subtype 0..255", NULL);
+      }
+      bson_append_binary (b, key, klen, (bson_subtype_t) subtype, (const uint8_t *) data, (uint32_t) len);
+   } else if (is_instance (v, st->Regex)) {
+      PyObject *pattern = PyObject_GetAttrString (v, "pattern"), *flags = PyObject_GetAttrString (v, "flags");
+      const char *p = pattern && PyUnicode_Check (pattern) ? PyUnicode_AsUTF8 (pattern) : NULL;
+      const char *f = flags && PyUnicode_Check (flags) ? PyUnicode_AsUTF8 (flags) : "";
+      if (p) {
+         bson_append_regex (b, key, klen, p, f ? f : "");
+      }
+      Py_XDECREF (pattern);
+      Py_XDECREF (flags);
+      if (!p) {
+         PyErr_Clear ();
+         return fail_at (e, PyExc_ValueError, "a Regex needs a str pattern", NULL);
+      }
+   } else if (is_instance (v, st->Timestamp)) {
+      PyObject *t = PyObject_GetAttrString (v, "time"), *i = PyObject_GetAttrString (v, "inc");
+      unsigned long tv = t ? PyLong_AsUnsignedLong (t) : 0, iv = i ? PyLong_AsUnsignedLong (i) : 0;
+      Py_XDECREF (t);
+      Py_XDECREF (i);
+      if (PyErr_Occurred ()) {
+         PyErr_Clear ();
+         return fail_at (e, PyExc_ValueError, "a Timestamp needs unsigned 32-bit time and inc", NULL);
+      }
+      bson_append_timestamp (b, key, klen, (uint32_t) tv, (uint32_t) iv);
+   } else if (is_instance (v, st->MinKey)) {
+      bson_append_minkey (b, key, klen);
+   } else if (is_instance (v, st->MaxKey)) {
+      bson_append_maxkey (b, key, klen);
+   } else if (is_instance (v, st->uuid_UUID)) {
+      if (attr_bytes (v, "bytes", 16, &data, &len, &h) < 0) {
+         return fail_at (e, PyExc_ValueError, "a UUID without its 16 bytes", NULL);
+      }
+      bson_append_binary (b, key, klen, BSON_SUBTYPE_UUID, (const uint8_t *) data, 16);
+   } else if (is_instance (v, st->datetime_datetime)) {
+      if (encode_datetime (e, b, key, klen, v) < 0) {
+         return PyErr_Occurred () ? -1 : fail_at (e, PyExc_ValueError, "a datetime out of range", NULL);
+      }
+   } else {
+      return 0;
+   }
+   Py_XDECREF (h);
+   return 1;
+}
+
+static int
+encode_value (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
+{
+   int r;
+   if (v == Py_None) {
+      bson_append_null (b, key, klen);
+   } else if (PyBool_Check (v)) {
+      bson_append_bool (b, key, klen, v == Py_True);
+   } else if (PyUnicode_Check (v)) {
+      Py_ssize_t len;
+      const char *s = PyUnicode_AsUTF8AndSize (v, &len);
+      if (!s) {
+         PyErr_Clear ();
+         return fail_at (e, PyExc_ValueError, "a str that is not valid UTF-8 (lone surrogates)", NULL);
+      }
+      bson_append_utf8 (b, key, klen, s, (int) len);
+   } else if (PyLong_Check (v)) {
+      int overflow = 0;
+      long long n = PyLong_AsLongLongAndOverflow (v, &overflow);
+      if (overflow) {
+         return fail_at (e, PyExc_OverflowError, "an int that does not fit in 64 bits (BSON's largest integer)",
+                         NULL);
+      }
+      if (n == -1 && PyErr_Occurred ()) {
+         return -1;
+      }
+      if (n >= INT32_MIN && n <= INT32_MAX && !is_instance (v, e->st->Int64)) {
+         bson_append_int32 (b, key, klen, (int32_t) n);
+      } else {
+         bson_append_int64 (b, key, klen, (int64_t) n);
+      }
+   } else if (PyFloat_Check (v)) {
+      bson_append_double (b, key, klen, PyFloat_AS_DOUBLE (v));
+   } else if (PyDict_Check (v) || (!PyList_Check (v) && !PyTuple_Check (v) && !PyUnicode_Check (v) &&
+                                   !PyBytes_Check (v) && PyMapping_Check (v) && PyObject_HasAttrString (v, "keys"))) {
+      bson_t child;
+      bson_append_document_begin (b, key, klen, &child);
+      r = encode_mapping (e, v, &child);
+      bson_append_document_end (b, &child);
+      return r;
+   } else if (PyList_Check (v) || PyTuple_Check (v)) {
+      bson_t child;
+      bson_append_array_begin (b, key, klen, &child);
+      r = encode_sequence (e, v, &child);
+      bson_append_array_end (b, &child);
+      return r;
+   } else if (PyBytes_Check (v) || PyByteArray_Check (v)) {
+      const char *data = PyBytes_Check (v) ? PyBytes_AS_STRING (v) : PyByteArray_AS_STRING (v);
+      Py_ssize_t len = PyBytes_Check (v) ? PyBytes_GET_SIZE (v) : PyByteArray_GET_SIZE (v);
+      bson_append_binary (b, key, klen, BSON_SUBTYPE_BINARY, (const uint8_t *) data, (uint32_t) len);
+   } else if ((r = encode_typed (e, b, key, klen, v)) != 0) {
+      return r < 0 ? -1 : 0;
+   } else {
+      return fail_at (e, PyExc_TypeError, "cannot encode a value of this type", v);
+   }
+   return 0;
+}
+
+static int
+enter (encoder *e)
+{
+   if (++e->depth > MAX_DEPTH) {
+      return fail_at (e, PyExc_ValueError,
+                      "nesting deeper than 100 levels (a container that contains itself?)", NULL);
+   }
+   return 0;
+}
+
+static int
+encode_pair (encoder *e, bson_t *out, PyObject *k, PyObject *v)
+{
+   Py_ssize_t klen;
+   const char *key;
+   size_t mark;
+   int r;
+   if (!PyUnicode_Check (k)) {
+      return fail_at (e, PyExc_TypeError, "a key that is not a str", k);
+   }
+   key = PyUnicode_AsUTF8AndSize (k, &klen);
+   if (!key) {
+      PyErr_Clear ();
+      return fail_at (e, PyExc_ValueError, "a key that is not valid UTF-8", NULL);
+   }
+   mark = path_push_key (e, key, (size_t) klen);
+   if (memchr (key, '\0', (size_t) klen)) {
+      r = fail_at (e, PyExc_ValueError, "a key with a NUL character", NULL);
+   } else {
+      r = encode_value (e, out, key, (int) klen, v);
+   }
+   if (r == 0) {
+      path_pop (e, mark);
+   }
+   return r;
+}
+
+static int
+encode_mapping (encoder *e, PyObject *obj, bson_t *out)
+{
+   if (enter (e) < 0) {
+      return -1;
+   }
+   if (PyDict_Check (obj)) {
+      Py_ssize_t pos = 0;
+      PyObject *k, *v;
+      while (PyDict_Next (obj, &pos, &k, &v)) {
+         if (encode_pair (e, out, k, v) < 0) {
+            return -1;
+         }
+      }
+   } else {
+      PyObject *items = PyMapping_Items (obj);
+      if (!items) {
+         return -1;
+      }
+      for (Py_ssize_t i = 0; i < PyList_GET_SIZE (items); i++) {
+         PyObject *kv = PyList_GET_ITEM (items, i);
+         if (!PyTuple_Check (kv) || PyTuple_GET_SIZE (kv) != 2 ||
+             encode_pair (e, out, PyTuple_GET_ITEM (kv, 0), PyTuple_GET_ITEM (kv, 1)) < 0) {
+            Py_DECREF (items);
+            return -1;
+         }
+      }
+      Py_DECREF (items);
+   }
+   e->depth--;
+   return 0;
+}
+
+static int
+encode_sequence (encoder *e, PyObject *obj, bson_t *out)
+{
+   PyObject *seq = PySequence_Fast (obj, "not a sequence");
+   Py_ssize_t n;
+   if (!seq || enter (e) < 0) {
+      Py_XDECREF (seq);
+      return -1;
+   }
+   n = PySequence_Fast_GET_SIZE (seq);
+   for (Py_ssize_t i = 0; i < n; i++) {
+      char buf[16];
+      const char *key;
+      size_t klen = bson_uint32_to_string ((uint32_t) i, &key, buf, sizeof buf);
+      size_t mark = path_push_index (e, i);
+      if (encode_value (e, out, key, (int) klen, PySequence_Fast_GET_ITEM (seq, i)) < 0) {
+         Py_DECREF (seq);
+         return -1;
+      }
+      path_pop (e, mark);
+   }
+   Py_DECREF (seq);
+   e->depth--;
+   return 0;
+}
+
+int
+ext_encode_document (ext_state *st, PyObject *obj, bson_t *out, const char *root)
+{
+   encoder e;
+   e.st = st;
+   e.depth = 0;
+   e.len = (size_t) snprintf (e.path, sizeof e.path, "%s", root);
+   if (!PyDict_Check (obj) && !(PyMapping_Check (obj) && PyObject_HasAttrString (obj, "keys"))) {
+      PyErr_Format (PyExc_TypeError, "%s must be a dict (or another mapping), not %s", root, Py_TYPE (obj)->tp_name);
+      return -1;
+   }
+   return encode_mapping (&e, obj, out);
+}
+
+int
+ext_encode_array (ext_state *st, PyObject *obj, bson_t *out, const char *root)
+{
+   encoder e;
+   e.st = st;
+   e.depth = 0;
+   e.len = (size_t) snprintf (e.path, sizeof e.path, "%s", root);
+   if (!PyList_Check (obj) && !PyTuple_Check (obj)) {
+      PyErr_Format (PyExc_TypeError, "%s must be a list, not %s", root, Py_TYPE (obj)->tp_name);
+      return -1;
+   }
+   return encode_sequence (&e, obj, out);
+}
+
+/* ---- decoding ---- */
+
+static PyObject *decode_iter (ext_state *st, bson_iter_t *it, int as_array, int depth);
+
+static PyObject *
+call1 (PyObject *cls, PyObject *arg)
+{
+   PyObject *r = arg ? PyObject_CallOneArg (cls, arg) : NULL;
+   Py_XDECREF (arg);
+   return r;
+}
+
+static PyObject *
+decode_value (ext_state *st, bson_iter_t *it, int depth)
+{
+   uint32_t len;
+   const uint8_t *data;
+   switch (bson_iter_type (it)) {
+   case BSON_TYPE_DOUBLE:
+      return PyFloat_FromDouble (bson_iter_double (it));
+   case BSON_TYPE_UTF8:
+   case BSON_TYPE_SYMBOL: {
+      const char *s = BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, &len) : bson_iter_symbol (it, &len);
+      return PyUnicode_DecodeUTF8 (s, len, "replace");
+   }
+   case BSON_TYPE_DOCUMENT:
+   case BSON_TYPE_ARRAY: {
+      bson_iter_t child;
+      if (depth > MAX_DEPTH + 100 || !bson_iter_recurse (it, &child)) {
+         PyErr_SetString (PyExc_ValueError, "a BSON document nested too deeply or malformed");
+         return NULL;
+      }
+      return decode_iter (st, &child, BSON_ITER_HOLDS_ARRAY (it), depth + 1);
+   }
+   case BSON_TYPE_BINARY: {
+      bson_subtype_t sub;
+      bson_iter_binary (it, &sub, &len, &data);
+      if ((sub == BSON_SUBTYPE_UUID) && len == 16) {
+         PyObject *kw = Py_BuildValue ("{s:y#}", "bytes", data, (Py_ssize_t) len);
+         PyObject *args = PyTuple_New (0);
+         PyObject *r = kw && args ? PyObject_Call (st->uuid_UUID, args, kw) : NULL;
+         Py_XDECREF (kw);
+         Py_XDECREF (args);
+         return r;
+      }
+      if (sub == BSON_SUBTYPE_BINARY) {
+         return PyBytes_FromStringAndSize ((const char *) data, len);
+      }
+      return PyObject_CallFunction (st->Binary, "y#i", data, (Py_ssize_t) len, (int) sub);
+   }
+   case BSON_TYPE_OID:
+      return call1 (st->ObjectId, PyBytes_FromStringAndSize ((const char *) bson_iter_oid (it)->bytes, 12));
+   case BSON_TYPE_BOOL:
+      return PyBool_FromLong (bson_iter_bool (it));
+   case BSON_TYPE_DATE_TIME: {
+      int64_t ms = bson_iter_date_time (it);
+      PyObject *fromts = PyObject_GetAttrString (st->datetime_datetime, "fromtimestamp");
+      PyObject *r = fromts ? PyObject_CallFunction (fromts, "dO", (double) ms / 1000.0, st->utc) : NULL;
+      Py_XDECREF (fromts);
+      return r;
+   }
+   case BSON_TYPE_REGEX: {
+      const char *opts;
+      const char *pattern = bson_iter_regex (it, &opts);
+      return PyObject_CallFunction (st->Regex, "ss", pattern, opts ? opts : "");
+   }
+   case BSON_TYPE_CODE:
+      return PyUnicode_DecodeUTF8 (bson_iter_code (it, &len), len, "replace");
+   case BSON_TYPE_CODEWSCOPE: {
+      uint32_t slen;
+      const uint8_t *scope;
+      return PyUnicode_DecodeUTF8 (bson_iter_codewscope (it, &len, &slen, &scope), len, "replace");
+   }
+   case BSON_TYPE_INT32:
+      return PyLong_FromLong (bson_iter_int32 (it));
+   case BSON_TYPE_TIMESTAMP: {
+      uint32_t t, i;
+      bson_iter_timestamp (it, &t, &i);
+      return PyObject_CallFunction (st->Timestamp, "kk", (unsigned long) t, (unsigned long) i);
+   }
+   case BSON_TYPE_INT64:
+      return call1 (st->Int64, PyLong_FromLongLong (bson_iter_int64 (it)));
+   case BSON_TYPE_DECIMAL128: {
+      bson_decimal128_t d;
+      uint64_t le[2];
+      bson_iter_decimal128 (it, &d);
+      le[0] = BSON_UINT64_TO_LE (d.low);
+      le[1] = BSON_UINT64_TO_LE (d.high);
+      return PyObject_CallMethod (st->Decimal128, "from_bid", "y#", (const char *) le, (Py_ssize_t) 16);
+   }
+   case BSON_TYPE_MAXKEY:
+      return PyObject_CallNoArgs (st->MaxKey);
+   case BSON_TYPE_MINKEY:
+      return PyObject_CallNoArgs (st->MinKey);
+   case BSON_TYPE_NULL:
+   case BSON_TYPE_UNDEFINED:
+   case BSON_TYPE_DBPOINTER:
+   default:
+      Py_RETURN_NONE;
+   }
+}
+
+static PyObject *
+decode_iter (ext_state *st, bson_iter_t *it, int as_array, int depth)
+{
+   PyObject *out = as_array ? PyList_New (0) : PyDict_New ();
+   if (!out) {
+      return NULL;
+   }
+   while (bson_iter_next (it)) {
+      PyObject *v = decode_value (st, it, depth);
+      int r;
+      if (!v) {
+         Py_DECREF (out);
+         return NULL;
+      }
+      if (as_array) {
+         r = PyList_Append (out, v);
+      } else {
+         PyObject *k = PyUnicode_DecodeUTF8 (bson_iter_key (it), bson_iter_key_len (it), "replace");
+         r = k ? PyDict_SetItem (out, k, v) : -1;
+         Py_XDECREF (k);
+      }
+      Py_DECREF (v);
+      if (r < 0) {
+         Py_DECREF (out);
+         return NULL;
+      }
+   }
+   return out;
+}
+
+PyObject *
+ext_decode_document (ext_state *st, const uint8_t *data, size_t len, int as_array)
+{
+   bson_t doc;
+   bson_iter_t it;
+   if (!bson_init_static (&doc, data, len) || !bson_iter_init (&it, &doc)) {
+      PyErr_SetString (PyExc_ValueError, "malformed BSON");
+      return NULL;
+   }
+   return decode_iter (st, &it, as_array, 0);
+}
+
+/* ---- errors ---- */
+
+PyObject *
+ext_error_object (ext_state *st, const mgconn_error *e)
+{
+   const uint8_t *data;
+   size_t len;
+   PyObject *labels, *reason, *r;
+   mgconn_error_labels (e, &data, &len);
+   labels = ext_decode_document (st, data, len, 1);
+   mgconn_error_reason (e, &data, &len);
+   reason = ext_decode_document (st, data, len, 0);
+   if (!labels || !reason) {
+      Py_XDECREF (labels);
+      Py_XDECREF (reason);
+      return NULL;
+   }
+   r = PyObject_CallFunction (st->make_error, "ssisOO", mgconn_error_category_name (e->category), e->message,
+                              (int) e->code, e->code_name, labels, reason);
+   Py_DECREF (labels);
+   Py_DECREF (reason);
+   return r;
+}
+
+PyObject *
+ext_raise_last (ext_state *st)
+{
+   const mgconn_error *e = mgconn_last_error ();
+   PyObject *exc;
+   if (e->category == MGCONN_ERR_INVALID_ARGUMENT) {
+      PyErr_SetString (PyExc_ValueError, e->message);
+      return NULL;
+   }
+   exc = ext_error_object (st, e);
+   if (exc) {
+      PyErr_SetObject ((PyObject *) Py_TYPE (exc), exc);
+      Py_DECREF (exc);
+   }
+   return NULL;
+}

@@ -1,0 +1,115 @@
+/*
+ * ext.h: the shared parts of the `mgconn._mgconn` extension module.
+ *
+ * The extension is thin: handle types over libmgconn's C API and BSON conversion in C. Everything a
+ * user touches (futures, events, models, cursors, results, errors) is Python, in the package.
+ *
+ * Threads: every function here runs on a Python thread holding the GIL. libmgconn calls back only
+ * from mgconn_runtime_dispatch(), which these functions call with the GIL held, so callbacks can
+ * call Python directly. The GIL is released only around the poll() of a blocking wait.
+ *
+ * State: no C globals. Types and the Python classes the codec needs (ObjectId, ..., the error
+ * factory) live in the module state, found through the defining class (PEP 489, PEP 573).
+ */
+#ifndef MGCONN_EXT_H
+#define MGCONN_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <bson/bson.h>
+
+#include "mgconn.h"
+
+typedef struct {
+   PyTypeObject *runtime_type;
+   PyTypeObject *connection_type;
+   PyTypeObject *collection_type;
+   PyTypeObject *schema_type;
+   PyTypeObject *model_type;
+   PyTypeObject *op_type;
+   PyTypeObject *cursor_type;
+   /* Python classes from mgconn.types and mgconn.errors, set by _mgconn._setup() */
+   PyObject *ObjectId, *Int64, *Decimal128, *Binary, *Regex, *Timestamp, *MinKey, *MaxKey;
+   PyObject *uuid_UUID, *datetime_datetime, *utc;
+   PyObject *make_error; /* (category, message, code, code_name, labels, reason) -> exception */
+   PyObject *bytes_key;  /* "binary" attribute names, interned */
+} ext_state;
+
+extern PyModuleDef ext_module_def;
+
+ext_state *ext_state_of_type (PyTypeObject *type);
+ext_state *ext_state_of_module (PyObject *module);
+
+/* ---- objects ---- */
+typedef struct {
+   PyObject_HEAD
+   mgconn_runtime *rt;
+   PyObject *log_handler; /* or NULL */
+} RuntimeObject;
+
+typedef struct {
+   PyObject_HEAD
+   mgconn_connection *conn;
+   RuntimeObject *runtime;
+   PyObject *on_event; /* callable (name, error or None), or NULL */
+} ConnectionObject;
+
+typedef struct {
+   PyObject_HEAD
+   mgconn_collection *coll;   /* owned, or borrowed from `model` */
+   PyObject *owner;           /* the ConnectionObject or ModelObject that keeps it valid */
+   RuntimeObject *runtime;
+} CollectionObject;
+
+typedef struct {
+   PyObject_HEAD
+   mgconn_schema *schema;
+} SchemaObject;
+
+typedef struct {
+   PyObject_HEAD
+   mgconn_model *model;
+   ConnectionObject *connection;
+   PyObject *on_index; /* callable (error or None), or NULL */
+} ModelObject;
+
+typedef struct {
+   PyObject_HEAD
+   mgconn_op *op;
+   RuntimeObject *runtime;
+   PyObject *callback; /* called with the op when it finishes, or NULL */
+   int cursor_kind;    /* 1 for find/aggregate: mgconn_op_cursor may be taken */
+} OpObject;
+
+typedef struct {
+   PyObject_HEAD
+   mgconn_cursor *cursor;
+   RuntimeObject *runtime;
+} CursorObject;
+
+/* ---- the codec (codec.c) ---- */
+/* Python mapping -> BSON document. On failure: a Python TypeError/ValueError/OverflowError naming
+ * the key path ("doc.items[3].owner"), and -1. `root` names the argument in paths ("doc"). */
+int ext_encode_document (ext_state *st, PyObject *obj, bson_t *out, const char *root);
+/* A list or tuple -> a BSON array document. */
+int ext_encode_array (ext_state *st, PyObject *obj, bson_t *out, const char *root);
+/* BSON document -> dict (or list when as_array). */
+PyObject *ext_decode_document (ext_state *st, const uint8_t *data, size_t len, int as_array);
+/* The Python exception object for an mgconn_error (mgconn.errors via make_error). */
+PyObject *ext_error_object (ext_state *st, const mgconn_error *e);
+/* Raises the error of the last failed mgconn call on this thread. Returns NULL. */
+PyObject *ext_raise_last (ext_state *st);
+
+/* ---- ops (module.c) ---- */
+/* Wraps a started op; `callback` (may be NULL or None) is called with the Op when it finishes. */
+PyObject *ext_op_new (ext_state *st, RuntimeObject *rt, mgconn_op *op, PyObject *callback, int cursor_kind);
+/* The trampoline every op is started with: userdata is the OpObject, held until it finishes. */
+void ext_op_done (mgconn_op *op, void *userdata);
+/* Reports an exception raised by a Python callback to sys.unraisablehook; dispatch goes on. */
+void ext_report_callback_error (const char *where, PyObject *callback);
+
+/* ---- type specs (handles.c, module.c) ---- */
+extern PyType_Spec ext_runtime_spec, ext_connection_spec, ext_collection_spec, ext_schema_spec, ext_model_spec,
+   ext_op_spec, ext_cursor_spec;
+
+#endif

@@ -1,0 +1,889 @@
+/*
+ * handles.c: Connection, Collection, Schema and Model: thin types over libmgconn's handles.
+ *
+ * Ownership: each object owns its libmgconn handle and frees it in dealloc, and holds the Python
+ * objects whose handles its own depends on (a Connection its Runtime, a Collection its owner, a
+ * Model its Connection). A Connection's event listener is a borrowed pointer to the object: it is
+ * removed (mgconn_connection_free stops events) before the object's memory goes.
+ */
+#include "ext.h"
+
+#include <string.h>
+
+/* Encodes an optional dict (None or absent: NULL data). */
+static int
+opt_doc (ext_state *st, PyObject *obj, bson_t *out, const char *what, const uint8_t **data, size_t *len)
+{
+   bson_init (out);
+   *data = NULL;
+   *len = 0;
+   if (!obj || obj == Py_None) {
+      return 0;
+   }
+   if (ext_encode_document (st, obj, out, what) < 0) {
+      return -1;
+   }
+   *data = bson_get_data (out);
+   *len = out->len;
+   return 0;
+}
+
+/* Starts an op through `start` and wraps it; the OpObject is held until it finishes. */
+typedef int (*starter) (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *userdata);
+
+static PyObject *
+start_op (ext_state *st, RuntimeObject *rt, PyObject *callback, int cursor_kind, starter start, void *ctx)
+{
+   mgconn_op *op = NULL;
+   PyObject *o = ext_op_new (st, rt, NULL, callback, cursor_kind);
+   if (!o) {
+      return NULL;
+   }
+   if (start (&op, ctx, ext_op_done, o) != 0) {
+      Py_DECREF (o);
+      return ext_raise_last (st);
+   }
+   ((OpObject *) o)->op = op;
+   Py_INCREF (o);
+   return o;
+}
+
+/* ---- Connection ---- */
+
+static void
+event_trampoline (mgconn_connection *conn, const mgconn_event *ev, void *userdata)
+{
+   ConnectionObject *self = userdata;
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *err = Py_None, *r;
+   (void) conn;
+   if (!self->on_event) {
+      return;
+   }
+   if (mgconn_event_error (ev)) {
+      err = ext_error_object (st, mgconn_event_error (ev));
+      if (!err) {
+         ext_report_callback_error ("event", NULL);
+         return;
+      }
+   } else {
+      Py_INCREF (err);
+   }
+   r = PyObject_CallFunction (self->on_event, "sO", mgconn_event_name (ev), err);
+   if (!r) {
+      ext_report_callback_error ("event", self->on_event);
+   }
+   Py_XDECREF (r);
+   Py_DECREF (err);
+}
+
+static ConnectionObject *
+wrap_connection (ext_state *st, RuntimeObject *rt, mgconn_connection *conn)
+{
+   ConnectionObject *self = PyObject_GC_New (ConnectionObject, st->connection_type);
+   if (!self) {
+      mgconn_connection_free (conn);
+      return NULL;
+   }
+   self->conn = conn;
+   Py_INCREF (rt);
+   self->runtime = rt;
+   self->on_event = NULL;
+   mgconn_connection_on (conn, NULL, event_trampoline, self);
+   PyObject_GC_Track (self);
+   return self;
+}
+
+static PyObject *
+Connection_new (PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+   static char *kwlist[] = {"runtime", "uri", "options", NULL};
+   ext_state *st = ext_state_of_type (type);
+   PyObject *rt, *options = Py_None;
+   const char *uri = NULL;
+   bson_t opts;
+   const uint8_t *data;
+   size_t len;
+   mgconn_connection *conn = NULL;
+   int rc;
+   if (!PyArg_ParseTupleAndKeywords (args, kwargs, "O!|zO", kwlist, st->runtime_type, &rt, &uri, &options)) {
+      return NULL;
+   }
+   if (opt_doc (st, options, &opts, "options", &data, &len) < 0) {
+      bson_destroy (&opts);
+      return NULL;
+   }
+   rc = mgconn_connection_new (&conn, ((RuntimeObject *) rt)->rt, uri, data, len, NULL);
+   bson_destroy (&opts);
+   if (rc != 0) {
+      return ext_raise_last (st);
+   }
+   return (PyObject *) wrap_connection (st, (RuntimeObject *) rt, conn);
+}
+
+static void
+Connection_dealloc (ConnectionObject *self)
+{
+   PyTypeObject *tp = Py_TYPE (self);
+   PyObject_GC_UnTrack (self);
+   if (self->conn) {
+      mgconn_connection_free (self->conn); /* no event reaches this object after it */
+   }
+   Py_CLEAR (self->on_event);
+   Py_CLEAR (self->runtime);
+   tp->tp_free (self);
+   Py_DECREF (tp);
+}
+
+static int
+Connection_traverse (ConnectionObject *self, visitproc visit, void *arg)
+{
+   Py_VISIT (Py_TYPE (self));
+   Py_VISIT (self->on_event);
+   Py_VISIT (self->runtime);
+   return 0;
+}
+
+static int
+Connection_clear (ConnectionObject *self)
+{
+   Py_CLEAR (self->on_event);
+   return 0;
+}
+
+static PyObject *
+Connection_set_listener (ConnectionObject *self, PyObject *callback)
+{
+   Py_XSETREF (self->on_event, callback == Py_None ? NULL : Py_NewRef (callback));
+   Py_RETURN_NONE;
+}
+
+static PyObject *
+Connection_open (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   const char *uri;
+   PyObject *options = Py_None;
+   bson_t opts;
+   const uint8_t *data;
+   size_t len;
+   int rc;
+   if (!PyArg_ParseTuple (args, "s|O", &uri, &options) || opt_doc (st, options, &opts, "options", &data, &len) < 0) {
+      return NULL;
+   }
+   rc = mgconn_connection_open (self->conn, uri, data, len, NULL);
+   bson_destroy (&opts);
+   if (rc != 0) {
+      return ext_raise_last (st);
+   }
+   Py_RETURN_NONE;
+}
+
+typedef struct {
+   mgconn_connection *conn;
+   int32_t force;
+   const char *name;
+   const char *db;
+   const uint8_t *data;
+   size_t len;
+} conn_ctx;
+
+static int
+start_close (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   conn_ctx *c = ctx;
+   return mgconn_connection_close (out, c->conn, c->force, cb, ud);
+}
+
+static int
+start_run_command (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   conn_ctx *c = ctx;
+   return mgconn_run_command (out, c->conn, c->db, c->data, c->len, cb, ud);
+}
+
+static int
+start_create_collection (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   conn_ctx *c = ctx;
+   return mgconn_connection_create_collection (out, c->conn, c->name, c->data, c->len, cb, ud);
+}
+
+static int
+start_drop_database (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   conn_ctx *c = ctx;
+   return mgconn_connection_drop_database (out, c->conn, cb, ud);
+}
+
+static PyObject *
+Connection_close (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   int force = 0;
+   PyObject *callback = Py_None;
+   conn_ctx c = {self->conn, 0, NULL, NULL, NULL, 0};
+   if (!PyArg_ParseTuple (args, "|pO", &force, &callback)) {
+      return NULL;
+   }
+   c.force = force;
+   return start_op (st, self->runtime, callback, 0, start_close, &c);
+}
+
+static PyObject *
+Connection_run_command (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *command, *callback = Py_None, *r;
+   const char *db = NULL;
+   bson_t cmd = BSON_INITIALIZER;
+   conn_ctx c = {self->conn, 0, NULL, NULL, NULL, 0};
+   if (!PyArg_ParseTuple (args, "O|zO", &command, &db, &callback)) {
+      return NULL;
+   }
+   if (ext_encode_document (st, command, &cmd, "command") < 0) {
+      bson_destroy (&cmd);
+      return NULL;
+   }
+   c.db = db;
+   c.data = bson_get_data (&cmd);
+   c.len = cmd.len;
+   r = start_op (st, self->runtime, callback, 0, start_run_command, &c);
+   bson_destroy (&cmd);
+   return r;
+}
+
+static PyObject *
+Connection_create_collection (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *options = Py_None, *callback = Py_None, *r;
+   const char *name;
+   bson_t opts;
+   conn_ctx c = {self->conn, 0, NULL, NULL, NULL, 0};
+   if (!PyArg_ParseTuple (args, "s|OO", &name, &options, &callback) ||
+       opt_doc (st, options, &opts, "options", &c.data, &c.len) < 0) {
+      return NULL;
+   }
+   c.name = name;
+   r = start_op (st, self->runtime, callback, 0, start_create_collection, &c);
+   bson_destroy (&opts);
+   return r;
+}
+
+static PyObject *
+Connection_drop_database (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *callback = Py_None;
+   conn_ctx c = {self->conn, 0, NULL, NULL, NULL, 0};
+   if (!PyArg_ParseTuple (args, "|O", &callback)) {
+      return NULL;
+   }
+   return start_op (st, self->runtime, callback, 0, start_drop_database, &c);
+}
+
+static CollectionObject *
+wrap_collection (ext_state *st, mgconn_collection *coll, PyObject *owner, RuntimeObject *rt)
+{
+   CollectionObject *co = PyObject_GC_New (CollectionObject, st->collection_type);
+   if (!co) {
+      return NULL;
+   }
+   co->coll = coll;
+   co->owner = Py_NewRef (owner);
+   Py_INCREF (rt);
+   co->runtime = rt;
+   PyObject_GC_Track (co);
+   return co;
+}
+
+static PyObject *
+Connection_collection (ConnectionObject *self, PyObject *name)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   mgconn_collection *coll = NULL;
+   const char *n = PyUnicode_AsUTF8 (name);
+   if (!n) {
+      return NULL;
+   }
+   if (mgconn_connection_collection (&coll, self->conn, n, NULL) != 0) {
+      return ext_raise_last (st);
+   }
+   return (PyObject *) wrap_collection (st, coll, (PyObject *) self, self->runtime);
+}
+
+static PyObject *
+Connection_use_db (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   const char *name;
+   int use_cache = 0;
+   mgconn_connection *child = NULL;
+   if (!PyArg_ParseTuple (args, "s|p", &name, &use_cache)) {
+      return NULL;
+   }
+   if (mgconn_connection_use_db (&child, self->conn, name, use_cache, NULL) != 0) {
+      return ext_raise_last (st);
+   }
+   return (PyObject *) wrap_connection (st, self->runtime, child);
+}
+
+static PyObject *
+Connection_model (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   const char *name, *collection = NULL;
+   PyObject *schema = Py_None;
+   mgconn_model *m = NULL;
+   ModelObject *mo;
+   if (!PyArg_ParseTuple (args, "s|Oz", &name, &schema, &collection)) {
+      return NULL;
+   }
+   if (schema != Py_None && !PyObject_TypeCheck (schema, st->schema_type)) {
+      PyErr_SetString (PyExc_TypeError, "schema must be an mgconn Schema");
+      return NULL;
+   }
+   if (mgconn_connection_model (&m, self->conn, name, schema == Py_None ? NULL : ((SchemaObject *) schema)->schema,
+                                collection, NULL) != 0) {
+      return ext_raise_last (st);
+   }
+   mo = PyObject_GC_New (ModelObject, st->model_type);
+   if (!mo) {
+      mgconn_model_free (m);
+      return NULL;
+   }
+   mo->model = m;
+   Py_INCREF (self);
+   mo->connection = self;
+   mo->on_index = NULL;
+   PyObject_GC_Track (mo);
+   return (PyObject *) mo;
+}
+
+static PyObject *
+Connection_delete_model (ConnectionObject *self, PyObject *name)
+{
+   const char *n = PyUnicode_AsUTF8 (name);
+   if (!n) {
+      return NULL;
+   }
+   if (mgconn_connection_delete_model (self->conn, n) != 0) {
+      return ext_raise_last (ext_state_of_type (Py_TYPE (self)));
+   }
+   Py_RETURN_NONE;
+}
+
+static PyObject *
+Connection_model_names (ConnectionObject *self, PyObject *unused)
+{
+   PyObject *list = PyList_New (0);
+   (void) unused;
+   for (int32_t i = 0; list && i < mgconn_connection_model_count (self->conn); i++) {
+      PyObject *s = PyUnicode_FromString (mgconn_connection_model_name (self->conn, i));
+      if (!s || PyList_Append (list, s) < 0) {
+         Py_XDECREF (s);
+         Py_CLEAR (list);
+         break;
+      }
+      Py_DECREF (s);
+   }
+   return list;
+}
+
+static PyObject *
+Connection_stats (ConnectionObject *self, PyObject *unused)
+{
+   uint8_t buf[256];
+   int len = mgconn_connection_stats (self->conn, buf, sizeof buf);
+   (void) unused;
+   return len > 0 ? ext_decode_document (ext_state_of_type (Py_TYPE (self)), buf, (size_t) len, 0)
+                  : ext_raise_last (ext_state_of_type (Py_TYPE (self)));
+}
+
+static PyObject *
+Connection_get_ready_state (ConnectionObject *self, void *unused)
+{
+   (void) unused;
+   return PyLong_FromLong (mgconn_connection_ready_state (self->conn));
+}
+
+static PyObject *
+Connection_get_name (ConnectionObject *self, void *unused)
+{
+   (void) unused;
+   return PyUnicode_FromString (mgconn_connection_name (self->conn));
+}
+
+static PyObject *
+Connection_get_host (ConnectionObject *self, void *unused)
+{
+   (void) unused;
+   return PyUnicode_FromString (mgconn_connection_host (self->conn));
+}
+
+static PyObject *
+Connection_get_port (ConnectionObject *self, void *unused)
+{
+   (void) unused;
+   return PyLong_FromLong (mgconn_connection_port (self->conn));
+}
+
+static PyObject *
+Connection_get_id (ConnectionObject *self, void *unused)
+{
+   (void) unused;
+   return PyLong_FromLongLong (mgconn_connection_id (self->conn));
+}
+
+static PyMethodDef Connection_methods[] = {
+   {"set_listener", (PyCFunction) Connection_set_listener, METH_O, "listener(name, error_or_None) for every event"},
+   {"open", (PyCFunction) Connection_open, METH_VARARGS, "open(uri, options=None)"},
+   {"close", (PyCFunction) Connection_close, METH_VARARGS, "close(force=False, callback=None) -> Op"},
+   {"run_command", (PyCFunction) Connection_run_command, METH_VARARGS, "run_command(cmd, db=None, callback=None)"},
+   {"create_collection", (PyCFunction) Connection_create_collection, METH_VARARGS,
+    "create_collection(name, options=None, callback=None)"},
+   {"drop_database", (PyCFunction) Connection_drop_database, METH_VARARGS, "drop_database(callback=None)"},
+   {"collection", (PyCFunction) Connection_collection, METH_O, "collection(name) -> Collection"},
+   {"use_db", (PyCFunction) Connection_use_db, METH_VARARGS, "use_db(name, use_cache=False) -> Connection"},
+   {"model", (PyCFunction) Connection_model, METH_VARARGS, "model(name, schema=None, collection=None) -> Model"},
+   {"delete_model", (PyCFunction) Connection_delete_model, METH_O, "delete_model(name)"},
+   {"model_names", (PyCFunction) Connection_model_names, METH_NOARGS, "registered model names"},
+   {"stats", (PyCFunction) Connection_stats, METH_NOARGS, "{inFlight, waiting, peakInFlight, maxPoolSize}"},
+   {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Connection_getset[] = {
+   {"ready_state", (getter) Connection_get_ready_state, NULL, NULL, NULL},
+   {"name", (getter) Connection_get_name, NULL, NULL, NULL},
+   {"host", (getter) Connection_get_host, NULL, NULL, NULL},
+   {"port", (getter) Connection_get_port, NULL, NULL, NULL},
+   {"id", (getter) Connection_get_id, NULL, NULL, NULL},
+   {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Connection_slots[] = {
+   {Py_tp_new, Connection_new},         {Py_tp_dealloc, Connection_dealloc}, {Py_tp_traverse, Connection_traverse},
+   {Py_tp_clear, Connection_clear},     {Py_tp_methods, Connection_methods}, {Py_tp_getset, Connection_getset},
+   {Py_tp_doc, "Connection(runtime, uri=None, options=None)"},
+   {0, NULL},
+};
+
+PyType_Spec ext_connection_spec = {"mgconn._mgconn.Connection", sizeof (ConnectionObject), 0,
+                                   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, Connection_slots};
+
+/* ---- Collection ---- */
+
+/* One entry per collection operation: how many documents it takes, which are lists, and which
+ * libmgconn function starts it. */
+typedef enum { ARGS_OPTS, ARGS_A_OPTS, ARGS_A_B_OPTS } arg_shape;
+
+typedef struct {
+   const char *name;
+   arg_shape shape;
+   int a_list; /* the first argument is a list (documents, pipeline, indexes) */
+   int cursor_kind;
+   union {
+      int (*opts_only) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, mgconn_op_cb, void *);
+      int (*a) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t, mgconn_op_cb,
+                void *);
+      int (*ab) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t,
+                 const uint8_t *, size_t, mgconn_op_cb, void *);
+   } fn;
+} coll_op;
+
+typedef struct {
+   const coll_op *def;
+   mgconn_collection *coll;
+   bson_t *a, *b, *o;
+} coll_ctx;
+
+static const uint8_t *
+data_or_null (bson_t *b, size_t *len)
+{
+   *len = b ? b->len : 0;
+   return b ? bson_get_data (b) : NULL;
+}
+
+static int
+start_coll_op (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   coll_ctx *c = ctx;
+   size_t la, lb, lo;
+   const uint8_t *a = data_or_null (c->a, &la), *b = data_or_null (c->b, &lb), *o = data_or_null (c->o, &lo);
+   switch (c->def->shape) {
+   case ARGS_OPTS:
+      return c->def->fn.opts_only (out, c->coll, o, lo, cb, ud);
+   case ARGS_A_OPTS:
+      return c->def->fn.a (out, c->coll, a, la, o, lo, cb, ud);
+   default:
+      return c->def->fn.ab (out, c->coll, a, la, b, lb, o, lo, cb, ud);
+   }
+}
+
+static int
+drop_no_opts (mgconn_op **out, mgconn_collection *coll, const uint8_t *o, size_t lo, mgconn_op_cb cb, void *ud)
+{
+   (void) o;
+   (void) lo;
+   return mgconn_collection_drop (out, coll, cb, ud);
+}
+
+static const coll_op coll_ops[] = {
+   {"insert_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_insert_one}},
+   {"insert_many", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_insert_many}},
+   {"find_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one}},
+   {"find", ARGS_A_OPTS, 0, 1, {.a = mgconn_collection_find}},
+   {"aggregate", ARGS_A_OPTS, 1, 1, {.a = mgconn_collection_aggregate}},
+   {"update_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_one}},
+   {"update_many", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_many}},
+   {"replace_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_replace_one}},
+   {"delete_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_one}},
+   {"delete_many", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_many}},
+   {"count_documents", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_count_documents}},
+   {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}},
+   {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}},
+   {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}},
+};
+
+/* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
+ * every operation; the Python layer names them. */
+static PyObject *
+Collection_call (CollectionObject *self, PyObject *args, PyObject *kwargs)
+{
+   static char *kwlist[] = {"name", "a", "b", "options", "callback", NULL};
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   const char *name;
+   PyObject *a = Py_None, *b = Py_None, *o = Py_None, *callback = Py_None, *r = NULL;
+   bson_t ba = BSON_INITIALIZER, bb = BSON_INITIALIZER, bo = BSON_INITIALIZER;
+   coll_ctx c = {NULL, self->coll, NULL, NULL, NULL};
+   if (!PyArg_ParseTupleAndKeywords (args, kwargs, "s|OOOO", kwlist, &name, &a, &b, &o, &callback)) {
+      return NULL;
+   }
+   for (size_t i = 0; i < sizeof coll_ops / sizeof coll_ops[0]; i++) {
+      if (strcmp (coll_ops[i].name, name) == 0) {
+         c.def = &coll_ops[i];
+      }
+   }
+   if (!c.def) {
+      PyErr_Format (PyExc_ValueError, "no collection operation named %s", name);
+      goto done;
+   }
+   if (a != Py_None) {
+      if ((c.def->a_list ? ext_encode_array (st, a, &ba, "documents")
+                         : ext_encode_document (st, a, &ba, c.def->shape == ARGS_A_B_OPTS ? "filter" : "doc")) < 0) {
+         goto done;
+      }
+      c.a = &ba;
+   }
+   if (b != Py_None) {
+      if (ext_encode_document (st, b, &bb, strcmp (name, "replace_one") == 0 ? "replacement" : "update") < 0) {
+         goto done;
+      }
+      c.b = &bb;
+   }
+   if (o != Py_None) {
+      if (ext_encode_document (st, o, &bo, "options") < 0) {
+         goto done;
+      }
+      c.o = &bo;
+   }
+   r = start_op (st, self->runtime, callback, c.def->cursor_kind, start_coll_op, &c);
+done:
+   bson_destroy (&ba);
+   bson_destroy (&bb);
+   bson_destroy (&bo);
+   return r;
+}
+
+static void
+Collection_dealloc (CollectionObject *self)
+{
+   PyTypeObject *tp = Py_TYPE (self);
+   PyObject_GC_UnTrack (self);
+   /* A model's collection is the model's: only raw ones are ours to free. */
+   if (self->coll && !(self->owner && PyObject_TypeCheck (self->owner, ext_state_of_type (tp)->model_type))) {
+      mgconn_collection_free (self->coll);
+   }
+   Py_CLEAR (self->owner);
+   Py_CLEAR (self->runtime);
+   tp->tp_free (self);
+   Py_DECREF (tp);
+}
+
+static int
+Collection_traverse (CollectionObject *self, visitproc visit, void *arg)
+{
+   Py_VISIT (Py_TYPE (self));
+   Py_VISIT (self->owner);
+   Py_VISIT (self->runtime);
+   return 0;
+}
+
+static PyObject *
+Collection_get_name (CollectionObject *self, void *unused)
+{
+   (void) unused;
+   return PyUnicode_FromString (mgconn_collection_name (self->coll));
+}
+
+static PyMethodDef Collection_methods[] = {
+   {"call", (PyCFunction) (void (*) (void)) Collection_call, METH_VARARGS | METH_KEYWORDS,
+    "call(name, a=None, b=None, options=None, callback=None) -> Op"},
+   {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Collection_getset[] = {
+   {"name", (getter) Collection_get_name, NULL, NULL, NULL},
+   {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Collection_slots[] = {
+   {Py_tp_dealloc, Collection_dealloc}, {Py_tp_traverse, Collection_traverse}, {Py_tp_methods, Collection_methods},
+   {Py_tp_getset, Collection_getset},   {Py_tp_doc, "A collection: raw, or a model's."},
+   {0, NULL},
+};
+
+PyType_Spec ext_collection_spec = {"mgconn._mgconn.Collection", sizeof (CollectionObject), 0,
+                                   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                                   Collection_slots};
+
+/* ---- Schema ---- */
+
+static PyObject *
+Schema_new (PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+   static char *kwlist[] = {"definition", "options", NULL};
+   ext_state *st = ext_state_of_type (type);
+   PyObject *def = Py_None, *options = Py_None;
+   bson_t d, o;
+   const uint8_t *dd, *od;
+   size_t dl, ol;
+   SchemaObject *self;
+   int rc;
+   if (!PyArg_ParseTupleAndKeywords (args, kwargs, "|OO", kwlist, &def, &options)) {
+      return NULL;
+   }
+   if (opt_doc (st, def, &d, "definition", &dd, &dl) < 0) {
+      bson_destroy (&d);
+      return NULL;
+   }
+   if (opt_doc (st, options, &o, "options", &od, &ol) < 0) {
+      bson_destroy (&d);
+      bson_destroy (&o);
+      return NULL;
+   }
+   self = (SchemaObject *) type->tp_alloc (type, 0);
+   rc = self ? mgconn_schema_new (&self->schema, dd, dl, od, ol, NULL) : -1;
+   bson_destroy (&d);
+   bson_destroy (&o);
+   if (!self) {
+      return NULL;
+   }
+   if (rc != 0) {
+      Py_DECREF (self);
+      return ext_raise_last (st);
+   }
+   return (PyObject *) self;
+}
+
+static void
+Schema_dealloc (SchemaObject *self)
+{
+   PyTypeObject *tp = Py_TYPE (self);
+   mgconn_schema_free (self->schema);
+   tp->tp_free (self);
+   Py_DECREF (tp);
+}
+
+static PyObject *
+Schema_index (SchemaObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *keys, *options = Py_None;
+   bson_t k = BSON_INITIALIZER, o;
+   const uint8_t *od;
+   size_t ol;
+   int rc;
+   if (!PyArg_ParseTuple (args, "O|O", &keys, &options)) {
+      return NULL;
+   }
+   if (ext_encode_document (st, keys, &k, "keys") < 0 || opt_doc (st, options, &o, "options", &od, &ol) < 0) {
+      bson_destroy (&k);
+      return NULL;
+   }
+   rc = mgconn_schema_index (self->schema, bson_get_data (&k), k.len, od, ol, NULL);
+   bson_destroy (&k);
+   bson_destroy (&o);
+   if (rc != 0) {
+      return ext_raise_last (st);
+   }
+   Py_RETURN_NONE;
+}
+
+static PyObject *
+Schema_get_options (SchemaObject *self, void *unused)
+{
+   const uint8_t *data;
+   size_t len;
+   (void) unused;
+   mgconn_schema_options (self->schema, &data, &len);
+   return ext_decode_document (ext_state_of_type (Py_TYPE (self)), data, len, 0);
+}
+
+static PyObject *
+Schema_get_definition (SchemaObject *self, void *unused)
+{
+   const uint8_t *data;
+   size_t len;
+   (void) unused;
+   mgconn_schema_definition (self->schema, &data, &len);
+   return ext_decode_document (ext_state_of_type (Py_TYPE (self)), data, len, 0);
+}
+
+static PyMethodDef Schema_methods[] = {
+   {"index", (PyCFunction) Schema_index, METH_VARARGS, "index(keys, options=None)"},
+   {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Schema_getset[] = {
+   {"options", (getter) Schema_get_options, NULL, NULL, NULL},
+   {"definition", (getter) Schema_get_definition, NULL, NULL, NULL},
+   {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Schema_slots[] = {
+   {Py_tp_new, Schema_new},         {Py_tp_dealloc, Schema_dealloc},
+   {Py_tp_methods, Schema_methods}, {Py_tp_getset, Schema_getset},
+   {Py_tp_doc, "Schema(definition=None, options=None)"},
+   {0, NULL},
+};
+
+PyType_Spec ext_schema_spec = {"mgconn._mgconn.Schema", sizeof (SchemaObject), 0,
+                               Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, Schema_slots};
+
+/* ---- Model ---- */
+
+static void
+index_trampoline (mgconn_model *model, const mgconn_event *ev, void *userdata)
+{
+   ModelObject *self = userdata;
+   PyObject *err = Py_None, *r;
+   (void) model;
+   if (!self->on_index) {
+      return;
+   }
+   if (mgconn_event_error (ev)) {
+      err = ext_error_object (ext_state_of_type (Py_TYPE (self)), mgconn_event_error (ev));
+      if (!err) {
+         ext_report_callback_error ("index", NULL);
+         return;
+      }
+   } else {
+      Py_INCREF (err);
+   }
+   r = PyObject_CallOneArg (self->on_index, err);
+   if (!r) {
+      ext_report_callback_error ("index", self->on_index);
+   }
+   Py_XDECREF (r);
+   Py_DECREF (err);
+}
+
+static void
+Model_dealloc (ModelObject *self)
+{
+   PyTypeObject *tp = Py_TYPE (self);
+   PyObject_GC_UnTrack (self);
+   if (self->model) {
+      if (self->on_index) {
+         mgconn_model_off (self->model, "index", index_trampoline, self);
+      }
+      mgconn_model_free (self->model);
+   }
+   Py_CLEAR (self->on_index);
+   Py_CLEAR (self->connection);
+   tp->tp_free (self);
+   Py_DECREF (tp);
+}
+
+static int
+Model_traverse (ModelObject *self, visitproc visit, void *arg)
+{
+   Py_VISIT (Py_TYPE (self));
+   Py_VISIT (self->on_index);
+   Py_VISIT (self->connection);
+   return 0;
+}
+
+static PyObject *
+Model_set_index_listener (ModelObject *self, PyObject *callback)
+{
+   if (!self->on_index && callback != Py_None) {
+      mgconn_model_on (self->model, "index", index_trampoline, self);
+   }
+   Py_XSETREF (self->on_index, callback == Py_None ? NULL : Py_NewRef (callback));
+   Py_RETURN_NONE;
+}
+
+static int
+start_init (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   return mgconn_model_init (out, ctx, cb, ud);
+}
+
+static PyObject *
+Model_init (ModelObject *self, PyObject *args)
+{
+   PyObject *callback = Py_None;
+   if (!PyArg_ParseTuple (args, "|O", &callback)) {
+      return NULL;
+   }
+   return start_op (ext_state_of_type (Py_TYPE (self)), self->connection->runtime, callback, 0, start_init,
+                    self->model);
+}
+
+static PyObject *
+Model_get_collection (ModelObject *self, void *unused)
+{
+   (void) unused;
+   return (PyObject *) wrap_collection (ext_state_of_type (Py_TYPE (self)), mgconn_model_collection (self->model),
+                                        (PyObject *) self, self->connection->runtime);
+}
+
+static PyObject *
+Model_get_name (ModelObject *self, void *unused)
+{
+   (void) unused;
+   return PyUnicode_FromString (mgconn_model_name (self->model));
+}
+
+static PyObject *
+Model_get_connection (ModelObject *self, void *unused)
+{
+   (void) unused;
+   return Py_NewRef ((PyObject *) self->connection);
+}
+
+static PyMethodDef Model_methods[] = {
+   {"set_index_listener", (PyCFunction) Model_set_index_listener, METH_O, "listener(error_or_None)"},
+   {"init", (PyCFunction) Model_init, METH_VARARGS, "init(callback=None) -> Op"},
+   {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Model_getset[] = {
+   {"collection", (getter) Model_get_collection, NULL, NULL, NULL},
+   {"name", (getter) Model_get_name, NULL, NULL, NULL},
+   {"connection", (getter) Model_get_connection, NULL, NULL, NULL},
+   {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Model_slots[] = {
+   {Py_tp_dealloc, Model_dealloc}, {Py_tp_traverse, Model_traverse}, {Py_tp_methods, Model_methods},
+   {Py_tp_getset, Model_getset},   {Py_tp_doc, "A registered model."},
+   {0, NULL},
+};
+
+PyType_Spec ext_model_spec = {"mgconn._mgconn.Model", sizeof (ModelObject), 0,
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                              Model_slots};

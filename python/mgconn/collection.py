@@ -1,0 +1,271 @@
+"""Collections and models: PyMongo's method names and results, Mongoose's buffering and registry.
+
+Every operation returns an :class:`mgconn.Future` at once; ``find`` and ``aggregate`` return a
+:class:`Cursor` that fetches batch by batch. Nothing here blocks.
+"""
+from __future__ import annotations
+
+import collections
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
+
+from . import _mgconn
+from ._host import report_unraisable
+from .futures import Future
+from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .schema import Schema
+
+Document = Dict[str, Any]
+SortSpec = Union[None, str, Sequence[Tuple[str, int]], Mapping[str, int]]
+
+
+def _sort_doc(sort: SortSpec) -> Optional[Dict[str, int]]:
+    if sort is None:
+        return None
+    if isinstance(sort, str):
+        return {sort: 1}
+    if isinstance(sort, Mapping):
+        return dict(sort)
+    return {k: d for k, d in sort}
+
+
+def _projection(projection: Any) -> Optional[Dict[str, Any]]:
+    if projection is None or isinstance(projection, Mapping):
+        return None if projection is None else dict(projection)
+    return {field: 1 for field in projection}
+
+
+def _options(**kw: Any) -> Optional[Dict[str, Any]]:
+    opts = {k: v for k, v in kw.items() if v is not None}
+    return opts or None
+
+
+class Collection:
+    """A collection of a connection's database; `conn.collection(name)` gives a raw, buffered one."""
+
+    def __init__(self, ext: Any, connection: "Connection") -> None:
+        self._ext = ext
+        self._connection = connection
+
+    @property
+    def collection_name(self) -> str:
+        return str(self._ext.name)
+
+    @property
+    def name(self) -> str:
+        return str(self._ext.name)
+
+    @property
+    def db(self) -> "Connection":
+        return self._connection
+
+    def _call(self, name: str, a: Any = None, b: Any = None, options: Optional[Dict[str, Any]] = None,
+              transform: Optional[Callable[[Any], Any]] = None) -> Future[Any]:
+        fut: Future[Any] = Future(self._connection._host, transform)
+        fut._op = self._ext.call(name, a, b, options, fut._on_op_done)
+        return fut
+
+    # -- writes --
+    def insert_one(self, document: Document, *, bypass_document_validation: Optional[bool] = None
+                   ) -> Future[InsertOneResult]:
+        return self._call("insert_one", document, None,
+                          _options(bypassDocumentValidation=bypass_document_validation),
+                          lambda op: InsertOneResult(op.reply()["insertedId"]))
+
+    def insert_many(self, documents: Sequence[Document], *, ordered: bool = True) -> Future[InsertManyResult]:
+        if not isinstance(documents, (list, tuple)):
+            documents = list(documents)
+        return self._call("insert_many", documents, None, None if ordered else {"ordered": False},
+                          lambda op: InsertManyResult(op.reply()["insertedIds"]))
+
+    def update_one(self, filter: Document, update: Document, *, upsert: bool = False,
+                   array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
+        return self._call("update_one", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
+                          lambda op: UpdateResult(op.reply()))
+
+    def update_many(self, filter: Document, update: Document, *, upsert: bool = False,
+                    array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
+        return self._call("update_many", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
+                          lambda op: UpdateResult(op.reply()))
+
+    def replace_one(self, filter: Document, replacement: Document, *, upsert: bool = False) -> Future[UpdateResult]:
+        return self._call("replace_one", filter, replacement, _options(upsert=upsert or None),
+                          lambda op: UpdateResult(op.reply()))
+
+    def delete_one(self, filter: Document) -> Future[DeleteResult]:
+        return self._call("delete_one", filter, None, None, lambda op: DeleteResult(op.reply()))
+
+    def delete_many(self, filter: Document) -> Future[DeleteResult]:
+        return self._call("delete_many", filter, None, None, lambda op: DeleteResult(op.reply()))
+
+    # -- reads --
+    def find_one(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
+                 skip: Optional[int] = None) -> Future[Optional[Document]]:
+        return self._call("find_one", filter or {}, None,
+                          _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip),
+                          lambda op: op.reply()["document"])
+
+    def find(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
+             skip: Optional[int] = None, limit: Optional[int] = None, batch_size: Optional[int] = None
+             ) -> "Cursor":
+        opts = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip,
+                        limit=limit or None, batchSize=batch_size)
+        return Cursor(self, "find", filter or {}, opts)
+
+    def aggregate(self, pipeline: Sequence[Document], *, batch_size: Optional[int] = None,
+                  allow_disk_use: Optional[bool] = None) -> "Cursor":
+        return Cursor(self, "aggregate", list(pipeline), _options(batchSize=batch_size, allowDiskUse=allow_disk_use))
+
+    def count_documents(self, filter: Optional[Document] = None, *, skip: Optional[int] = None,
+                        limit: Optional[int] = None) -> Future[int]:
+        return self._call("count_documents", filter or {}, None, _options(skip=skip, limit=limit),
+                          lambda op: int(op.reply()["count"]))
+
+    def estimated_document_count(self) -> Future[int]:
+        return self._call("estimated_document_count", None, None, None, lambda op: int(op.reply()["count"]))
+
+    # -- admin --
+    def create_indexes(self, indexes: Sequence[Mapping[str, Any]]) -> Future[List[str]]:
+        models = [dict(ix) if "key" in ix else {"key": dict(ix)} for ix in indexes]
+        return self._call("create_indexes", models, None, None, lambda op: list(op.reply()["names"]))
+
+    def drop(self) -> Future[None]:
+        return self._call("drop", None, None, None, lambda op: None)
+
+
+class Model(Collection):
+    """A registered model: a collection with a schema, its options and its init (autoCreate, autoIndex)."""
+
+    def __init__(self, ext_model: Any, connection: "Connection", schema: "Schema") -> None:
+        super().__init__(ext_model.collection, connection)
+        self._model = ext_model
+        self._schema = schema
+        self._listeners: List[Tuple[Callable[..., Any], bool]] = []
+
+    @property
+    def model_name(self) -> str:
+        return str(self._model.name)
+
+    @property
+    def schema(self) -> "Schema":
+        return self._schema
+
+    def init(self) -> Future[None]:
+        """Finishes when this model's init (autoCreate, then autoIndex) for the current open is done."""
+        fut: Future[None] = Future(self._connection._host, lambda op: None)
+        fut._op = self._model.init(fut._on_op_done)
+        return fut
+
+    def on(self, event: str, callback: Callable[..., Any]) -> "Model":
+        if event != "index":
+            raise ValueError(f"a model's only event is 'index', not {event!r}")
+        if not self._listeners:
+            self._model.set_index_listener(self._emit_index)
+        self._listeners.append((callback, False))
+        return self
+
+    def once(self, event: str, callback: Callable[..., Any]) -> "Model":
+        self.on(event, callback)
+        self._listeners[-1] = (callback, True)
+        return self
+
+    def off(self, event: str, callback: Callable[..., Any]) -> "Model":
+        self._listeners = [(cb, once) for cb, once in self._listeners if cb is not callback]
+        return self
+
+    def _emit_index(self, error: Optional[BaseException]) -> None:
+        for cb, once in list(self._listeners):
+            if once:
+                self.off("index", cb)
+            try:
+                cb(error)
+            except Exception:
+                report_unraisable("Exception ignored in an mgconn 'index' listener", cb)
+
+    def __repr__(self) -> str:
+        return f"<Model {self.model_name} -> {self.collection_name}>"
+
+
+class Cursor:
+    """Results batch by batch: ``async for``, ``to_list()``, or plain iteration (which blocks)."""
+
+    def __init__(self, collection: Collection, kind: str, arg: Any, options: Optional[Dict[str, Any]]) -> None:
+        self._collection = collection
+        self._host = collection._connection._host
+        self._kind = kind
+        self._arg = arg
+        self._options = options
+        self._buffer: Deque[Document] = collections.deque()
+        self._ext_cursor: Any = None
+        self._started = False
+        self._exhausted = False
+
+    def _fetch(self) -> Future[None]:
+        """The next batch into the buffer (the query itself the first time)."""
+        fut: Future[None] = Future(self._host, self._take_batch)
+        if not self._started:
+            self._started = True
+            fut._op = self._collection._ext.call(self._kind, self._arg, None, self._options, fut._on_op_done)
+        else:
+            fut._op = self._ext_cursor.next(fut._on_op_done)
+        return fut
+
+    def _take_batch(self, op: Any) -> None:
+        reply = op.reply()
+        self._buffer.extend(reply["batch"])
+        if reply["done"]:
+            self._exhausted = True
+            self._ext_cursor = None
+        elif self._ext_cursor is None:
+            self._ext_cursor = op.cursor()
+
+    def _more(self) -> bool:
+        return not self._exhausted
+
+    def __aiter__(self) -> AsyncIterator[Document]:
+        return self._aiter()
+
+    async def _aiter(self) -> AsyncIterator[Document]:
+        while True:
+            while self._buffer:
+                yield self._buffer.popleft()
+            if not self._more():
+                return
+            await self._fetch()
+
+    def __iter__(self) -> Iterator[Document]:
+        while True:
+            while self._buffer:
+                yield self._buffer.popleft()
+            if not self._more():
+                return
+            self._fetch().result()
+
+    def to_list(self, length: Optional[int] = None) -> Future[List[Document]]:
+        """Every document (or the first `length`) as a list, fetched batch after batch."""
+        out: List[Document] = []
+        result: Future[List[Document]] = Future(self._host)
+
+        def step(_: Optional[Future[None]] = None) -> None:
+            if _ is not None and _.exception() is not None:
+                result._set_exception(_.exception())  # type: ignore[arg-type]
+                return
+            while self._buffer and (length is None or len(out) < length):
+                out.append(self._buffer.popleft())
+            if (length is not None and len(out) >= length) or not self._more():
+                self.close()
+                result._set_result(out)
+                return
+            self._fetch().add_done_callback(step)
+
+        step()
+        return result
+
+    def close(self) -> None:
+        if self._ext_cursor is not None:
+            self._ext_cursor.close()
+            self._ext_cursor = None
+        self._exhausted = True

@@ -1,0 +1,203 @@
+"""Connections: Mongoose's connection object in Python spelling.
+
+A connection is created at once and opens in the background; ``await conn`` (or
+``conn.wait_open()`` in scripts) waits for ``open`` or raises the connect error. Events are
+delivered on the host thread in order: ``connecting``, ``connected``, ``open``, ``disconnected``,
+``reconnected``, ``disconnecting``, ``close``, ``error``.
+"""
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
+
+from . import _mgconn
+from ._host import Host, report_unraisable
+from .collection import Collection, Model
+from .errors import ConnectionClosedError
+from .futures import Future
+from .schema import Schema
+
+EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
+STATES = {0: "disconnected", 1: "connected", 2: "connecting", 3: "disconnecting", 99: "uninitialized"}
+
+
+class Connection:
+    def __init__(self, host: Host, ext: Any, registry: Optional[List["Connection"]] = None) -> None:
+        self._host = host
+        self._ext = ext
+        self._listeners: Dict[str, List[Tuple[Callable[..., Any], bool]]] = {}
+        self._models: Dict[str, Model] = {}
+        self._children: Dict[str, "Connection"] = {}
+        self._open_waiters: List[Future["Connection"]] = []
+        self._open_error: Optional[BaseException] = None
+        self._closed_before_open = False
+        ext.set_listener(self._on_event)
+        if registry is not None:
+            registry.append(self)
+
+    # -- state --
+    @property
+    def ready_state(self) -> int:
+        return int(self._ext.ready_state)
+
+    @property
+    def name(self) -> str:
+        return str(self._ext.name)
+
+    @property
+    def host(self) -> str:
+        return str(self._ext.host)
+
+    @property
+    def port(self) -> int:
+        return int(self._ext.port)
+
+    @property
+    def id(self) -> int:
+        return int(self._ext.id)
+
+    def stats(self) -> Dict[str, Any]:
+        """{inFlight, waiting, peakInFlight, maxPoolSize}: the connection's queue right now."""
+        return dict(self._ext.stats())
+
+    def __repr__(self) -> str:
+        return f"<mgconn.Connection {self.id} {self.name!r} {STATES.get(self.ready_state, '?')}>"
+
+    # -- events --
+    def on(self, event: str, callback: Callable[..., Any]) -> "Connection":
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
+        self._listeners.setdefault(event, []).append((callback, False))
+        return self
+
+    def once(self, event: str, callback: Callable[..., Any]) -> "Connection":
+        self.on(event, callback)
+        self._listeners[event][-1] = (callback, True)
+        return self
+
+    def off(self, event: str, callback: Callable[..., Any]) -> "Connection":
+        entries = self._listeners.get(event, [])
+        for i, (cb, _) in enumerate(entries):
+            if cb is callback:
+                del entries[i]
+                break
+        return self
+
+    def _on_event(self, name: str, error: Optional[BaseException]) -> None:
+        if name == "open":
+            self._resolve_open(None)
+        elif name == "error" and self.ready_state != 1:
+            self._open_error = error
+            self._resolve_open(error)
+        elif name == "close":
+            self._resolve_open(ConnectionClosedError("the connection was closed before it opened"))
+        for cb, once in list(self._listeners.get(name, [])):
+            if once:
+                self.off(name, cb)
+            try:
+                if error is not None or name in ("disconnected", "error"):
+                    cb(error)
+                else:
+                    cb()
+            except Exception:
+                report_unraisable(f"Exception ignored in an mgconn {name!r} listener", cb)
+
+    def _resolve_open(self, error: Optional[BaseException]) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
+        for fut in waiters:
+            if error is None:
+                fut._set_result(self)
+            else:
+                fut._set_exception(error)
+
+    # -- opening and closing --
+    def open_uri(self, uri: str, **options: Any) -> "Connection":
+        """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
+        self._open_error = None
+        self._ext.open(uri, options or None)
+        return self
+
+    def as_promise(self) -> Future["Connection"]:
+        """A future that completes when the connection is open, or fails with the connect error."""
+        fut: Future["Connection"] = Future(self._host)
+        if self.ready_state == 1:
+            fut._set_result(self)
+        elif self.ready_state == 0 and self._open_error is not None:
+            fut._set_exception(self._open_error)
+        else:
+            self._open_waiters.append(fut)
+        return fut
+
+    def __await__(self) -> Generator[Any, None, "Connection"]:
+        return self.as_promise().__await__()
+
+    def wait_open(self, timeout: Optional[float] = None) -> "Connection":
+        """Blocks (dispatching) until open, for scripts without an event loop."""
+        return self.as_promise().result(timeout)
+
+    def close(self, force: bool = False) -> Future[None]:
+        """disconnecting, disconnected, close; buffered operations fail with ConnectionClosedError.
+        With force, operations in flight fail at once too."""
+        fut: Future[None] = Future(self._host, lambda op: None)
+        fut._op = self._ext.close(force, fut._on_op_done)
+        return fut
+
+    async def __aenter__(self) -> "Connection":
+        return await self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # -- models and collections --
+    @property
+    def models(self) -> Mapping[str, Model]:
+        return types.MappingProxyType(self._models)
+
+    def model(self, name: str, schema: Optional[Schema] = None, collection: Optional[str] = None) -> Model:
+        """Registers (with a schema) or looks up (without) the model `name` on this connection."""
+        if schema is None:
+            if name in self._models:
+                return self._models[name]
+            self._ext.model(name)  # raises MissingSchemaError
+        assert schema is not None
+        known = self._models.get(name)
+        ext_model = self._ext.model(name, schema._ext, collection)  # raises OverwriteModelError
+        if known is not None and known.schema is schema and (collection is None or collection == known.collection_name):
+            return known
+        m = Model(ext_model, self, schema)
+        self._models[name] = m
+        return m
+
+    def delete_model(self, name: str) -> "Connection":
+        self._ext.delete_model(name)
+        self._models.pop(name, None)
+        return self
+
+    def collection(self, name: str) -> Collection:
+        """A raw collection of this database: buffered like a model's operations, no schema."""
+        return Collection(self._ext.collection(name), self)
+
+    def use_db(self, name: str, use_cache: bool = False) -> "Connection":
+        """A connection to another database on the same pool, with its own model registry."""
+        if use_cache and name in self._children:
+            return self._children[name]
+        child = Connection(self._host, self._ext.use_db(name, use_cache))
+        if use_cache:
+            self._children[name] = child
+        return child
+
+    # -- database operations --
+    def run_command(self, command: Mapping[str, Any], db: Optional[str] = None) -> Future[Dict[str, Any]]:
+        fut: Future[Dict[str, Any]] = Future(self._host)
+        fut._op = self._ext.run_command(dict(command), db, fut._on_op_done)
+        return fut
+
+    def create_collection(self, name: str, **options: Any) -> Future[Collection]:
+        fut: Future[Collection] = Future(self._host, lambda op: self.collection(name))
+        fut._op = self._ext.create_collection(name, options or None, fut._on_op_done)
+        return fut
+
+    def drop_database(self) -> Future[None]:
+        fut: Future[None] = Future(self._host, lambda op: None)
+        fut._op = self._ext.drop_database(fut._on_op_done)
+        return fut

@@ -1,0 +1,127 @@
+"""mgconn.Future: the result of an operation.
+
+Awaitable inside a running asyncio loop (it completes on that loop's thread), or waited for with
+``.result(timeout)`` in scripts, which blocks with the GIL released while dispatching other
+completions. Cancelling a task that awaits an operation cancels the operation if it has not been
+sent yet.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Generator, Generic, List, Optional, TypeVar
+
+from ._host import Host, report_unraisable
+
+T = TypeVar("T")
+
+_PENDING, _DONE = 0, 1
+
+
+class Future(Generic[T]):
+    __slots__ = ("_host", "_op", "_transform", "_state", "_result", "_exception", "_callbacks", "_aio", "__weakref__")
+
+    def __init__(self, host: Host, transform: Optional[Callable[[Any], T]] = None) -> None:
+        self._host = host
+        self._op: Any = None
+        self._transform = transform
+        self._state = _PENDING
+        self._result: Any = None
+        self._exception: Optional[BaseException] = None
+        self._callbacks: List[Callable[["Future[T]"], None]] = []
+        self._aio: Optional[asyncio.Future[Any]] = None
+
+    # -- completion (runs on the dispatching thread) --
+
+    def _on_op_done(self, op: Any) -> None:
+        err = op.error()
+        if err is not None:
+            self._set_exception(err)
+            return
+        try:
+            value = op.reply() if self._transform is None else self._transform(op)
+        except BaseException as exc:  # a transform that fails fails the future, not dispatch
+            self._set_exception(exc)
+            return
+        self._set_result(value)
+
+    def _set_result(self, value: Any) -> None:
+        if self._state == _DONE:
+            return
+        self._state, self._result = _DONE, value
+        self._finish()
+
+    def _set_exception(self, exc: BaseException) -> None:
+        if self._state == _DONE:
+            return
+        self._state, self._exception = _DONE, exc
+        self._finish()
+
+    def _finish(self) -> None:
+        aio = self._aio
+        if aio is not None and not aio.done():
+            loop = aio.get_loop()
+            if self._host.in_loop_thread():
+                self._settle(aio)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(self._settle, aio)
+        callbacks, self._callbacks = self._callbacks, []
+        for cb in callbacks:
+            try:
+                cb(self)
+            except Exception:
+                report_unraisable("Exception ignored in an mgconn.Future done callback", cb)
+
+    def _settle(self, aio: "asyncio.Future[Any]") -> None:
+        if aio.done():
+            return
+        if self._exception is not None:
+            aio.set_exception(self._exception)
+        else:
+            aio.set_result(self._result)
+
+    # -- the public surface --
+
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    def result(self, timeout: Optional[float] = None) -> T:
+        """Blocks until done (dispatching meanwhile) and returns the result or raises its error."""
+        if self._state != _DONE:
+            if self._host.in_loop_thread():
+                raise RuntimeError("Future.result() would block the running event loop: use `await` instead")
+            if self._op is not None:
+                self._op.wait(timeout)
+            else:
+                self._host.wait_until(self.done, timeout)
+            if self._state != _DONE:
+                raise TimeoutError(f"the operation did not finish within {timeout} s")
+        if self._exception is not None:
+            raise self._exception
+        return self._result  # type: ignore[no-any-return]
+
+    def exception(self) -> Optional[BaseException]:
+        return self._exception
+
+    def cancel(self) -> bool:
+        """Cancels the operation if it has not been sent yet (it then fails with CancelledError)."""
+        return bool(self._op is not None and self._state != _DONE and self._op.cancel())
+
+    def add_done_callback(self, fn: Callable[["Future[T]"], None]) -> None:
+        if self._state == _DONE:
+            fn(self)
+        else:
+            self._callbacks.append(fn)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        if self._state != _DONE:
+            loop = asyncio.get_running_loop()
+            self._host.bind(loop)
+            if self._aio is None:
+                self._aio = loop.create_future()
+                self._aio.add_done_callback(self._aio_done)
+            yield from self._aio.__await__()
+        return self.result()
+
+    def _aio_done(self, aio: "asyncio.Future[Any]") -> None:
+        if aio.cancelled():
+            self.cancel()  # the awaiting task was cancelled: drop the op if it was not sent

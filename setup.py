@@ -1,0 +1,48 @@
+"""Builds the `mgconn` Python package: the package in python/mgconn and its extension module
+mgconn._mgconn, which compiles libmgconn's C sources in (no separately installed library needed).
+System packages (libmongoc-dev, pkg-config) come from scripts/setup.sh."""
+import glob
+import os
+import shlex
+import subprocess
+
+from setuptools import Extension, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def pkg_config(*args):
+    try:
+        out = subprocess.check_output(["pkg-config", *args, "libmongoc-1.0"], text=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit("mgconn needs libmongoc-dev and pkg-config: run scripts/setup.sh first") from exc
+    return shlex.split(out)
+
+
+def rel(pattern):
+    return sorted(os.path.relpath(p, here) for p in glob.glob(os.path.join(here, pattern)))
+
+
+extension = Extension(
+    "mgconn._mgconn",
+    sources=rel("python/mgconn/_ext/*.c") + rel("core/src/*.c"),
+    include_dirs=["core/include", "core/src"],
+    extra_compile_args=pkg_config("--cflags") + ["-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden",
+                                                 "-Wall", "-Wno-unused-parameter"],
+    extra_link_args=pkg_config("--libs") + ["-lpthread"],
+    depends=rel("python/mgconn/_ext/*.h") + rel("core/src/*.h") + rel("core/include/*.h"),
+)
+
+setup(
+    name="mgconn",
+    version="0.1.0",
+    description="MongoDB connections with Mongoose's behaviour for Python: buffering, events, models; "
+                "the host thread never waits for the database",
+    package_dir={"": "python"},
+    packages=["mgconn"],
+    package_data={"mgconn": ["py.typed", "*.pyi"]},
+    ext_modules=[extension],
+    python_requires=">=3.9",
+    entry_points={"pytest11": ["mgconn = mgconn.testing"]},
+    options={"build": {"build_base": "build-python"}},  # build/ is CMake's
+)
