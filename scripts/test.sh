@@ -37,6 +37,19 @@ run "C tests under ASan+UBSan" ctest --test-dir build-asan -j"$jobs" --output-on
 run "C tests under TSan" ctest --test-dir build-tsan -j"$jobs" --output-on-failure
 run "C tests under valgrind" ctest --test-dir build -j"$jobs" --output-on-failure -L valgrind
 
+python_suite() {
+  # A fresh virtual environment: `pip install .` as a user would run it, then the pytest suite
+  # (through the package's own pytest plugin) and mypy on the package and the api.md example.
+  local venv=build-venv
+  [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r tests/python/requirements.txt
+  "$venv/bin/pip" install -q --force-reinstall --no-deps .
+  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
+  "$venv/bin/mypy" --strict docs/examples/python/quickstart.py
+  "$venv/bin/mypy" -p mgconn --python-executable "$venv/bin/python"
+}
+run "Python package, pytest suite and mypy" python_suite
+
 step "summary"
 printf '%s\n' "${results[@]}"
 echo "suites: $(( ${#results[@]} - failed )) passed, $failed failed"

@@ -143,4 +143,5 @@ __all__ = [
     "set", "get", "poll", "fd", "pluralize", "version", "Schema", "Connection", "Collection", "Model", "Cursor",
     "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
     "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors",
-] + errors.__all__
+]
+__all__ += errors.__all__

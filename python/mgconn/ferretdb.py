@@ -164,6 +164,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    assert server.process is not None
     print(f"ready {server.port} {server.process.pid} {server.uri}", flush=True)
     watch = [] if args.no_stdin else [sys.stdin.fileno()]
     while not stop:

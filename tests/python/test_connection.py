@@ -144,3 +144,48 @@ def test_result_inside_the_running_loop_is_refused_not_blocking(mongodb_uri, run
         assert (await fut)["ok"] == 1.0
         await conn.close()
     run(main())
+
+
+def test_a_second_running_loop_gets_a_clear_error(mongodb_uri, run):
+    import threading
+
+    conn = mgconn.create_connection(mongodb_uri)
+    started, stop = threading.Event(), threading.Event()
+
+    def other_loop():
+        async def hold():
+            await conn
+            await conn.run_command({"ping": 1})  # this loop now dispatches the runtime
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+        asyncio.run(hold())
+
+    t = threading.Thread(target=other_loop)
+    t.start()
+    try:
+        assert started.wait(10)
+
+        async def main():
+            with pytest.raises(RuntimeError, match="another running event loop"):
+                await conn.run_command({"ping": 1})
+        run(main())
+    finally:
+        stop.set()
+        t.join()
+    conn.close().result(10)
+
+
+def test_debug_prints_one_line_per_operation(mongodb_uri, run):
+    lines = []
+
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        mgconn.set("debug", lines.append)
+        try:
+            await conn.collection("users").find_one({"name": "x"})
+        finally:
+            mgconn.set("debug", False)
+        await conn.close()
+    run(main())
+    assert 'mgconn: users.find_one({"name": "x"}, {})' in lines
