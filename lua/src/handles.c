@@ -1,0 +1,1030 @@
+/*
+ * handles.c: the handle types of `mgconn.core` and the runtime of each lua_State.
+ *
+ * Callbacks (op completions, events, log lines) run inside mgconn_runtime_dispatch(), which only
+ * core.poll() and op:wait() call. They run on the Lua thread that called them (`current`): a
+ * coroutine calling poll is the running thread, the only one Lua lets C call into at that moment.
+ */
+#include "lmgconn.h"
+
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+   mgconn_runtime *rt;
+   lua_State *current; /* the thread dispatching right now */
+} lm_rt;
+
+static lm_rt *
+rt_of (lua_State *L)
+{
+   lm_rt *r;
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.runtime_instance");
+   r = lua_touserdata (L, -1);
+   lua_pop (L, 1);
+   return r;
+}
+
+mgconn_runtime *
+lm_runtime (lua_State *L)
+{
+   return rt_of (L)->rt;
+}
+
+static int
+traceback (lua_State *L)
+{
+   luaL_traceback (L, L, lua_tostring (L, 1), 1);
+   return 1;
+}
+
+void
+lm_pcall (lua_State *L, int nargs)
+{
+   int base = lua_gettop (L) - nargs;
+   lua_pushcfunction (L, traceback);
+   lua_insert (L, base);
+   if (lua_pcall (L, nargs, 0, base) != LUA_OK) {
+      /* mgconn.onError's handler, or stderr; dispatch goes on either way */
+      lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.on_error");
+      if (lua_isfunction (L, -1)) {
+         lua_pushvalue (L, -2);
+         if (lua_pcall (L, 1, 0, 0) != LUA_OK) {
+            fprintf (stderr, "mgconn: error in the onError handler: %s\n", lua_tostring (L, -1));
+            lua_pop (L, 1);
+         }
+      } else {
+         fprintf (stderr, "mgconn: error in a callback: %s\n", lua_tostring (L, -2));
+         lua_pop (L, 1);
+      }
+      lua_pop (L, 1);
+   }
+   lua_remove (L, base);
+}
+
+static int
+dispatch_on (lua_State *L, int max)
+{
+   lm_rt *r = rt_of (L);
+   lua_State *outer = r->current;
+   int n;
+   r->current = L;
+   n = mgconn_runtime_dispatch (r->rt, max);
+   r->current = outer;
+   return n;
+}
+
+/* ---- boxes ---- */
+
+static lm_box *
+new_box (lua_State *L, void *handle, const char *mt, int parent_idx)
+{
+   lm_box *b;
+   parent_idx = parent_idx ? lua_absindex (L, parent_idx) : 0;
+   b = lua_newuserdatauv (L, sizeof *b, 1);
+   b->handle = handle;
+   b->owned = 1;
+   luaL_setmetatable (L, mt);
+   if (parent_idx) { /* the child keeps its parent alive */
+      lua_pushvalue (L, parent_idx);
+      lua_setiuservalue (L, -2, 1);
+   }
+   return b;
+}
+
+static void *
+check (lua_State *L, int idx, const char *mt)
+{
+   lm_box *b = luaL_checkudata (L, idx, mt);
+   if (!b->handle) {
+      luaL_argerror (L, idx, "the object was closed");
+   }
+   return b->handle;
+}
+
+static void
+opt_doc (lua_State *L, int idx, bson_t *out, const char *what, const uint8_t **data, size_t *len)
+{
+   bson_init (out);
+   *data = NULL;
+   *len = 0;
+   if (lua_isnoneornil (L, idx)) {
+      return;
+   }
+   if (!lm_encode (L, idx, out, what, 0)) {
+      bson_destroy (out);
+      lua_error (L); /* options are the programmer's: misuse raises */
+   }
+   *data = bson_get_data (out);
+   *len = out->len;
+}
+
+static int
+raise_last (lua_State *L)
+{
+   const mgconn_error *e = mgconn_last_error ();
+   lm_push_error (L, e);
+   return lua_error (L);
+}
+
+/* ---- ops ---- */
+
+typedef struct {
+   mgconn_op *op;
+   int cb_ref;   /* the completion function, called with the op */
+   int self_ref; /* keeps the op userdata alive until it finishes */
+   int cursor_kind;
+   lm_rt *rt;
+} lm_op;
+
+void
+lm_op_done (mgconn_op *op, void *userdata)
+{
+   lm_op *o = userdata;
+   lua_State *L = o->rt->current;
+   (void) op;
+   if (!L) {
+      return;
+   }
+   if (o->cb_ref != LUA_NOREF) {
+      lua_rawgeti (L, LUA_REGISTRYINDEX, o->cb_ref);
+      lua_rawgeti (L, LUA_REGISTRYINDEX, o->self_ref);
+      luaL_unref (L, LUA_REGISTRYINDEX, o->cb_ref);
+      o->cb_ref = LUA_NOREF;
+      lm_pcall (L, 1);
+   }
+   luaL_unref (L, LUA_REGISTRYINDEX, o->self_ref);
+   o->self_ref = LUA_NOREF;
+}
+
+/* Pushes a new op userdata; returns it for starting. `cb_idx` (0: none) is the completion function. */
+static lm_op *
+new_op (lua_State *L, int cb_idx, int cursor_kind)
+{
+   lm_op *o;
+   cb_idx = cb_idx ? lua_absindex (L, cb_idx) : 0;
+   o = lua_newuserdatauv (L, sizeof *o, 0);
+   memset (o, 0, sizeof *o);
+   o->rt = rt_of (L);
+   o->cursor_kind = cursor_kind;
+   luaL_setmetatable (L, LM_OP);
+   if (cb_idx && lua_isfunction (L, cb_idx)) {
+      lua_pushvalue (L, cb_idx);
+      o->cb_ref = luaL_ref (L, LUA_REGISTRYINDEX);
+   } else {
+      o->cb_ref = LUA_NOREF;
+   }
+   lua_pushvalue (L, -1);
+   o->self_ref = luaL_ref (L, LUA_REGISTRYINDEX);
+   return o;
+}
+
+static void
+started (lua_State *L, lm_op *o, int rc)
+{
+   if (rc != 0) { /* bad input: nothing started */
+      luaL_unref (L, LUA_REGISTRYINDEX, o->self_ref);
+      luaL_unref (L, LUA_REGISTRYINDEX, o->cb_ref);
+      o->self_ref = o->cb_ref = LUA_NOREF;
+      raise_last (L);
+   }
+}
+
+static int
+op_gc (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   if (o->op) {
+      mgconn_op_free (o->op);
+      o->op = NULL;
+   }
+   return 0;
+}
+
+static int
+op_status (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   lua_pushinteger (L, o->op ? mgconn_op_status (o->op) : 2);
+   return 1;
+}
+
+static int
+op_reply (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   const uint8_t *data;
+   size_t len;
+   mgconn_op_reply (o->op, &data, &len);
+   lm_decode (L, data, len, 0);
+   return 1;
+}
+
+static int
+op_error (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   const mgconn_error *e = o->op ? mgconn_op_error (o->op) : NULL;
+   if (!e) {
+      lua_pushnil (L);
+   } else {
+      lm_push_error (L, e);
+   }
+   return 1;
+}
+
+static int
+op_cancel (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   lua_pushboolean (L, o->op && mgconn_op_cancel (o->op) == 0);
+   return 1;
+}
+
+/* op:wait(timeout_s) blocks, dispatching meanwhile; returns the status. */
+static int
+op_wait (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   double timeout = luaL_optnumber (L, 2, -1);
+   struct timespec t0, now;
+   clock_gettime (CLOCK_MONOTONIC, &t0);
+   while (mgconn_op_status (o->op) == MGCONN_OP_PENDING) {
+      struct pollfd p = {mgconn_runtime_fd (o->rt->rt), POLLIN, 0};
+      double left;
+      dispatch_on (L, 0);
+      if (mgconn_op_status (o->op) != MGCONN_OP_PENDING) {
+         break;
+      }
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      left = timeout < 0 ? 100 : timeout * 1000 - ((now.tv_sec - t0.tv_sec) * 1e3 + (now.tv_nsec - t0.tv_nsec) / 1e6);
+      if (left <= 0) {
+         break;
+      }
+      poll (&p, 1, left > 100 ? 100 : (int) left + 1);
+   }
+   lua_pushinteger (L, mgconn_op_status (o->op));
+   return 1;
+}
+
+static int
+op_cursor (lua_State *L)
+{
+   lm_op *o = luaL_checkudata (L, 1, LM_OP);
+   mgconn_cursor *c = NULL;
+   if (!o->cursor_kind || mgconn_op_cursor (&c, o->op) != 0) {
+      lua_pushnil (L);
+      return 1;
+   }
+   new_box (L, c, LM_CURSOR, 0);
+   return 1;
+}
+
+/* ---- cursors ---- */
+
+static int
+cursor_gc (lua_State *L)
+{
+   lm_box *b = luaL_checkudata (L, 1, LM_CURSOR);
+   if (b->handle) {
+      mgconn_cursor_free (b->handle);
+      b->handle = NULL;
+   }
+   return 0;
+}
+
+static int
+cursor_next (lua_State *L)
+{
+   mgconn_cursor *c = check (L, 1, LM_CURSOR);
+   lm_op *o = new_op (L, 2, 0);
+   started (L, o, mgconn_cursor_next (&o->op, c, lm_op_done, o));
+   return 1;
+}
+
+static int
+cursor_done (lua_State *L)
+{
+   lm_box *b = luaL_checkudata (L, 1, LM_CURSOR);
+   lua_pushboolean (L, !b->handle || mgconn_cursor_done (b->handle));
+   return 1;
+}
+
+/* ---- connections ---- */
+
+static void
+event_trampoline (mgconn_connection *conn, const mgconn_event *ev, void *userdata)
+{
+   lm_rt *r = userdata;
+   lua_State *L = r->current;
+   if (!L) {
+      return;
+   }
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+   lua_rawgetp (L, -1, conn);
+   lua_remove (L, -2);
+   if (!lua_isfunction (L, -1)) {
+      lua_pop (L, 1);
+      return;
+   }
+   lua_pushstring (L, mgconn_event_name (ev));
+   if (mgconn_event_error (ev)) {
+      lm_push_error (L, mgconn_event_error (ev));
+   } else {
+      lua_pushnil (L);
+   }
+   lm_pcall (L, 2);
+}
+
+static void
+push_connection (lua_State *L, mgconn_connection *conn, int parent_idx)
+{
+   new_box (L, conn, LM_CONNECTION, parent_idx);
+   mgconn_connection_on (conn, NULL, event_trampoline, rt_of (L));
+}
+
+static int
+core_connection (lua_State *L)
+{
+   const char *uri = luaL_optstring (L, 1, NULL);
+   bson_t opts;
+   const uint8_t *data;
+   size_t len;
+   mgconn_connection *conn = NULL;
+   int rc;
+   opt_doc (L, 2, &opts, "options", &data, &len);
+   rc = mgconn_connection_new (&conn, lm_runtime (L), uri, data, len, NULL);
+   bson_destroy (&opts);
+   if (rc != 0) {
+      return raise_last (L);
+   }
+   push_connection (L, conn, 0);
+   return 1;
+}
+
+static int
+conn_gc (lua_State *L)
+{
+   lm_box *b = luaL_checkudata (L, 1, LM_CONNECTION);
+   if (b->handle) {
+      lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+      lua_pushnil (L);
+      lua_rawsetp (L, -2, b->handle);
+      lua_pop (L, 1);
+      mgconn_connection_free (b->handle); /* no event reaches Lua for it after this */
+      b->handle = NULL;
+   }
+   return 0;
+}
+
+static int
+conn_on_event (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   luaL_checktype (L, 2, LUA_TFUNCTION);
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+   lua_pushvalue (L, 2);
+   lua_rawsetp (L, -2, c);
+   return 0;
+}
+
+static int
+conn_info (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   lua_pushinteger (L, mgconn_connection_ready_state (c));
+   lua_pushstring (L, mgconn_connection_name (c));
+   lua_pushstring (L, mgconn_connection_host (c));
+   lua_pushinteger (L, mgconn_connection_port (c));
+   lua_pushinteger (L, mgconn_connection_id (c));
+   return 5;
+}
+
+static int
+conn_open (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   const char *uri = luaL_checkstring (L, 2);
+   bson_t opts;
+   const uint8_t *data;
+   size_t len;
+   int rc;
+   opt_doc (L, 3, &opts, "options", &data, &len);
+   rc = mgconn_connection_open (c, uri, data, len, NULL);
+   bson_destroy (&opts);
+   if (rc != 0) {
+      return raise_last (L);
+   }
+   return 0;
+}
+
+static int
+conn_close (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   int force = lua_toboolean (L, 2);
+   lm_op *o = new_op (L, 3, 0);
+   started (L, o, mgconn_connection_close (&o->op, c, force, lm_op_done, o));
+   return 1;
+}
+
+static int
+conn_run_command (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   bson_t cmd = BSON_INITIALIZER;
+   lm_op *o;
+   int rc;
+   if (!lm_encode (L, 2, &cmd, "command", 0)) {
+      bson_destroy (&cmd);
+      return lua_error (L);
+   }
+   o = new_op (L, 4, 0);
+   rc = mgconn_run_command (&o->op, c, luaL_optstring (L, 3, NULL), bson_get_data (&cmd), cmd.len, lm_op_done, o);
+   bson_destroy (&cmd);
+   started (L, o, rc);
+   return 1;
+}
+
+static int
+conn_create_collection (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   const char *name = luaL_checkstring (L, 2);
+   bson_t opts;
+   const uint8_t *data;
+   size_t len;
+   lm_op *o;
+   int rc;
+   opt_doc (L, 3, &opts, "options", &data, &len);
+   o = new_op (L, 4, 0);
+   rc = mgconn_connection_create_collection (&o->op, c, name, data, len, lm_op_done, o);
+   bson_destroy (&opts);
+   started (L, o, rc);
+   return 1;
+}
+
+static int
+conn_drop_database (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   lm_op *o = new_op (L, 2, 0);
+   started (L, o, mgconn_connection_drop_database (&o->op, c, lm_op_done, o));
+   return 1;
+}
+
+static int
+conn_collection (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   mgconn_collection *coll = NULL;
+   if (mgconn_connection_collection (&coll, c, luaL_checkstring (L, 2), NULL) != 0) {
+      return raise_last (L);
+   }
+   new_box (L, coll, LM_COLLECTION, 1);
+   return 1;
+}
+
+static int
+conn_use_db (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   mgconn_connection *child = NULL;
+   if (mgconn_connection_use_db (&child, c, luaL_checkstring (L, 2), lua_toboolean (L, 3), NULL) != 0) {
+      return raise_last (L);
+   }
+   push_connection (L, child, 1);
+   return 1;
+}
+
+static int
+conn_model (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   const char *name = luaL_checkstring (L, 2);
+   mgconn_schema *schema = lua_isnoneornil (L, 3) ? NULL : check (L, 3, LM_SCHEMA);
+   mgconn_model *m = NULL;
+   if (mgconn_connection_model (&m, c, name, schema, luaL_optstring (L, 4, NULL), NULL) != 0) {
+      return raise_last (L);
+   }
+   new_box (L, m, LM_MODEL, 1);
+   return 1;
+}
+
+static int
+conn_delete_model (lua_State *L)
+{
+   if (mgconn_connection_delete_model (check (L, 1, LM_CONNECTION), luaL_checkstring (L, 2)) != 0) {
+      return raise_last (L);
+   }
+   return 0;
+}
+
+static int
+conn_model_names (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   lua_newtable (L);
+   for (int32_t i = 0; i < mgconn_connection_model_count (c); i++) {
+      lua_pushstring (L, mgconn_connection_model_name (c, i));
+      lua_rawseti (L, -2, i + 1);
+   }
+   return 1;
+}
+
+static int
+conn_stats (lua_State *L)
+{
+   uint8_t buf[256];
+   int len = mgconn_connection_stats (check (L, 1, LM_CONNECTION), buf, sizeof buf);
+   lm_decode (L, buf, (size_t) (len > 0 ? len : 0), 0);
+   return 1;
+}
+
+/* ---- collections, schemas, models ---- */
+
+static int
+coll_gc (lua_State *L)
+{
+   lm_box *b = luaL_checkudata (L, 1, LM_COLLECTION);
+   if (b->handle && b->owned) {
+      mgconn_collection_free (b->handle);
+   }
+   b->handle = NULL;
+   return 0;
+}
+
+static int
+coll_name (lua_State *L)
+{
+   lua_pushstring (L, mgconn_collection_name (check (L, 1, LM_COLLECTION)));
+   return 1;
+}
+
+typedef struct {
+   const char *name;
+   int nargs;   /* documents before the options: 0, 1 or 2 */
+   int a_array; /* the first one is an array */
+   int cursor_kind;
+   void *fn;
+} coll_op_def;
+
+typedef int (*fn0) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, mgconn_op_cb, void *);
+typedef int (*fn1) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t, mgconn_op_cb,
+                    void *);
+typedef int (*fn2) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t,
+                    const uint8_t *, size_t, mgconn_op_cb, void *);
+
+static int
+drop_opts (mgconn_op **out, mgconn_collection *c, const uint8_t *o, size_t l, mgconn_op_cb cb, void *ud)
+{
+   (void) o;
+   (void) l;
+   return mgconn_collection_drop (out, c, cb, ud);
+}
+
+static const coll_op_def coll_ops[] = {
+   {"insertOne", 1, 0, 0, (void *) mgconn_collection_insert_one},
+   {"insertMany", 1, 1, 0, (void *) mgconn_collection_insert_many},
+   {"findOne", 1, 0, 0, (void *) mgconn_collection_find_one},
+   {"find", 1, 0, 1, (void *) mgconn_collection_find},
+   {"aggregate", 1, 1, 1, (void *) mgconn_collection_aggregate},
+   {"updateOne", 2, 0, 0, (void *) mgconn_collection_update_one},
+   {"updateMany", 2, 0, 0, (void *) mgconn_collection_update_many},
+   {"replaceOne", 2, 0, 0, (void *) mgconn_collection_replace_one},
+   {"deleteOne", 1, 0, 0, (void *) mgconn_collection_delete_one},
+   {"deleteMany", 1, 0, 0, (void *) mgconn_collection_delete_many},
+   {"countDocuments", 1, 0, 0, (void *) mgconn_collection_count_documents},
+   {"estimatedDocumentCount", 0, 0, 0, (void *) mgconn_collection_estimated_document_count},
+   {"createIndexes", 1, 1, 0, (void *) mgconn_collection_create_indexes},
+   {"drop", 0, 0, 0, (void *) drop_opts},
+};
+
+/* coll:call(name, a, b, options, done) -> op, or nil, message when a value cannot be converted (the
+ * caller turns that into a failed op: a bad value fails that one operation). */
+static int
+coll_call (lua_State *L)
+{
+   mgconn_collection *c = check (L, 1, LM_COLLECTION);
+   const char *name = luaL_checkstring (L, 2);
+   const coll_op_def *def = NULL;
+   bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER, o = BSON_INITIALIZER;
+   lm_op *op;
+   int rc;
+   for (size_t i = 0; i < sizeof coll_ops / sizeof coll_ops[0]; i++) {
+      if (strcmp (coll_ops[i].name, name) == 0) {
+         def = &coll_ops[i];
+      }
+   }
+   luaL_argcheck (L, def != NULL, 2, "no such collection operation");
+   if ((def->nargs >= 1 && !lua_isnil (L, 3) &&
+        !lm_encode (L, 3, &a, def->a_array ? "documents" : def->nargs == 2 ? "filter" : "doc", def->a_array)) ||
+       (def->nargs == 2 && !lm_encode (L, 4, &b, strcmp (name, "replaceOne") == 0 ? "replacement" : "update", 0)) ||
+       (!lua_isnil (L, 5) && !lm_encode (L, 5, &o, "options", 0))) {
+      bson_destroy (&a);
+      bson_destroy (&b);
+      bson_destroy (&o);
+      lua_pushnil (L);
+      lua_insert (L, -2);
+      return 2; /* nil, message */
+   }
+   op = new_op (L, 6, def->cursor_kind);
+   switch (def->nargs) {
+   case 0:
+      rc = ((fn0) def->fn) (&op->op, c, lua_isnil (L, 5) ? NULL : bson_get_data (&o), o.len, lm_op_done, op);
+      break;
+   case 1:
+      rc = ((fn1) def->fn) (&op->op, c, lua_isnil (L, 3) ? NULL : bson_get_data (&a), a.len,
+                            lua_isnil (L, 5) ? NULL : bson_get_data (&o), o.len, lm_op_done, op);
+      break;
+   default:
+      rc = ((fn2) def->fn) (&op->op, c, bson_get_data (&a), a.len, bson_get_data (&b), b.len,
+                            lua_isnil (L, 5) ? NULL : bson_get_data (&o), o.len, lm_op_done, op);
+   }
+   bson_destroy (&a);
+   bson_destroy (&b);
+   bson_destroy (&o);
+   started (L, op, rc);
+   return 1;
+}
+
+static int
+core_schema (lua_State *L)
+{
+   bson_t def, opts;
+   const uint8_t *dd, *od;
+   size_t dl, ol;
+   mgconn_schema *s = NULL;
+   int rc;
+   opt_doc (L, 1, &def, "definition", &dd, &dl);
+   opt_doc (L, 2, &opts, "options", &od, &ol);
+   rc = mgconn_schema_new (&s, dd, dl, od, ol, NULL);
+   bson_destroy (&def);
+   bson_destroy (&opts);
+   if (rc != 0) {
+      return raise_last (L);
+   }
+   new_box (L, s, LM_SCHEMA, 0);
+   return 1;
+}
+
+static int
+schema_gc (lua_State *L)
+{
+   lm_box *b = luaL_checkudata (L, 1, LM_SCHEMA);
+   if (b->handle) {
+      mgconn_schema_free (b->handle);
+      b->handle = NULL;
+   }
+   return 0;
+}
+
+static int
+schema_index (lua_State *L)
+{
+   mgconn_schema *s = check (L, 1, LM_SCHEMA);
+   bson_t keys = BSON_INITIALIZER, opts;
+   const uint8_t *od;
+   size_t ol;
+   int rc;
+   if (!lm_encode (L, 2, &keys, "keys", 0)) {
+      bson_destroy (&keys);
+      return lua_error (L);
+   }
+   opt_doc (L, 3, &opts, "options", &od, &ol);
+   rc = mgconn_schema_index (s, bson_get_data (&keys), keys.len, od, ol, NULL);
+   bson_destroy (&keys);
+   bson_destroy (&opts);
+   if (rc != 0) {
+      return raise_last (L);
+   }
+   return 0;
+}
+
+static int
+model_gc (lua_State *L)
+{
+   lm_box *b = luaL_checkudata (L, 1, LM_MODEL);
+   if (b->handle) {
+      lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+      lua_pushnil (L);
+      lua_rawsetp (L, -2, b->handle);
+      lua_pop (L, 1);
+      mgconn_model_free (b->handle);
+      b->handle = NULL;
+   }
+   return 0;
+}
+
+static int
+model_collection (lua_State *L)
+{
+   mgconn_model *m = check (L, 1, LM_MODEL);
+   lm_box *b = new_box (L, mgconn_model_collection (m), LM_COLLECTION, 1);
+   b->owned = 0; /* the model's */
+   return 1;
+}
+
+static int
+model_name (lua_State *L)
+{
+   lua_pushstring (L, mgconn_model_name (check (L, 1, LM_MODEL)));
+   return 1;
+}
+
+static int
+model_init (lua_State *L)
+{
+   mgconn_model *m = check (L, 1, LM_MODEL);
+   lm_op *o = new_op (L, 2, 0);
+   started (L, o, mgconn_model_init (&o->op, m, lm_op_done, o));
+   return 1;
+}
+
+static void
+index_trampoline (mgconn_model *model, const mgconn_event *ev, void *userdata)
+{
+   lm_rt *r = userdata;
+   lua_State *L = r->current;
+   if (!L) {
+      return;
+   }
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+   lua_rawgetp (L, -1, model);
+   lua_remove (L, -2);
+   if (!lua_isfunction (L, -1)) {
+      lua_pop (L, 1);
+      return;
+   }
+   if (mgconn_event_error (ev)) {
+      lm_push_error (L, mgconn_event_error (ev));
+   } else {
+      lua_pushnil (L);
+   }
+   lm_pcall (L, 1);
+}
+
+static int
+model_on_index (lua_State *L)
+{
+   mgconn_model *m = check (L, 1, LM_MODEL);
+   luaL_checktype (L, 2, LUA_TFUNCTION);
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+   lua_rawgetp (L, -1, m);
+   if (lua_isnil (L, -1)) {
+      mgconn_model_on (m, "index", index_trampoline, rt_of (L));
+   }
+   lua_pop (L, 1);
+   lua_pushvalue (L, 2);
+   lua_rawsetp (L, -2, m);
+   return 0;
+}
+
+/* ---- module functions ---- */
+
+static void
+log_trampoline (int32_t level, const char *domain, const char *message, void *userdata)
+{
+   lm_rt *r = userdata;
+   lua_State *L = r->current;
+   if (!L) {
+      return;
+   }
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.log_handler");
+   if (!lua_isfunction (L, -1)) {
+      lua_pop (L, 1);
+      fprintf (stderr, "mgconn [%s]: %s\n", domain, message);
+      return;
+   }
+   lua_pushinteger (L, level);
+   lua_pushstring (L, domain);
+   lua_pushstring (L, message);
+   lm_pcall (L, 3);
+}
+
+static int
+core_poll (lua_State *L)
+{
+   lua_pushinteger (L, dispatch_on (L, (int) luaL_optinteger (L, 1, 0)));
+   return 1;
+}
+
+/* core.wait(ms): blocks until poll() has work or `ms` pass (for scripts and tests; a game calls
+ * poll() once per frame instead). Returns true when there is work. */
+static int
+core_wait (lua_State *L)
+{
+   struct pollfd p = {mgconn_runtime_fd (lm_runtime (L)), POLLIN, 0};
+   lua_pushboolean (L, poll (&p, 1, (int) luaL_optinteger (L, 1, 0)) > 0);
+   return 1;
+}
+
+/* core.now(): a monotonic clock in milliseconds, for deadlines. */
+static int
+core_now (lua_State *L)
+{
+   struct timespec ts;
+   clock_gettime (CLOCK_MONOTONIC, &ts);
+   lua_pushnumber (L, (lua_Number) ts.tv_sec * 1e3 + (lua_Number) ts.tv_nsec / 1e6);
+   return 1;
+}
+
+static int
+core_fd (lua_State *L)
+{
+   lua_pushinteger (L, mgconn_runtime_fd (lm_runtime (L)));
+   return 1;
+}
+
+static int
+core_set (lua_State *L)
+{
+   bson_t doc = BSON_INITIALIZER;
+   if (!lm_encode (L, 1, &doc, "settings", 0)) {
+      bson_destroy (&doc);
+      return lua_error (L);
+   }
+   if (mgconn_runtime_set (lm_runtime (L), bson_get_data (&doc), doc.len, NULL) != 0) {
+      bson_destroy (&doc);
+      return raise_last (L);
+   }
+   bson_destroy (&doc);
+   return 0;
+}
+
+static int
+core_get (lua_State *L)
+{
+   int32_t v;
+   if (mgconn_runtime_get (lm_runtime (L), luaL_checkstring (L, 1), &v) != 0) {
+      return raise_last (L);
+   }
+   if (v < 0) {
+      lua_pushnil (L);
+   } else {
+      lua_pushinteger (L, v);
+   }
+   return 1;
+}
+
+static int
+core_encode (lua_State *L)
+{
+   bson_t doc = BSON_INITIALIZER;
+   if (!lm_encode (L, 1, &doc, "doc", 0)) {
+      bson_destroy (&doc);
+      lua_pushnil (L);
+      lua_insert (L, -2);
+      return 2;
+   }
+   lua_pushlstring (L, (const char *) bson_get_data (&doc), doc.len);
+   bson_destroy (&doc);
+   return 1;
+}
+
+static int
+core_decode (lua_State *L)
+{
+   size_t len;
+   const char *s = luaL_checklstring (L, 1, &len);
+   lm_decode (L, (const uint8_t *) s, len, 0);
+   return 1;
+}
+
+static int
+core_disconnect (lua_State *L)
+{
+   lm_op *o = new_op (L, 1, 0);
+   started (L, o, mgconn_runtime_disconnect (&o->op, lm_runtime (L), lm_op_done, o));
+   return 1;
+}
+
+static int
+core_pluralize (lua_State *L)
+{
+   char buf[512];
+   mgconn_pluralize (luaL_checkstring (L, 1), buf, sizeof buf);
+   lua_pushstring (L, buf);
+   return 1;
+}
+
+static int
+rt_gc (lua_State *L)
+{
+   lm_rt *r = lua_touserdata (L, 1);
+   if (r->rt) {
+      mgconn_runtime_free (r->rt);
+      r->rt = NULL;
+   }
+   return 0;
+}
+
+static void
+new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
+{
+   luaL_newmetatable (L, name);
+   lua_newtable (L);
+   luaL_setfuncs (L, methods, 0);
+   lua_setfield (L, -2, "__index");
+   if (gc) {
+      lua_pushcfunction (L, gc);
+      lua_setfield (L, -2, "__gc");
+      lua_pushcfunction (L, gc);
+      lua_setfield (L, -2, "__close");
+   }
+   lua_pushliteral (L, "locked");
+   lua_setfield (L, -2, "__metatable");
+   lua_pop (L, 1);
+}
+
+void
+lm_open_handles (lua_State *L)
+{
+   static const luaL_Reg op_m[] = {{"status", op_status}, {"reply", op_reply}, {"error", op_error},
+                                   {"cancel", op_cancel}, {"wait", op_wait},   {"cursor", op_cursor},
+                                   {NULL, NULL}};
+   static const luaL_Reg cursor_m[] = {{"next", cursor_next}, {"done", cursor_done}, {"close", cursor_gc}, {NULL, NULL}};
+   static const luaL_Reg conn_m[] = {
+      {"onEvent", conn_on_event},     {"info", conn_info},         {"open", conn_open},
+      {"close", conn_close},          {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
+      {"dropDatabase", conn_drop_database}, {"collection", conn_collection}, {"useDb", conn_use_db},
+      {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
+      {"stats", conn_stats},          {"free", conn_gc},           {NULL, NULL}};
+   static const luaL_Reg coll_m[] = {{"call", coll_call}, {"name", coll_name}, {NULL, NULL}};
+   static const luaL_Reg schema_m[] = {{"index", schema_index}, {NULL, NULL}};
+   static const luaL_Reg model_m[] = {{"collection", model_collection}, {"name", model_name}, {"init", model_init},
+                                      {"onIndex", model_on_index}, {NULL, NULL}};
+   lm_rt *r;
+   mgconn_error e;
+
+   new_type (L, LM_OP, op_m, op_gc);
+   new_type (L, LM_CURSOR, cursor_m, cursor_gc);
+   new_type (L, LM_CONNECTION, conn_m, conn_gc);
+   new_type (L, LM_COLLECTION, coll_m, coll_gc);
+   new_type (L, LM_SCHEMA, schema_m, schema_gc);
+   new_type (L, LM_MODEL, model_m, model_gc);
+
+   lua_newtable (L);
+   lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+
+   /* This state's runtime: made first, so Lua finalizes it after every handle made from it. */
+   r = lua_newuserdatauv (L, sizeof *r, 0);
+   memset (r, 0, sizeof *r);
+   lua_newtable (L);
+   lua_pushcfunction (L, rt_gc);
+   lua_setfield (L, -2, "__gc");
+   lua_setmetatable (L, -2);
+   lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.runtime_instance");
+   {
+      bson_t *opts = BCON_NEW ("methodCase", "camel");
+      mgconn_error_init (&e);
+      if (mgconn_runtime_new (&r->rt, bson_get_data (opts), opts->len, &e) != 0) {
+         bson_destroy (opts);
+         luaL_error (L, "mgconn: %s", e.message);
+      }
+      bson_destroy (opts);
+   }
+   mgconn_runtime_set_log_handler (r->rt, log_trampoline, r);
+}
+
+__attribute__ ((visibility ("default"))) int luaopen_mgconn_core (lua_State *L);
+
+__attribute__ ((visibility ("default"))) int
+luaopen_mgconn_core (lua_State *L)
+{
+   static const luaL_Reg fns[] = {
+      {"connection", core_connection}, {"schema", core_schema}, {"poll", core_poll}, {"fd", core_fd},
+      {"wait", core_wait},             {"now", core_now},
+      {"set", core_set},               {"get", core_get},       {"encode", core_encode}, {"decode", core_decode},
+      {"disconnect", core_disconnect}, {"pluralize", core_pluralize}, {NULL, NULL}};
+   /* the metatables of typed values must exist before the codec looks them up */
+   const char *typed[] = {LM_ARRAY, LM_ORDERED, LM_NULL, "mgconn.ObjectId", "mgconn.Int64", "mgconn.Decimal128",
+                          "mgconn.Binary", "mgconn.Regex", "mgconn.Timestamp", "mgconn.Date", "mgconn.MinKey",
+                          "mgconn.MaxKey", "mgconn.Error"};
+   for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+      luaL_newmetatable (L, typed[i]);
+      lua_pop (L, 1);
+   }
+   /* the singletons null, MinKey, MaxKey */
+   lua_newtable (L);
+   luaL_setmetatable (L, LM_NULL);
+   lua_setfield (L, LUA_REGISTRYINDEX, LM_NULL "_value");
+   lua_newtable (L);
+   luaL_setmetatable (L, "mgconn.MinKey");
+   lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.MinKey_value");
+   lua_newtable (L);
+   luaL_setmetatable (L, "mgconn.MaxKey");
+   lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.MaxKey_value");
+   lm_open_handles (L);
+   luaL_newlib (L, fns);
+   lua_pushstring (L, mgconn_version ());
+   lua_setfield (L, -2, "version");
+   lua_getfield (L, LUA_REGISTRYINDEX, LM_NULL "_value");
+   lua_setfield (L, -2, "null");
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.MinKey_value");
+   lua_setfield (L, -2, "minKey");
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.MaxKey_value");
+   lua_setfield (L, -2, "maxKey");
+   return 1;
+}

@@ -1,0 +1,60 @@
+/*
+ * lmgconn.h: the shared parts of the Lua module `mgconn.core` (the C half of `require "mgconn"`).
+ *
+ * Threads: everything runs on the thread that owns the lua_State. libmgconn calls back only from
+ * mgconn_runtime_dispatch(), which this module calls from mgconn.poll() and blocking waits, so
+ * callbacks run Lua directly; every call into Lua is a protected call with a traceback.
+ *
+ * Lifetimes: each lua_State has its own runtime (a userdata in the registry, freed by __gc when the
+ * state closes; Lua runs finalizers in reverse order of creation, so it goes after the handles made
+ * from it). Handles are boxed pointers, one locked metatable per type, and keep their parent alive
+ * through their uservalue.
+ */
+#ifndef LMGCONN_H
+#define LMGCONN_H
+
+#include <bson/bson.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "mgconn.h"
+
+#define LM_RUNTIME "mgconn.Runtime"
+#define LM_CONNECTION "mgconn.Connection"
+#define LM_COLLECTION "mgconn.Collection"
+#define LM_SCHEMA "mgconn.Schema"
+#define LM_MODEL "mgconn.Model"
+#define LM_OP "mgconn.Op"
+#define LM_CURSOR "mgconn.Cursor"
+/* typed values: plain tables with these metatables (created by mgconn.lua, looked up here) */
+#define LM_ARRAY "mgconn.array"
+#define LM_ORDERED "mgconn.ordered"
+#define LM_NULL "mgconn.null"
+
+typedef struct {
+   void *handle;     /* the libmgconn handle, or NULL once freed */
+   int owned;        /* 0 for a handle borrowed from its parent (a model's collection) */
+} lm_box;
+
+/* the runtime of this lua_State */
+mgconn_runtime *lm_runtime (lua_State *L);
+
+/* codec.c */
+/* Encodes the value at `idx` (a table) into `out`. On failure returns 0 and pushes an error message
+ * naming the key path ("doc.items[3].owner"). */
+int lm_encode (lua_State *L, int idx, bson_t *out, const char *root, int as_array);
+/* Pushes a BSON document (or array) as a table. */
+void lm_decode (lua_State *L, const uint8_t *data, size_t len, int as_array);
+/* Pushes an error table {category, message, code, codeName, labels, reason} with its metatable. */
+void lm_push_error (lua_State *L, const mgconn_error *e);
+
+/* handles.c */
+void lm_open_handles (lua_State *L);
+/* An op userdata for a started op; `cb_idx` (0 for none) is a function called with the op. */
+void lm_push_op (lua_State *L, mgconn_op *op, int cb_ref);
+void lm_op_done (mgconn_op *op, void *userdata);
+/* Calls the function on the stack top with nargs arguments, protected, with a traceback; errors go
+ * to the handler set with mgconn.onError (default: stderr). Pops the function and arguments. */
+void lm_pcall (lua_State *L, int nargs);
+
+#endif
