@@ -220,7 +220,11 @@ function Collection:insertMany(docs, opts, cb)
 end
 function Collection:findOne(filter, opts, cb)
   opts, cb = split_cb(opts, cb)
-  return op_on(self, "findOne", filter or {}, nil, options(opts), cb, function(n) return n:reply().document end)
+  return op_on(self, "findOne", filter or {}, nil, options(opts), cb, function(n)
+    local doc = n:reply().document
+    if doc == M.null then return nil end -- no match is nil, not the null value
+    return doc
+  end)
 end
 function Collection:updateOne(filter, update, opts, cb)
   opts, cb = split_cb(opts, cb)

@@ -44,11 +44,24 @@ python_suite() {
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r tests/python/requirements.txt
   "$venv/bin/pip" install -q --force-reinstall --no-deps .
-  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
+  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+    "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
   "$venv/bin/mypy" --strict docs/examples/python/quickstart.py
   "$venv/bin/mypy" -p mgconn --python-executable "$venv/bin/python"
 }
 run "Python package, pytest suite and mypy" python_suite
+
+lua_suite() {
+  # `luarocks make` from the rockspec, as a user installs it, into a tree of the build's own; then
+  # the busted specs against that installed module.
+  local tree=build-luarocks
+  luarocks --lua-version=5.4 make --tree "$tree" lua/mgconn-0.1.0-1.rockspec > "$tree.log" 2>&1 ||
+    { cat "$tree.log"; return 1; }
+  rm -rf mgconn core/src/*.o lua/src/*.o # luarocks builds in the source tree
+  MGCONN_SOURCE_DIR="$top" LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
+    LUA_PATH="$top/$tree/share/lua/5.4/?.lua;$top/lua/spec/?.lua;;" lua5.4 /usr/bin/busted lua/spec
+}
+run "Lua module (luarocks make) and busted specs" lua_suite
 
 step "summary"
 printf '%s\n' "${results[@]}"
