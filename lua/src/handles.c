@@ -920,6 +920,22 @@ rt_gc (lua_State *L)
    return 0;
 }
 
+/* __gc and __close: free the handle, then clear the metatable, so that an object resurrected by a
+ * finalizer can no longer reach its methods. */
+static int
+finalize (lua_State *L)
+{
+   lua_CFunction free_fn = lua_tocfunction (L, lua_upvalueindex (1));
+   lua_settop (L, 1);
+   free_fn (L);
+   if (lua_getmetatable (L, 1)) {
+      lua_pop (L, 1);
+      lua_pushnil (L);
+      lua_setmetatable (L, 1);
+   }
+   return 0;
+}
+
 static void
 new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
 {
@@ -929,8 +945,9 @@ new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction
    lua_setfield (L, -2, "__index");
    if (gc) {
       lua_pushcfunction (L, gc);
+      lua_pushcclosure (L, finalize, 1);
       lua_setfield (L, -2, "__gc");
-      lua_pushcfunction (L, gc);
+      lua_pushcfunction (L, gc); /* <close>: free now, keep the metatable (the variable may be read) */
       lua_setfield (L, -2, "__close");
    }
    lua_pushliteral (L, "locked");
