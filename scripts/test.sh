@@ -44,6 +44,7 @@ python_suite() {
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r tests/python/requirements.txt
   "$venv/bin/pip" install -q --force-reinstall --no-deps .
+  npm ci --prefix tests/bench/node --no-audit --no-fund --loglevel=error > /dev/null # the benchmark's Node peer
   MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
     "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
   "$venv/bin/mypy" --strict docs/examples/python/quickstart.py

@@ -883,6 +883,22 @@ core_encode (lua_State *L)
    return 1;
 }
 
+/* core.fromjson(text): a document from (extended) JSON, through libbson's reader. */
+static int
+core_fromjson (lua_State *L)
+{
+   size_t len;
+   const char *s = luaL_checklstring (L, 1, &len);
+   bson_error_t e;
+   bson_t *doc = bson_new_from_json ((const uint8_t *) s, (ssize_t) len, &e);
+   if (!doc) {
+      return luaL_error (L, "invalid JSON: %s", e.message);
+   }
+   lm_decode (L, bson_get_data (doc), doc->len, 0);
+   bson_destroy (doc);
+   return 1;
+}
+
 static int
 core_decode (lua_State *L)
 {
@@ -1012,7 +1028,7 @@ luaopen_mgconn_core (lua_State *L)
 {
    static const luaL_Reg fns[] = {
       {"connection", core_connection}, {"schema", core_schema}, {"poll", core_poll}, {"fd", core_fd},
-      {"wait", core_wait},             {"now", core_now},
+      {"wait", core_wait},             {"now", core_now},       {"fromjson", core_fromjson},
       {"set", core_set},               {"get", core_get},       {"encode", core_encode}, {"decode", core_decode},
       {"disconnect", core_disconnect}, {"pluralize", core_pluralize}, {NULL, NULL}};
    /* the metatables of typed values must exist before the codec looks them up */

@@ -1,0 +1,211 @@
+"""The benchmark: mgconn against its peers, measured side by side in one run on one FerretDB.
+
+    python tests/bench/run.py [--smoke] [--out docs] [--n 10000] [--repeat 5]
+
+Writes OUT/benchmarks.md (the table), OUT/benchmarks.json (every figure) and OUT/benchmarks/*.png.
+Each row pairs an mgconn client with its peer (PyMongo 4, Mongoose 9, or libmongoc used directly
+from C) doing the same task; ratios are mgconn / peer. Client CPU per operation is the client
+process's own user+system time, so the shared server's cost is left out. --smoke runs every task
+with tiny counts (the test suite does, so the benchmark never rots).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import tasks_python  # noqa: E402
+from mgconn.ferretdb import FerretDB  # noqa: E402
+
+PAIRS = {  # mgconn client -> its peer
+    "mgconn": "pymongo", "mgconn (sync)": "pymongo", "mgconn (asyncio)": "pymongo (async)",
+    "mgconn (Lua)": "libmongoc (C)",
+}
+TARGETS = {
+    "single-document client CPU per op (Python) <= 0.8x PyMongo": ("cpu_ratio", ["find_one by _id", "insert_one small"],
+                                                                  "<=", 0.8, ["mgconn (sync)", "mgconn (asyncio)"]),
+    "find-many decode MB/s >= 1.2x PyMongo": ("mbps_ratio", ["find all tweets"], ">=", 1.2, ["mgconn"]),
+    "BSON codec MB/s >= 1.0x PyMongo's bson": ("mbps_ratio", ["encode flat", "encode deep", "encode full",
+                                                              "decode flat", "decode deep", "decode full"],
+                                               ">=", 1.0, ["mgconn"]),
+    "Lua overhead above raw libmongoc <= 1.3x client CPU per op": ("cpu_ratio", None, "<=", 1.3, ["mgconn (Lua)"]),
+}
+
+
+def external(cmd: List[str], env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> List[Dict[str, Any]]:
+    """Runs a benchmark program that prints one JSON result per line."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})), cwd=cwd,
+                         timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def derive(r: Dict[str, Any]) -> Dict[str, Any]:
+    if "ops" in r and r.get("seconds"):
+        r["ops_per_s"] = r["ops"] / r["seconds"]
+        r["mb_per_s"] = r["bytes"] / r["seconds"] / 1e6
+        r["cpu_us_per_op"] = r["cpu_seconds"] / r["ops"] * 1e6
+    return r
+
+
+def pair_rows(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    by_key = {(r["task"], r["client"]): r for r in results if "ops" in r}
+    rows = []
+    for (task, client), r in by_key.items():
+        peer = by_key.get((task, PAIRS.get(client, "")))
+        if not peer and client.startswith("mgconn"):
+            continue
+        if client in PAIRS and peer:
+            rows.append({"task": task, "client": client, "peer": peer["client"], "ours": r, "theirs": peer,
+                         "cpu_ratio": r["cpu_us_per_op"] / peer["cpu_us_per_op"] if peer["cpu_us_per_op"] else None,
+                         "mbps_ratio": r["mb_per_s"] / peer["mb_per_s"] if peer["mb_per_s"] else None,
+                         "ops_ratio": r["ops_per_s"] / peer["ops_per_s"]})
+    return rows
+
+
+def check_targets(rows: List[Dict[str, Any]], stall: List[Dict[str, Any]]) -> List[str]:
+    lines = []
+    for label, (field, tasks, op, bound, clients) in TARGETS.items():
+        vals = [(row["task"], row["client"], row[field]) for row in rows
+                if row["client"] in clients and (tasks is None or row["task"] in tasks) and row[field] is not None]
+        if not vals:
+            lines.append(f"- {label}: not measured in this run")
+            continue
+        worst = max(vals, key=lambda v: v[2]) if op == "<=" else min(vals, key=lambda v: v[2])
+        met = worst[2] <= bound if op == "<=" else worst[2] >= bound
+        lines.append(f"- {label}: {'met' if met else 'MISSED'} (weakest: {worst[0]}, {worst[1]}: {worst[2]:.2f}x)")
+    ours = next((s for s in stall if s["client"] == "mgconn"), None)
+    if ours:
+        met = ours["worst_ms"] < 1.0 and ours["p99_ms"] < 0.1
+        lines.append(f"- host stall with the server killed: worst < 1 ms and p99 < 0.1 ms inside mgconn per frame: "
+                     f"{'met' if met else 'MISSED'} (worst {ours['worst_ms']:.3f} ms, p99 {ours['p99_ms']:.3f} ms)")
+    return lines
+
+
+def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[str, Any]],
+                 stall: List[Dict[str, Any]], targets: List[str], meta: Dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "benchmarks.json").write_text(json.dumps({"meta": meta, "results": results, "stall": stall},
+                                                        indent=1, default=str))
+    md = ["# Benchmarks", "",
+          f"Measured by `scripts/bench.sh` (`tests/bench/run.py`) on {meta['when']}: {meta['machine']}; FerretDB "
+          f"{meta['ferretdb']} (SQLite) on loopback, shared by every client; n = {meta['n']} (tweets found, "
+          f"small documents inserted), {meta['large']} large documents per bulk insert, median of "
+          f"{meta['repeat']} iterations. Ratios are mgconn / peer: for client CPU per operation lower is better, "
+          "for MB/s and operations per second higher is better. Client CPU is the client process's own "
+          "user+system time (getrusage), which leaves the server's work out.", "",
+          "| task | mgconn client | peer | mgconn MB/s | peer MB/s | MB/s ratio | mgconn ops/s | peer ops/s | "
+          "mgconn CPU µs/op | peer CPU µs/op | CPU ratio |",
+          "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in sorted(rows, key=lambda r: (r["task"], r["client"])):
+        o, t = row["ours"], row["theirs"]
+        md.append(f"| {row['task']} | {row['client']} | {row['peer']} | {o['mb_per_s']:.1f} | {t['mb_per_s']:.1f} | "
+                  f"{row['mbps_ratio']:.2f} | {o['ops_per_s']:.0f} | {t['ops_per_s']:.0f} | {o['cpu_us_per_op']:.1f} | "
+                  f"{t['cpu_us_per_op']:.1f} | {row['cpu_ratio']:.2f} |")
+    others = [r for r in results if "ops" in r and r["client"] not in PAIRS and r["client"] not in PAIRS.values()]
+    if others:
+        md += ["", "Other peers measured in the same run (against mgconn for Python's figure for the same task):", "",
+               "| task | client | MB/s | ops/s | CPU µs/op |", "| --- | --- | ---: | ---: | ---: |"]
+        for r in others:
+            md.append(f"| {r['task']} | {r['client']} | {r['mb_per_s']:.1f} | {r['ops_per_s']:.0f} | "
+                      f"{r['cpu_us_per_op']:.1f} |")
+    if stall:
+        md += ["", "Host stall: a 60 Hz loop issuing one find_one per frame while the server is killed at 1/3 and "
+               "restarted at 2/3 of the run; time spent inside the client's calls per frame:", "",
+               "| client | frames | worst ms | p99 ms | median ms |", "| --- | ---: | ---: | ---: | ---: |"]
+        for s in stall:
+            md.append(f"| {s['client']} | {s['frames']} | {s['worst_ms']:.3f} | {s['p99_ms']:.3f} | {s['median_ms']:.4f} |")
+    md += ["", "Targets (printed, not enforced):", ""] + targets + [""]
+    if (out_dir / "benchmarks").exists() or meta.get("plots"):
+        md += ["![client CPU per operation, mgconn / peer](benchmarks/cpu_ratio.png)", "",
+               "![MB/s, mgconn / peer](benchmarks/mbps_ratio.png)", ""]
+    (out_dir / "benchmarks.md").write_text("\n".join(md))
+
+
+def plots(out_dir: Path, rows: List[Dict[str, Any]]) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    (out_dir / "benchmarks").mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=lambda r: (r["task"], r["client"]))
+    labels = [f"{r['task']}\n{r['client']}" for r in rows]
+    for field, title, good in (("cpu_ratio", "client CPU per operation, mgconn / peer (lower is better)", 1.0),
+                               ("mbps_ratio", "MB/s, mgconn / peer (higher is better)", 1.0)):
+        fig, ax = plt.subplots(figsize=(10, max(3, 0.38 * len(rows))))
+        ax.barh(labels, [r[field] for r in rows], color="#4477aa")
+        ax.axvline(good, color="black", linewidth=0.8)
+        ax.set_title(title)
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=7)
+        fig.tight_layout()
+        fig.savefig(out_dir / "benchmarks" / f"{field}.png", dpi=110)
+        plt.close(fig)
+    return True
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--smoke", action="store_true", help="every task, tiny counts")
+    p.add_argument("--out", default=str(ROOT / "docs"))
+    p.add_argument("--n", type=int, default=None)
+    p.add_argument("--repeat", type=int, default=None)
+    p.add_argument("--large", type=int, default=None, help="large documents in the bulk insert (default 10; smoke 0)")
+    p.add_argument("--build", default=str(ROOT / "build"))
+    p.add_argument("--skip", default="", help="comma-separated: codec,ops,lua,node,stall")
+    a = p.parse_args()
+    n = a.n or (50 if a.smoke else 10000)
+    repeat = a.repeat or (1 if a.smoke else 5)
+    large = a.large if a.large is not None else (0 if a.smoke else 10)
+    skip = set(filter(None, a.skip.split(",")))
+    data = os.environ.get("MGCONN_BENCH_DATA", str(ROOT.parent / "shared" / "bench-data" / "driverbench"))
+    results: List[Dict[str, Any]] = []
+    stall: List[Dict[str, Any]] = []
+    with FerretDB() as server:
+        def step(name: str, fn: Any) -> None:
+            if name in skip:
+                return
+            t0 = time.perf_counter()
+            got = fn()
+            print(f"bench: {name}: {len(got)} results in {time.perf_counter() - t0:.1f} s", flush=True)
+            results.extend(got)
+
+        step("codec", lambda: tasks_python.codec_tasks(data, n * 10, repeat))
+        step("ops", lambda: tasks_python.op_tasks(server.uri, data, n, repeat, large))
+        build = Path(a.build)
+        lua_env = {"LUA_CPATH": f"{build}/lua/?.so;;", "LUA_PATH": f"{ROOT}/lua/?.lua;;"}
+        args = [server.uri, data, str(n), str(repeat), str(large)]
+        step("lua", lambda: external(["lua5.4", str(HERE / "bench.lua"), *args], lua_env)
+             + external([str(build / "tests" / "bench" / "libmongoc_bench"), *args]))
+        step("node", lambda: external(["node", str(HERE / "node" / "bench.js"), *args], cwd=HERE / "node"))
+        if "stall" not in skip:
+            stall = tasks_python.stall_task(server, 1.5 if a.smoke else 6.0)
+            print("bench: stall done", flush=True)
+    results = [derive(r) for r in results]
+    rows = pair_rows(results)
+    targets = check_targets(rows, stall)
+    meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": n, "repeat": repeat, "large": large,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "ferretdb": "v1.24.2", "smoke": a.smoke}
+    out = Path(a.out)
+    meta["plots"] = plots(out, rows)
+    write_report(out, results, rows, stall, targets, meta)
+    print((out / "benchmarks.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
