@@ -111,3 +111,17 @@ def test_unconvertible_values_fail_one_operation_with_the_key_path(mongodb_uri, 
         assert await c.count_documents() == 1
         await conn.close()
     run(main())
+
+
+def test_dates_are_exact_to_the_millisecond_across_eras_and_zones():
+    from mgconn import _mgconn
+    utc = datetime.timezone.utc
+    cases = [datetime.datetime(1970, 1, 1, tzinfo=utc), datetime.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=utc),
+             datetime.datetime(2024, 2, 29, 12, 34, 56, 789000, tzinfo=utc), datetime.datetime(1, 1, 1, tzinfo=utc),
+             datetime.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=utc),
+             datetime.datetime(2024, 5, 6, 7, 8, 9),  # naive: taken as UTC
+             datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone(datetime.timedelta(hours=-5, minutes=-30)))]
+    for dt in cases:
+        back = _mgconn.decode(_mgconn.encode({"d": dt}))["d"]
+        assert back == (dt if dt.tzinfo else dt.replace(tzinfo=utc)), dt
+        assert back.tzinfo is utc

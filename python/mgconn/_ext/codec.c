@@ -15,47 +15,71 @@
  */
 #include "ext.h"
 
+#include <datetime.h> /* its PyDateTimeAPI global is not used: the capsule lives in module state */
 #include <string.h>
 
 #define MAX_DEPTH 100
 #define PATH_SIZE 512
 
+/* The key path is kept as a stack of frames (a key or an index) and formatted only when an error
+ * needs it: formatting it for every key would cost more than encoding the value. */
+typedef struct {
+   const char *key; /* NULL: an array index */
+   Py_ssize_t len_or_index;
+} path_frame;
+
 typedef struct {
    ext_state *st;
-   char path[PATH_SIZE];
-   size_t len;
+   const char *root;
+   path_frame frames[MAX_DEPTH + 2];
+   int nframes;
    int depth;
+   char path[PATH_SIZE];
 } encoder;
 
-static size_t
+static void
 path_push_key (encoder *e, const char *key, size_t klen)
 {
-   size_t old = e->len;
-   int n = snprintf (e->path + e->len, PATH_SIZE - e->len, ".%.*s", (int) klen, key);
-   e->len = n > 0 && (size_t) n < PATH_SIZE - e->len ? e->len + (size_t) n : PATH_SIZE - 1;
-   return old;
-}
-
-static size_t
-path_push_index (encoder *e, Py_ssize_t i)
-{
-   size_t old = e->len;
-   int n = snprintf (e->path + e->len, PATH_SIZE - e->len, "[%zd]", i);
-   e->len = n > 0 && (size_t) n < PATH_SIZE - e->len ? e->len + (size_t) n : PATH_SIZE - 1;
-   return old;
+   if (e->nframes < MAX_DEPTH + 2) {
+      e->frames[e->nframes].key = key;
+      e->frames[e->nframes].len_or_index = (Py_ssize_t) klen;
+   }
+   e->nframes++;
 }
 
 static void
-path_pop (encoder *e, size_t old)
+path_push_index (encoder *e, Py_ssize_t i)
 {
-   e->len = old;
-   e->path[old] = '\0';
+   if (e->nframes < MAX_DEPTH + 2) {
+      e->frames[e->nframes].key = NULL;
+      e->frames[e->nframes].len_or_index = i;
+   }
+   e->nframes++;
+}
+
+static void
+path_pop (encoder *e)
+{
+   e->nframes--;
+}
+
+static const char *
+path_text (encoder *e)
+{
+   size_t len = (size_t) snprintf (e->path, sizeof e->path, "%s", e->root);
+   for (int i = 0; i < e->nframes && i < MAX_DEPTH + 2 && len < sizeof e->path; i++) {
+      const path_frame *f = &e->frames[i];
+      int n = f->key ? snprintf (e->path + len, sizeof e->path - len, ".%.*s", (int) f->len_or_index, f->key)
+                     : snprintf (e->path + len, sizeof e->path - len, "[%zd]", f->len_or_index);
+      len = n > 0 ? len + (size_t) n : len;
+   }
+   return e->path;
 }
 
 static int
 fail_at (encoder *e, PyObject *exc_type, const char *what, PyObject *value)
 {
-   PyErr_Format (exc_type, "%s at %s%s%s", what, e->path, value ? ": " : "",
+   PyErr_Format (exc_type, "%s at %s%s%s", what, path_text (e), value ? ": " : "",
                  value ? Py_TYPE (value)->tp_name : "");
    return -1;
 }
@@ -80,6 +104,58 @@ attr_bytes (PyObject *v, const char *name, Py_ssize_t want, char **data, Py_ssiz
       PyErr_Clear ();
       return -1;
    }
+   return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t
+days_from_civil (int64_t y, unsigned m, unsigned d)
+{
+   y -= m <= 2;
+   const int64_t era = (y >= 0 ? y : y - 399) / 400;
+   const unsigned yoe = (unsigned) (y - era * 400);
+   const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+   return era * 146097 + (int64_t) doe - 719468;
+}
+
+static void
+civil_from_days (int64_t z, int *y, int *m, int *d)
+{
+   z += 719468;
+   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+   const unsigned doe = (unsigned) (z - era * 146097);
+   const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+   const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+   const unsigned mp = (5 * doy + 2) / 153;
+   *d = (int) (doy - (153 * mp + 2) / 5 + 1);
+   *m = (int) (mp < 10 ? mp + 3 : mp - 9);
+   *y = (int) (yoe + era * 400 + (*m <= 2));
+}
+
+/* A datetime from its fields (naive ones are UTC); its tzinfo's utcoffset() only when it has one
+ * other than UTC. */
+static int
+encode_datetime_fast (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
+{
+   PyObject *tz = PyDateTime_DATE_GET_TZINFO (v);
+   int64_t offset_ms = 0;
+   int64_t ms = days_from_civil (PyDateTime_GET_YEAR (v), (unsigned) PyDateTime_GET_MONTH (v),
+                                 (unsigned) PyDateTime_GET_DAY (v)) * 86400000LL +
+                PyDateTime_DATE_GET_HOUR (v) * 3600000LL + PyDateTime_DATE_GET_MINUTE (v) * 60000LL +
+                PyDateTime_DATE_GET_SECOND (v) * 1000LL + PyDateTime_DATE_GET_MICROSECOND (v) / 1000;
+   if (tz != Py_None && tz != e->st->utc) {
+      PyObject *off = PyObject_CallMethod (v, "utcoffset", NULL);
+      if (!off) {
+         return -1;
+      }
+      if (off != Py_None) {
+         offset_ms = PyDateTime_DELTA_GET_DAYS (off) * 86400000LL + PyDateTime_DELTA_GET_SECONDS (off) * 1000LL +
+                     PyDateTime_DELTA_GET_MICROSECONDS (off) / 1000;
+      }
+      Py_DECREF (off);
+   }
+   bson_append_date_time (b, key, klen, ms - offset_ms);
    return 0;
 }
 
@@ -133,6 +209,10 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
    PyObject *h = NULL;
    char *data;
    Py_ssize_t len;
+   PyDateTime_CAPI *capi = st->datetime_capi;
+   if (capi && PyObject_TypeCheck (v, capi->DateTimeType)) {
+      return encode_datetime_fast (e, b, key, klen, v) < 0 ? -1 : 1;
+   }
    if (is_instance (v, st->ObjectId)) {
       bson_oid_t oid;
       if (attr_bytes (v, "binary", 12, &data, &len, &h) < 0) {
@@ -228,7 +308,7 @@ encode_value (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
       if (n == -1 && PyErr_Occurred ()) {
          return -1;
       }
-      if (n >= INT32_MIN && n <= INT32_MAX && !is_instance (v, e->st->Int64)) {
+      if (n >= INT32_MIN && n <= INT32_MAX && (PyLong_CheckExact (v) || !is_instance (v, e->st->Int64))) {
          bson_append_int32 (b, key, klen, (int32_t) n);
       } else {
          bson_append_int64 (b, key, klen, (int64_t) n);
@@ -275,7 +355,6 @@ encode_pair (encoder *e, bson_t *out, PyObject *k, PyObject *v)
 {
    Py_ssize_t klen;
    const char *key;
-   size_t mark;
    int r;
    if (!PyUnicode_Check (k)) {
       return fail_at (e, PyExc_TypeError, "a key that is not a str", k);
@@ -285,14 +364,14 @@ encode_pair (encoder *e, bson_t *out, PyObject *k, PyObject *v)
       PyErr_Clear ();
       return fail_at (e, PyExc_ValueError, "a key that is not valid UTF-8", NULL);
    }
-   mark = path_push_key (e, key, (size_t) klen);
+   path_push_key (e, key, (size_t) klen);
    if (memchr (key, '\0', (size_t) klen)) {
       r = fail_at (e, PyExc_ValueError, "a key with a NUL character", NULL);
    } else {
       r = encode_value (e, out, key, (int) klen, v);
    }
    if (r == 0) {
-      path_pop (e, mark);
+      path_pop (e);
    }
    return r;
 }
@@ -344,12 +423,12 @@ encode_sequence (encoder *e, PyObject *obj, bson_t *out)
       char buf[16];
       const char *key;
       size_t klen = bson_uint32_to_string ((uint32_t) i, &key, buf, sizeof buf);
-      size_t mark = path_push_index (e, i);
+      path_push_index (e, i);
       if (encode_value (e, out, key, (int) klen, PySequence_Fast_GET_ITEM (seq, i)) < 0) {
          Py_DECREF (seq);
          return -1;
       }
-      path_pop (e, mark);
+      path_pop (e);
    }
    Py_DECREF (seq);
    e->depth--;
@@ -359,10 +438,12 @@ encode_sequence (encoder *e, PyObject *obj, bson_t *out)
 int
 ext_encode_document (ext_state *st, PyObject *obj, bson_t *out, const char *root)
 {
+   (void) PyDateTimeAPI; /* datetime.h's global stays unused: see datetime_capi */
    encoder e;
    e.st = st;
    e.depth = 0;
-   e.len = (size_t) snprintf (e.path, sizeof e.path, "%s", root);
+   e.nframes = 0;
+   e.root = root;
    if (!PyDict_Check (obj) && !(PyMapping_Check (obj) && PyObject_HasAttrString (obj, "keys"))) {
       PyErr_Format (PyExc_TypeError, "%s must be a dict (or another mapping), not %s", root, Py_TYPE (obj)->tp_name);
       return -1;
@@ -376,7 +457,8 @@ ext_encode_array (ext_state *st, PyObject *obj, bson_t *out, const char *root)
    encoder e;
    e.st = st;
    e.depth = 0;
-   e.len = (size_t) snprintf (e.path, sizeof e.path, "%s", root);
+   e.nframes = 0;
+   e.root = root;
    if (!PyList_Check (obj) && !PyTuple_Check (obj)) {
       PyErr_Format (PyExc_TypeError, "%s must be a list, not %s", root, Py_TYPE (obj)->tp_name);
       return -1;
@@ -440,10 +522,18 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
       return PyBool_FromLong (bson_iter_bool (it));
    case BSON_TYPE_DATE_TIME: {
       int64_t ms = bson_iter_date_time (it);
-      PyObject *fromts = PyObject_GetAttrString (st->datetime_datetime, "fromtimestamp");
-      PyObject *r = fromts ? PyObject_CallFunction (fromts, "dO", (double) ms / 1000.0, st->utc) : NULL;
-      Py_XDECREF (fromts);
-      return r;
+      PyDateTime_CAPI *capi = st->datetime_capi;
+      int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+      int64_t rest = ms - days * 86400000;
+      int y, m, d;
+      civil_from_days (days, &y, &m, &d);
+      if (capi && y >= 1 && y <= 9999) {
+         return capi->DateTime_FromDateAndTime (y, m, d, (int) (rest / 3600000), (int) (rest / 60000 % 60),
+                                                (int) (rest / 1000 % 60), (int) (rest % 1000) * 1000, st->utc,
+                                                capi->DateTimeType);
+      }
+      /* outside datetime's years: its own error, from the slow path */
+      return PyObject_CallFunction (st->fromtimestamp, "dO", (double) ms / 1000.0, st->utc);
    }
    case BSON_TYPE_REGEX: {
       const char *opts;

@@ -31,6 +31,8 @@ typedef struct {
    /* Python classes from mgconn.types and mgconn.errors, set by _mgconn._setup() */
    PyObject *ObjectId, *Int64, *Decimal128, *Binary, *Regex, *Timestamp, *MinKey, *MaxKey;
    PyObject *uuid_UUID, *datetime_datetime, *utc;
+   PyObject *fromtimestamp; /* datetime.fromtimestamp, looked up once */
+   void *datetime_capi;     /* PyDateTime_CAPI from its capsule: dates from and to fields, in C */
    PyObject *make_error; /* (category, message, code, code_name, labels, reason) -> exception */
    PyObject *bytes_key;  /* "binary" attribute names, interned */
 } ext_state;

@@ -503,6 +503,11 @@ setup (PyObject *module, PyObject *args, PyObject *kwargs)
    for (int i = 0; i < 12; i++) {
       Py_XSETREF (*slots[i], Py_NewRef (v[i]));
    }
+   Py_XSETREF (st->fromtimestamp, PyObject_GetAttrString (st->datetime_datetime, "fromtimestamp"));
+   st->datetime_capi = PyCapsule_Import ("datetime.datetime_CAPI", 0);
+   if (!st->fromtimestamp || !st->datetime_capi) {
+      return NULL;
+   }
    Py_RETURN_NONE;
 }
 
@@ -602,6 +607,7 @@ module_traverse (PyObject *module, visitproc visit, void *arg)
    Py_VISIT (st->datetime_datetime);
    Py_VISIT (st->utc);
    Py_VISIT (st->make_error);
+   Py_VISIT (st->fromtimestamp);
    return 0;
 }
 
@@ -628,6 +634,7 @@ module_clear (PyObject *module)
    Py_CLEAR (st->datetime_datetime);
    Py_CLEAR (st->utc);
    Py_CLEAR (st->make_error);
+   Py_CLEAR (st->fromtimestamp);
    return 0;
 }
 
