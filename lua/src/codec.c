@@ -19,10 +19,18 @@
 
 #define MAX_DEPTH 100
 
+/* The key path is a stack of frames (a key or an index), formatted only when a value fails: doing it
+ * for every key cost more than encoding the value (callgrind: five snprintf calls per insert). */
+typedef struct {
+   const char *key; /* NULL: an array index */
+   lua_Integer len_or_index;
+} path_frame;
+
 typedef struct {
    lua_State *L;
-   char path[512];
-   size_t len;
+   const char *root;
+   path_frame frames[MAX_DEPTH + 2];
+   int nframes;
    int depth;
    int failed;
    char message[640]; /* kept here, not on the Lua stack, which the encoder's loops own */
@@ -31,31 +39,44 @@ typedef struct {
 static void
 push_key (enc *e, const char *k, size_t klen, size_t *mark)
 {
-   *mark = e->len;
-   int n = snprintf (e->path + e->len, sizeof e->path - e->len, ".%.*s", (int) klen, k);
-   e->len = n > 0 && (size_t) n < sizeof e->path - e->len ? e->len + (size_t) n : sizeof e->path - 1;
+   *mark = (size_t) e->nframes;
+   if (e->nframes < MAX_DEPTH + 2) {
+      e->frames[e->nframes].key = k;
+      e->frames[e->nframes].len_or_index = (lua_Integer) klen;
+   }
+   e->nframes++;
 }
 
 static void
 push_index (enc *e, lua_Integer i, size_t *mark)
 {
-   *mark = e->len;
-   int n = snprintf (e->path + e->len, sizeof e->path - e->len, "[%lld]", (long long) i);
-   e->len = n > 0 && (size_t) n < sizeof e->path - e->len ? e->len + (size_t) n : sizeof e->path - 1;
+   *mark = (size_t) e->nframes;
+   if (e->nframes < MAX_DEPTH + 2) {
+      e->frames[e->nframes].key = NULL;
+      e->frames[e->nframes].len_or_index = i;
+   }
+   e->nframes++;
 }
 
 static void
 pop_path (enc *e, size_t mark)
 {
-   e->len = mark;
-   e->path[mark] = '\0';
+   e->nframes = (int) mark;
 }
 
 static int
 fail (enc *e, const char *what)
 {
    if (!e->failed) {
-      snprintf (e->message, sizeof e->message, "%s at %s", what, e->path);
+      char path[512];
+      size_t len = (size_t) snprintf (path, sizeof path, "%s", e->root);
+      for (int i = 0; i < e->nframes && i < MAX_DEPTH + 2 && len < sizeof path; i++) {
+         const path_frame *f = &e->frames[i];
+         int n = f->key ? snprintf (path + len, sizeof path - len, ".%.*s", (int) f->len_or_index, f->key)
+                        : snprintf (path + len, sizeof path - len, "[%lld]", (long long) f->len_or_index);
+         len = n > 0 ? len + (size_t) n : len;
+      }
+      snprintf (e->message, sizeof e->message, "%s at %s", what, path);
       e->failed = 1;
    }
    return 0;
@@ -328,7 +349,8 @@ lm_encode (lua_State *L, int idx, bson_t *out, const char *root, int as_array)
    e.L = L;
    e.depth = 0;
    e.failed = 0;
-   e.len = (size_t) snprintf (e.path, sizeof e.path, "%s", root);
+   e.nframes = 0;
+   e.root = root;
    idx = lua_absindex (L, idx);
    if (lua_type (L, idx) != LUA_TTABLE) {
       lua_pushfstring (L, "%s must be a table, not a %s", root, luaL_typename (L, idx));
