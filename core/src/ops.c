@@ -288,13 +288,17 @@ typedef bool (*update_fn) (mongoc_collection_t *, const bson_t *, const bson_t *
                            bson_error_t *);
 typedef bool (*delete_fn) (mongoc_collection_t *, const bson_t *, const bson_t *, bson_t *, bson_error_t *);
 
+/* update_*, replace_one and delete_*: the same shape around one libmongoc call (an update takes
+ * args2, the update or replacement; a delete does not). */
 static bool
-run_update (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, update_fn fn)
+run_write (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, update_fn update,
+           delete_fn del)
 {
    mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
    bson_t server_reply;
    bson_error_t be;
-   bool ok = fn (coll, &op->args, &op->args2, &op->opts, &server_reply, &be);
+   bool ok = update ? update (coll, &op->args, &op->args2, &op->opts, &server_reply, &be)
+                    : del (coll, &op->args, &op->opts, &server_reply, &be);
    if (ok) {
       bson_concat (reply, &server_reply);
    } else {
@@ -308,17 +312,17 @@ run_update (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error 
 static bool
 exec_update_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 {
-   return run_update (op, c, r, e, mongoc_collection_update_one);
+   return run_write (op, c, r, e, mongoc_collection_update_one, NULL);
 }
 static bool
 exec_update_many (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 {
-   return run_update (op, c, r, e, mongoc_collection_update_many);
+   return run_write (op, c, r, e, mongoc_collection_update_many, NULL);
 }
 static bool
 exec_replace_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 {
-   return run_update (op, c, r, e, mongoc_collection_replace_one);
+   return run_write (op, c, r, e, mongoc_collection_replace_one, NULL);
 }
 
 static const mg_op_kind update_one_kind = {"update_one", "updateOne", exec_update_one, true, false};
@@ -370,31 +374,14 @@ mgconn_collection_replace_one (mgconn_op **out, mgconn_collection *collection,
 }
 
 static bool
-run_delete (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, delete_fn fn)
-{
-   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
-   bson_t server_reply;
-   bson_error_t be;
-   bool ok = fn (coll, &op->args, &op->opts, &server_reply, &be);
-   if (ok) {
-      bson_concat (reply, &server_reply);
-   } else {
-      driver_failed (error, &be, &server_reply, reply);
-   }
-   bson_destroy (&server_reply);
-   mongoc_collection_destroy (coll);
-   return ok;
-}
-
-static bool
 exec_delete_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 {
-   return run_delete (op, c, r, e, mongoc_collection_delete_one);
+   return run_write (op, c, r, e, NULL, mongoc_collection_delete_one);
 }
 static bool
 exec_delete_many (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 {
-   return run_delete (op, c, r, e, mongoc_collection_delete_many);
+   return run_write (op, c, r, e, NULL, mongoc_collection_delete_many);
 }
 
 static const mg_op_kind delete_one_kind = {"delete_one", "deleteOne", exec_delete_one, true, false};
