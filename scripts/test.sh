@@ -20,6 +20,8 @@ build() {
 }
 
 failed=0
+# Note: `set -e` does not apply inside a function called from `if` (as run() calls them), so every
+# step of a suite function below ends with `|| return 1`.
 run() { # name, command...
   local name=$1; shift
   step "$name"
@@ -41,13 +43,13 @@ python_suite() {
   # A fresh virtual environment: `pip install .` as a user would run it, then the pytest suite
   # (through the package's own pytest plugin) and mypy on the package and the api.md example.
   local venv=build-venv
-  [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r tests/python/requirements.txt
-  "$venv/bin/pip" install -q --force-reinstall --no-deps .
-  npm ci --prefix tests/bench/node --no-audit --no-fund --loglevel=error > /dev/null # the benchmark's Node peer
+  [[ -x $venv/bin/python ]] || python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install -q -r tests/python/requirements.txt || return 1
+  "$venv/bin/pip" install -q --force-reinstall --no-deps . || return 1
+  npm ci --prefix tests/bench/node --no-audit --no-fund --loglevel=error > /dev/null || return 1 # Node peer
   MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
-    "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
-  "$venv/bin/mypy" --strict docs/examples/python/quickstart.py
+    "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider || return 1
+  "$venv/bin/mypy" --strict docs/examples/python/quickstart.py || return 1
   "$venv/bin/mypy" -p mgconn --python-executable "$venv/bin/python"
 }
 run "Python package, pytest suite and mypy" python_suite
@@ -58,7 +60,7 @@ lua_suite() {
   local tree=build-luarocks
   luarocks --lua-version=5.4 make --tree "$tree" lua/mgconn-0.1.0-1.rockspec > "$tree.log" 2>&1 ||
     { cat "$tree.log"; return 1; }
-  rm -rf mgconn core/src/*.o lua/src/*.o # luarocks builds in the source tree
+  rm -rf mgconn core/src/*.o lua/src/*.o || return 1 # luarocks builds in the source tree
   MGCONN_SOURCE_DIR="$top" LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
     LUA_PATH="$top/$tree/share/lua/5.4/?.lua;$top/lua/spec/?.lua;;" lua5.4 /usr/bin/busted lua/spec
 }
