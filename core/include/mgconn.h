@@ -55,6 +55,11 @@ MGCONN_EXTERN (int) mgconn_init (void);
 /* Returns the count left, or -1 when called more often than mgconn_init(). */
 MGCONN_EXTERN (int) mgconn_shutdown (void);
 
+/* The value of any macro or enumerator of this header by its name ("MGCONN_STATE_CONNECTED",
+ * "MGCONN_ERR_NETWORK", "MGCONN_ERROR_SIZE", "MGCONN_VERSION_MAJOR", ...), for hosts without a C
+ * preprocessor. Returns 0, or -MGCONN_ERR_INVALID_ARGUMENT for a name this library does not know. */
+MGCONN_EXTERN (int) mgconn_constant (const char *name, int64_t *value);
+
 /* "0.1.0": the library's version, for hosts without a C preprocessor. */
 MGCONN_EXTERN (const char *) mgconn_version (void);
 MGCONN_EXTERN (int) mgconn_version_number (void); /* major * 10000 + minor * 100 + patch */
@@ -84,6 +89,7 @@ typedef enum {
 
 #define MGCONN_ERROR_MESSAGE_SIZE 1024
 #define MGCONN_ERROR_CODE_NAME_SIZE 64
+#define MGCONN_ERROR_SIZE 1120 /* sizeof (mgconn_error) on 64-bit platforms, asserted in error.c */
 
 /* A caller-owned error of fixed size (1120 bytes on 64-bit platforms).
  * `message` and `code_name` are always NUL-terminated. Labels and the server-selection reason live
@@ -248,6 +254,16 @@ MGCONN_EXTERN (const char *) mgconn_event_name (const mgconn_event *event);
 MGCONN_EXTERN (const mgconn_error *) mgconn_event_error (const mgconn_event *event);
 /* The event type's name without an event, e.g. for building listener tables: "connected". */
 MGCONN_EXTERN (const char *) mgconn_event_type_name (int32_t type);
+
+/* Events without callbacks, for hosts that cannot hand C a function pointer (libffi, ctypes):
+ * with a capacity > 0, every event dispatch delivers to this connection is also kept, in order, in
+ * a ring of that many events (when full, the oldest is dropped). 0 stops keeping and drops what is
+ * kept. Host thread only. */
+MGCONN_EXTERN (int) mgconn_connection_queue_events (mgconn_connection *conn, int32_t capacity);
+/* Takes the oldest kept event: returns its type (MGCONN_EVENT_*), or 0 when none is kept. `error`
+ * (may be NULL; cleaned up first) receives the event's error, category 0 when it has none. Host
+ * thread only. */
+MGCONN_EXTERN (int32_t) mgconn_connection_next_event (mgconn_connection *conn, mgconn_error *error);
 
 /* ---- Operations ------------------------------------------------------------------------------ */
 

@@ -58,6 +58,7 @@ mg_conn_unref (mgconn_connection *conn)
    bson_destroy (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
    bson_free (conn->listeners);
+   mg_conn_clear_polled (conn);
    pthread_mutex_destroy (&conn->lock);
    bson_free (conn);
 }

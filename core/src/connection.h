@@ -12,6 +12,15 @@ struct mgconn_event {
    const mgconn_error *error; /* or NULL */
 };
 
+/* An event kept for a host that polls instead of listening (event.c). */
+typedef struct mg_polled_event {
+   int32_t type;
+   mgconn_error error; /* category 0 when the event had none */
+} mg_polled_event;
+
+/* Drops the connection's kept events (host thread, or the connection's last reference). */
+void mg_conn_clear_polled (mgconn_connection *conn);
+
 typedef struct mg_listener {
    int32_t type; /* 0: every event */
    mgconn_event_cb cb;
@@ -281,6 +290,8 @@ struct mgconn_connection {
    mg_listener *listeners;
    size_t n_listeners;
    int emitting; /* listeners are being called: removal only marks */
+   mg_polled_event *polled; /* a ring of events kept for mgconn_connection_next_event() */
+   int32_t polled_cap, polled_head, polled_len;
 };
 
 /* The connection whose pool, state and lock a connection uses: itself, or a child's root. */

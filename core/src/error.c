@@ -11,6 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The size is part of the ABI: hosts allocate the struct themselves (see mgconn.h). */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert (sizeof (mgconn_error) == MGCONN_ERROR_SIZE, "mgconn_error changed size: an ABI break");
+#endif
+
 /* Fixed size, so FFI hosts can allocate it without a C compiler (see mgconn.h). */
 _Static_assert (sizeof (mgconn_error) ==
                    16 + MGCONN_ERROR_CODE_NAME_SIZE + MGCONN_ERROR_MESSAGE_SIZE + sizeof (void *) + 8,

@@ -4,7 +4,10 @@
  * An event is queued under conn->lock (so events keep the order of the state changes) and runs at
  * the next dispatch on the host thread. Listeners live in conn->listeners, touched only on the host
  * thread; a listener may add or remove listeners while it runs (removal only marks the entry until
- * the outermost emit is over).
+ * the outermost emit is over). A host that cannot hand C a callback (a libffi or ctypes binding)
+ * asks for events to be kept instead: dispatch then also appends each event to a ring on the
+ * connection, read with mgconn_connection_next_event(); the ring too is touched only on the host
+ * thread.
  */
 #include "connection.h"
 
@@ -77,6 +80,75 @@ compact_listeners (mgconn_connection *conn)
    conn->n_listeners = j;
 }
 
+/* Appends to the ring; when it is full the oldest event makes room (a poller that fell behind loses
+ * old history, never the newest state). */
+static void
+keep_polled (mgconn_connection *conn, const struct mgconn_event *ev)
+{
+   mg_polled_event *slot;
+   if (conn->polled_cap == 0) {
+      return;
+   }
+   if (conn->polled_len == conn->polled_cap) {
+      mgconn_error_cleanup (&conn->polled[conn->polled_head].error);
+      conn->polled_head = (conn->polled_head + 1) % conn->polled_cap;
+      conn->polled_len--;
+   }
+   slot = &conn->polled[(conn->polled_head + conn->polled_len) % conn->polled_cap];
+   slot->type = ev->type;
+   mgconn_error_init (&slot->error);
+   if (ev->error) {
+      mgconn_error_copy (&slot->error, ev->error);
+   }
+   conn->polled_len++;
+}
+
+void
+mg_conn_clear_polled (mgconn_connection *conn)
+{
+   for (int32_t i = 0; i < conn->polled_len; i++) {
+      mgconn_error_cleanup (&conn->polled[(conn->polled_head + i) % conn->polled_cap].error);
+   }
+   bson_free (conn->polled);
+   conn->polled = NULL;
+   conn->polled_cap = conn->polled_head = conn->polled_len = 0;
+}
+
+int
+mgconn_connection_queue_events (mgconn_connection *conn, int32_t capacity)
+{
+   if (!conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_queue_events: conn is NULL");
+   }
+   if (capacity < 0 || capacity > 65536) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
+                      "mgconn_connection_queue_events: capacity must be 0..65536, got %d", (int) capacity);
+   }
+   mg_conn_clear_polled (conn);
+   if (capacity > 0) {
+      conn->polled = bson_malloc0 (sizeof (mg_polled_event) * (size_t) capacity);
+      conn->polled_cap = capacity;
+   }
+   return 0;
+}
+
+int32_t
+mgconn_connection_next_event (mgconn_connection *conn, mgconn_error *error)
+{
+   mg_polled_event *slot;
+   if (!conn || conn->polled_len == 0) {
+      return 0;
+   }
+   slot = &conn->polled[conn->polled_head];
+   if (error) {
+      mgconn_error_copy (error, &slot->error);
+   }
+   mgconn_error_cleanup (&slot->error);
+   conn->polled_head = (conn->polled_head + 1) % conn->polled_cap;
+   conn->polled_len--;
+   return slot->type;
+}
+
 static void
 item_run (mg_delivery *d)
 {
@@ -89,6 +161,7 @@ item_run (mg_delivery *d)
    released = conn->host_released;
    pthread_mutex_unlock (&mg_conn_root (conn)->lock);
    if (!released) {
+      keep_polled (conn, &item->ev);
       conn->emitting++;
       n = conn->n_listeners; /* listeners added by a listener hear the next event, not this one */
       for (size_t i = 0; i < n; i++) {

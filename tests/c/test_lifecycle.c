@@ -407,7 +407,56 @@ test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server (void)
    server_cleanup (&s);
 }
 
+/* A host without callbacks (libffi, ctypes) polls: the kept events arrive in order, with their
+ * errors, and a ring that is too small keeps the newest. */
+static void
+test_events_can_be_polled_instead_of_listened_to (void)
+{
+   mgconn_runtime *rt = runtime_new ();
+   char uri[128];
+   mgconn_connection *conn, *small;
+   mgconn_error err;
+   int32_t seen[8], small_seen[8];
+   int n = 0, n_small = 0;
+   int64_t deadline = now_ms () + 5000;
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", closed_port ());
+   conn = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 300}");
+   small = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 300}");
+   CHECK (mgconn_connection_queue_events (conn, -1) == -MGCONN_ERR_INVALID_ARGUMENT, "negative capacity accepted");
+   CHECK (mgconn_connection_queue_events (conn, 16) == 0, "%s", mgconn_last_error ()->message);
+   CHECK (mgconn_connection_queue_events (small, 2) == 0, "%s", mgconn_last_error ()->message);
+   mgconn_error_init (&err);
+   while (n < 3 && now_ms () < deadline) {
+      int32_t type;
+      mgconn_runtime_dispatch (rt, 0);
+      while (n < 8 && (type = mgconn_connection_next_event (conn, &err)) != 0) {
+         seen[n++] = type;
+         if (type == MGCONN_EVENT_ERROR) {
+            CHECK (err.category == MGCONN_ERR_SERVER_SELECTION, "the error event's error is %s: %s",
+                   mgconn_error_category_name (err.category), err.message);
+         } else {
+            CHECK (err.category == 0, "event %d carries an error: %s", type, err.message);
+         }
+      }
+      usleep (2000);
+   }
+   CHECK (n == 3 && seen[0] == MGCONN_EVENT_CONNECTING && seen[1] == MGCONN_EVENT_DISCONNECTED &&
+             seen[2] == MGCONN_EVENT_ERROR,
+          "polled %d events, first %s", n, n ? mgconn_event_type_name (seen[0]) : "none");
+   while (n_small < 8 && (small_seen[n_small] = mgconn_connection_next_event (small, NULL)) != 0) {
+      n_small++;
+   }
+   CHECK (n_small == 2 && small_seen[0] == MGCONN_EVENT_DISCONNECTED && small_seen[1] == MGCONN_EVENT_ERROR,
+          "a ring of 2 kept %d events", n_small);
+   CHECK (mgconn_connection_next_event (conn, NULL) == 0, "an event twice");
+   mgconn_error_cleanup (&err);
+   mgconn_connection_free (small);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+}
+
 static const test_case tests[] = {
+   {"polled_events", test_events_can_be_polled_instead_of_listened_to},
    {"free_with_hung_server", test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server},
    {"close_force", test_close_force_fails_operations_in_flight_at_once},
    {"open_order", test_open_emits_connecting_connected_open_in_order},
