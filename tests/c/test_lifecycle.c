@@ -417,6 +417,7 @@ test_events_can_be_polled_instead_of_listened_to (void)
    mgconn_connection *conn, *small;
    mgconn_error err;
    int32_t seen[8], small_seen[8];
+   recorder r;
    int n = 0, n_small = 0;
    int64_t deadline = now_ms () + 5000;
    snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", closed_port ());
@@ -425,6 +426,7 @@ test_events_can_be_polled_instead_of_listened_to (void)
    CHECK (mgconn_connection_queue_events (conn, -1) == -MGCONN_ERR_INVALID_ARGUMENT, "negative capacity accepted");
    CHECK (mgconn_connection_queue_events (conn, 16) == 0, "%s", mgconn_last_error ()->message);
    CHECK (mgconn_connection_queue_events (small, 2) == 0, "%s", mgconn_last_error ()->message);
+   recorder_attach (&r, small); /* both ways at once: the listener tells when the last event came */
    mgconn_error_init (&err);
    while (n < 3 && now_ms () < deadline) {
       int32_t type;
@@ -443,6 +445,8 @@ test_events_can_be_polled_instead_of_listened_to (void)
    CHECK (n == 3 && seen[0] == MGCONN_EVENT_CONNECTING && seen[1] == MGCONN_EVENT_DISCONNECTED &&
              seen[2] == MGCONN_EVENT_ERROR,
           "polled %d events, first %s", n, n ? mgconn_event_type_name (seen[0]) : "none");
+   CHECK (wait_event (rt, &r, "error", 0, 5000) >= 0, "second connection: no error event; saw %s",
+          recorder_sequence (&r));
    while (n_small < 8 && (small_seen[n_small] = mgconn_connection_next_event (small, NULL)) != 0) {
       n_small++;
    }
@@ -450,6 +454,7 @@ test_events_can_be_polled_instead_of_listened_to (void)
           "a ring of 2 kept %d events", n_small);
    CHECK (mgconn_connection_next_event (conn, NULL) == 0, "an event twice");
    mgconn_error_cleanup (&err);
+   recorder_reset (&r);
    mgconn_connection_free (small);
    mgconn_connection_free (conn);
    mgconn_runtime_free (rt);
