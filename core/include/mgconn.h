@@ -62,7 +62,8 @@ MGCONN_EXTERN (int) mgconn_constant (const char *name, int64_t *value);
 
 /* "0.1.0": the library's version, for hosts without a C preprocessor. */
 MGCONN_EXTERN (const char *) mgconn_version (void);
-MGCONN_EXTERN (int) mgconn_version_number (void); /* major * 10000 + minor * 100 + patch */
+/* major * 10000 + minor * 100 + patch: 100 for 0.1.0. */
+MGCONN_EXTERN (int) mgconn_version_number (void);
 
 /* ---- Errors -------------------------------------------------------------------------------- */
 
@@ -106,7 +107,9 @@ typedef struct mgconn_error {
    uint64_t reserved2;
 } mgconn_error;
 
+/* Zeroes a struct before first use (a zeroed struct is initialised too). */
 MGCONN_EXTERN (void) mgconn_error_init (mgconn_error *error);
+/* Releases what `detail` holds and zeroes the struct; safe on an initialised, unused struct. */
 MGCONN_EXTERN (void) mgconn_error_cleanup (mgconn_error *error);
 /* Copies `src` into `dst` (dst's old content is cleaned up first). */
 MGCONN_EXTERN (void) mgconn_error_copy (mgconn_error *dst, const mgconn_error *src);
@@ -164,6 +167,7 @@ typedef void (*mgconn_log_cb) (int32_t level, const char *domain, const char *me
 #define MGCONN_LOG_WARNING 2
 #define MGCONN_LOG_INFO 3
 #define MGCONN_LOG_DEBUG 4
+/* Sets (or, with cb NULL, removes) the runtime's log handler. Host thread only. */
 MGCONN_EXTERN (void) mgconn_runtime_set_log_handler (mgconn_runtime *rt, mgconn_log_cb cb, void *userdata);
 
 /* ---- Connections ----------------------------------------------------------------------------- */
@@ -200,11 +204,14 @@ MGCONN_EXTERN (int) mgconn_connection_open (mgconn_connection *conn,
  * background; the call does not wait). Its listeners are not called any more. */
 MGCONN_EXTERN (void) mgconn_connection_free (mgconn_connection *conn);
 
+/* MGCONN_STATE_*: Mongoose's readyState, as of the last dispatched event. */
 MGCONN_EXTERN (int32_t) mgconn_connection_ready_state (const mgconn_connection *conn);
-/* The database name ("test" when the URI names none), the first seed host and its port. Borrowed;
- * valid until the connection is opened again or freed. */
+/* The database name ("test" when the URI names none). Borrowed; valid until the connection is
+ * opened again or freed. */
 MGCONN_EXTERN (const char *) mgconn_connection_name (const mgconn_connection *conn);
+/* The first seed host, as the URI spells it. Borrowed, as the name. */
 MGCONN_EXTERN (const char *) mgconn_connection_host (const mgconn_connection *conn);
+/* The first seed host's port (27017 when the URI names none). */
 MGCONN_EXTERN (int32_t) mgconn_connection_port (const mgconn_connection *conn);
 /* A process-unique number for this connection, as Mongoose's `id`. */
 MGCONN_EXTERN (int64_t) mgconn_connection_id (const mgconn_connection *conn);
@@ -248,7 +255,9 @@ MGCONN_EXTERN (int) mgconn_connection_off (mgconn_connection *conn,
                                             mgconn_event_cb cb,
                                             void *userdata);
 
+/* The event's MGCONN_EVENT_* type. Inside a listener only: the event is borrowed for the call. */
 MGCONN_EXTERN (int32_t) mgconn_event_type_of (const mgconn_event *event);
+/* The event's name ("connected", ...); static. Inside a listener only. */
 MGCONN_EXTERN (const char *) mgconn_event_name (const mgconn_event *event);
 /* The event's error (`error`, and `disconnected` after a loss: the last monitoring error), or NULL. */
 MGCONN_EXTERN (const mgconn_error *) mgconn_event_error (const mgconn_event *event);
@@ -282,7 +291,10 @@ typedef void (*mgconn_op_cb) (mgconn_op *op, void *userdata);
  * errors (bad BSON, a NULL name) return non-zero and start nothing. Everything that happens later
  * arrives through the op: its callback, mgconn_op_wait(), mgconn_op_status(). */
 
+/* Drops the caller's handle. A pending op still runs; its callback is still called, and the op is
+ * freed after it. */
 MGCONN_EXTERN (void) mgconn_op_free (mgconn_op *op);
+/* MGCONN_OP_PENDING until dispatch has run the op's completion, then SUCCEEDED or FAILED. */
 MGCONN_EXTERN (int32_t) mgconn_op_status (const mgconn_op *op);
 /* Blocks the calling thread until the op finishes or timeout_ms passes (negative: no limit),
  * running dispatch meanwhile, so other callbacks and events still run. Returns the status. */
@@ -315,9 +327,11 @@ MGCONN_EXTERN (int) mgconn_connection_collection (mgconn_collection **out,
                                                    mgconn_connection *conn,
                                                    const char *name,
                                                    mgconn_error *error);
+/* Drops the caller's handle; operations already started go on. */
 MGCONN_EXTERN (void) mgconn_collection_free (mgconn_collection *collection);
-/* Borrowed from the collection. */
+/* The collection's name. Borrowed from the collection. */
 MGCONN_EXTERN (const char *) mgconn_collection_name (const mgconn_collection *collection);
+/* The connection the collection belongs to. Borrowed from the collection. */
 MGCONN_EXTERN (mgconn_connection *) mgconn_collection_connection (const mgconn_collection *collection);
 
 /* ---- Collection operations ------------------------------------------------------------------
@@ -390,6 +404,7 @@ MGCONN_EXTERN (int) mgconn_collection_update_one (mgconn_op **out,
                                                    size_t opts_len,
                                                    mgconn_op_cb cb,
                                                    void *userdata);
+/* As update_one, for every matching document. */
 MGCONN_EXTERN (int) mgconn_collection_update_many (mgconn_op **out,
                                                     mgconn_collection *collection,
                                                     const uint8_t *filter,
@@ -420,6 +435,7 @@ MGCONN_EXTERN (int) mgconn_collection_delete_one (mgconn_op **out,
                                                    size_t opts_len,
                                                    mgconn_op_cb cb,
                                                    void *userdata);
+/* As delete_one, for every matching document. */
 MGCONN_EXTERN (int) mgconn_collection_delete_many (mgconn_op **out,
                                                     mgconn_collection *collection,
                                                     const uint8_t *filter,
@@ -536,9 +552,11 @@ MGCONN_EXTERN (int) mgconn_schema_index (mgconn_schema *schema,
                                           const uint8_t *options,
                                           size_t options_len,
                                           mgconn_error *error);
+/* Drops the caller's reference; models keep their own. */
 MGCONN_EXTERN (void) mgconn_schema_free (mgconn_schema *schema);
-/* Borrowed from the schema. */
+/* The field definition as given. Borrowed from the schema. */
 MGCONN_EXTERN (int) mgconn_schema_definition (const mgconn_schema *schema, const uint8_t **data, size_t *len);
+/* The options as given. Borrowed from the schema. */
 MGCONN_EXTERN (int) mgconn_schema_options (const mgconn_schema *schema, const uint8_t **data, size_t *len);
 
 /* Registers the model `name` with `schema` on `conn`, or, with schema NULL, looks it up.
@@ -560,21 +578,28 @@ MGCONN_EXTERN (int) mgconn_connection_model (mgconn_model **out,
                                               mgconn_error *error);
 /* Removes `name` from the registry (handles stay usable). -MGCONN_ERR_MISSING_SCHEMA when absent. */
 MGCONN_EXTERN (int) mgconn_connection_delete_model (mgconn_connection *conn, const char *name);
+/* How many models the connection's registry holds. */
 MGCONN_EXTERN (int32_t) mgconn_connection_model_count (const mgconn_connection *conn);
 /* The name of the i-th registered model, in registration order; borrowed until the registry
  * changes. NULL past the end. */
 MGCONN_EXTERN (const char *) mgconn_connection_model_name (const mgconn_connection *conn, int32_t index);
 
+/* Drops the caller's handle; the registry keeps its own. */
 MGCONN_EXTERN (void) mgconn_model_free (mgconn_model *model);
-/* Borrowed from the model. */
+/* The model's name. Borrowed from the model. */
 MGCONN_EXTERN (const char *) mgconn_model_name (const mgconn_model *model);
+/* The model's collection, for the collection operations. Borrowed from the model. */
 MGCONN_EXTERN (mgconn_collection *) mgconn_model_collection (const mgconn_model *model);
+/* The model's schema. Borrowed from the model. */
 MGCONN_EXTERN (mgconn_schema *) mgconn_model_schema (const mgconn_model *model);
+/* The connection the model is registered on. Borrowed from the model. */
 MGCONN_EXTERN (mgconn_connection *) mgconn_model_connection (const mgconn_model *model);
 
 /* Model events: "index" (the model's init finished; its error, if any, with the event). */
 typedef void (*mgconn_model_event_cb) (mgconn_model *model, const mgconn_event *event, void *userdata);
+/* Listens to the model's "index" event (its only one). Host thread only. */
 MGCONN_EXTERN (int) mgconn_model_on (mgconn_model *model, const char *name, mgconn_model_event_cb cb, void *userdata);
+/* Removes a listener added with the same (name, cb, userdata), as mgconn_connection_off(). */
 MGCONN_EXTERN (int) mgconn_model_off (mgconn_model *model, const char *name, mgconn_model_event_cb cb, void *userdata);
 /* An op that finishes when the model's init for the current open has finished: autoCreate
  * (create, with capped and collation; an existing collection is fine) then autoIndex
