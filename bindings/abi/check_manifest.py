@@ -5,7 +5,8 @@
 Checks, each naming what differs:
   1. the committed manifest is what bindings/abi/manifest.py makes from the header today;
   2. the functions of the manifest are exactly the library's exported mgconn_* symbols (nm -D);
-  3. every constant of the manifest has the same value through mgconn_constant() (ctypes), and the
+  3. docs/c-api.md is what bindings/abi/reference.py renders from the manifest, an entry per function;
+  4. every constant of the manifest has the same value through mgconn_constant() (ctypes), and the
      library reports the manifest's size for mgconn_error.
 --selftest feeds the check a header with one function renamed and one added, and fails unless the
 check reports both: a check that cannot fail proves nothing.
@@ -23,6 +24,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 import manifest as manifest_mod  # noqa: E402
+import reference  # noqa: E402
 
 
 def exported_functions(lib: str) -> set[str]:
@@ -53,6 +55,12 @@ def check(header_text: str, committed: dict, lib: str) -> list[str]:
                 detail.append(f"its {key} differ")
         problems.append("bindings/abi/mgconn.abi.json is out of date with core/include/mgconn.h "
                         "(run python3 bindings/abi/manifest.py): " + "; ".join(detail or ["metadata differs"]))
+
+    if reference.TARGET.read_text() != reference.render(committed):
+        problems.append("docs/c-api.md is out of date with the manifest (run python3 bindings/abi/reference.py)")
+    documented = {line[5:-1] for line in reference.TARGET.read_text().split("\n") if line.startswith("### `")}
+    for n in sorted({f["name"] for f in committed["functions"]} - documented):
+        problems.append(f"{n}: no entry in docs/c-api.md")
 
     declared = {f["name"] for f in committed["functions"]}
     exported = exported_functions(lib)

@@ -2,7 +2,8 @@
 
 Fenced blocks tagged python, lua or c in README.md and docs/*.md are complete programs: Python runs
 in this interpreter, Lua in lua5.4 with the built module, C is compiled against the built library.
-Each example asserts its own claims (and exits non-zero when one fails). `mongodb://127.0.0.1:27017/DB`
+Each example asserts its own claims (and exits non-zero when one fails). Examples run from the
+repository's root, with libmgconn on the library path. `mongodb://127.0.0.1:27017/DB`
 becomes this suite's server with a database of the example's own. A block right after the line
 `<!-- excerpt: PATH -->` is an excerpt of PATH instead (a file that is itself run by the tests): its
 lines must appear in PATH, in order. Blocks in other languages (sh, text, json) are not run.
@@ -97,12 +98,15 @@ def test_example(example: Example, _mgconn_session_server: str, tmp_path: Path) 
     else:
         src = tmp_path / "example.c"
         src.write_text(code)
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libbson-1.0"], capture_output=True, text=True,
+        packages = ["libbson-1.0"] + (["lua5.4"] if "#include <lua.h>" in code else [])
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", *packages], capture_output=True, text=True,
                                check=True).stdout.split()
+        env.update(LUA_CPATH=f"{BUILD}/lua-single/?.so;;", LUA_PATH="/nonexistent/?.lua")
         exe = tmp_path / "example"
         subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-D_GNU_SOURCE", f"-I{ROOT}/core/include", str(src),
                         "-o", str(exe), f"-L{BUILD}/core", "-lmgconn", f"-Wl,-rpath,{BUILD}/core", *flags],
                        check=True)
         cmd = [str(exe)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    env["LD_LIBRARY_PATH"] = f"{BUILD}/core"  # as if libmgconn were installed
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert out.returncode == 0, f"{example.doc}:{example.line} ({example.lang}) failed:\n{out.stdout}\n{out.stderr}"
