@@ -43,4 +43,9 @@ if [[ ! -x $deps/bin/ferretdb ]] || ! "$deps/bin/ferretdb" --version 2>/dev/null
   (cd "$src" && GOFLAGS=-buildvcs=false go build -trimpath -o "$deps/bin/ferretdb" ./cmd/ferretdb)
   rm -rf "$src"
 fi
-echo "setup: ok (FerretDB at $deps/bin/ferretdb)"
+# The Node peers, pinned by their lock files: Mongoose for the benchmarks and the conformance suite.
+for dir in tests/bench/node tests/conformance/node; do
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error > /dev/null
+done
+
+echo "setup: ok (FerretDB at $deps/bin/ferretdb; Mongoose in tests/*/node)"

@@ -46,13 +46,20 @@ python_suite() {
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv" || return 1
   "$venv/bin/pip" install -q -r tests/python/requirements.txt || return 1
   "$venv/bin/pip" install -q --force-reinstall --no-deps . || return 1
-  npm ci --prefix tests/bench/node --no-audit --no-fund --loglevel=error > /dev/null || return 1 # Node peer
   MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
     "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider || return 1
   "$venv/bin/mypy" --strict docs/examples/python/quickstart.py || return 1
   "$venv/bin/mypy" -p mgconn --python-executable "$venv/bin/python"
 }
 run "Python package, pytest suite and mypy" python_suite
+
+conformance_suite() {
+  # Every scenario through Mongoose itself, mgconn-Python and mgconn-Lua; fails on any "different"
+  # verdict, or when the verdicts are not the ones docs/conformance.md publishes.
+  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+    build-venv/bin/python tests/conformance/run.py --check-docs
+}
+run "Conformance with Mongoose (tests/conformance)" conformance_suite
 
 lua_suite() {
   # `luarocks make` from the rockspec, as a user installs it, into a tree of the build's own; then

@@ -229,7 +229,7 @@ mg_op_submit (mgconn_op *op, mgconn_op **out)
       } else {
          fail_now_locked (op, MGCONN_ERR_NOT_CONNECTED,
                           "Cannot call `%s.%s()` before initial connection is complete if `bufferCommands = false`. "
-                          "Make sure you `await` the connection if you have `bufferCommands = false`.%s",
+                          "Make sure you `await mgconn.connect()` if you have `bufferCommands = false`.%s",
                           "");
       }
    } else {

@@ -794,7 +794,11 @@ log_trampoline (int32_t level, const char *domain, const char *message, void *us
    lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.log_handler");
    if (!lua_isfunction (L, -1)) {
       lua_pop (L, 1);
-      fprintf (stderr, "mgconn [%s]: %s\n", domain, message);
+      if (level == MGCONN_LOG_DEBUG && strcmp (domain, "debug") == 0) {
+         fprintf (stderr, "%s\n", message); /* already "mgconn: coll.method(...)", as Python prints it */
+      } else {
+         fprintf (stderr, "mgconn [%s]: %s\n", domain, message);
+      }
       return;
    }
    lua_pushinteger (L, level);

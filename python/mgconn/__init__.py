@@ -22,7 +22,7 @@ from . import _mgconn
 from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
-from .connection import Connection
+from ._connection import Connection
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
 from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult

@@ -15,7 +15,7 @@ from .futures import Future
 from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from ._connection import Connection
     from .schema import Schema
 
 Document = Dict[str, Any]

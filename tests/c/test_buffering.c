@@ -152,7 +152,7 @@ test_buffer_commands_false_fails_at_once_with_the_exact_message (void)
    op = insert (c, "{\"a\": 1}");
    CHECK (strcmp (expect_failure (op, MGCONN_ERR_NOT_CONNECTED, "insert"),
                   "Cannot call `users.insert_one()` before initial connection is complete if `bufferCommands = "
-                  "false`. Make sure you `await` the connection if you have `bufferCommands = false`.") == 0,
+                  "false`. Make sure you `await mgconn.connect()` if you have `bufferCommands = false`.") == 0,
           "message: %s", mgconn_op_error (op)->message);
    mgconn_op_free (op);
    server_restart (&s);

@@ -50,7 +50,7 @@ def test_buffer_commands_false_fails_at_once(run):
             await conn.collection("users").insert_one({"a": 1})
         assert str(info.value) == (
             "Cannot call `users.insert_one()` before initial connection is complete if `bufferCommands = false`. "
-            "Make sure you `await` the connection if you have `bufferCommands = false`.")
+            "Make sure you `await mgconn.connect()` if you have `bufferCommands = false`.")
         await conn.close(force=True)
     run(main())
 

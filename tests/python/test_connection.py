@@ -189,3 +189,10 @@ def test_debug_prints_one_line_per_operation(mongodb_uri, run):
         await conn.close()
     run(main())
     assert 'mgconn: users.find_one({"name": "x"}, {})' in lines
+
+
+def test_module_connection_is_the_default_connection_not_a_submodule():
+    # api.md: `mgconn.connection` is the default connection (Mongoose's mongoose.connection); a
+    # submodule of the same name once shadowed it.
+    assert isinstance(mgconn.connection, mgconn.Connection)
+    assert mgconn.connection is mgconn.connection
