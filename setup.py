@@ -7,6 +7,7 @@ import shlex
 import subprocess
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 here = os.path.dirname(os.path.abspath(__file__))
 
@@ -21,6 +22,17 @@ def pkg_config(*args):
 
 def rel(pattern):
     return sorted(os.path.relpath(p, here) for p in glob.glob(os.path.join(here, pattern)))
+
+
+class build_py_fresh(build_py):
+    """A module removed from python/mgconn must not linger in an earlier build's copy (and so in
+    the wheel): the build tree is kept between builds to reuse the compiled extension."""
+
+    def run(self):
+        for path in glob.glob(os.path.join(self.build_lib, "mgconn", "*.py")):
+            if not os.path.exists(os.path.join(here, "python", "mgconn", os.path.basename(path))):
+                os.remove(path)
+        super().run()
 
 
 extension = Extension(
@@ -42,6 +54,7 @@ setup(
     packages=["mgconn"],
     package_data={"mgconn": ["py.typed", "*.pyi"]},
     ext_modules=[extension],
+    cmdclass={"build_py": build_py_fresh},
     python_requires=">=3.9",
     entry_points={"pytest11": ["mgconn = mgconn.testing"]},
     options={"build": {"build_base": "build-python"}},  # build/ is CMake's
