@@ -10,9 +10,49 @@
 
 /* ---- input ---- */
 
+/* Walks keys and string values; on failure `path` names the first bad one ("a.b.2"). */
+static bool
+utf8_walk (bson_iter_t *it, char *path, size_t size, size_t used, int depth)
+{
+   while (bson_iter_next (it)) {
+      const char *key = bson_iter_key (it);
+      uint32_t len = 0;
+      const char *str = NULL;
+      bson_iter_t child;
+      int n = snprintf (path + used, size - used, "%s%s", used ? "." : "", key);
+      size_t next = used + (n > 0 && (size_t) n < size - used ? (size_t) n : 0);
+      if (!bson_utf8_validate (key, strlen (key), false)) {
+         return false;
+      }
+      if (BSON_ITER_HOLDS_UTF8 (it)) {
+         str = bson_iter_utf8 (it, &len);
+      } else if (BSON_ITER_HOLDS_SYMBOL (it)) {
+         str = bson_iter_symbol (it, &len);
+      }
+      if (str && !bson_utf8_validate (str, len, true)) {
+         return false;
+      }
+      if ((BSON_ITER_HOLDS_DOCUMENT (it) || BSON_ITER_HOLDS_ARRAY (it)) && depth < 200 &&
+          bson_iter_recurse (it, &child) && !utf8_walk (&child, path, size, next, depth + 1)) {
+         return false;
+      }
+      path[used] = '\0';
+   }
+   return true;
+}
+
+static bool
+utf8_valid (const bson_t *doc, char *path, size_t size)
+{
+   bson_iter_t it;
+   path[0] = '\0';
+   return !bson_iter_init (&it, doc) || utf8_walk (&it, path, size, 0, 0);
+}
+
 static int
 borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool optional)
 {
+   char path[256];
    if (!data) {
       if (optional) {
          bson_init (doc);
@@ -22,6 +62,12 @@ borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool
    }
    if (!bson_init_static (doc, data, len) || !bson_validate (doc, BSON_VALIDATE_NONE, NULL)) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s is not a valid BSON document", what);
+   }
+   /* A string that is not UTF-8 would reach the server and fail there, or be stored and break every
+    * reader. libbson 1.23's BSON_VALIDATE_UTF8 does not look at values, hence a walk of our own. */
+   if (!utf8_valid (doc, path, sizeof path)) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s holds a string that is not valid UTF-8 at %s", what,
+                      path);
    }
    return 0;
 }
@@ -48,7 +94,7 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
    }
    if ((rc = borrow_doc (&a, in->a, in->a_len, in->a_name ? in->a_name : "the input", in->a_optional || !in->a_name)) ||
        (rc = borrow_doc (&b, in->b, in->b_len, in->b_name ? in->b_name : "the input", !in->b_name)) ||
-       (rc = borrow_doc (&o, in->opts, in->opts_len, "the options", true))) {
+       (rc = borrow_doc (&o, in->opts, in->opts_len, "the options document", true))) {
       return rc;
    }
    /* A use_db child's operations run on its root's pool, in the child's database. A root's take
