@@ -22,6 +22,7 @@ static atomic_llong next_connection_id;
 
 static void open_job_run (mg_job *job);
 static void warm_job_run (mg_job *job);
+static void auth_job_run (mg_job *job);
 static void teardown_job_run (mg_job *job);
 static void *teardown_thread (void *arg);
 static void connect_timeout (mg_timer *t);
@@ -248,6 +249,109 @@ finish_close_locked (mgconn_connection *conn)
    }
 }
 
+/* The topology has a writable server (and, with credentials, they were accepted): connected, then
+ * models' init, then open. conn->lock held. */
+static void
+become_up_locked (mgconn_connection *conn)
+{
+   bool again = conn->ever_connected;
+   disarm_connect_timer_locked (conn);
+   if (set_state_locked (conn, MGCONN_STATE_CONNECTED)) {
+      mg_conn_emit_locked (conn, MGCONN_EVENT_CONNECTED, NULL);
+      if (again) {
+         mg_conn_emit_locked (conn, MGCONN_EVENT_RECONNECTED, NULL);
+      }
+   }
+   conn->ever_connected = true;
+   if (conn->opts.min_pool_size > 0 && !conn->warm_queued && !conn->close_wanted) {
+      conn->warm_queued = true;
+      mg_conn_ref (conn);
+      mg_runtime_push_job (conn->rt, &conn->warm_job);
+   }
+   if (!again && !conn->close_wanted) {
+      for_each_model_locked (conn, start_init, NULL); /* every open: autoCreate, then autoIndex */
+   }
+   mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
+   if (conn->close_wanted) { /* close() was called while connecting: it waited for this */
+      begin_close_locked (conn);
+      return;
+   }
+   mg_conn_pump_locked (conn);
+}
+
+/* The first open fails (server selection, authentication): disconnected, error, and every buffered
+ * operation fails with the cause at once. No automatic retry, as in Mongoose: the user opens again.
+ * conn->lock held. */
+static void
+fail_first_open_locked (mgconn_connection *conn, const mgconn_error *e)
+{
+   disarm_connect_timer_locked (conn);
+   conn->failed = true;
+   if (set_state_locked (conn, MGCONN_STATE_DISCONNECTED)) {
+      mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
+   }
+   mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, e);
+   mg_conn_fail_buffered_locked (conn, e);
+   start_teardown_locked (conn);
+}
+
+/* Monitoring connects without credentials, so a wrong password would only show on the first
+ * operation; with credentials, one pooled client authenticates (a ping) before the first
+ * `connected`, and a refusal fails the open with an AuthenticationError, as Mongoose's connect()
+ * does. Runs on a worker. */
+static void
+auth_job_run (mg_job *job)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (job, mgconn_connection, auth_job);
+   mongoc_client_pool_t *pool;
+   mongoc_client_t *client;
+   bson_t *ping = BCON_NEW ("ping", BCON_INT32 (1));
+   bson_error_t be;
+   bool ok;
+
+   pthread_mutex_lock (&conn->lock);
+   pool = conn->pool_phase == MG_POOL_READY && !conn->failed ? conn->pool : NULL;
+   if (pool) {
+      conn->in_flight++; /* the teardown waits for it like for an operation */
+   }
+   pthread_mutex_unlock (&conn->lock);
+   if (pool) {
+      client = mongoc_client_pool_pop (pool);
+      ok = mongoc_client_command_simple (client, "admin", ping, NULL, NULL, &be);
+      mongoc_client_pool_push (pool, client);
+      pthread_mutex_lock (&conn->lock);
+      conn->in_flight--;
+      conn->auth_queued = false;
+      /* Monitoring may have seen the refusal first and called the server down: a refusal fails the
+       * open whatever the topology says now; an acceptance waits for it to be up. */
+      if (!conn->failed && !conn->ever_connected && conn->pool_phase == MG_POOL_READY) {
+         if (ok) {
+            conn->auth_verified = true;
+            if (conn->up) {
+               become_up_locked (conn);
+            }
+         } else if (be.domain == MONGOC_ERROR_CLIENT && be.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+            mgconn_error e;
+            mgconn_error_init (&e);
+            mg_error_from_driver (&e, &be, NULL);
+            e.category = MGCONN_ERR_AUTHENTICATION;
+            fail_first_open_locked (conn, &e);
+            mgconn_error_cleanup (&e);
+         } else {
+            conn->up = false; /* a network failure: the next writable topology checks again */
+         }
+      }
+      mg_conn_pump_locked (conn);
+      pthread_mutex_unlock (&conn->lock);
+   } else {
+      pthread_mutex_lock (&conn->lock);
+      conn->auth_queued = false;
+      pthread_mutex_unlock (&conn->lock);
+   }
+   bson_destroy (ping);
+   mg_conn_unref (conn);
+}
+
 void
 mg_conn_topology_locked (mgconn_connection *conn, bool up)
 {
@@ -260,29 +364,17 @@ mg_conn_topology_locked (mgconn_connection *conn, bool up)
    }
    conn->up = up;
    if (up) {
-      bool again = conn->ever_connected;
-      disarm_connect_timer_locked (conn);
-      if (set_state_locked (conn, MGCONN_STATE_CONNECTED)) {
-         mg_conn_emit_locked (conn, MGCONN_EVENT_CONNECTED, NULL);
-         if (again) {
-            mg_conn_emit_locked (conn, MGCONN_EVENT_RECONNECTED, NULL);
+      if (!conn->ever_connected && mongoc_uri_get_username (conn->opts.uri) && !conn->auth_verified) {
+         if (!conn->auth_queued) {
+            conn->auth_queued = true;
+            mg_conn_ref (conn);
+            mg_runtime_push_job (conn->rt, &conn->auth_job);
          }
+         return; /* auth_job_run continues */
       }
-      conn->ever_connected = true;
-      if (conn->opts.min_pool_size > 0 && !conn->warm_queued && !conn->close_wanted) {
-         conn->warm_queued = true;
-         mg_conn_ref (conn);
-         mg_runtime_push_job (conn->rt, &conn->warm_job);
-      }
-      if (!again && !conn->close_wanted) {
-         for_each_model_locked (conn, start_init, NULL); /* every open: autoCreate, then autoIndex */
-      }
-      mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
-      if (conn->close_wanted) { /* close() was called while connecting: it waited for this */
-         begin_close_locked (conn);
-         return;
-      }
-      mg_conn_pump_locked (conn);
+      become_up_locked (conn);
+   } else if (!conn->ever_connected) {
+      /* still connecting (its credentials being checked): the check or the connect timer decides */
    } else if (set_state_locked (conn, MGCONN_STATE_DISCONNECTED)) {
       mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED,
                            conn->last_monitor_error.category ? &conn->last_monitor_error : NULL);
@@ -302,6 +394,7 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    conn->opts = *opts;
    conn->has_opts = true;
    conn->up = conn->ever_connected = conn->failed = conn->closed = conn->close_wanted = false;
+   conn->auth_verified = false;
    conn->open_cycle++;
    conn->open_started_us = mg_now_us ();
    bson_reinit (&conn->servers);
@@ -519,12 +612,7 @@ connect_timeout (mg_timer *t)
       mgconn_error e;
       mgconn_error_init (&e);
       mg_conn_server_selection_error_locked (conn, &e);
-      conn->failed = true; /* no automatic retry, as in Mongoose: the user opens again */
-      set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
-      mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
-      mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
-      mg_conn_fail_buffered_locked (conn, &e);
-      start_teardown_locked (conn);
+      fail_first_open_locked (conn, &e);
       mgconn_error_cleanup (&e);
    }
    pthread_mutex_unlock (&conn->lock);
@@ -590,6 +678,7 @@ mgconn_connection_new (mgconn_connection **out,
    conn->open_job.run = open_job_run;
    conn->teardown_job.run = teardown_job_run;
    conn->warm_job.run = warm_job_run;
+   conn->auth_job.run = auth_job_run;
 
    pthread_mutex_lock (&rt->lock);
    if (rt->released) {

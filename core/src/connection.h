@@ -263,6 +263,9 @@ struct mgconn_connection {
    mg_job teardown_job;
    mg_job warm_job;     /* minPoolSize: connects that many pooled clients after each connect */
    bool warm_queued;
+   mg_job auth_job;     /* with credentials: one authenticated ping before the first `connected` */
+   bool auth_queued;
+   bool auth_verified;  /* this open cycle's credentials were accepted */
    int64_t open_started_us;
    /* the topology as last seen by monitoring, for ServerSelectionError.reason */
    char topology_type[32];

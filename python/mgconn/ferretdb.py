@@ -98,7 +98,11 @@ def _answers_ping(port: int, timeout: float = 0.5) -> bool:
 class FerretDB:
     """One FerretDB process with its data directory; restartable on the same port with the same data."""
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None, port: int | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, port: int | None = None,
+                 extra_args: list[str] | None = None) -> None:
+        """`extra_args`: more FerretDB flags (--repl-set-name=rs0, --listen-tls=..., the --setup-*
+        flags of authentication)."""
+        self.extra_args = list(extra_args or [])
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mgconn-ferretdb-"))
         self.port = port or free_port()  # 0 or None: any free port
@@ -114,7 +118,7 @@ class FerretDB:
         self.process = subprocess.Popen(
             [binary_path(), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir}/data/",
              f"--listen-addr=127.0.0.1:{self.port}", "--telemetry=disable", "--debug-addr=-",
-             f"--state-dir={self.data_dir}", "--log-level=warn"],
+             f"--state-dir={self.data_dir}", "--log-level=warn", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent)
         log.close()
         deadline = time.monotonic() + timeout
