@@ -38,6 +38,7 @@ build = {
             "core/src/op.c",
             "core/src/ops.c",
             "core/src/options.c",
+            "core/src/family.c",
             "core/src/pluralize.c",
             "core/src/redact.c",
             "core/src/runtime.c",

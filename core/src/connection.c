@@ -16,6 +16,7 @@
 #include "connection.h"
 
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static atomic_llong next_connection_id;
@@ -435,15 +436,20 @@ open_job_run (mg_job *job)
    mongoc_client_pool_t *pool;
    mongoc_client_t *client;
    bson_error_t be;
-   int32_t max_pool;
+   int32_t max_pool, family;
    bool give_up;
 
    pthread_mutex_lock (&conn->lock);
    uri = mongoc_uri_copy (conn->opts.uri);
    max_pool = conn->opts.max_pool_size;
+   family = conn->opts.family;
    pthread_mutex_unlock (&conn->lock);
 
-   pool = mongoc_client_pool_new_with_error (uri, &be);
+   if (family && !mg_uri_restrict_family (uri, family, be.message, sizeof be.message)) {
+      pool = NULL; /* the open fails below, naming the host and the family */
+   } else {
+      pool = mongoc_client_pool_new_with_error (uri, &be);
+   }
    mongoc_uri_destroy (uri);
    if (pool) {
       mongoc_client_pool_set_error_api (pool, MONGOC_ERROR_API_VERSION_2);
@@ -455,8 +461,16 @@ open_job_run (mg_job *job)
    if (!pool) {
       mgconn_error e;
       mgconn_error_init (&e);
-      mg_error_set (&e, MGCONN_ERR_OPTION, "Could not start a client pool for \"%s\": %s", conn->opts.uri_redacted,
-                    be.message);
+      if (family && strncmp (be.message, "family=", 7) == 0) {
+         mg_error_set (&e, MGCONN_ERR_SERVER_SELECTION, "%s%s", be.message,
+                       strstr (be.message, "localhost") && family == 6
+                          ? ". Hint: \"localhost\" may have no IPv6 address, or the server may listen on IPv4 only: "
+                            "try 127.0.0.1 instead, or family=4"
+                          : "");
+      } else {
+         mg_error_set (&e, MGCONN_ERR_OPTION, "Could not start a client pool for \"%s\": %s",
+                       conn->opts.uri_redacted, be.message);
+      }
       conn->pool_phase = MG_POOL_NONE;
       disarm_connect_timer_locked (conn);
       if (!conn->failed) {

@@ -55,6 +55,9 @@ typedef struct mg_options {
 } mg_options;
 
 int mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_error *error);
+/* family=4|6: replaces the seeds of `uri` by their address in that family (family.c; may wait for
+ * DNS: workers only). False with the reason in `why` when a seed has no such address. */
+bool mg_uri_restrict_family (mongoc_uri_t *uri, int32_t family, char *why, size_t why_size);
 void mg_options_cleanup (mg_options *o);
 
 /* ---- operations (op.c, ops.c) ---- */

@@ -131,6 +131,68 @@ mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn)
    mongoc_apm_callbacks_destroy (cbs);
 }
 
+/* The guide's replica-set host-name pitfall: the seeds answered, but the set names its members
+ * differently (its configuration says "localhost:27017" while the seed list says 127.0.0.1), and the
+ * client can only use the set's names. Then the topology holds members that are not seeds, and none
+ * of them could be reached. */
+static bool
+is_seed (const mgconn_connection *conn, const char *hp)
+{
+   for (const mongoc_host_list_t *h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
+      if (strcmp (h->host_and_port, hp) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* Members the set named that are not seeds: from the last topology and from the heartbeat errors
+ * (libmongoc may already have dropped an unreachable member from the topology). */
+static void
+append_members_locked (const mgconn_connection *conn, const bson_t *from, bson_string_t *members, bool *reached)
+{
+   bson_iter_t it;
+   if (!bson_iter_init (&it, from)) {
+      return;
+   }
+   while (bson_iter_next (&it)) {
+      const char *hp = bson_iter_key (&it);
+      if (is_seed (conn, hp) || strstr (members->str, hp)) {
+         continue;
+      }
+      bson_string_append_printf (members, "%s%s", members->len ? ", " : "", hp);
+      if (from == &conn->servers && strcmp (bson_iter_utf8 (&it, NULL), "Unknown") != 0) {
+         *reached = true;
+      }
+   }
+}
+
+static void
+host_name_hint_locked (const mgconn_connection *conn, bson_string_t *msg)
+{
+   bson_string_t *members, *seeds;
+   bool reached = false;
+   if (strncmp (conn->topology_type, "ReplicaSet", 10) != 0) {
+      return;
+   }
+   members = bson_string_new (NULL);
+   seeds = bson_string_new (NULL);
+   for (const mongoc_host_list_t *h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
+      bson_string_append_printf (seeds, "%s%s", seeds->len ? ", " : "", h->host_and_port);
+   }
+   append_members_locked (conn, &conn->servers, members, &reached);
+   append_members_locked (conn, &conn->server_errors, members, &reached);
+   if (members->len && !reached) {
+      bson_string_append_printf (msg,
+                                 ". Hint: the replica set names its members %s, not as your seed list does (%s), "
+                                 "and none of them could be reached: clients connect to the names in the set's "
+                                 "configuration, so those names must resolve and be reachable from this machine",
+                                 members->str, seeds->str);
+   }
+   bson_string_free (members, true);
+   bson_string_free (seeds, true);
+}
+
 void
 mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
 {
@@ -152,6 +214,7 @@ mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
    for (h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
       localhost = localhost || strcmp (h->host, "localhost") == 0;
    }
+   host_name_hint_locked (conn, msg);
    if (localhost && conn->opts.family != 4) {
       bson_string_append (msg, ". Hint: \"localhost\" may resolve to the IPv6 address ::1 where the server only "
                                "listens on IPv4: try 127.0.0.1 instead, or family=4");

@@ -186,3 +186,23 @@ def test_tls_with_the_right_ca_connects_and_a_wrong_ca_fails_clearly(certificate
             assert "TLS handshake failed" in server["error"]
             await bad.close()
         run(main())
+
+
+def test_family_restricts_resolution_and_localhost_on_ipv6_gets_the_hint(mongodb_uri, run):
+    port = mongodb_uri.split(":")[2].split("/")[0]  # the test server listens on 127.0.0.1 only
+
+    async def main():
+        v4 = mgconn.create_connection(f"mongodb://localhost:{port}/fam", family=4, serverSelectionTimeoutMS=3000)
+        await v4
+        assert (await v4.run_command({"ping": 1}))["ok"] == 1
+        await v4.close()
+        for host in ("localhost", "127.0.0.1"):
+            v6 = mgconn.create_connection(f"mongodb://{host}:{port}/fam", family=6, serverSelectionTimeoutMS=3000)
+            with pytest.raises(mgconn.ServerSelectionError) as info:
+                await v6
+            message = str(info.value)
+            assert f"family=6: {host} has no IPv6 address" in message, message
+            if host == "localhost":
+                assert "try 127.0.0.1 instead, or family=4" in message, message
+            await v6.close()
+    run(main())
