@@ -15,6 +15,7 @@ debian_packages=(
   libmongoc-dev libbson-dev
   lua5.4 liblua5.4-dev lua-busted luarocks
   libffi-dev abigail-tools valgrind
+  clang-14 libclang-rt-14-dev openssl
 )
 
 missing=()

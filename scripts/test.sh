@@ -73,6 +73,8 @@ lua_suite() {
 }
 run "Lua module (luarocks make) and busted specs" lua_suite
 
+run "Fuzzing (libFuzzer: the options parser, the Lua converters; 20 s each)" tests/fuzz/run.sh 20
+
 step "summary"
 printf '%s\n' "${results[@]}"
 echo "suites: $(( ${#results[@]} - failed )) passed, $failed failed"

@@ -50,6 +50,9 @@ void mg_secret_remove (const char *secret);
 /* Masks registered secrets and the password part of any "scheme://user:pass@" in `text`.
  * Returns a new string (bson_free). */
 char *mg_redact (const char *text);
+/* For a connection string libmongoc refused: where the userinfo ends cannot be trusted, so
+ * everything between the scheme and the last @ becomes four asterisks, then mg_redact. */
+char *mg_redact_bad_uri (const char *uri);
 void mg_redact_inplace (char *buf, size_t size);
 
 /* ---- time ---- */

@@ -502,6 +502,8 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    mg_log_capture_end ();
    bson_free (stripped);
    if (!o->uri) {
+      bson_free (o->uri_redacted);
+      o->uri_redacted = mg_redact_bad_uri (uri);
       rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid connection string \"%s\": %s", o->uri_redacted, be.message);
       goto done;
    }

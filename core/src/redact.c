@@ -77,13 +77,18 @@ mask_all (bson_string_t *out, const char *s, const char *needle)
    bson_string_append (out, s);
 }
 
-/* "scheme://user:secret@host" -> "scheme://user:****@host", wherever a URI appears in a text. */
+#define MG_URI_SECRETS_MAX 8
+
+/* "scheme://user:secret@host" -> "scheme://user:****@host", wherever a URI appears in a text; then
+ * every other occurrence of a secret found that way is masked too (a message may quote a URI's
+ * pieces, or the URI twice). */
 static char *
-mask_uri_userinfo (const char *text)
+mask_uri_userinfo_collect (const char *text, char **found, int *n_found_out)
 {
    bson_string_t *out = bson_string_new (NULL);
    const char *s = text;
    const char *scheme;
+   int n_found = 0;
    while ((scheme = strstr (s, "://")) != NULL) {
       const char *user = scheme + 3;
       size_t span = strcspn (user, "/?# \t\n\"'`[]");
@@ -95,7 +100,28 @@ mask_uri_userinfo (const char *text)
          }
       }
       colon = at ? memchr (user, ':', (size_t) (at - user)) : NULL;
+      if (!at) {
+         /* A malformed URI ("mongodb://x//ada:secret@host", found by fuzzing) can put its userinfo
+          * after a '/': then the last ':' before the first '@' of the whole token opens a secret. */
+         size_t token = strcspn (user, " \t\n\"");
+         const char *first_at = memchr (user, '@', token);
+         for (p = user; first_at && p < first_at; p++) {
+            if (*p == ':') {
+               colon = p;
+            }
+         }
+         at = colon ? first_at : NULL;
+      }
       if (colon) {
+         /* Parsers differ on a raw '@' inside a password: the secret may end at the first '@' after
+          * the ':' or at the last one. Both are masked wherever they appear. */
+         const char *first_at = memchr (colon + 1, '@', (size_t) (at - colon));
+         if (n_found < MG_URI_SECRETS_MAX && at - colon - 1 >= MG_SECRET_MIN_LEN) {
+            found[n_found++] = bson_strndup (colon + 1, (size_t) (at - colon - 1));
+         }
+         if (first_at && first_at != at && n_found < MG_URI_SECRETS_MAX && first_at - colon - 1 >= MG_SECRET_MIN_LEN) {
+            found[n_found++] = bson_strndup (colon + 1, (size_t) (first_at - colon - 1));
+         }
          bson_string_append_printf (out, "%.*s****", (int) (colon + 1 - s), s);
          s = at;
       } else {
@@ -104,7 +130,49 @@ mask_uri_userinfo (const char *text)
       }
    }
    bson_string_append (out, s);
+   *n_found_out = n_found;
    return bson_string_free (out, false);
+}
+
+/* Masks every occurrence of the collected secrets in `text` (freed) and frees them. */
+static char *
+mask_found (char *text, char **found, int n_found)
+{
+   for (int i = 0; i < n_found; i++) {
+      if (strstr (text, found[i])) {
+         bson_string_t *masked = bson_string_new (NULL);
+         mask_all (masked, text, found[i]);
+         bson_free (text);
+         text = bson_string_free (masked, false);
+      }
+      bson_free (found[i]);
+   }
+   return text;
+}
+
+static char *
+mask_uri_userinfo (const char *text)
+{
+   char *found[MG_URI_SECRETS_MAX];
+   int n_found = 0;
+   char *masked = mask_uri_userinfo_collect (text, found, &n_found);
+   return mask_found (masked, found, n_found);
+}
+
+char *
+mg_redact_bad_uri (const char *uri)
+{
+   const char *scheme = strstr (uri, "://");
+   const char *start = scheme ? scheme + 3 : uri;
+   const char *last_at = strrchr (start, '@');
+   char *found[MG_URI_SECRETS_MAX];
+   int n_found = 0;
+   char *strict, *out;
+   bson_free (mask_uri_userinfo_collect (uri, found, &n_found)); /* the secrets the original shows */
+   strict = last_at ? bson_strdup_printf ("%.*s****%s", (int) (start - uri), uri, last_at) : bson_strdup (uri);
+   out = mask_found (mg_redact (strict), found, n_found);
+   bson_free (strict);
+   return out;
 }
 
 char *

@@ -158,6 +158,10 @@ test_password_appears_in_no_error_event_or_log_line (void)
       CHECK (mgconn_connection_new (&bad, rt, uri, NULL, 0, &e) != 0, "malformed URI accepted");
       capture_error (&cap, &e);
       capture_error (&cap, mgconn_last_error ());
+      /* found by fuzzing (tests/fuzz/regressions/options/password-after-slash): userinfo after a '/' */
+      snprintf (uri, sizeof uri, "mongodb+srv://cluster//ada:%s@127.0.0.1,localhost:27018/app", secret);
+      CHECK (mgconn_connection_new (&bad, rt, uri, NULL, 0, &e) != 0, "malformed URI accepted");
+      capture_error (&cap, &e);
       snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", port);
       bson_t *opts = BCON_NEW ("user", "ada", "pass", secret, "serverSelectionTimeoutMS", BCON_INT32 (400),
                                "frobnicate", BCON_INT32 (1));
