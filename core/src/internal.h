@@ -53,6 +53,9 @@ char *mg_redact (const char *text);
 /* For a connection string libmongoc refused: where the userinfo ends cannot be trusted, so
  * everything between the scheme and the last @ becomes four asterisks, then mg_redact. */
 char *mg_redact_bad_uri (const char *uri);
+/* mg_redact, then every password candidate of `uri` is masked in `text` too (libmongoc's complaint
+ * about a refused connection string may quote its pieces). */
+char *mg_redact_as_uri_secrets (const char *text, const char *uri);
 void mg_redact_inplace (char *buf, size_t size);
 
 /* ---- time ---- */

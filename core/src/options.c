@@ -502,9 +502,11 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    mg_log_capture_end ();
    bson_free (stripped);
    if (!o->uri) {
+      char *detail = mg_redact_as_uri_secrets (be.message, uri);
       bson_free (o->uri_redacted);
       o->uri_redacted = mg_redact_bad_uri (uri);
-      rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid connection string \"%s\": %s", o->uri_redacted, be.message);
+      rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid connection string \"%s\": %s", o->uri_redacted, detail);
+      bson_free (detail);
       goto done;
    }
 

@@ -169,10 +169,26 @@ mg_redact_bad_uri (const char *uri)
    int n_found = 0;
    char *strict, *out;
    bson_free (mask_uri_userinfo_collect (uri, found, &n_found)); /* the secrets the original shows */
-   strict = last_at ? bson_strdup_printf ("%.*s****%s", (int) (start - uri), uri, last_at) : bson_strdup (uri);
+   if (last_at) {
+      /* "scheme://user:" stays when the user part is a plain name, so the message still says whose */
+      size_t user = strcspn (start, ":/@?#");
+      int keep = start[user] == ':' && user > 0 && start + user < last_at ? (int) (user + 1) : 0;
+      strict = bson_strdup_printf ("%.*s****%s", (int) (start - uri) + keep, uri, last_at);
+   } else {
+      strict = bson_strdup (uri);
+   }
    out = mask_found (mg_redact (strict), found, n_found);
    bson_free (strict);
    return out;
+}
+
+char *
+mg_redact_as_uri_secrets (const char *text, const char *uri)
+{
+   char *found[MG_URI_SECRETS_MAX];
+   int n_found = 0;
+   bson_free (mask_uri_userinfo_collect (uri, found, &n_found));
+   return mask_found (mg_redact (text), found, n_found);
 }
 
 char *
