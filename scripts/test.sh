@@ -73,6 +73,14 @@ lua_suite() {
 }
 run "Lua module (luarocks make) and busted specs" lua_suite
 
+soak_suite() {
+  # 60 s of Python and Lua work through SIGKILLs of the server (its C part runs in the sanitizer
+  # builds above, as test_soak.kills).
+  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+    build-venv/bin/python tests/soak/run.py --seconds 60
+}
+run "Fault soak (60 s, Python and Lua, the server killed every 5-10 s)" soak_suite
+
 run "Fuzzing (libFuzzer: the options parser, the Lua converters; 20 s each)" tests/fuzz/run.sh 20
 
 step "summary"
