@@ -62,7 +62,7 @@ print_value (bson_string_t *out, const bson_iter_t *it, int depth)
       break;
    case BSON_TYPE_DOUBLE: {
       double d = bson_iter_double (it);
-      if (isfinite (d) && d == (double) (int64_t) d && fabs (d) < 1e15) {
+      if (isfinite (d) && fabs (d) < 1e15 && d == (double) (int64_t) d) { /* the range first: no UB */
          bson_string_append_printf (out, "%.1f", d);
       } else {
          bson_string_append_printf (out, "%.17g", d);

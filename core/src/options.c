@@ -196,7 +196,9 @@ get_int (const bson_iter_t *it, int64_t *out)
    }
    if (BSON_ITER_HOLDS_DOUBLE (it)) {
       double d = bson_iter_double (it);
-      if (d == (double) (int64_t) d) { /* 5000.0 from a script language is the integer 5000 */
+      /* 5000.0 from a script language is the integer 5000. The range check comes first: converting a
+       * double outside int64_t's range (or NaN) is undefined behaviour (found by fuzzing). */
+      if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double) (int64_t) d) {
          *out = (int64_t) d;
          return true;
       }
