@@ -5,6 +5,7 @@
  * Queries and their cursors are in cursor.c.
  */
 #include "connection.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -21,7 +22,7 @@ utf8_walk (bson_iter_t *it, char *path, size_t size, size_t used, int depth)
       bson_iter_t child;
       int n = snprintf (path + used, size - used, "%s%s", used ? "." : "", key);
       size_t next = used + (n > 0 && (size_t) n < size - used ? (size_t) n : 0);
-      if (!bson_utf8_validate (key, strlen (key), false)) {
+      if (!mg_utf8_valid (key, strlen (key), false)) {
          return false;
       }
       if (BSON_ITER_HOLDS_UTF8 (it)) {
@@ -29,7 +30,7 @@ utf8_walk (bson_iter_t *it, char *path, size_t size, size_t used, int depth)
       } else if (BSON_ITER_HOLDS_SYMBOL (it)) {
          str = bson_iter_symbol (it, &len);
       }
-      if (str && !bson_utf8_validate (str, len, true)) {
+      if (str && !mg_utf8_valid (str, len, true)) {
          return false;
       }
       if ((BSON_ITER_HOLDS_DOCUMENT (it) || BSON_ITER_HOLDS_ARRAY (it)) && depth < 200 &&

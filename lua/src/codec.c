@@ -13,6 +13,7 @@
  * non-UTF-8 key) fails the conversion with a message naming the key path; nothing is sent.
  */
 #include "lmgconn.h"
+#include "../../core/src/utf8.h"
 
 #include <math.h>
 #include <string.h>
@@ -173,7 +174,7 @@ encode_value (enc *e, bson_t *b, const char *key, int klen, int idx)
    case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring (L, idx, &len);
-      if (!bson_utf8_validate (s, len, true)) {
+      if (!mg_utf8_valid (s, len, true)) {
          return fail (e, "a string that is not valid UTF-8 (use mgconn.Binary for bytes)");
       }
       bson_append_utf8 (b, key, klen, s, (int) len);
@@ -324,7 +325,7 @@ encode_table (enc *e, int idx, bson_t *out, int kind)
          size_t klen;
          const char *k = lua_tolstring (L, -2, &klen); /* keys are strings: table_kind checked */
          push_key (e, k, klen, &mark);
-         if (!bson_utf8_validate (k, klen, false)) {
+         if (!mg_utf8_valid (k, klen, false)) {
             lua_pop (L, 2);
             return fail (e, "a key that is not valid UTF-8");
          }
