@@ -576,6 +576,32 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
    }
 }
 
+/* A key as str, from the cache when the same bytes were decoded before (see ext_state). */
+static PyObject *
+decode_key (ext_state *st, const char *key, size_t len)
+{
+   uint32_t h = 2166136261u; /* FNV-1a */
+   PyObject **slot, *k;
+   Py_ssize_t cached_len;
+   const char *cached;
+   if (len > EXT_KEY_CACHE_MAX_LEN) {
+      return PyUnicode_DecodeUTF8 (key, (Py_ssize_t) len, "replace");
+   }
+   for (size_t i = 0; i < len; i++) {
+      h = (h ^ (unsigned char) key[i]) * 16777619u;
+   }
+   slot = &st->key_cache[h % EXT_KEY_CACHE_SIZE];
+   if (*slot && (cached = PyUnicode_AsUTF8AndSize (*slot, &cached_len)) && (size_t) cached_len == len &&
+       memcmp (cached, key, len) == 0) {
+      return Py_NewRef (*slot);
+   }
+   k = PyUnicode_DecodeUTF8 (key, (Py_ssize_t) len, "replace");
+   if (k && PyUnicode_IS_ASCII (k)) { /* its UTF-8 form is its own buffer: comparing costs nothing */
+      Py_XSETREF (*slot, Py_NewRef (k));
+   }
+   return k;
+}
+
 static PyObject *
 decode_iter (ext_state *st, bson_iter_t *it, int as_array, int depth)
 {
@@ -593,7 +619,7 @@ decode_iter (ext_state *st, bson_iter_t *it, int as_array, int depth)
       if (as_array) {
          r = PyList_Append (out, v);
       } else {
-         PyObject *k = PyUnicode_DecodeUTF8 (bson_iter_key (it), bson_iter_key_len (it), "replace");
+         PyObject *k = decode_key (st, bson_iter_key (it), bson_iter_key_len (it));
          r = k ? PyDict_SetItem (out, k, v) : -1;
          Py_XDECREF (k);
       }

@@ -608,6 +608,9 @@ module_traverse (PyObject *module, visitproc visit, void *arg)
    Py_VISIT (st->utc);
    Py_VISIT (st->make_error);
    Py_VISIT (st->fromtimestamp);
+   for (size_t i = 0; i < EXT_KEY_CACHE_SIZE; i++) {
+      Py_VISIT (st->key_cache[i]);
+   }
    return 0;
 }
 
@@ -635,6 +638,9 @@ module_clear (PyObject *module)
    Py_CLEAR (st->utc);
    Py_CLEAR (st->make_error);
    Py_CLEAR (st->fromtimestamp);
+   for (size_t i = 0; i < EXT_KEY_CACHE_SIZE; i++) {
+      Py_CLEAR (st->key_cache[i]);
+   }
    return 0;
 }
 
