@@ -7,6 +7,7 @@
  * Usage: test_ffi_scenario LIBRARY MANIFEST URI
  */
 #include "mgconn_ffi.h"
+#include "check.h" /* tests/c: the assertion only, no mgconn.h */
 
 #include <bson/bson.h>
 #include <stdio.h>
@@ -14,16 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define CHECK(cond, ...)                                                              \
-   do {                                                                               \
-      if (!(cond)) {                                                                  \
-         fprintf (stderr, "%s:%d: CHECK failed: %s\n  ", __FILE__, __LINE__, #cond); \
-         fprintf (stderr, __VA_ARGS__);                                               \
-         fprintf (stderr, "\n");                                                      \
-         exit (1);                                                                    \
-      }                                                                               \
-   } while (0)
 
 static mgffi *ffi;
 

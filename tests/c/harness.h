@@ -13,16 +13,7 @@
 
 #include "mgconn.h"
 
-/* ---- assertions ---- */
-#define CHECK(cond, ...)                                                              \
-   do {                                                                               \
-      if (!(cond)) {                                                                  \
-         fprintf (stderr, "%s:%d: CHECK failed: %s\n  ", __FILE__, __LINE__, #cond); \
-         fprintf (stderr, __VA_ARGS__);                                               \
-         fprintf (stderr, "\n");                                                      \
-         exit (1);                                                                    \
-      }                                                                               \
-   } while (0)
+#include "check.h"
 
 /* ---- a FerretDB of the test's own ---- */
 typedef struct {
