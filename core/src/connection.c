@@ -437,7 +437,7 @@ open_job_run (mg_job *job)
    mongoc_client_t *client;
    bson_error_t be;
    int32_t max_pool, family;
-   bool give_up;
+   bool give_up, unresolved = false; /* a seed has no address in the asked family */
 
    pthread_mutex_lock (&conn->lock);
    uri = mongoc_uri_copy (conn->opts.uri);
@@ -446,6 +446,7 @@ open_job_run (mg_job *job)
    pthread_mutex_unlock (&conn->lock);
 
    if (family && !mg_uri_restrict_family (uri, family, be.message, sizeof be.message)) {
+      unresolved = true;
       pool = NULL; /* the open fails below, naming the host and the family */
    } else {
       pool = mongoc_client_pool_new_with_error (uri, &be);
@@ -461,7 +462,7 @@ open_job_run (mg_job *job)
    if (!pool) {
       mgconn_error e;
       mgconn_error_init (&e);
-      if (family && strncmp (be.message, "family=", 7) == 0) {
+      if (unresolved) {
          mg_error_set (&e, MGCONN_ERR_SERVER_SELECTION, "%s%s", be.message,
                        strstr (be.message, "localhost") && family == 6
                           ? ". Hint: \"localhost\" may have no IPv6 address, or the server may listen on IPv4 only: "
