@@ -136,7 +136,9 @@ MGCONN_EXTERN (int) mgconn_runtime_new (mgconn_runtime **out,
                                          mgconn_error *error);
 /* Closes every connection of the runtime (forcefully), waits for their pools to be released and
  * joins the threads. Blocks: call it at teardown, not in a frame. Callbacks of operations that
- * complete during teardown are not run. */
+ * complete during teardown are not run. A worker still blocked on a hung server after 1 s is left
+ * behind: the call returns, and that thread keeps the runtime's memory and its reference on the driver
+ * until it ends. */
 MGCONN_EXTERN (void) mgconn_runtime_free (mgconn_runtime *rt);
 
 /* A file descriptor that becomes readable when dispatch has work. Watch it with poll/epoll or an

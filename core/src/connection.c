@@ -575,6 +575,7 @@ teardown_job_run (mg_job *job)
 static void *
 teardown_thread (void *arg)
 {
+   mg_name_this_thread ("mgconn-teardown");
    teardown (arg);
    return NULL;
 }

@@ -61,6 +61,15 @@ void mg_redact_inplace (char *buf, size_t size);
 /* ---- time ---- */
 int64_t mg_now_us (void); /* CLOCK_MONOTONIC */
 
+/* Names the calling thread ("mgconn-worker", "mgconn-timer", "mgconn-teardown"), so that a game
+ * host's debugger, profiler or `top -H` tells mgconn's threads from its own. Threads the driver
+ * starts from them (its server monitors) inherit the name. At most 15 characters. */
+static inline void
+mg_name_this_thread (const char *name)
+{
+   pthread_setname_np (pthread_self (), name);
+}
+
 /* ---- jobs and deliveries (runtime.c) ---- */
 typedef struct mg_job {
    mg_link link;

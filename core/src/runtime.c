@@ -27,6 +27,7 @@ static void *
 worker_main (void *arg)
 {
    mgconn_runtime *rt = arg;
+   mg_name_this_thread ("mgconn-worker");
    for (;;) {
       mg_link *l;
       pthread_mutex_lock (&rt->lock);
@@ -213,14 +214,15 @@ mgconn_runtime_free (mgconn_runtime *rt)
    mg_timers_stop (&rt->timers);
    if (stuck) {
       /* Workers blocked on a hung server still use the runtime's queues: its memory stays, on a
-       * list that keeps it reachable (a deliberate leak, one runtime per hung exit). */
+       * list that keeps it reachable (a deliberate leak, one runtime per hung exit). They also still
+       * use the driver, so the runtime's reference on the process is kept: the driver is then never
+       * cleaned up under them when the library unloads. */
       fprintf (stderr, "mgconn: %d worker thread(s) still blocked on the network at mgconn_runtime_free; "
                        "leaving them behind\n", stuck);
       pthread_mutex_lock (&abandoned_lock);
       rt->next_abandoned = abandoned;
       abandoned = rt;
       pthread_mutex_unlock (&abandoned_lock);
-      mg_process_unref ();
       return;
    }
    pthread_mutex_lock (&rt->lock);

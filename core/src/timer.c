@@ -23,6 +23,7 @@ static void *
 timer_thread (void *arg)
 {
    mg_timers *ts = arg;
+   mg_name_this_thread ("mgconn-timer");
    pthread_mutex_lock (&ts->lock);
    while (!ts->stopping) {
       mg_timer *t;

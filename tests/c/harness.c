@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -41,6 +42,42 @@ now_us (void)
    struct timespec ts;
    clock_gettime (CLOCK_MONOTONIC, &ts);
    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
+int
+mgconn_thread_count (void)
+{
+   DIR *d = opendir ("/proc/self/task");
+   struct dirent *e;
+   int n = 0;
+   CHECK (d, "/proc/self/task: %s", strerror (errno));
+   while ((e = readdir (d))) {
+      char path[300], comm[32] = "";
+      FILE *f;
+      if (e->d_name[0] == '.') {
+         continue;
+      }
+      snprintf (path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+      if ((f = fopen (path, "r"))) { /* NULL: the thread ended between readdir and fopen */
+         n += fgets (comm, sizeof comm, f) && strncmp (comm, "mgconn-", 7) == 0;
+         fclose (f);
+      }
+   }
+   closedir (d);
+   return n;
+}
+
+int
+wait_mgconn_threads_at_most (int n, int timeout_ms)
+{
+   int64_t deadline = now_ms () + timeout_ms;
+   int seen = mgconn_thread_count ();
+   while (seen > n && now_ms () < deadline) {
+      struct timespec pause = {0, 10 * 1000 * 1000}; /* polls a condition, with a deadline */
+      nanosleep (&pause, NULL);
+      seen = mgconn_thread_count ();
+   }
+   return seen;
 }
 
 int

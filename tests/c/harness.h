@@ -44,6 +44,13 @@ int established_to (int port);
 /* A 127.0.0.1 port nothing listens on. */
 int closed_port (void);
 
+/* The number of mgconn's threads in this process: those named "mgconn-..." (Linux: the comm of each
+ * entry of /proc/self/task), which includes the driver threads they started. */
+int mgconn_thread_count (void);
+
+/* Waits until the process has at most `n` of mgconn's threads; returns the count it saw last. */
+int wait_mgconn_threads_at_most (int n, int timeout_ms);
+
 /* ---- time ---- */
 int64_t now_ms (void);
 double now_us (void);

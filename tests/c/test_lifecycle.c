@@ -387,7 +387,9 @@ test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server (void)
    mgconn_op *find = NULL;
    recorder r;
    int64_t t0;
+   int threads;
    server_start (&s);
+   CHECK (mgconn_thread_count () == 0, "threads of an earlier runtime are running");
    rt = runtime_new ();
    conn = conn_new (rt, server_uri (&s, "hung", NULL), NULL);
    recorder_attach (&r, conn);
@@ -403,8 +405,17 @@ test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server (void)
    mgconn_runtime_free (rt);
    fprintf (stderr, "   runtime_free returned after %lld ms\n", (long long) (now_ms () - t0));
    CHECK (now_ms () - t0 < 10000, "runtime_free took %lld ms", (long long) (now_ms () - t0));
+   threads = mgconn_thread_count ();
+   CHECK (threads >= 1, "no mgconn thread was left running, yet runtime_free said it left one behind");
+   fprintf (stderr, "   %d mgconn thread(s) left running\n", threads);
    recorder_reset (&r);
+   /* The worker left behind ends as soon as the server goes away: no thread lives on forever. Waiting
+    * for it also keeps the process from exiting while that thread is still inside the driver. */
    server_cleanup (&s);
+   t0 = now_ms ();
+   threads = wait_mgconn_threads_at_most (0, 20000);
+   fprintf (stderr, "   the last one ended %lld ms later\n", (long long) (now_ms () - t0));
+   CHECK (threads == 0, "%d mgconn thread(s) still running 20 s after the hung server went away", threads);
 }
 
 /* A host without callbacks (libffi, ctypes) polls: the kept events arrive in order, with their
