@@ -4,6 +4,9 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool
@@ -418,6 +421,65 @@ test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server (void)
    CHECK (threads == 0, "%d mgconn thread(s) still running 20 s after the hung server went away", threads);
 }
 
+/* mgconn's threads are named, so a host's debugger or `top -H` tells them apart, and its workers are
+ * SCHED_BATCH, so that waking one never preempts the host thread. */
+static void
+test_threads_are_named_and_workers_never_preempt_the_host (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   recorder r;
+   DIR *d;
+   struct dirent *e;
+   int workers = 0, batch = 0, timers = 0;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "names", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
+   CHECK ((d = opendir ("/proc/self/task")), "/proc/self/task");
+   while ((e = readdir (d))) {
+      char path[300], comm[32] = "", stat[1024] = "";
+      const char *after_name;
+      FILE *f;
+      int field = 2, policy = -1; /* the space after ")" starts field 3 */
+      if (e->d_name[0] == '.') {
+         continue;
+      }
+      snprintf (path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+      CHECK ((f = fopen (path, "r")), "%s", path);
+      CHECK (fgets (comm, sizeof comm, f), "%s", path);
+      fclose (f);
+      snprintf (path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+      CHECK ((f = fopen (path, "r")), "%s", path);
+      CHECK (fgets (stat, sizeof stat, f), "%s", path);
+      fclose (f);
+      /* proc(5): field 41 is the policy; fields are counted after the parenthesised name */
+      after_name = strrchr (stat, ')');
+      CHECK (after_name, "unexpected %s", stat);
+      for (const char *p = after_name + 1; *p; p++) {
+         if (*p == ' ' && ++field == 41) {
+            policy = atoi (p + 1);
+            break;
+         }
+      }
+      if (strcmp (comm, "mgconn-worker\n") == 0) {
+         workers++;
+         batch += policy == SCHED_BATCH;
+      }
+      timers += strcmp (comm, "mgconn-timer\n") == 0;
+   }
+   closedir (d);
+   CHECK (workers >= 8, "%d threads named mgconn-worker (8 workers and the driver's monitor)", workers);
+   CHECK (batch == workers, "%d of %d mgconn-worker threads run SCHED_BATCH", batch, workers);
+   CHECK (timers == 1, "%d threads named mgconn-timer", timers);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   server_cleanup (&s);
+}
+
 /* A host without callbacks (libffi, ctypes) polls: the kept events arrive in order, with their
  * errors, and a ring that is too small keeps the newest. */
 static void
@@ -474,6 +536,7 @@ test_events_can_be_polled_instead_of_listened_to (void)
 static const test_case tests[] = {
    {"polled_events", test_events_can_be_polled_instead_of_listened_to},
    {"free_with_hung_server", test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server},
+   {"thread_names", test_threads_are_named_and_workers_never_preempt_the_host},
    {"close_force", test_close_force_fails_operations_in_flight_at_once},
    {"open_order", test_open_emits_connecting_connected_open_in_order},
    {"initial_failure", test_initial_failure_on_closed_port_reports_server_selection_error},
