@@ -43,6 +43,41 @@ def _options(**kw: Any) -> Optional[Dict[str, Any]]:
     return opts or None
 
 
+# What each operation's reply becomes. Module-level functions rather than a lambda per call: an
+# operation then allocates nothing for its transform (the host thread's cost per call is what a game
+# loop feels).
+def _insert_one_result(op: Any) -> InsertOneResult:
+    return InsertOneResult(op.reply()["insertedId"])
+
+
+def _insert_many_result(op: Any) -> InsertManyResult:
+    return InsertManyResult(op.reply()["insertedIds"])
+
+
+def _update_result(op: Any) -> UpdateResult:
+    return UpdateResult(op.reply())
+
+
+def _delete_result(op: Any) -> DeleteResult:
+    return DeleteResult(op.reply())
+
+
+def _reply_document(op: Any) -> Optional[Document]:
+    return op.reply()["document"]  # type: ignore[no-any-return]
+
+
+def _reply_count(op: Any) -> int:
+    return int(op.reply()["count"])
+
+
+def _reply_names(op: Any) -> List[str]:
+    return list(op.reply()["names"])
+
+
+def _nothing(op: Any) -> None:
+    return None
+
+
 class Collection:
     """A collection of a connection's database; `conn.collection(name)` gives a raw, buffered one."""
 
@@ -73,40 +108,41 @@ class Collection:
                    ) -> Future[InsertOneResult]:
         return self._call("insert_one", document, None,
                           _options(bypassDocumentValidation=bypass_document_validation),
-                          lambda op: InsertOneResult(op.reply()["insertedId"]))
+                          _insert_one_result)
 
     def insert_many(self, documents: Sequence[Document], *, ordered: bool = True) -> Future[InsertManyResult]:
         if not isinstance(documents, (list, tuple)):
             documents = list(documents)
         return self._call("insert_many", documents, None, None if ordered else {"ordered": False},
-                          lambda op: InsertManyResult(op.reply()["insertedIds"]))
+                          _insert_many_result)
 
     def update_one(self, filter: Document, update: Document, *, upsert: bool = False,
                    array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
         return self._call("update_one", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
-                          lambda op: UpdateResult(op.reply()))
+                          _update_result)
 
     def update_many(self, filter: Document, update: Document, *, upsert: bool = False,
                     array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
         return self._call("update_many", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
-                          lambda op: UpdateResult(op.reply()))
+                          _update_result)
 
     def replace_one(self, filter: Document, replacement: Document, *, upsert: bool = False) -> Future[UpdateResult]:
         return self._call("replace_one", filter, replacement, _options(upsert=upsert or None),
-                          lambda op: UpdateResult(op.reply()))
+                          _update_result)
 
     def delete_one(self, filter: Document) -> Future[DeleteResult]:
-        return self._call("delete_one", filter, None, None, lambda op: DeleteResult(op.reply()))
+        return self._call("delete_one", filter, None, None, _delete_result)
 
     def delete_many(self, filter: Document) -> Future[DeleteResult]:
-        return self._call("delete_many", filter, None, None, lambda op: DeleteResult(op.reply()))
+        return self._call("delete_many", filter, None, None, _delete_result)
 
     # -- reads --
     def find_one(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
                  skip: Optional[int] = None) -> Future[Optional[Document]]:
-        return self._call("find_one", filter or {}, None,
-                          _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip),
-                          lambda op: op.reply()["document"])
+        options = None
+        if projection is not None or sort is not None or skip is not None:
+            options = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip)
+        return self._call("find_one", filter or {}, None, options, _reply_document)
 
     def find(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
              skip: Optional[int] = None, limit: Optional[int] = None, batch_size: Optional[int] = None
@@ -122,18 +158,18 @@ class Collection:
     def count_documents(self, filter: Optional[Document] = None, *, skip: Optional[int] = None,
                         limit: Optional[int] = None) -> Future[int]:
         return self._call("count_documents", filter or {}, None, _options(skip=skip, limit=limit),
-                          lambda op: int(op.reply()["count"]))
+                          _reply_count)
 
     def estimated_document_count(self) -> Future[int]:
-        return self._call("estimated_document_count", None, None, None, lambda op: int(op.reply()["count"]))
+        return self._call("estimated_document_count", None, None, None, _reply_count)
 
     # -- admin --
     def create_indexes(self, indexes: Sequence[Mapping[str, Any]]) -> Future[List[str]]:
         models = [dict(ix) if "key" in ix else {"key": dict(ix)} for ix in indexes]
-        return self._call("create_indexes", models, None, None, lambda op: list(op.reply()["names"]))
+        return self._call("create_indexes", models, None, None, _reply_names)
 
     def drop(self) -> Future[None]:
-        return self._call("drop", None, None, None, lambda op: None)
+        return self._call("drop", None, None, None, _nothing)
 
 
 class Model(Collection):
@@ -155,7 +191,7 @@ class Model(Collection):
 
     def init(self) -> Future[None]:
         """Finishes when this model's init (autoCreate, then autoIndex) for the current open is done."""
-        fut: Future[None] = Future(self._connection._host, lambda op: None)
+        fut: Future[None] = Future(self._connection._host, _nothing)
         fut._op = self._model.init(fut._on_op_done)
         return fut
 

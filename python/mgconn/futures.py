@@ -27,7 +27,7 @@ class Future(Generic[T]):
         self._state = _PENDING
         self._result: Any = None
         self._exception: Optional[BaseException] = None
-        self._callbacks: List[Callable[["Future[T]"], None]] = []
+        self._callbacks: Optional[List[Callable[["Future[T]"], None]]] = None  # made by the first add
         self._aio: Optional[asyncio.Future[Any]] = None
 
     # -- completion (runs on the dispatching thread) --
@@ -64,8 +64,8 @@ class Future(Generic[T]):
                 self._settle(aio)
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(self._settle, aio)
-        callbacks, self._callbacks = self._callbacks, []
-        for cb in callbacks:
+        callbacks, self._callbacks = self._callbacks, None
+        for cb in callbacks or ():
             try:
                 cb(self)
             except Exception:
@@ -109,6 +109,8 @@ class Future(Generic[T]):
     def add_done_callback(self, fn: Callable[["Future[T]"], None]) -> None:
         if self._state == _DONE:
             fn(self)
+        elif self._callbacks is None:
+            self._callbacks = [fn]
         else:
             self._callbacks.append(fn)
 
