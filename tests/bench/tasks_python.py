@@ -39,6 +39,22 @@ def measure(task: str, client: str, ops: int, nbytes: int, repeat: int, body: Ca
             "iterations": repeat}
 
 
+def measure_alternating(task: str, ops: int, nbytes: int, repeat: int,
+                        bodies: Dict[str, Callable[[], Any]]) -> List[Dict[str, Any]]:
+    """measure() for several clients of one task, their iterations interleaved."""
+    walls: Dict[str, List[float]] = {c: [] for c in bodies}
+    cpus: Dict[str, List[float]] = {c: [] for c in bodies}
+    for _ in range(repeat):
+        for client, body in bodies.items():
+            w0, c0 = time.perf_counter(), cpu()
+            body()
+            walls[client].append(time.perf_counter() - w0)
+            cpus[client].append(cpu() - c0)
+    return [{"task": task, "client": c, "ops": ops, "bytes": nbytes, "seconds": statistics.median(walls[c]),
+             "cpu_seconds": statistics.median(cpus[c]), "wall_spread": [min(walls[c]), max(walls[c])],
+             "iterations": repeat} for c in bodies]
+
+
 def load(data_dir: str, name: str) -> Any:
     with open(f"{data_dir}/{name}") as f:
         return json_util.loads(f.read())
@@ -47,20 +63,20 @@ def load(data_dir: str, name: str) -> Any:
 # ---- 1. BSON codec ----
 
 def codec_tasks(data_dir: str, n: int, repeat: int) -> List[Dict[str, Any]]:
+    """Each document's mgconn and PyMongo runs alternate (mgconn, pymongo, mgconn, ...), so that a drift
+    of the machine during the task (the heap growing, another process waking) falls on both alike."""
     out = []
     for name in ("flat_bson.json", "deep_bson.json", "full_bson.json"):
         raw = bson.encode(load(data_dir, name))
         ours = _mgconn.decode(raw)  # the same document as mgconn's Python values
         theirs = bson.decode(raw)
         short = name.split("_")[0]
-        out.append(measure(f"encode {short}", "mgconn", n, len(raw) * n, repeat,
-                           lambda: [_mgconn.encode(ours) for _ in range(n)]))
-        out.append(measure(f"encode {short}", "pymongo", n, len(raw) * n, repeat,
-                           lambda: [bson.encode(theirs) for _ in range(n)]))
-        out.append(measure(f"decode {short}", "mgconn", n, len(raw) * n, repeat,
-                           lambda: [_mgconn.decode(raw) for _ in range(n)]))
-        out.append(measure(f"decode {short}", "pymongo", n, len(raw) * n, repeat,
-                           lambda: [bson.decode(raw) for _ in range(n)]))
+        out += measure_alternating(f"encode {short}", n, len(raw) * n, repeat, {
+            "mgconn": lambda: [_mgconn.encode(ours) for _ in range(n)],
+            "pymongo": lambda: [bson.encode(theirs) for _ in range(n)]})
+        out += measure_alternating(f"decode {short}", n, len(raw) * n, repeat, {
+            "mgconn": lambda: [_mgconn.decode(raw) for _ in range(n)],
+            "pymongo": lambda: [bson.decode(raw) for _ in range(n)]})
     return out
 
 
