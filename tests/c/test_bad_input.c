@@ -81,7 +81,17 @@ test_every_bad_input_is_refused_clearly_and_loses_nothing (void)
    conn = conn_new (rt, server_uri (&server, "bad_input", NULL), NULL);
    items = coll_of (conn, "items");
    CHECK (ping (conn, 10000, NULL) == MGCONN_OP_SUCCEEDED, "no ping");
-   bson_append_utf8 (bad_utf8, "s", 1, "bad\xff", 4);
+   {
+      bson_t inner, tags; /* {ok: 1, player: {name: "x", tags: ["a", "bad\xff"]}}: the error names the path */
+      BSON_APPEND_INT32 (bad_utf8, "ok", 1);
+      bson_append_document_begin (bad_utf8, "player", 6, &inner);
+      BSON_APPEND_UTF8 (&inner, "name", "x");
+      bson_append_array_begin (&inner, "tags", 4, &tags);
+      BSON_APPEND_UTF8 (&tags, "0", "a");
+      bson_append_utf8 (&tags, "1", 1, "bad\xff", 4);
+      bson_append_array_end (&inner, &tags);
+      bson_append_document_end (bad_utf8, &inner);
+   }
    BSON_APPEND_INT32 (not_docs, "0", 7);
 
 #define CASE(what, call, category, text)              \
@@ -102,7 +112,7 @@ test_every_bad_input_is_refused_clearly_and_loses_nothing (void)
          MGCONN_ERR_INVALID_ARGUMENT, "not a valid BSON document");
    CASE ("invalid UTF-8 in a string",
          mgconn_collection_insert_one (NULL, items, bson_get_data (bad_utf8), bad_utf8->len, NULL, 0, NULL, NULL),
-         MGCONN_ERR_INVALID_ARGUMENT, "UTF-8");
+         MGCONN_ERR_INVALID_ARGUMENT, "not valid UTF-8 at player.tags.1");
    CASE ("options that are not BSON",
          mgconn_collection_find_one (NULL, items, bson_get_data (doc), doc->len, garbage, sizeof garbage, NULL, NULL),
          MGCONN_ERR_INVALID_ARGUMENT, "BSON");
