@@ -125,3 +125,29 @@ def test_dates_are_exact_to_the_millisecond_across_eras_and_zones():
         back = _mgconn.decode(_mgconn.encode({"d": dt}))["d"]
         assert back == (dt if dt.tzinfo else dt.replace(tzinfo=utc)), dt
         assert back.tzinfo is utc
+
+
+def test_the_extension_call_takes_keywords_and_names_a_wrong_one(mongodb_uri):
+    """The low-level entry every operation goes through parses its arguments by hand: keywords work as
+    its signature says, and a misuse is a TypeError that names the argument."""
+    conn = mgconn.create_connection(mongodb_uri).wait_open(30)
+    ext = conn.collection("items")._ext
+    done = []
+    op = ext.call("insert_one", a={"k": 1}, callback=done.append)
+    op.wait(10)
+    assert done == [op] and op.error() is None  # the keyword callback was the one called
+    count = ext.call("count_documents", {"k": 1}, None, None, None)
+    count.wait(10)
+    assert count.reply()["count"] == 1
+    with pytest.raises(TypeError, match="unexpected keyword argument 'filter'"):
+        ext.call("find_one", filter={})
+    with pytest.raises(TypeError, match="multiple values for argument 'a'"):
+        ext.call("find_one", {}, a={})
+    with pytest.raises(TypeError, match="name as a str"):
+        ext.call(a={})
+    with pytest.raises(TypeError, match="at most 5 arguments"):
+        ext.call("find_one", {}, None, None, None, None)
+    with pytest.raises(ValueError, match="no collection operation named nope"):
+        ext.call("nope")
+    assert conn.collection("items").count_documents({"k": 1}).result(10) == 1  # the connection goes on
+    conn.close().result(10)

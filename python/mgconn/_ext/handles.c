@@ -549,17 +549,55 @@ static const coll_op coll_ops[] = {
 /* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
  * every operation; the Python layer names them. */
 static PyObject *
-Collection_call (CollectionObject *self, PyObject *args, PyObject *kwargs)
+Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-   static char *kwlist[] = {"name", "a", "b", "options", "callback", NULL};
+   /* Vectorcall, parsed by hand: every operation of the Python layer comes through here, and a game
+    * host pays for it inside its frame. Keywords are accepted as the signature says. */
+   static const char *const names[] = {"name", "a", "b", "options", "callback"};
    ext_state *st = ext_state_of_type (Py_TYPE (self));
    const char *name;
-   PyObject *a = Py_None, *b = Py_None, *o = Py_None, *callback = Py_None, *r = NULL;
+   PyObject *given[5] = {NULL, Py_None, Py_None, Py_None, Py_None};
+   bool set[5] = {false, false, false, false, false};
+   PyObject *a, *b, *o, *callback, *r = NULL;
    bson_t ba = BSON_INITIALIZER, bb = BSON_INITIALIZER, bo = BSON_INITIALIZER;
    coll_ctx c = {NULL, self->coll, NULL, NULL, NULL};
-   if (!PyArg_ParseTupleAndKeywords (args, kwargs, "s|OOOO", kwlist, &name, &a, &b, &o, &callback)) {
+   Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE (kwnames) : 0;
+   if (nargs > 5) {
+      PyErr_Format (PyExc_TypeError, "call() takes at most 5 arguments (%zd given)", nargs);
       return NULL;
    }
+   for (Py_ssize_t i = 0; i < nargs; i++) {
+      given[i] = args[i];
+      set[i] = true;
+   }
+   for (Py_ssize_t k = 0; k < nkw; k++) {
+      const char *kw = PyUnicode_AsUTF8 (PyTuple_GET_ITEM (kwnames, k));
+      size_t i = 0;
+      if (!kw) {
+         return NULL;
+      }
+      while (i < 5 && strcmp (names[i], kw) != 0) {
+         i++;
+      }
+      if (i == 5) {
+         PyErr_Format (PyExc_TypeError, "call() got an unexpected keyword argument '%s'", kw);
+         return NULL;
+      }
+      if (set[i]) {
+         PyErr_Format (PyExc_TypeError, "call() got multiple values for argument '%s'", kw);
+         return NULL;
+      }
+      given[i] = args[nargs + k];
+      set[i] = true;
+   }
+   if (!set[0] || !PyUnicode_Check (given[0])) {
+      PyErr_SetString (PyExc_TypeError, "call() needs the operation's name as a str");
+      return NULL;
+   }
+   if (!(name = PyUnicode_AsUTF8 (given[0]))) {
+      return NULL;
+   }
+   a = given[1], b = given[2], o = given[3], callback = given[4];
    for (size_t i = 0; i < sizeof coll_ops / sizeof coll_ops[0]; i++) {
       if (strcmp (coll_ops[i].name, name) == 0) {
          c.def = &coll_ops[i];
@@ -628,7 +666,7 @@ Collection_get_name (CollectionObject *self, void *unused)
 }
 
 static PyMethodDef Collection_methods[] = {
-   {"call", (PyCFunction) (void (*) (void)) Collection_call, METH_VARARGS | METH_KEYWORDS,
+   {"call", (PyCFunction) (void (*) (void)) Collection_call, METH_FASTCALL | METH_KEYWORDS,
     "call(name, a=None, b=None, options=None, callback=None) -> Op"},
    {NULL, NULL, 0, NULL},
 };
