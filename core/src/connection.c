@@ -35,6 +35,18 @@ mg_conn_ref (mgconn_connection *conn)
    atomic_fetch_add (&conn->refs, 1);
 }
 
+bool
+mg_conn_ref_unless_dying (mgconn_connection *conn)
+{
+   int n = atomic_load (&conn->refs);
+   while (n > 0) {
+      if (atomic_compare_exchange_weak (&conn->refs, &n, n + 1)) {
+         return true;
+      }
+   }
+   return false;
+}
+
 void
 mg_conn_unref (mgconn_connection *conn)
 {
@@ -612,7 +624,7 @@ teardown (mgconn_connection *conn)
 
    {
       mgconn_runtime *rt = conn->rt;
-      mg_conn_unref (conn);    /* the pool's reference */
+            mg_conn_unref (conn);    /* the pool's reference */
       mg_runtime_pool_gone (rt); /* last: it may free the runtime */
    }
 }
@@ -951,10 +963,17 @@ mg_conn_close_all_for_runtime_free (mgconn_runtime *rt)
    mg_list_init (&conns);
    pthread_mutex_lock (&rt->lock);
    rt->released = true;
-   /* Take every connection off the runtime: handles still held after this are only for freeing. */
-   mg_list_splice (&conns, &rt->connections);
-   for (it = conns.next; it != &conns; it = it->next) {
-      mg_conn_ref (MG_CONTAINER_OF (it, mgconn_connection, rt_link));
+   /* Take every connection off the runtime: handles still held after this are only for freeing.
+    * A dying one stays listed for its last unref to unlink (it must not be brought back to life:
+    * a teardown thread's final unref raced this walk once, and the connection was freed twice). */
+   it = rt->connections.next;
+   while (it != &rt->connections) {
+      mg_link *next = it->next;
+      if (mg_conn_ref_unless_dying (MG_CONTAINER_OF (it, mgconn_connection, rt_link))) {
+         mg_link_unlink (it);
+         mg_list_push_back (&conns, it);
+      }
+      it = next;
    }
    pthread_mutex_unlock (&rt->lock);
 
@@ -1070,9 +1089,11 @@ mgconn_runtime_disconnect (mgconn_op **out, mgconn_runtime *rt, mgconn_op_cb cb,
    }
    pthread_mutex_lock (&rt->lock);
    for (it = rt->connections.next; it != &rt->connections; it = it->next) {
-      conns = bson_realloc (conns, (n + 1) * sizeof *conns);
-      conns[n] = MG_CONTAINER_OF (it, mgconn_connection, rt_link);
-      mg_conn_ref (conns[n++]);
+      mgconn_connection *conn = MG_CONTAINER_OF (it, mgconn_connection, rt_link);
+      if (mg_conn_ref_unless_dying (conn)) { /* a dying one is closed already */
+         conns = bson_realloc (conns, (n + 1) * sizeof *conns);
+         conns[n++] = conn;
+      }
    }
    pthread_mutex_unlock (&rt->lock);
    st->left = (int) n + 1; /* +1: this call's own, released below, so that none finishes it early */

@@ -308,6 +308,9 @@ mg_conn_root (mgconn_connection *conn)
 }
 
 void mg_conn_ref (mgconn_connection *conn);
+/* A reference unless the count is already zero (the connection is being destroyed): for walks of
+ * rt->connections, where a dying connection can still be met. */
+bool mg_conn_ref_unless_dying (mgconn_connection *conn);
 /* The root is connected in its current open cycle (root lock held). */
 bool mg_conn_connected_locked (const mgconn_connection *root);
 void mg_conn_unref (mgconn_connection *conn);

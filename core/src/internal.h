@@ -125,7 +125,10 @@ struct mgconn_runtime {
    mg_list done;             /* mg_delivery: ready for the host */
    size_t done_count;
    bool wake_signalled;      /* the fd holds a wake-up that dispatch has not drained yet */
-   mg_list connections;      /* every live connection (mgconn_connection.rt_link) */
+   /* Every connection (mgconn_connection.rt_link), including dying ones: a connection whose count
+    * just reached zero stays listed until its last unref takes this lock to unlink it. Whoever walks
+    * the list takes references with mg_conn_ref_unless_dying() and leaves dying ones alone. */
+   mg_list connections;
    bool stopping;            /* workers leave when the work queue is empty */
    bool released;            /* mgconn_runtime_free has begun: nothing new is accepted */
    int pools_alive;          /* connections whose pool is being created, used or destroyed */

@@ -3,6 +3,7 @@
  * recovery, close — and the rule that no call makes the host thread wait for the network.
  */
 #include "harness.h"
+#include "connection.h" /* white box: a connection's count, for the dying-connection test */
 
 #include <dirent.h>
 #include <sched.h>
@@ -245,6 +246,43 @@ test_insert_then_find_round_trip (void)
    mgconn_connection_free (conn);
    mgconn_runtime_free (rt);
    server_cleanup (&s);
+}
+
+/* White box. A connection whose count has just reached zero stays on the runtime's list until its
+ * last unref takes the runtime's lock to unlink it. A walk of that list (disconnect-all here, and
+ * mgconn_runtime_free) must leave it to that unref: bringing it back to life made the connection be
+ * freed twice when a pool's teardown thread dropped the last reference during mgconn_runtime_free.
+ * The count is set to zero by hand to stand for that moment. */
+static void
+test_walks_of_the_runtime_leave_a_dying_connection_alone (void)
+{
+   mgconn_runtime *rt = runtime_new ();
+   mgconn_connection *dying, *other;
+   mgconn_op *all = NULL;
+   char uri[128];
+   int refs;
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", closed_port ());
+   int64_t deadline = now_ms () + 10000;
+   dying = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 100}");
+   CHECK (mgconn_connection_close (&all, dying, 0, NULL, NULL) == 0, "close");
+   CHECK (mgconn_op_wait (all, 10000) != MGCONN_OP_PENDING, "the close did not finish");
+   mgconn_op_free (all);
+   while (atomic_load (&dying->refs) > 1 && now_ms () < deadline) {
+      pump_for (rt, 5); /* until nothing but the handle holds it: its pool's teardown is over */
+   }
+   CHECK (atomic_load (&dying->refs) == 1, "the closed connection is still held %d times", atomic_load (&dying->refs));
+   other = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 100}");
+   refs = atomic_exchange (&dying->refs, 0); /* the moment after its last unref's decrement */
+   CHECK (mgconn_runtime_disconnect (&all, rt, NULL, NULL) == 0, "%s", mgconn_last_error ()->message);
+   CHECK (mgconn_op_wait (all, 10000) == MGCONN_OP_SUCCEEDED, "disconnect-all did not finish");
+   CHECK (atomic_load (&dying->refs) == 0, "the walk took a reference on a dying connection (count %d)",
+          atomic_load (&dying->refs));
+   CHECK (mgconn_connection_ready_state (other) == MGCONN_STATE_DISCONNECTED, "the other connection was not closed");
+   atomic_store (&dying->refs, refs); /* back to life by the test's hand only, to be freed as usual */
+   mgconn_op_free (all);
+   mgconn_connection_free (dying);
+   mgconn_connection_free (other);
+   mgconn_runtime_free (rt);
 }
 
 static void
@@ -536,6 +574,7 @@ test_events_can_be_polled_instead_of_listened_to (void)
 static const test_case tests[] = {
    {"polled_events", test_events_can_be_polled_instead_of_listened_to},
    {"free_with_hung_server", test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server},
+   {"dying_connection", test_walks_of_the_runtime_leave_a_dying_connection_alone},
    {"thread_names", test_threads_are_named_and_workers_never_preempt_the_host},
    {"close_force", test_close_force_fails_operations_in_flight_at_once},
    {"open_order", test_open_emits_connecting_connected_open_in_order},
