@@ -142,15 +142,35 @@ answers_ping (int port)
    return ok;
 }
 
-static void
+static bool
+log_says_port_taken (const char *log, long from)
+{
+   char buf[8192];
+   FILE *f = fopen (log, "r");
+   size_t n = f && fseek (f, from, SEEK_SET) == 0 ? fread (buf, 1, sizeof buf - 1, f) : 0;
+   if (f) {
+      fclose (f);
+   }
+   buf[n] = '\0';
+   return strstr (buf, "address already in use") != NULL;
+}
+
+/* Starts FerretDB on s->port. False when the port was taken in the meantime (closed_port() found it
+ * free, but a test running in parallel may pick the same one): the caller picks another. */
+static bool
 spawn (test_server *s)
 {
    char listen[64], sqlite[300], state[300], log[300];
+   long log_from;
    pid_t pid;
    snprintf (listen, sizeof listen, "--listen-addr=127.0.0.1:%d", s->port);
    snprintf (sqlite, sizeof sqlite, "--sqlite-url=file:%s/data/", s->dir);
    snprintf (state, sizeof state, "--state-dir=%s", s->dir);
    snprintf (log, sizeof log, "%s/ferretdb.log", s->dir);
+   {
+      struct stat st;
+      log_from = stat (log, &st) == 0 ? (long) st.st_size : 0; /* what this start adds to the log */
+   }
    pid = fork ();
    CHECK (pid >= 0, "fork: %s", strerror (errno));
    if (pid == 0) {
@@ -167,20 +187,40 @@ spawn (test_server *s)
    s->pid = pid;
    {
       int64_t deadline = now_ms () + 20000;
-      while (!answers_ping (s->port)) {
-         int status;
-         CHECK (waitpid (pid, &status, WNOHANG) == 0, "FerretDB (%s) exited at start; see %s", ferretdb_path (), log);
+      int status;
+      for (;;) {
+         if (waitpid (pid, &status, WNOHANG) != 0) {
+            s->pid = 0;
+            if (log_says_port_taken (log, log_from)) {
+               return false;
+            }
+            CHECK (false, "FerretDB (%s) exited at start; see %s", ferretdb_path (), log);
+         }
+         if (answers_ping (s->port)) {
+            break;
+         }
          CHECK (now_ms () < deadline, "FerretDB did not answer ping on port %d within 20 s", s->port);
          usleep (50 * 1000);
       }
+      /* The ping may have been answered by another test's server on a port ours failed to take. */
+      usleep (20 * 1000);
+      if (waitpid (pid, &status, WNOHANG) != 0) {
+         s->pid = 0;
+         CHECK (log_says_port_taken (log, log_from), "FerretDB (%s) exited at start; see %s", ferretdb_path (), log);
+         return false;
+      }
    }
+   return true;
 }
 
 void
 server_start (test_server *s)
 {
    server_prepare (s);
-   spawn (s);
+   for (int attempt = 1; !spawn (s); attempt++) {
+      CHECK (attempt < 5, "FerretDB found its port taken %d times", attempt);
+      s->port = closed_port ();
+   }
 }
 
 void
@@ -201,7 +241,7 @@ void
 server_restart (test_server *s)
 {
    CHECK (s->pid == 0, "server_restart: the server is still running");
-   spawn (s);
+   CHECK (spawn (s), "port %d was taken by another process while the server was down", s->port);
 }
 
 void
