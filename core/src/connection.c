@@ -824,9 +824,16 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
    if (use_cache) {
       for (it = root->children.next; it != &root->children; it = it->next) {
          mgconn_connection *c = MG_CONTAINER_OF (it, mgconn_connection, child_link);
-         if (c->cached && strcmp (c->child_db, name) == 0) {
+         int handles = atomic_load (&c->handles);
+         if (!c->cached || strcmp (c->child_db, name) != 0) {
+            continue;
+         }
+         /* Its last handle may be being dropped on another host thread, which then unlinks it: a
+          * count of zero is not brought back (the caller gets a new child instead). */
+         while (handles > 0 && !atomic_compare_exchange_weak (&c->handles, &handles, handles + 1)) {
+         }
+         if (handles > 0) {
             child = c;
-            atomic_fetch_add (&child->handles, 1);
             mg_conn_ref (child);
             break;
          }
