@@ -35,16 +35,24 @@ mg_conn_ref (mgconn_connection *conn)
    atomic_fetch_add (&conn->refs, 1);
 }
 
-bool
-mg_conn_ref_unless_dying (mgconn_connection *conn)
+/* Counts that reach zero stay at zero: a count found on a list may belong to an object on its way
+ * out (see rt->connections, and use_db's cache of children). */
+static bool
+increment_unless_zero (atomic_int *count)
 {
-   int n = atomic_load (&conn->refs);
+   int n = atomic_load (count);
    while (n > 0) {
-      if (atomic_compare_exchange_weak (&conn->refs, &n, n + 1)) {
+      if (atomic_compare_exchange_weak (count, &n, n + 1)) {
          return true;
       }
    }
    return false;
+}
+
+bool
+mg_conn_ref_unless_dying (mgconn_connection *conn)
+{
+   return increment_unless_zero (&conn->refs);
 }
 
 void
@@ -824,15 +832,12 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
    if (use_cache) {
       for (it = root->children.next; it != &root->children; it = it->next) {
          mgconn_connection *c = MG_CONTAINER_OF (it, mgconn_connection, child_link);
-         int handles = atomic_load (&c->handles);
          if (!c->cached || strcmp (c->child_db, name) != 0) {
             continue;
          }
          /* Its last handle may be being dropped on another host thread, which then unlinks it: a
           * count of zero is not brought back (the caller gets a new child instead). */
-         while (handles > 0 && !atomic_compare_exchange_weak (&c->handles, &handles, handles + 1)) {
-         }
-         if (handles > 0) {
+         if (increment_unless_zero (&c->handles)) {
             child = c;
             mg_conn_ref (child);
             break;
