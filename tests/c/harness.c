@@ -14,7 +14,9 @@
 #include <ftw.h>
 #include <mongoc/mongoc.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/select.h>
@@ -44,27 +46,57 @@ now_us (void)
    return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
 }
 
+static bool
+read_line (const char *path, char *buf, size_t size)
+{
+   FILE *f = fopen (path, "r"); /* NULL: the thread ended between readdir and fopen */
+   bool ok = f && fgets (buf, (int) size, f);
+   if (f) {
+      fclose (f);
+   }
+   return ok;
+}
+
+thread_census
+census_threads (void)
+{
+   thread_census c = {0, 0, 0, 0};
+   DIR *d = opendir ("/proc/self/task");
+   struct dirent *e;
+   CHECK (d, "/proc/self/task: %s", strerror (errno));
+   while ((e = readdir (d))) {
+      char path[300], comm[32] = "", stat[1024] = "";
+      const char *after_name;
+      int field = 2, policy = -1; /* the space after ")" starts field 3 */
+      snprintf (path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+      if (e->d_name[0] == '.' || !read_line (path, comm, sizeof comm) || strncmp (comm, "mgconn-", 7) != 0) {
+         continue;
+      }
+      c.mgconn++;
+      c.timers += strcmp (comm, "mgconn-timer\n") == 0;
+      if (strcmp (comm, "mgconn-worker\n") != 0) {
+         continue;
+      }
+      c.workers++;
+      snprintf (path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+      if (read_line (path, stat, sizeof stat) && (after_name = strrchr (stat, ')'))) {
+         for (const char *p = after_name + 1; *p; p++) { /* proc(5): field 41 is the policy */
+            if (*p == ' ' && ++field == 41) {
+               policy = atoi (p + 1);
+               break;
+            }
+         }
+      }
+      c.workers_batch += policy == SCHED_BATCH;
+   }
+   closedir (d);
+   return c;
+}
+
 int
 mgconn_thread_count (void)
 {
-   DIR *d = opendir ("/proc/self/task");
-   struct dirent *e;
-   int n = 0;
-   CHECK (d, "/proc/self/task: %s", strerror (errno));
-   while ((e = readdir (d))) {
-      char path[300], comm[32] = "";
-      FILE *f;
-      if (e->d_name[0] == '.') {
-         continue;
-      }
-      snprintf (path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-      if ((f = fopen (path, "r"))) { /* NULL: the thread ended between readdir and fopen */
-         n += fgets (comm, sizeof comm, f) && strncmp (comm, "mgconn-", 7) == 0;
-         fclose (f);
-      }
-   }
-   closedir (d);
-   return n;
+   return census_threads ().mgconn;
 }
 
 int

@@ -44,8 +44,17 @@ int established_to (int port);
 /* A 127.0.0.1 port nothing listens on. */
 int closed_port (void);
 
-/* The number of mgconn's threads in this process: those named "mgconn-..." (Linux: the comm of each
- * entry of /proc/self/task), which includes the driver threads they started. */
+/* mgconn's threads in this process, by name (Linux: the comm of each entry of /proc/self/task) and
+ * scheduling policy (field 41 of its stat). "mgconn-..." includes the driver threads they started. */
+typedef struct {
+   int mgconn;        /* named mgconn-* */
+   int workers;       /* named mgconn-worker */
+   int workers_batch; /* of those, running SCHED_BATCH */
+   int timers;        /* named mgconn-timer */
+} thread_census;
+thread_census census_threads (void);
+
+/* census_threads ().mgconn */
 int mgconn_thread_count (void);
 
 /* Waits until the process has at most `n` of mgconn's threads; returns the count it saw last. */

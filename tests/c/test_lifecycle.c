@@ -5,9 +5,6 @@
 #include "harness.h"
 #include "connection.h" /* white box: a connection's count, for the dying-connection test */
 
-#include <dirent.h>
-#include <sched.h>
-#include <stdlib.h>
 #include <string.h>
 
 static bool
@@ -468,50 +465,16 @@ test_threads_are_named_and_workers_never_preempt_the_host (void)
    mgconn_runtime *rt;
    mgconn_connection *conn;
    recorder r;
-   DIR *d;
-   struct dirent *e;
-   int workers = 0, batch = 0, timers = 0;
+   thread_census c;
    server_start (&s);
    rt = runtime_new ();
    conn = conn_new (rt, server_uri (&s, "names", NULL), NULL);
    recorder_attach (&r, conn);
    CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open");
-   CHECK ((d = opendir ("/proc/self/task")), "/proc/self/task");
-   while ((e = readdir (d))) {
-      char path[300], comm[32] = "", stat[1024] = "";
-      const char *after_name;
-      FILE *f;
-      int field = 2, policy = -1; /* the space after ")" starts field 3 */
-      if (e->d_name[0] == '.') {
-         continue;
-      }
-      snprintf (path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-      CHECK ((f = fopen (path, "r")), "%s", path);
-      CHECK (fgets (comm, sizeof comm, f), "%s", path);
-      fclose (f);
-      snprintf (path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-      CHECK ((f = fopen (path, "r")), "%s", path);
-      CHECK (fgets (stat, sizeof stat, f), "%s", path);
-      fclose (f);
-      /* proc(5): field 41 is the policy; fields are counted after the parenthesised name */
-      after_name = strrchr (stat, ')');
-      CHECK (after_name, "unexpected %s", stat);
-      for (const char *p = after_name + 1; *p; p++) {
-         if (*p == ' ' && ++field == 41) {
-            policy = atoi (p + 1);
-            break;
-         }
-      }
-      if (strcmp (comm, "mgconn-worker\n") == 0) {
-         workers++;
-         batch += policy == SCHED_BATCH;
-      }
-      timers += strcmp (comm, "mgconn-timer\n") == 0;
-   }
-   closedir (d);
-   CHECK (workers >= 8, "%d threads named mgconn-worker (8 workers and the driver's monitor)", workers);
-   CHECK (batch == workers, "%d of %d mgconn-worker threads run SCHED_BATCH", batch, workers);
-   CHECK (timers == 1, "%d threads named mgconn-timer", timers);
+   c = census_threads ();
+   CHECK (c.workers >= 8, "%d threads named mgconn-worker (8 workers and the driver's monitor)", c.workers);
+   CHECK (c.workers_batch == c.workers, "%d of %d mgconn-worker threads run SCHED_BATCH", c.workers_batch, c.workers);
+   CHECK (c.timers == 1, "%d threads named mgconn-timer", c.timers);
    mgconn_connection_free (conn);
    mgconn_runtime_free (rt);
    recorder_reset (&r);
