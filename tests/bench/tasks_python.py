@@ -27,25 +27,18 @@ def cpu() -> float:
 
 def measure(task: str, client: str, ops: int, nbytes: int, repeat: int, body: Callable[[], Any],
             setup: Callable[[], Any] = lambda: None) -> Dict[str, Any]:
-    walls, cpus = [], []
-    for _ in range(repeat):
-        setup()
-        w0, c0 = time.perf_counter(), cpu()
-        body()
-        walls.append(time.perf_counter() - w0)
-        cpus.append(cpu() - c0)
-    return {"task": task, "client": client, "ops": ops, "bytes": nbytes, "seconds": statistics.median(walls),
-            "cpu_seconds": statistics.median(cpus), "wall_spread": [min(walls), max(walls)],
-            "iterations": repeat}
+    return measure_alternating(task, ops, nbytes, repeat, {client: body}, setup)[0]
 
 
-def measure_alternating(task: str, ops: int, nbytes: int, repeat: int,
-                        bodies: Dict[str, Callable[[], Any]]) -> List[Dict[str, Any]]:
-    """measure() for several clients of one task, their iterations interleaved."""
+def measure_alternating(task: str, ops: int, nbytes: int, repeat: int, bodies: Dict[str, Callable[[], Any]],
+                        setup: Callable[[], Any] = lambda: None) -> List[Dict[str, Any]]:
+    """Median wall and CPU time of `repeat` iterations of each client's body; with several clients their
+    iterations alternate (a, b, a, b, ...). `setup` runs before every iteration, outside the clock."""
     walls: Dict[str, List[float]] = {c: [] for c in bodies}
     cpus: Dict[str, List[float]] = {c: [] for c in bodies}
     for _ in range(repeat):
         for client, body in bodies.items():
+            setup()
             w0, c0 = time.perf_counter(), cpu()
             body()
             walls[client].append(time.perf_counter() - w0)
