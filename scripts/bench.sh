@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: mgconn against PyMongo 4, Mongoose 9 and libmongoc used directly from C, side by
-# side on one FerretDB. Writes docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks/*.png.
+# side on one FerretDB. Writes docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks/*.png;
+# with --smoke (every task, tiny counts) it writes them to build/bench-smoke/ instead.
 #   ./scripts/bench.sh [--n 2000] [--repeat 3] [--large 2] [--smoke]     (arguments go to run.py)
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,5 +12,4 @@ cmake --build build -j2 > build.bench.log 2>&1 || { cat build.bench.log; exit 1;
 [[ -x build-venv/bin/python ]] || python3 -m venv build-venv
 build-venv/bin/pip install -q -r tests/bench/requirements.txt
 build-venv/bin/pip install -q --force-reinstall --no-deps .
-npm ci --prefix tests/bench/node --no-audit --no-fund --loglevel=error > /dev/null
 MGCONN_FERRETDB="$top/.deps/bin/ferretdb" build-venv/bin/python tests/bench/run.py "$@"

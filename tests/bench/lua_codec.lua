@@ -1,6 +1,6 @@
 -- Client CPU of the Lua converters alone (no server): how much of a Lua operation's cost above raw
 -- libmongoc is turning Lua tables into BSON and back, which a C program holding BSON never pays.
---   lua5.4 tests/bench/lua_codec.lua ../shared/bench-data/driverbench
+--   lua5.4 tests/bench/lua_codec.lua tests/bench/data/driverbench
 local core = require "mgconn.core"
 local dir = arg[1]
 local function load(name)

@@ -1,8 +1,11 @@
 """The benchmark: mgconn against its peers, measured side by side in one run on one FerretDB.
 
-    python tests/bench/run.py [--smoke] [--out docs] [--n 10000] [--repeat 5]
+    python tests/bench/run.py [--smoke] [--out DIR] [--data DIR] [--n 10000] [--repeat 5]
 
-Writes OUT/benchmarks.md (the table), OUT/benchmarks.json (every figure) and OUT/benchmarks/*.png.
+Writes OUT/benchmarks.md (the table), OUT/benchmarks.json (every figure) and OUT/benchmarks/*.png:
+OUT is docs/ for a full run (the published results) and build/bench-smoke/ for --smoke, which never
+writes into docs/. The documents measured are the DriverBench ones in tests/bench/data/driverbench
+(their origin and licence: tests/bench/data/README.md); --data names another folder of them.
 Each row pairs an mgconn client with its peer (PyMongo 4, Mongoose 9, or libmongoc used directly
 from C) doing the same task; ratios are mgconn / peer. Client CPU per operation is the client
 process's own user+system time, so the shared server's cost is left out. --smoke runs every task
@@ -161,18 +164,24 @@ def plots(out_dir: Path, rows: List[Dict[str, Any]]) -> bool:
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--smoke", action="store_true", help="every task, tiny counts")
-    p.add_argument("--out", default=str(ROOT / "docs"))
+    p.add_argument("--out", default=None, help="default: docs (build/bench-smoke with --smoke)")
+    p.add_argument("--data", default=str(HERE / "data" / "driverbench"), help="the DriverBench documents")
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--large", type=int, default=None, help="large documents in the bulk insert (default 10; smoke 0)")
     p.add_argument("--build", default=str(ROOT / "build"))
     p.add_argument("--skip", default="", help="comma-separated: codec,ops,lua,node,stall")
     a = p.parse_args()
+    out = Path(a.out or (ROOT / "build" / "bench-smoke" if a.smoke else ROOT / "docs"))
+    if a.smoke and out.resolve() == (ROOT / "docs").resolve():
+        p.error("--smoke results are not for publishing: give --out another folder than docs/")
+    if not (Path(a.data) / "flat_bson.json").is_file():
+        p.error(f"--data {a.data}: no DriverBench documents there (flat_bson.json, tweet.json, ...)")
     n = a.n or (50 if a.smoke else 10000)
     repeat = a.repeat or (1 if a.smoke else 5)
     large = a.large if a.large is not None else (0 if a.smoke else 10)
     skip = set(filter(None, a.skip.split(",")))
-    data = os.environ.get("MGCONN_BENCH_DATA", str(ROOT.parent / "shared" / "bench-data" / "driverbench"))
+    data = a.data
     results: List[Dict[str, Any]] = []
     stall: List[Dict[str, Any]] = []
     with FerretDB() as server:
@@ -201,7 +210,6 @@ def main() -> int:
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": n, "repeat": repeat, "large": large,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "ferretdb": "v1.24.2", "smoke": a.smoke}
-    out = Path(a.out)
     meta["plots"] = plots(out, rows)
     write_report(out, results, rows, stall, targets, meta)
     print((out / "benchmarks.md").read_text())

@@ -27,3 +27,17 @@ def test_benchmark_smoke_run_measures_every_peer(tmp_path):
     assert {s["client"] for s in data["stall"]} == {"mgconn", "pymongo"}
     table = (tmp_path / "benchmarks.md").read_text()
     assert "| find_one by _id | mgconn (sync) | pymongo |" in table and "Targets" in table
+
+
+def test_benchmark_smoke_run_never_writes_over_the_published_results():
+    published = {p: p.read_bytes() for p in [ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.json"]}
+    out = subprocess.run([sys.executable, str(ROOT / "tests/bench/run.py"), "--smoke", "--out", str(ROOT / "docs")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "not for publishing" in out.stderr, out.stdout + out.stderr
+    assert {p: p.read_bytes() for p in published} == published
+
+
+def test_benchmark_names_a_missing_data_folder(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "tests/bench/run.py"), "--smoke", "--data", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and f"--data {tmp_path}: no DriverBench documents" in out.stderr, out.stderr
