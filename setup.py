@@ -40,16 +40,38 @@ extension = Extension(
     sources=rel("python/mgconn/_ext/*.c") + rel("core/src/*.c"),
     include_dirs=["core/include", "core/src"],
     extra_compile_args=pkg_config("--cflags") + ["-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden",
-                                                 "-Wall", "-Wno-unused-parameter"],
+                                                 "-Wall", "-Wno-unused-parameter",
+                                                 "-Werror=implicit-function-declaration"],
     extra_link_args=pkg_config("--libs") + ["-lpthread"],
     depends=rel("python/mgconn/_ext/*.h") + rel("core/src/*.h") + rel("core/include/*.h"),
 )
 
+with open(os.path.join(here, "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+
 setup(
     name="mgconn",
-    version="0.1.0",
+    version="0.1.0",  # the same as mgconn.__version__ and the core's MGCONN_VERSION_STRING (a test checks)
     description="MongoDB connections with Mongoose's behaviour for Python: buffering, events, models; "
                 "the host thread never waits for the database",
+    long_description=readme,
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    classifiers=[
+        "Development Status :: 3 - Alpha",
+        "Intended Audience :: Developers",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: C",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        *[f"Programming Language :: Python :: 3.{minor}" for minor in range(9, 14)],
+        "Programming Language :: Python :: Implementation :: CPython",
+        "Framework :: AsyncIO",
+        "Framework :: Pytest",
+        "Topic :: Database",
+        "Typing :: Typed",
+    ],
     package_dir={"": "python"},
     packages=["mgconn"],
     package_data={"mgconn": ["py.typed", "*.pyi"]},

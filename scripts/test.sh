@@ -53,6 +53,33 @@ python_suite() {
 }
 run "Python package, pytest suite and mypy" python_suite
 
+other_pythons_suite() {
+  # The package under every other supported Python installed here (pyenv's, or pythonX.Y on PATH):
+  # `pip install .` into a venv of that version, then the suite's smoke subset (the extension and
+  # its codec, asyncio, the pytest plugin, bad input). The full suite ran above, on python3.
+  local main v py venv tested=()
+  main=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  for v in 3.9 3.10 3.11 3.12 3.13; do
+    [[ $v == "$main" ]] && continue
+    py=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python"$v" 2>/dev/null | sort -V | tail -1)
+    [[ -n $py ]] || py=$(command -v "python$v") || continue
+    "$py" -c pass 2> /dev/null || continue # a pyenv shim of a version that is not installed
+    venv=build-venv-$v
+    [[ -x $venv/bin/python ]] || "$py" -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q -r tests/python/requirements-smoke.txt || return 1
+    "$venv/bin/pip" install -q --force-reinstall --no-deps . || return 1
+    echo "Python $v ($py):"
+    MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+      "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python/test_packaging.py \
+      tests/python/test_operations.py tests/python/test_buffering.py tests/python/test_connection.py \
+      tests/python/test_models.py tests/python/test_bad_input.py tests/python/test_loop_and_secrets.py \
+      tests/python/test_examples.py || return 1
+    tested+=("$v")
+  done
+  echo "other Pythons tested: ${tested[*]:-none installed}"
+}
+run "Python 3.9 to 3.13 besides python3 (pip install ., the suite's smoke subset)" other_pythons_suite
+
 conformance_suite() {
   # Every scenario through Mongoose itself, mgconn-Python and mgconn-Lua; fails on any "different"
   # verdict, or when the verdicts are not the ones docs/conformance.md publishes.

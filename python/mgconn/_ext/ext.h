@@ -16,6 +16,8 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "compat.h" /* what 3.9 and 3.10 lack */
 #include <bson/bson.h>
 
 #include "mgconn.h"
