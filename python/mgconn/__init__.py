@@ -29,7 +29,8 @@ from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResu
 from .schema import Schema
 from .types import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
-version = "0.1.0"
+__version__ = "0.1.0"  # the distribution's version (setup.py), checked by tests/python/test_packaging.py
+version = __version__
 core_version: str = _mgconn.core_version
 
 _mgconn._setup(ObjectId=ObjectId, Int64=Int64, Decimal128=Decimal128, Binary=Binary, Regex=Regex,
