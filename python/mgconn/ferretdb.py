@@ -34,6 +34,10 @@ _PR_SET_PDEATHSIG = 1
 def binary_path() -> str:
     env = os.environ.get("MGCONN_FERRETDB")
     if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise FileNotFoundError(
+                f"MGCONN_FERRETDB={env}: {'not executable' if os.path.exists(env) else 'no such file'} (point it "
+                "at a FerretDB binary, or unset it to use .deps/bin/ferretdb, which scripts/setup.sh builds)")
         return env
     import shutil
 
