@@ -2,20 +2,26 @@
 -- (Debian: liblua5.4-dev, libmongoc-dev and luarocks; scripts/setup.sh installs them).
 package = "mgconn"
 version = "0.1.0-1"
-source = { url = "git+file://." }
+-- The release archive of the repository (`git archive`, top folder mgconn-0.1.0). scripts/rock.sh
+-- makes it and packs this rockspec with it into mgconn-0.1.0-1.src.rock, which `luarocks build`
+-- builds on any machine with the external dependencies below. (The project has no public download
+-- URL yet; rock.sh points `url` at the archive it made while packing.)
+source = { url = "mgconn-0.1.0.tar.gz", dir = "mgconn-0.1.0" }
 description = {
   summary = "MongoDB connections for Lua 5.4 with Mongoose's behaviour: buffering, events, models",
   detailed = [[
     require "mgconn" gives Lua scripts and the game hosts that embed them connections with events,
     operation buffering, a model registry and server-selection errors that explain themselves, on a
     C core (libmgconn, over libmongoc) that never makes the host's frame wait for the database:
-    results arrive through mgconn.poll(), called once per frame.
+    results arrive through mgconn.poll(), called once per frame. Needs libmongoc and libbson 1.23 or
+    newer with their headers (Debian: libmongoc-dev, libbson-dev) and a C11 compiler.
   ]],
   license = "Apache-2.0",
 }
 dependencies = { "lua >= 5.4, < 5.5" }
-external_dependencies = {
+external_dependencies = { -- Debian: libmongoc-dev and libbson-dev
   MONGOC = { header = "libmongoc-1.0/mongoc/mongoc.h", library = "mongoc-1.0" },
+  BSON = { header = "libbson-1.0/bson/bson.h", library = "bson-1.0" },
 }
 build = {
   type = "builtin",

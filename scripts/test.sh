@@ -99,6 +99,7 @@ lua_suite() {
     LUA_PATH="$top/$tree/share/lua/5.4/?.lua;$top/lua/spec/?.lua;;" lua5.4 /usr/bin/busted lua/spec
 }
 run "Lua module (luarocks make) and busted specs" lua_suite
+run "Lua source rock (scripts/rock.sh, then built from the rock alone)" tests/packaging/rock_check.sh
 
 soak_suite() {
   # 60 s of Python and Lua work through SIGKILLs of the server (its C part runs in the sanitizer
