@@ -79,6 +79,8 @@ other_pythons_suite() {
   echo "other Pythons tested: ${tested[*]:-none installed}"
 }
 run "Python 3.9 to 3.13 besides python3 (pip install ., the suite's smoke subset)" other_pythons_suite
+run "Portable wheel (scripts/wheel.sh; installed alone, the system's libmongoc hidden) and sdist" \
+  tests/packaging/wheel_check.sh
 
 conformance_suite() {
   # Every scenario through Mongoose itself, mgconn-Python and mgconn-Lua; fails on any "different"
