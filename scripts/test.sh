@@ -30,6 +30,7 @@ run() { # name, command...
 results=()
 
 mkdir -p build build-asan build-tsan
+run "set-up rerun (no network, nothing rebuilt)" tests/packaging/setup_rerun_check.sh
 run "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=address
 run "build (TSan)" build build-tsan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=thread
