@@ -57,7 +57,9 @@ run "Python package, pytest suite and mypy" python_suite
 other_pythons_suite() {
   # The package under every other supported Python installed here (pyenv's, or pythonX.Y on PATH):
   # `pip install .` into a venv of that version, then the suite's smoke subset (the extension and
-  # its codec, asyncio, the pytest plugin, bad input). The full suite ran above, on python3.
+  # its codec, asyncio, the pytest plugin, bad input). The full suite ran above, on python3, with
+  # the loop-stall measurement, which is left out here: on a busy machine a timing is noise, and
+  # repeating it per version only repeats the noise.
   local main v py venv tested=() failed_versions=()
   main=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   for v in 3.9 3.10 3.11 3.12 3.13; do
@@ -74,7 +76,7 @@ other_pythons_suite() {
       "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python/test_packaging.py tests/python/test_pytest_plugin.py \
       tests/python/test_operations.py tests/python/test_buffering.py tests/python/test_connection.py \
       tests/python/test_models.py tests/python/test_bad_input.py tests/python/test_loop_and_secrets.py \
-      tests/python/test_examples.py || failed_versions+=("$v")
+      tests/python/test_examples.py -k "not test_a_10ms_ticker_never_stalls" || failed_versions+=("$v")
     tested+=("$v")
   done
   echo "other Pythons tested: ${tested[*]:-none installed}; failed: ${failed_versions[*]:-none}"
