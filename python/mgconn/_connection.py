@@ -100,7 +100,7 @@ class Connection:
                 else:
                     cb()
             except Exception:
-                report_unraisable(f"Exception ignored in an mgconn {name!r} listener", cb)
+                report_unraisable(f"an mgconn {name!r} listener", cb)
 
     def _resolve_open(self, error: Optional[BaseException]) -> None:
         waiters, self._open_waiters = self._open_waiters, []

@@ -219,7 +219,7 @@ class Model(Collection):
             try:
                 cb(error)
             except Exception:
-                report_unraisable("Exception ignored in an mgconn 'index' listener", cb)
+                report_unraisable("an mgconn 'index' listener", cb)
 
     def __repr__(self) -> str:
         return f"<Model {self.model_name} -> {self.collection_name}>"

@@ -69,7 +69,7 @@ class Future(Generic[T]):
             try:
                 cb(self)
             except Exception:
-                report_unraisable("Exception ignored in an mgconn.Future done callback", cb)
+                report_unraisable("an mgconn.Future done callback", cb)
 
     def _settle(self, aio: "asyncio.Future[Any]") -> None:
         if aio.done():

@@ -24,14 +24,26 @@ ext_state_of_type (PyTypeObject *type)
    return module ? ext_state_of_module (module) : NULL;
 }
 
+/* Hands the exception set on this thread to sys.unraisablehook (with the UnraisableHookArgs the hook
+ * requires), naming the callback that raised; the caller's dispatch goes on. */
+static void
+write_unraisable (const char *what, PyObject *callback)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+   PyErr_FormatUnraisable ("Exception ignored in %s %R", what, callback);
+#else
+   (void) what; /* before 3.13 the hook's message is fixed: "Exception ignored in: <callback>" */
+   PyErr_WriteUnraisable (callback ? callback : Py_None);
+#endif
+}
+
 void
 ext_report_callback_error (const char *where, PyObject *callback)
 {
    /* A listener that raises is reported the host's usual way and never breaks dispatch. */
-   PyObject *msg = PyUnicode_FromFormat ("Exception ignored in mgconn %s callback", where);
-   (void) callback;
-   PyErr_WriteUnraisable (msg ? msg : Py_None);
-   Py_XDECREF (msg);
+   char what[64];
+   PyOS_snprintf (what, sizeof what, "an mgconn %s callback", where);
+   write_unraisable (what, callback);
 }
 
 /* ---- Op ---- */
@@ -98,7 +110,8 @@ Op_clear (OpObject *self)
    return 0;
 }
 
-/* Blocks until the op finishes or `timeout` (seconds; None: no limit) passes, running dispatch
+/* Blocks until the op finishes and its callback has returned, or `timeout` (seconds; None: no limit)
+ * passes, running dispatch
  * meanwhile so that every other completion and event still happens. The GIL is released only while
  * waiting in poll(). Returns the status. */
 static PyObject *
@@ -120,7 +133,10 @@ Op_wait (OpObject *self, PyObject *args)
       double left_ms;
       int slice;
       mgconn_runtime_dispatch (rt, 0);
-      if (mgconn_op_status (self->op) != MGCONN_OP_PENDING) {
+      /* Done means the completion has run, not only that the status is set: the status is set just
+       * before the callback, and when another thread's dispatch is running that callback (which may
+       * let this thread take the GIL halfway through) the Future it completes is not done yet. */
+      if (mgconn_op_status (self->op) != MGCONN_OP_PENDING && !self->callback) {
          break;
       }
       if (PyErr_CheckSignals () < 0) {
@@ -549,11 +565,33 @@ pluralize (PyObject *module, PyObject *name)
    return PyUnicode_FromString (buf);
 }
 
+/* report_unraisable(exc, what, obj): what the Python layer calls in an `except` block for a listener
+ * or done-callback that raised. */
+static PyObject *
+report_unraisable (PyObject *module, PyObject *args)
+{
+   PyObject *exc, *obj;
+   const char *what;
+   (void) module;
+   if (!PyArg_ParseTuple (args, "OsO", &exc, &what, &obj)) {
+      return NULL;
+   }
+   if (!PyExceptionInstance_Check (exc)) {
+      PyErr_SetString (PyExc_TypeError, "report_unraisable: exc must be an exception");
+      return NULL;
+   }
+   PyErr_Restore (Py_NewRef ((PyObject *) Py_TYPE (exc)), Py_NewRef (exc), PyException_GetTraceback (exc));
+   write_unraisable (what, obj);
+   Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
    {"_setup", (PyCFunction) (void (*) (void)) setup, METH_VARARGS | METH_KEYWORDS, "give the codec its classes"},
    {"encode", (PyCFunction) encode, METH_O, "encode(dict) -> BSON bytes"},
    {"decode", (PyCFunction) decode, METH_O, "decode(BSON bytes) -> dict"},
    {"pluralize", (PyCFunction) pluralize, METH_O, "Mongoose's collection name for a model name"},
+   {"report_unraisable", (PyCFunction) report_unraisable, METH_VARARGS,
+    "report_unraisable(exc, what, obj): to sys.unraisablehook, as Python reports an error nobody can catch"},
    {NULL, NULL, 0, NULL},
 };
 
