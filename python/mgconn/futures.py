@@ -4,10 +4,17 @@ Awaitable inside a running asyncio loop (it completes on that loop's thread), or
 ``.result(timeout)`` in scripts, which blocks with the GIL released while dispatching other
 completions. Cancelling a task that awaits an operation cancels the operation if it has not been
 sent yet.
+
+A Future is also a coroutine (``send``/``throw``/``close``, registered as a
+``collections.abc.Coroutine``), as PyMongo's async operations are: ``asyncio.create_task(op)``,
+``TaskGroup.create_task(op)``, ``gather``, ``wait_for``, ``shield`` and ``as_completed`` take it as
+it is; ``asyncio.wait`` takes tasks (``asyncio.create_task(op)``), as for any coroutine. Unlike an
+``async def`` coroutine it may be awaited more than once and waited for with ``.result()``.
 """
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 from typing import Any, Callable, Generator, Generic, List, Optional, TypeVar
 
 from ._host import Host, report_unraisable
@@ -18,7 +25,8 @@ _PENDING, _DONE = 0, 1
 
 
 class Future(Generic[T]):
-    __slots__ = ("_host", "_op", "_transform", "_state", "_result", "_exception", "_callbacks", "_aio", "__weakref__")
+    __slots__ = ("_host", "_op", "_transform", "_state", "_result", "_exception", "_callbacks", "_aio", "_driver",
+                 "__weakref__")
 
     def __init__(self, host: Host, transform: Optional[Callable[[Any], T]] = None) -> None:
         self._host = host
@@ -29,6 +37,7 @@ class Future(Generic[T]):
         self._exception: Optional[BaseException] = None
         self._callbacks: Optional[List[Callable[["Future[T]"], None]]] = None  # made by the first add
         self._aio: Optional[asyncio.Future[Any]] = None
+        self._driver: Optional[Generator[Any, None, T]] = None  # the coroutine a Task drives, made on first send
 
     # -- completion (runs on the dispatching thread) --
 
@@ -127,3 +136,24 @@ class Future(Generic[T]):
     def _aio_done(self, aio: "asyncio.Future[Any]") -> None:
         if aio.cancelled():
             self.cancel()  # the awaiting task was cancelled: drop the op if it was not sent
+
+    # -- the coroutine protocol, for asyncio.create_task(op) and everything that makes a task of it --
+
+    def send(self, value: Any) -> Any:
+        if self._driver is None:
+            self._driver = self.__await__()
+        return self._driver.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._driver is None:
+            self._driver = self.__await__()
+        if val is None and tb is None:
+            return self._driver.throw(typ)
+        return self._driver.throw(typ, val, tb)
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+
+
+collections.abc.Coroutine.register(Future)

@@ -3,6 +3,7 @@ interpreter of its own (no pytest hook on sys.unraisablehook, real threads, a re
 interpreter exit) and the parent checks what that program printed and what the server holds."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -106,3 +107,42 @@ def test_eight_threads_times_1000_operations_get_no_early_timeout(mongodb_uri, r
     out = ok(child(THREADS, mongodb_uri, timeout=300))
     assert "early 0 [] failures []" in out, out
     assert count(mongodb_uri, "t") == 8 * 500
+
+
+# -- asyncio --
+
+def test_operations_are_coroutines_every_asyncio_api_accepts(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        coll = conn.collection("aio")
+        await asyncio.create_task(coll.insert_one({"k": 1}))
+        async with asyncio.TaskGroup() as tg:
+            t1 = tg.create_task(coll.insert_one({"k": 2}))
+            t2 = tg.create_task(coll.count_documents({}))
+        assert t1.result().inserted_id is not None and t2.result() in (1, 2)
+        done, pending = await asyncio.wait([asyncio.create_task(coll.find_one({"k": 1})),
+                                            asyncio.ensure_future(coll.find_one({"k": 2}))])
+        assert not pending and sorted(t.result()["k"] for t in done) == [1, 2]
+        a, b = await asyncio.gather(coll.find_one({"k": 1}), coll.count_documents({}))
+        assert a["k"] == 1 and b == 2
+        assert (await asyncio.wait_for(coll.find_one({"k": 2}), 20))["k"] == 2
+        assert await asyncio.shield(coll.count_documents({})) == 2
+        assert [await f for f in asyncio.as_completed([coll.count_documents({})])] == [2]
+        op = coll.count_documents({})
+        assert await op == 2 and await op == 2 and op.result() == 2  # awaited twice, then .result()
+        await conn.close()
+    run(main())
+
+
+def test_a_task_made_of_an_operation_can_be_cancelled(mongodb_uri, run):
+    async def main():
+        conn = mgconn.create_connection(mongodb_uri)  # not open yet: the insert is buffered
+        task = asyncio.create_task(conn.collection("cancel").insert_one({"k": 1}))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await conn
+        assert await conn.collection("cancel").count_documents({}) == 0
+        await conn.close()
+    run(main())
