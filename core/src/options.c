@@ -400,6 +400,24 @@ uri_text_password (const char *uri)
    }
 }
 
+/* More than one "@" before the host: a user name or password with an unescaped "@". libmongoc would
+ * split at the first one and take the rest of the password for a host name (shown in messages and in
+ * the server-selection reason), so the string is refused without quoting any of it. */
+static bool
+has_unescaped_at_in_userinfo (const char *uri)
+{
+   const char *user = strstr (uri, "://");
+   int ats = 0;
+   if (!user) {
+      return false;
+   }
+   user += 3;
+   for (const char *p = user, *end = user + strcspn (user, "/?#"); p < end; p++) {
+      ats += *p == '@';
+   }
+   return ats > 1;
+}
+
 /* Copies the connection string without mgconn's own options, turning family/keepAlive/minPoolSize
  * into entries of `extra` so that they are checked like options. */
 static char *
@@ -496,6 +514,13 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    mg_secret_add (o->password);
    o->uri_redacted = mg_redact (uri);
 
+   if (has_unescaped_at_in_userinfo (uri)) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION,
+                    "Invalid connection string: the user name or password contains an unescaped \"@\"; "
+                    "percent-encode the user name and password (\"@\" becomes %%40, as every reserved "
+                    "character becomes %%XX)");
+      goto done;
+   }
    stripped = strip_uri_options (o, uri, &extra);
    /* libmongoc's complaints about the string become this connection's warnings (shown once it
     * opens) or are already in the error below: they do not go to every runtime's log. */

@@ -65,6 +65,8 @@ test_bad_options_are_option_errors_naming_the_option (void)
       {"postgres://127.0.0.1/x", NULL, {"Invalid connection string", "postgres"}},
       {"mongodb://", NULL, {"Invalid connection string"}},
       {"mongodb://127.0.0.1:99999/x", NULL, {"Invalid connection string"}},
+      /* an unescaped "@" in the password: refused, naming the fix, quoting no part of the string */
+      {"mongodb://bob:s3cr@t@127.0.0.1:1/x", NULL, {"unescaped \"@\"", "percent-encode"}},
    };
    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       expect_refused (rt, &cases[i]);

@@ -146,3 +146,17 @@ def test_a_task_made_of_an_operation_can_be_cancelled(mongodb_uri, run):
         assert await conn.collection("cancel").count_documents({}) == 0
         await conn.close()
     run(main())
+
+
+# -- connection strings --
+
+def test_a_password_with_an_unescaped_at_is_refused_naming_the_fix_and_showing_none_of_it():
+    with pytest.raises(mgconn.OptionError) as caught:
+        mgconn.create_connection("mongodb://bob:s3cr@t@127.0.0.1:1/db")
+    message = str(caught.value)
+    assert "percent-encode" in message and "%40" in message, message
+    for part in ("s3cr", "t@127", "bob:"):
+        assert part not in message, message
+    # escaped, the same password is accepted
+    conn = mgconn.create_connection("mongodb://bob:s3cr%40t@127.0.0.1:1/db", serverSelectionTimeoutMS=100)
+    conn.close().result(20)
