@@ -45,12 +45,22 @@ line_free (mg_log_line *l)
    bson_free (l);
 }
 
+/* Without a host's log handler a line goes to stderr, except debug lines: those asked for with the
+ * debug option (domain "debug") are shown, the driver's demoted warnings are not. */
+static bool
+unhandled_line_is_shown (int32_t level, const char *domain)
+{
+   return level != MGCONN_LOG_DEBUG || strcmp (domain, "debug") == 0;
+}
+
 static void
 line_run (mg_delivery *d)
 {
    mg_log_line *l = MG_CONTAINER_OF (d, mg_log_line, d);
    if (l->rt->log_cb) {
       l->rt->log_cb (l->level, l->domain, l->message, l->rt->log_ud);
+   } else if (!unhandled_line_is_shown (l->level, l->domain)) {
+      /* nothing: see unhandled_line_is_shown */
    } else {
       fprintf (stderr, "mgconn %s [%s]: %s\n", level_name (l->level), l->domain, l->message);
    }
@@ -68,6 +78,9 @@ emit (mgconn_runtime *rt, int32_t level, const char *domain, const char *redacte
 {
    mg_log_line *l;
    if (!rt) {
+      if (!unhandled_line_is_shown (level, domain)) {
+         return;
+      }
       fprintf (stderr, "mgconn %s [%s]: %s\n", level_name (level), domain, redacted);
       return;
    }
@@ -171,6 +184,11 @@ driver_log_handler (mongoc_log_level_t level, const char *domain, const char *me
       return;
    }
    ours = level <= MONGOC_LOG_LEVEL_CRITICAL ? MGCONN_LOG_ERROR : MGCONN_LOG_WARNING;
+   if (ours == MGCONN_LOG_WARNING && (strcmp (domain, "stream") == 0 || strcmp (domain, "socket") == 0)) {
+      /* "Failed to buffer 4 bytes" and the like, once per broken socket during an outage: the
+       * connection's events already say it (disconnected, reconnected), so these are debug lines. */
+      ours = MGCONN_LOG_DEBUG;
+   }
    red = mg_redact (message);
    pthread_mutex_lock (&registry_lock);
    for (int i = 0; i < MG_RUNTIMES_MAX; i++) {

@@ -22,7 +22,7 @@ from . import _mgconn
 from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
-from ._connection import Connection
+from ._connection import Connection, keyword_options as _keyword_options
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
 from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -52,8 +52,11 @@ def _on_log(level: int, domain: str, message: str) -> None:
         else:
             print(message, file=_sys.stderr)
         return
-    _log.log(_logging.ERROR if level == 1 else _logging.WARNING if level == 2 else _logging.INFO,
-             "%s: %s", domain, message)
+    py_level = {1: _logging.ERROR, 2: _logging.WARNING, 3: _logging.INFO}.get(level, _logging.DEBUG)
+    if domain == "mgconn":  # the logger's name says it already
+        _log.log(py_level, "%s", message)
+    else:  # libmongoc's domains ("stream", "cluster", ...)
+        _log.log(py_level, "%s: %s", domain, message)
 
 
 def _host() -> _Host:
@@ -86,7 +89,7 @@ def connect(uri: str, **options: Any) -> Connection:
 
 def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
     """A new connection with its own pool, opening at once when a URI is given."""
-    return Connection(_host(), _mgconn.Connection(_host().runtime, uri, options or None), connections)
+    return Connection(_host(), _mgconn.Connection(_host().runtime, uri, _keyword_options(options)), connections)
 
 
 def disconnect() -> Future[None]:

@@ -18,6 +18,16 @@ from .futures import Future
 from .schema import Schema
 
 EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
+
+
+def keyword_options(options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """Keyword arguments as option names: a trailing underscore, Python's way to spell a keyword that
+    is reserved (``pass_=``), is dropped."""
+    if not options:
+        return None
+    return {k[:-1] if k.endswith("_") and not k.endswith("__") else k: v for k, v in options.items()}
+
+
 STATES = {0: "disconnected", 1: "connected", 2: "connecting", 3: "disconnecting", 99: "uninitialized"}
 
 
@@ -67,6 +77,8 @@ class Connection:
     def on(self, event: str, callback: Callable[..., Any]) -> "Connection":
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
+        if not callable(callback):
+            raise TypeError(f"the listener for {event!r} must be callable, not {type(callback).__name__}")
         self._listeners.setdefault(event, []).append((callback, False))
         return self
 
@@ -114,7 +126,7 @@ class Connection:
     def open_uri(self, uri: str, **options: Any) -> "Connection":
         """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
         self._open_error = None
-        self._ext.open(uri, options or None)
+        self._ext.open(uri, keyword_options(options))
         return self
 
     def as_promise(self) -> Future["Connection"]:

@@ -189,6 +189,20 @@ class Model(Collection):
     def schema(self) -> "Schema":
         return self._schema
 
+    def create_collection(self) -> Future[Collection]:
+        """Creates this model's collection with the schema's capped and collation options (Mongoose's
+        Model.createCollection(), for models with autoCreate off). An existing collection fails with
+        the server's NamespaceExists."""
+        options: Dict[str, Any] = {}
+        capped = self._schema.options.get("capped")
+        if isinstance(capped, Mapping):
+            options.update(capped=True, **{k: capped[k] for k in ("size", "max") if k in capped})
+        elif capped:
+            options.update(capped=True, size=capped)
+        if "collation" in self._schema.options:
+            options["collation"] = self._schema.options["collation"]
+        return self._connection.create_collection(self.collection_name, **options)
+
     def init(self) -> Future[None]:
         """Finishes when this model's init (autoCreate, then autoIndex) for the current open is done."""
         fut: Future[None] = Future(self._connection._host, _nothing)
@@ -198,6 +212,8 @@ class Model(Collection):
     def on(self, event: str, callback: Callable[..., Any]) -> "Model":
         if event != "index":
             raise ValueError(f"a model's only event is 'index', not {event!r}")
+        if not callable(callback):
+            raise TypeError(f"the listener for 'index' must be callable, not {type(callback).__name__}")
         if not self._listeners:
             self._model.set_index_listener(self._emit_index)
         self._listeners.append((callback, False))

@@ -116,6 +116,8 @@ class Future(Generic[T]):
         return bool(self._op is not None and self._state != _DONE and self._op.cancel())
 
     def add_done_callback(self, fn: Callable[["Future[T]"], None]) -> None:
+        if not callable(fn):
+            raise TypeError(f"a done callback must be callable, not {type(fn).__name__}")
         if self._state == _DONE:
             fn(self)
         elif self._callbacks is None:

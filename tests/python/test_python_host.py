@@ -160,3 +160,99 @@ def test_a_password_with_an_unescaped_at_is_refused_naming_the_fix_and_showing_n
     # escaped, the same password is accepted
     conn = mgconn.create_connection("mongodb://bob:s3cr%40t@127.0.0.1:1/db", serverSelectionTimeoutMS=100)
     conn.close().result(20)
+
+
+# -- options as keywords --
+
+def test_every_connection_string_option_works_as_a_keyword(mongodb_uri):
+    conn = mgconn.create_connection(mongodb_uri, readConcernLevel="local", compressors="zlib",
+                                    socketCheckIntervalMS=1000, serverSelectionTryOnce=False)
+    try:
+        conn.wait_open(20)
+        assert conn.collection("kw").count_documents({}).result(20) == 0
+    finally:
+        conn.close().result(20)
+
+
+def test_pass_with_a_trailing_underscore_is_the_pass_option():
+    # the guide's example: the credentials are taken, and the error is the one about tls="yes"
+    with pytest.raises(mgconn.OptionError) as caught:
+        mgconn.create_connection("mongodb://127.0.0.1:1/guide", user="ada", pass_="s3cret!", tls="yes")
+    assert '"tls"' in str(caught.value) and "s3cret!" not in str(caught.value), caught.value
+    conn = mgconn.create_connection("mongodb://127.0.0.1:1/guide", user="ada", pass_="s3cret!",
+                                    serverSelectionTimeoutMS=100)
+    conn.close().result(20)
+
+
+# -- messages a Python user reads --
+
+def test_option_values_are_named_as_python_spells_them():
+    for value, spelled in ((None, "None"), (True, "True"), (False, "False")):
+        with pytest.raises(mgconn.OptionError) as caught:
+            mgconn.create_connection("mongodb://127.0.0.1:1/x", maxPoolSize=value)
+        assert f"got {spelled}" in str(caught.value), caught.value
+    with pytest.raises(mgconn.OptionError) as caught:
+        mgconn.create_connection("mongodb://127.0.0.1:1/x", bufferCommands=None)
+    assert "True or False, got None" in str(caught.value), caught.value
+
+
+def test_a_key_that_is_not_a_str_is_named_itself():
+    conn = mgconn.create_connection("mongodb://127.0.0.1:1/x", serverSelectionTimeoutMS=100)
+    try:
+        with pytest.raises(TypeError, match=r"doc\.a: 42 \(int\)"):
+            conn.collection("c").insert_one({"a": {42: "x"}})
+    finally:
+        conn.close().result(20)
+
+
+def test_none_for_a_document_is_a_type_error_naming_the_argument():
+    conn = mgconn.create_connection("mongodb://127.0.0.1:1/x", serverSelectionTimeoutMS=100)
+    coll = conn.collection("c")
+    try:
+        with pytest.raises(TypeError, match=r"insert_one\(\): the argument 'document' must be a dict"):
+            coll.insert_one(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"update_one\(\): the argument 'update'"):
+            coll.update_one({}, None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"delete_many\(\): the argument 'filter'"):
+            coll.delete_many(None)  # type: ignore[arg-type]
+    finally:
+        conn.close().result(20)
+
+
+def test_a_listener_that_is_not_callable_is_refused_at_the_call():
+    conn = mgconn.create_connection()
+    with pytest.raises(TypeError, match="'open' must be callable, not int"):
+        conn.on("open", 5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        conn.once("close", None)  # type: ignore[arg-type]
+
+
+def test_the_keepalive_warning_is_logged_once_per_process_without_a_doubled_prefix():
+    out = child("""
+        import logging
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        for _ in range(3):
+            c = mgconn.create_connection("mongodb://127.0.0.1:1/x", keepAlive=True, serverSelectionTimeoutMS=200)
+            try:
+                c.wait_open(10)
+            except Exception:
+                pass
+        c.close().result(10)
+    """)
+    lines = [line for line in out.stderr.splitlines() if "keepAlive" in line]
+    assert lines == ['WARNING mgconn: Option "keepAlive" is deprecated and ignored: TCP keep-alive is always on'], \
+        out.stderr
+
+
+def test_model_create_collection_makes_the_capped_collection_of_its_schema(mongodb_uri):
+    conn = mgconn.create_connection(mongodb_uri)
+    try:
+        schema = mgconn.Schema({"name": str}, capped={"size": 1024}, bufferCommands=False, autoCreate=False)
+        Test = conn.model("Test", schema)
+        conn.wait_open(20)
+        Test.create_collection().result(20)
+        info = conn.run_command({"listCollections": 1, "filter": {"name": Test.collection_name}}).result(20)
+        options = info["cursor"]["firstBatch"][0]["options"]
+        assert options.get("capped") is True and options.get("size") == 1024, options
+    finally:
+        conn.close().result(20)

@@ -490,6 +490,7 @@ typedef struct {
       int (*ab) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t,
                  const uint8_t *, size_t, mgconn_op_cb, void *);
    } fn;
+   const char *required; /* the first argument's name when it may not be None, or NULL */
 } coll_op;
 
 typedef struct {
@@ -530,20 +531,20 @@ drop_no_opts (mgconn_op **out, mgconn_collection *coll, const uint8_t *o, size_t
 }
 
 static const coll_op coll_ops[] = {
-   {"insert_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_insert_one}},
-   {"insert_many", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_insert_many}},
-   {"find_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one}},
-   {"find", ARGS_A_OPTS, 0, 1, {.a = mgconn_collection_find}},
-   {"aggregate", ARGS_A_OPTS, 1, 1, {.a = mgconn_collection_aggregate}},
-   {"update_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_one}},
-   {"update_many", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_many}},
-   {"replace_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_replace_one}},
-   {"delete_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_one}},
-   {"delete_many", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_many}},
-   {"count_documents", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_count_documents}},
-   {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}},
-   {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}},
-   {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}},
+   {"insert_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_insert_one}, "document"},
+   {"insert_many", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_insert_many}, "documents"},
+   {"find_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one}, NULL},
+   {"find", ARGS_A_OPTS, 0, 1, {.a = mgconn_collection_find}, NULL},
+   {"aggregate", ARGS_A_OPTS, 1, 1, {.a = mgconn_collection_aggregate}, "pipeline"},
+   {"update_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_one}, "filter"},
+   {"update_many", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_many}, "filter"},
+   {"replace_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_replace_one}, "filter"},
+   {"delete_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_one}, "filter"},
+   {"delete_many", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_many}, "filter"},
+   {"count_documents", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_count_documents}, NULL},
+   {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}, NULL},
+   {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}, "indexes"},
+   {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}, NULL},
 };
 
 /* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
@@ -605,6 +606,18 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
    }
    if (!c.def) {
       PyErr_Format (PyExc_ValueError, "no collection operation named %s", name);
+      goto done;
+   }
+   /* None where a document is needed is the caller's mistake of type (PyMongo's TypeError too), named
+    * as the method's argument rather than as the NULL the core would see. */
+   if (c.def->required && a == Py_None) {
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a %s, not None", name, c.def->required,
+                    c.def->a_list ? "list" : "dict (or another mapping)");
+      goto done;
+   }
+   if (c.def->shape == ARGS_A_B_OPTS && b == Py_None) {
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not None", name,
+                    strcmp (name, "replace_one") == 0 ? "replacement" : "update");
       goto done;
    }
    if (a != Py_None) {
