@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any, Dict
 
 import pytest
@@ -256,3 +257,19 @@ def test_model_create_collection_makes_the_capped_collection_of_its_schema(mongo
         assert options.get("capped") is True and options.get("size") == 1024, options
     finally:
         conn.close().result(20)
+
+
+# -- ferretdb.py as a command --
+
+def test_ferretdb_py_serve_runs_as_a_script_from_the_virtual_environment(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "python" / "mgconn" / "ferretdb.py"
+    proc = subprocess.Popen([sys.executable, str(script), "serve", "--data", str(tmp_path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""  # the server prints it once it answers ping
+        assert first.startswith("ready "), first + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        assert count(first.split()[3] + "cli", "c") == 0
+    finally:
+        if proc.stdin:
+            proc.stdin.close()  # closing its standard input stops it
+        proc.wait(30)
