@@ -146,6 +146,16 @@ mg_log_unregister_runtime (mgconn_runtime *rt)
    pthread_mutex_unlock (&registry_lock);
 }
 
+void
+mg_log_after_fork_child (void)
+{
+   /* Only this thread exists in the child: a worker of the parent that held the lock at the fork is
+    * not here to release it, and the runtimes registered are the parent's, whose queues nobody in
+    * this process dispatches (a line pushed to one would take its lock, perhaps held as well). */
+   pthread_mutex_init (&registry_lock, NULL);
+   memset (rt_registry, 0, sizeof rt_registry);
+}
+
 /* While a thread parses a connection string, libmongoc's lines from that thread belong to that
  * connection: they are collected here instead of going to every runtime (see mg_log_capture_begin). */
 static _Thread_local bson_string_t *capture;

@@ -85,6 +85,10 @@ class Collection:
         self._ext = ext
         self._connection = connection
 
+    def _rebind(self, ext: Any) -> None:
+        """After a fork: the same collection of the connection remade in the child."""
+        self._ext = ext
+
     @property
     def collection_name(self) -> str:
         return str(self._ext.name)
@@ -180,6 +184,13 @@ class Model(Collection):
         self._model = ext_model
         self._schema = schema
         self._listeners: List[Tuple[Callable[..., Any], bool]] = []
+
+    def _rebind(self, ext_model: Any) -> None:
+        """After a fork: the model registered again on the connection remade in the child."""
+        self._model = ext_model
+        self._ext = ext_model.collection
+        if self._listeners:
+            ext_model.set_index_listener(self._emit_index)
 
     @property
     def model_name(self) -> str:

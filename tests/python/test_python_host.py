@@ -273,3 +273,108 @@ def test_ferretdb_py_serve_runs_as_a_script_from_the_virtual_environment(tmp_pat
         if proc.stdin:
             proc.stdin.close()  # closing its standard input stops it
         proc.wait(30)
+
+
+# -- fire and forget at exit --
+
+def test_operations_never_awaited_on_a_connection_not_yet_open_are_applied_before_exit(mongodb_uri):
+    out = child("""
+        conn = mgconn.create_connection(uri)  # still connecting when the inserts are issued
+        for i in range(6):
+            conn.collection("forgotten").insert_one({"i": i})
+    """, mongodb_uri)
+    ok(out)
+    assert count(mongodb_uri, "forgotten") == 6, out.stderr
+    assert "Warning" not in out.stderr, out.stderr
+
+
+def test_operations_that_cannot_finish_before_exit_are_named_in_a_warning():
+    out = child("""
+        mgconn.exit_flush_timeout = 0.5
+        conn = mgconn.create_connection("mongodb://127.0.0.1:1/x", bufferTimeoutMS=60000)
+        conn.collection("c").insert_one({"i": 1})
+    """)
+    ok(out)
+    assert "1 operation(s) had not finished when the interpreter exited" in out.stderr, out.stderr
+
+
+# -- fork --
+
+FORK = """
+    import os, time
+    conn = mgconn.connect(uri)
+    User = mgconn.model("User", mgconn.Schema({"name": str}))
+    raw = conn.collection("raw")
+    other = mgconn.create_connection(uri)
+    conn.wait_open(20); other.wait_open(20)
+    User.insert_one({"name": "parent"}).result(20)
+    in_flight = raw.insert_one({"who": "before the fork"})  # may still be pending at the fork
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            t0 = time.monotonic()
+            try:
+                in_flight.result(5)
+                early = "done before the fork"
+            except RuntimeError as exc:
+                early = "refused" if time.monotonic() - t0 < 1 and "os.fork()" in str(exc) else repr(exc)
+            User.insert_one({"name": "child"}).result(20)
+            raw.insert_one({"who": "child"}).result(20)
+            other.collection("o").insert_one({"who": "child"}).result(20)
+            fresh = mgconn.create_connection(uri)
+            fresh.collection("fresh").insert_one({"who": "child"}).result(20)
+            n = User.count_documents({}).result(20)
+            print("child", early, n, flush=True)
+            code = 0
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        print("child hung")
+    print("parent", os.waitstatus_to_exitcode(status) if done else "killed", User.count_documents({}).result(20))
+    mgconn.disconnect().result(20)
+"""
+
+
+def test_after_os_fork_the_child_uses_its_connections_and_models_again(mongodb_uri):
+    out = ok(child(FORK, mongodb_uri))
+    assert "child hung" not in out, out
+    assert "parent 0 2" in out, out
+    assert any(line.startswith("child ") and line.endswith(" 2") and ("refused" in line or "done" in line)
+               for line in out.splitlines()), out
+    assert count(mongodb_uri, "raw", {"who": "child"}) == 1
+    assert count(mongodb_uri, "o") == 1 and count(mongodb_uri, "fresh") == 1
+
+
+POOL = """
+    import multiprocessing
+    conn = mgconn.connect(uri)
+    Job = mgconn.model("Job", mgconn.Schema({"n": int}))
+    conn.wait_open(20)
+    Job.insert_one({"n": -1}).result(20)
+
+    def work(n):
+        Job.insert_one({"n": n}).result(20)
+        return Job.count_documents({"n": n}).result(20)
+
+    if __name__ == "__main__":
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            print("results", pool.map_async(work, range(8)).get(60))
+        print("total", Job.count_documents({}).result(20))
+        mgconn.disconnect().result(20)
+"""
+
+
+def test_a_multiprocessing_fork_pool_uses_the_parents_model(mongodb_uri):
+    out = ok(child(POOL, mongodb_uri))
+    assert "results [1, 1, 1, 1, 1, 1, 1, 1]" in out and "total 9" in out, out
