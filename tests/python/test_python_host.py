@@ -279,12 +279,12 @@ def test_ferretdb_py_serve_runs_as_a_script_from_the_virtual_environment(tmp_pat
 
 def test_operations_never_awaited_on_a_connection_not_yet_open_are_applied_before_exit(mongodb_uri):
     out = child("""
-        conn = mgconn.create_connection(uri)  # still connecting when the inserts are issued
-        for i in range(6):
-            conn.collection("forgotten").insert_one({"i": i})
+        conn = mgconn.create_connection(uri)  # still opening when the script ends
+        for i in range(100):
+            conn.collection("forgotten").insert_one({"i": i, "pad": "x" * 1000})
     """, mongodb_uri)
     ok(out)
-    assert count(mongodb_uri, "forgotten") == 6, out.stderr
+    assert count(mongodb_uri, "forgotten") == 100, out.stderr
     assert "Warning" not in out.stderr, out.stderr
 
 
@@ -378,3 +378,38 @@ POOL = """
 def test_a_multiprocessing_fork_pool_uses_the_parents_model(mongodb_uri):
     out = ok(child(POOL, mongodb_uri))
     assert "results [1, 1, 1, 1, 1, 1, 1, 1]" in out and "total 9" in out, out
+
+
+# -- libmongoc's socket warnings during an outage --
+
+OUTAGE = """
+    import logging
+    from mgconn.ferretdb import FerretDB
+    if sys.argv[1] == "debug":
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    server = FerretDB().start()
+    try:
+        conn = mgconn.create_connection(server.uri + "outage", heartbeatFrequencyMS=500)
+        conn.wait_open(20)
+        coll = conn.collection("c")
+        coll.insert_one({"a": 1}).result(20)
+        server.kill()  # the pooled socket breaks under the next operation
+        try:
+            coll.insert_one({"a": 2}).result(20)
+        except mgconn.NetworkError:
+            print("network error, as expected")
+        server.restart()
+        coll.insert_one({"a": 3}).result(20)
+        conn.close().result(20)
+    finally:
+        server.stop()
+"""
+
+
+def test_the_drivers_socket_warnings_in_an_outage_are_debug_lines_not_stderr():
+    quiet = child(OUTAGE, "default")
+    assert "network error, as expected" in ok(quiet)
+    assert "Failed to" not in quiet.stderr and "stream" not in quiet.stderr, quiet.stderr
+    verbose = child(OUTAGE, "debug")
+    assert "network error, as expected" in ok(verbose)
+    assert "DEBUG mgconn: stream: Failed to buffer" in verbose.stderr, verbose.stderr
