@@ -126,9 +126,11 @@ class Future(Generic[T]):
             self._callbacks.append(fn)
 
     def __await__(self) -> Generator[Any, None, T]:
+        # Bound even when already done: the loop that awaits is the one that dispatches from now on
+        # (so a .result() inside it is refused rather than blocking it).
+        loop = asyncio.get_running_loop()
+        self._host.bind(loop)
         if self._state != _DONE:
-            loop = asyncio.get_running_loop()
-            self._host.bind(loop)
             if self._aio is None:
                 self._aio = loop.create_future()
                 self._aio.add_done_callback(self._aio_done)
