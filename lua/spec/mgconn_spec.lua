@@ -116,10 +116,13 @@ describe("mgconn for Lua", function()
   it("makes a model's capped collection with Model:createCollection()", function()
     local conn = mgconn.createConnection(db("create_collection"))
     local Test = conn:model("Test", mgconn.Schema({ name = "string" },
-                                                  { capped = { size = 1024 }, bufferCommands = false, autoCreate = false }))
-    conn:asPromise():wait(10)
-    Test:createCollection():wait(10)
-    local info = conn:runCommand({ listCollections = 1, filter = { name = Test.collectionName } }):wait(10)
+                                                  { capped = { size = 1024 }, bufferCommands = false, autoCreate = false }),
+                            "capped_" .. os.time())
+    assert(conn:asPromise():wait(10))
+    local created, err = Test:createCollection():wait(10)
+    assert(created, err and err.message)
+    local info, err2 = conn:runCommand(mgconn.ordered("listCollections", 1, "filter", { name = Test.collectionName })):wait(10)
+    assert(info, err2 and err2.message)
     local options = info.cursor.firstBatch[1].options
     assert.are.equal(true, options.capped)
     assert.are.equal(1024, options.size)
