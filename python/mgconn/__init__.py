@@ -74,10 +74,10 @@ def _host() -> _Host:
 
 def _after_fork_in_child() -> None:
     """os.fork() (multiprocessing, gunicorn --preload, Celery prefork): the parent's runtime has no
-    threads in the child and must not be touched there. The child gets a runtime of its own on first
-    use, and every connection made before the fork is made again on it, opening with the same URI
-    and options, with its models and collections (as PyMongo's clients reconnect in a child, with a
-    warning). What was in flight at the fork finishes in the parent only: such an operation's
+    threads in the child and must not be touched there. The child gets a runtime of its own (at once
+    when connections exist, else on first use), and every connection made before the fork is made
+    again on it, opening with the same URI and options, with its models and collections (as
+    PyMongo's clients reconnect in a child, with a warning). What was in flight at the fork finishes in the parent only: such an operation's
     .result() in the child raises a RuntimeError at once."""
     if _state["host"] is None:
         return
@@ -148,6 +148,8 @@ def disconnect() -> Future[None]:
     """Closes every connection."""
     fut: Future[None] = Future(_host(), lambda op: None)
     fut._op = _host().runtime.disconnect(fut._on_op_done)
+    for conn in connections:
+        conn._closed = True  # not opened again in a child forked later
     return fut
 
 
