@@ -249,9 +249,9 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
       }
       o->family = (int32_t) v;
    } else if (strcasecmp (def->name, "keepAlive") == 0 || strcasecmp (def->name, "keepAliveInitialDelay") == 0) {
-      /* Said once per process: an application that sets it sets it on every connection it makes. */
-      static atomic_bool said;
-      if (!atomic_exchange (&said, true)) {
+      /* Said once per process (per name): an application that sets it sets it on every connection. */
+      static atomic_bool said[2];
+      if (!atomic_exchange (&said[strcasecmp (def->name, "keepAlive") == 0 ? 0 : 1], true)) {
          warn (o, "Option \"%s\" is deprecated and ignored: TCP keep-alive is always on", def->name);
       }
    } else if (strcasecmp (def->name, "readPreference") == 0) {
