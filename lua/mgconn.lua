@@ -266,6 +266,18 @@ Model.__index = Model
 function Model:init(cb)
   return start(function(done) return self._model:init(done) end, cb, function() return true end)
 end
+--- Creates the model's collection with its schema's capped and collation options (Mongoose's
+--- Model.createCollection(), for models with autoCreate off).
+function Model:createCollection(cb)
+  local so, opts = self.schema.options, {}
+  if type(so.capped) == "table" then
+    opts.capped, opts.size, opts.max = true, so.capped.size, so.capped.max
+  elseif so.capped then
+    opts.capped, opts.size = true, so.capped
+  end
+  opts.collation = so.collation
+  return self.db:createCollection(self.collectionName, opts, cb)
+end
 function Model:on(event, fn)
   assert(event == "index", "a model's only event is 'index'")
   self._index_listeners[#self._index_listeners + 1] = fn

@@ -162,8 +162,10 @@ MGCONN_EXTERN (int) mgconn_runtime_set (mgconn_runtime *rt, const uint8_t *setti
  * unknown name. */
 MGCONN_EXTERN (int) mgconn_runtime_get (const mgconn_runtime *rt, const char *name, int32_t *value);
 
-/* Log lines from mgconn and libmongoc (warnings and above) for this runtime, delivered through
- * dispatch. Without a handler they go to stderr. Passwords are already masked. */
+/* Log lines from mgconn and libmongoc (warnings and above; libmongoc's "stream" and "socket"
+ * warnings, which a broken connection repeats and the events already report, at MGCONN_LOG_DEBUG)
+ * for this runtime, delivered through dispatch. Without a handler they go to stderr, except debug
+ * lines other than the debug setting's. Passwords are already masked. */
 typedef void (*mgconn_log_cb) (int32_t level, const char *domain, const char *message, void *userdata);
 #define MGCONN_LOG_ERROR 1
 #define MGCONN_LOG_WARNING 2

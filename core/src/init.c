@@ -15,6 +15,18 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int init_count;
 static bool driver_ready;
 
+/* fork(): in the child only the forking thread runs on. The process-wide locks a parent thread held
+ * at that moment would stay locked, and the runtimes in the log registry are the parent's (their
+ * workers are not in the child): both are made new here, so that a runtime made in the child works.
+ * The parent's runtimes themselves are left alone (a host must not use them in the child). */
+static void
+mg_after_fork_child (void)
+{
+   pthread_mutex_init (&init_lock, NULL);
+   mg_log_after_fork_child ();
+   mg_redact_after_fork_child ();
+}
+
 int
 mg_process_ref (void)
 {
@@ -23,6 +35,7 @@ mg_process_ref (void)
    if (!driver_ready) {
       mongoc_init ();
       mg_log_install_driver_handler ();
+      (void) pthread_atfork (NULL, NULL, mg_after_fork_child);
       driver_ready = true;
    }
    n = ++init_count;

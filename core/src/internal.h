@@ -47,6 +47,8 @@ int mg_fail (mgconn_error *out, int32_t category, const char *fmt, ...) BSON_GNU
  * passes through mg_redact before anyone sees it. */
 void mg_secret_add (const char *secret);
 void mg_secret_remove (const char *secret);
+/* In the child of a fork: the registry's lock as new (the thread that may have held it is gone). */
+void mg_redact_after_fork_child (void);
 /* Masks registered secrets and the password part of any "scheme://user:pass@" in `text`.
  * Returns a new string (bson_free). */
 char *mg_redact (const char *text);
@@ -182,6 +184,8 @@ void mg_log_capture_begin (bson_string_t *into);
 void mg_log_capture_end (void);
 void mg_log_register_runtime (mgconn_runtime *rt);
 void mg_log_unregister_runtime (mgconn_runtime *rt);
+/* In the child of a fork: the registry's lock as new and no runtime in it (they are the parent's). */
+void mg_log_after_fork_child (void);
 
 /* ---- process init (init.c) ---- */
 int mg_process_ref (void);

@@ -45,12 +45,22 @@ line_free (mg_log_line *l)
    bson_free (l);
 }
 
+/* Without a host's log handler a line goes to stderr, except debug lines: those asked for with the
+ * debug option (domain "debug") are shown, the driver's demoted warnings are not. */
+static bool
+unhandled_line_is_shown (int32_t level, const char *domain)
+{
+   return level != MGCONN_LOG_DEBUG || strcmp (domain, "debug") == 0;
+}
+
 static void
 line_run (mg_delivery *d)
 {
    mg_log_line *l = MG_CONTAINER_OF (d, mg_log_line, d);
    if (l->rt->log_cb) {
       l->rt->log_cb (l->level, l->domain, l->message, l->rt->log_ud);
+   } else if (!unhandled_line_is_shown (l->level, l->domain)) {
+      /* nothing: see unhandled_line_is_shown */
    } else {
       fprintf (stderr, "mgconn %s [%s]: %s\n", level_name (l->level), l->domain, l->message);
    }
@@ -68,6 +78,9 @@ emit (mgconn_runtime *rt, int32_t level, const char *domain, const char *redacte
 {
    mg_log_line *l;
    if (!rt) {
+      if (!unhandled_line_is_shown (level, domain)) {
+         return;
+      }
       fprintf (stderr, "mgconn %s [%s]: %s\n", level_name (level), domain, redacted);
       return;
    }
@@ -133,6 +146,16 @@ mg_log_unregister_runtime (mgconn_runtime *rt)
    pthread_mutex_unlock (&registry_lock);
 }
 
+void
+mg_log_after_fork_child (void)
+{
+   /* Only this thread exists in the child: a worker of the parent that held the lock at the fork is
+    * not here to release it, and the runtimes registered are the parent's, whose queues nobody in
+    * this process dispatches (a line pushed to one would take its lock, perhaps held as well). */
+   pthread_mutex_init (&registry_lock, NULL);
+   memset (rt_registry, 0, sizeof rt_registry);
+}
+
 /* While a thread parses a connection string, libmongoc's lines from that thread belong to that
  * connection: they are collected here instead of going to every runtime (see mg_log_capture_begin). */
 static _Thread_local bson_string_t *capture;
@@ -171,6 +194,11 @@ driver_log_handler (mongoc_log_level_t level, const char *domain, const char *me
       return;
    }
    ours = level <= MONGOC_LOG_LEVEL_CRITICAL ? MGCONN_LOG_ERROR : MGCONN_LOG_WARNING;
+   if (ours == MGCONN_LOG_WARNING && (strcmp (domain, "stream") == 0 || strcmp (domain, "socket") == 0)) {
+      /* "Failed to buffer 4 bytes" and the like, once per broken socket during an outage: the
+       * connection's events already say it (disconnected, reconnected), so these are debug lines. */
+      ours = MGCONN_LOG_DEBUG;
+   }
    red = mg_redact (message);
    pthread_mutex_lock (&registry_lock);
    for (int i = 0; i < MG_RUNTIMES_MAX; i++) {

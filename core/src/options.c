@@ -9,6 +9,7 @@
 #include "connection.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
@@ -58,6 +59,7 @@ static const opt_def options[] = {
    DRV ("replicaSet", MONGOC_URI_REPLICASET, OPT_STRING, 0, 0),
    DRV ("appName", MONGOC_URI_APPNAME, OPT_STRING, 0, 0),
    DRV ("compressors", MONGOC_URI_COMPRESSORS, OPT_STRING, 0, 0),
+   DRV ("readConcernLevel", MONGOC_URI_READCONCERNLEVEL, OPT_STRING, 0, 0),
    DRV ("tlsCAFile", MONGOC_URI_TLSCAFILE, OPT_STRING, 0, 0),
    DRV ("tlsCertificateKeyFile", MONGOC_URI_TLSCERTIFICATEKEYFILE, OPT_STRING, 0, 0),
    DRV ("tlsCertificateKeyFilePassword", MONGOC_URI_TLSCERTIFICATEKEYFILEPASSWORD, OPT_STRING, 0, 0),
@@ -247,7 +249,11 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
       }
       o->family = (int32_t) v;
    } else if (strcasecmp (def->name, "keepAlive") == 0 || strcasecmp (def->name, "keepAliveInitialDelay") == 0) {
-      warn (o, "Option \"%s\" is deprecated and ignored: TCP keep-alive is always on", def->name);
+      /* Said once per process (per name): an application that sets it sets it on every connection. */
+      static atomic_bool said[2];
+      if (!atomic_exchange (&said[strcasecmp (def->name, "keepAlive") == 0 ? 0 : 1], true)) {
+         warn (o, "Option \"%s\" is deprecated and ignored: TCP keep-alive is always on", def->name);
+      }
    } else if (strcasecmp (def->name, "readPreference") == 0) {
       static const char *const modes[] = {"primary", "primaryPreferred", "secondary", "secondaryPreferred",
                                           "nearest"};
@@ -292,6 +298,38 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
    return 0;
 }
 
+/* A connection string option of libmongoc's that the table above does not list (socketCheckIntervalMS,
+ * serverSelectionTryOnce, srvServiceName, ...): as an option it works as it does in the string. */
+static int
+apply_other_uri_option (mg_options *o, const char *name, const bson_iter_t *it, mgconn_error *error)
+{
+   int64_t v;
+   bool ok;
+   if (mongoc_uri_option_is_bool (name)) {
+      if (!BSON_ITER_HOLDS_BOOL (it)) {
+         const opt_def def = {name, NULL, OPT_BOOL, 0, 1, 0};
+         return bad_value (error, &def, it, "true or false");
+      }
+      ok = mongoc_uri_set_option_as_bool (o->uri, name, bson_iter_bool (it));
+   } else if (mongoc_uri_option_is_int32 (name)) {
+      if (!get_int (it, &v) || v < INT32_MIN || v > INT32_MAX) {
+         const opt_def def = {name, NULL, OPT_INT, INT32_MIN, INT32_MAX, 0};
+         return bad_value (error, &def, it, "an integer");
+      }
+      ok = mongoc_uri_option_is_int64 (name) ? mongoc_uri_set_option_as_int64 (o->uri, name, v)
+                                             : mongoc_uri_set_option_as_int32 (o->uri, name, (int32_t) v);
+   } else if (mongoc_uri_option_is_utf8 (name)) {
+      if (!BSON_ITER_HOLDS_UTF8 (it)) {
+         const opt_def def = {name, NULL, OPT_STRING, 0, 0, 0};
+         return bad_value (error, &def, it, "a string");
+      }
+      ok = mongoc_uri_set_option_as_utf8 (o->uri, name, bson_iter_utf8 (it, NULL));
+   } else {
+      return unknown_option (error, name);
+   }
+   return ok ? 0 : mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", name);
+}
+
 static int
 apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_user, bool *set_pass,
               mgconn_error *error)
@@ -300,7 +338,7 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
    int64_t v;
    char accepted[96];
    if (!def) {
-      return unknown_option (error, name);
+      return apply_other_uri_option (o, name, it, error);
    }
    switch (def->type) {
    case OPT_OWN_BOOL:
@@ -350,6 +388,16 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
          mongoc_uri_set_auth_source (o->uri, bson_iter_utf8 (it, NULL));
       } else if (strcasecmp (def->name, "authMechanism") == 0) {
          mongoc_uri_set_auth_mechanism (o->uri, bson_iter_utf8 (it, NULL));
+      } else if (strcasecmp (def->name, "compressors") == 0) {
+         /* not a plain string option to libmongoc: its own setter checks each name */
+         if (!mongoc_uri_set_compressors (o->uri, bson_iter_utf8 (it, NULL))) {
+            return bad_value (error, def, it, "a comma-separated list of \"snappy\", \"zlib\", \"zstd\"");
+         }
+      } else if (strcasecmp (def->name, "readConcernLevel") == 0) {
+         mongoc_read_concern_t *rc = mongoc_read_concern_new ();
+         mongoc_read_concern_set_level (rc, bson_iter_utf8 (it, NULL));
+         mongoc_uri_set_read_concern (o->uri, rc);
+         mongoc_read_concern_destroy (rc);
       } else if (strcasecmp (def->name, "tlsCertificateKeyFilePassword") == 0) {
          mg_secret_add (bson_iter_utf8 (it, NULL));
          mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL));
@@ -398,6 +446,24 @@ uri_text_password (const char *uri)
       bson_free (raw);
       return dec;
    }
+}
+
+/* More than one "@" before the host: a user name or password with an unescaped "@". libmongoc would
+ * split at the first one and take the rest of the password for a host name (shown in messages and in
+ * the server-selection reason), so the string is refused without quoting any of it. */
+static bool
+has_unescaped_at_in_userinfo (const char *uri)
+{
+   const char *user = strstr (uri, "://");
+   int ats = 0;
+   if (!user) {
+      return false;
+   }
+   user += 3;
+   for (const char *p = user, *end = user + strcspn (user, "/?#"); p < end; p++) {
+      ats += *p == '@';
+   }
+   return ats > 1;
 }
 
 /* Copies the connection string without mgconn's own options, turning family/keepAlive/minPoolSize
@@ -496,6 +562,13 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    mg_secret_add (o->password);
    o->uri_redacted = mg_redact (uri);
 
+   if (has_unescaped_at_in_userinfo (uri)) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION,
+                    "Invalid connection string: the user name or password contains an unescaped \"@\"; "
+                    "percent-encode the user name and password (\"@\" becomes %%40, as every reserved "
+                    "character becomes %%XX)");
+      goto done;
+   }
    stripped = strip_uri_options (o, uri, &extra);
    /* libmongoc's complaints about the string become this connection's warnings (shown once it
     * opens) or are already in the error below: they do not go to every runtime's log. */

@@ -23,6 +23,14 @@ static struct {
 #define MG_SECRET_MIN_LEN 4
 
 void
+mg_redact_after_fork_child (void)
+{
+   /* The secrets stay registered (the child's messages must not show them either); only the lock is
+    * made new, as a parent thread may have held it at the fork. */
+   pthread_mutex_init (&secrets_lock, NULL);
+}
+
+void
 mg_secret_add (const char *secret)
 {
    int i, free_slot = -1;

@@ -113,6 +113,22 @@ describe("mgconn for Lua", function()
     conn:close():wait(10)
   end)
 
+  it("makes a model's capped collection with Model:createCollection()", function()
+    local conn = mgconn.createConnection(db("create_collection"))
+    local Test = conn:model("Test", mgconn.Schema({ name = "string" },
+                                                  { capped = { size = 1024 }, bufferCommands = false, autoCreate = false }),
+                            "capped_" .. os.time())
+    assert(conn:asPromise():wait(10))
+    local created, err = Test:createCollection():wait(10)
+    assert(created, err and err.message)
+    local info, err2 = conn:runCommand(mgconn.ordered("listCollections", 1, "filter", { name = Test.collectionName })):wait(10)
+    assert(info, err2 and err2.message)
+    local options = info.cursor.firstBatch[1].options
+    assert.are.equal(true, options.capped)
+    assert.are.equal(1024, options.size)
+    conn:close():wait(10)
+  end)
+
   it("round-trips values: integers by range, int64 limits, nested arrays, null, typed values", function()
     local conn = mgconn.createConnection(db("types"))
     local c = conn:collection("t")

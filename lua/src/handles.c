@@ -796,6 +796,8 @@ log_trampoline (int32_t level, const char *domain, const char *message, void *us
       lua_pop (L, 1);
       if (level == MGCONN_LOG_DEBUG && strcmp (domain, "debug") == 0) {
          fprintf (stderr, "%s\n", message); /* already "mgconn: coll.method(...)", as Python prints it */
+      } else if (level == MGCONN_LOG_DEBUG) {
+         /* the driver's socket warnings in an outage: for a log handler that asks, not for stderr */
       } else {
          fprintf (stderr, "mgconn [%s]: %s\n", domain, message);
       }

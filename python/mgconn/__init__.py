@@ -12,17 +12,20 @@ on a C core whose host thread never waits for the database.
 """
 from __future__ import annotations
 
+import atexit as _atexit
 import datetime as _datetime
 import logging as _logging
+import os as _os
 import sys as _sys
 import uuid as _uuid
+import warnings as _warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import _mgconn
 from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
-from ._connection import Connection
+from ._connection import Connection, keyword_options as _keyword_options
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
 from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -38,7 +41,7 @@ _mgconn._setup(ObjectId=ObjectId, Int64=Int64, Decimal128=Decimal128, Binary=Bin
                utc=_datetime.timezone.utc, make_error=errors._make_error)
 
 _log = _logging.getLogger("mgconn")
-_state: Dict[str, Any] = {"host": None, "default": None, "debug": None}
+_state: Dict[str, Any] = {"host": None, "default": None, "debug": None, "settings": {}}
 connections: List[Connection] = []
 
 _SETTING_NAMES = {"buffer_commands": "bufferCommands", "buffer_timeout_ms": "bufferTimeoutMS",
@@ -53,16 +56,64 @@ def _on_log(level: int, domain: str, message: str) -> None:
         else:
             print(message, file=_sys.stderr)
         return
-    _log.log(_logging.ERROR if level == 1 else _logging.WARNING if level == 2 else _logging.INFO,
-             "%s: %s", domain, message)
+    py_level = {1: _logging.ERROR, 2: _logging.WARNING, 3: _logging.INFO}.get(level, _logging.DEBUG)
+    if domain == "mgconn":  # the logger's name says it already
+        _log.log(py_level, "%s", message)
+    else:  # libmongoc's domains ("stream", "cluster", ...)
+        _log.log(py_level, "%s: %s", domain, message)
 
 
 def _host() -> _Host:
     if _state["host"] is None:
         runtime = _mgconn.Runtime(method_case="snake")
         runtime.set_log_handler(_on_log)
+        if _state["settings"]:
+            runtime.set(dict(_state["settings"]))
         _state["host"] = _Host(runtime)
     return _state["host"]  # type: ignore[no-any-return]
+
+
+def _after_fork_in_child() -> None:
+    """os.fork() (multiprocessing, gunicorn --preload, Celery prefork): the parent's runtime has no
+    threads in the child and must not be touched there. The child gets a runtime of its own (at once
+    when connections exist, else on first use), and every connection made before the fork is made
+    again on it, opening with the same URI and options, with its models and collections (as
+    PyMongo's clients reconnect in a child, with a warning). What was in flight at the fork finishes in the parent only: such an operation's
+    .result() in the child raises a RuntimeError at once."""
+    if _state["host"] is None:
+        return
+    _state["host"] = None
+    if not connections:
+        return
+    host = _host()
+    for conn in connections:
+        conn._remake_after_fork(host)
+    _warnings.warn("mgconn was in use before os.fork(): this process has its own mgconn runtime, and the "
+                   "connections made before the fork open again in it", RuntimeWarning, stacklevel=2)
+
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+
+exit_flush_timeout = 10.0
+"""Seconds the interpreter's exit waits for operations still pending (an insert never awaited)."""
+
+
+def _flush_at_exit() -> None:
+    """Operations still pending at exit (issued and never awaited, often on a connection that is not
+    open yet) are waited for, dispatching, up to exit_flush_timeout; any left are named in a warning
+    instead of being dropped without a word."""
+    host = _state["host"]
+    if host is None or host.runtime.foreign():
+        return
+    host.wait_until(lambda: host.runtime.pending() == 0, exit_flush_timeout)
+    left = host.runtime.pending()
+    if left:
+        _warnings.warn(f"mgconn: {left} operation(s) had not finished when the interpreter exited "
+                       f"(waited {exit_flush_timeout:g} s) and may not have been applied; await them or call "
+                       f".result() before exiting", RuntimeWarning, stacklevel=1)
+
+
+_atexit.register(_flush_at_exit)
 
 
 def _default() -> Connection:
@@ -87,13 +138,19 @@ def connect(uri: str, **options: Any) -> Connection:
 
 def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
     """A new connection with its own pool, opening at once when a URI is given."""
-    return Connection(_host(), _mgconn.Connection(_host().runtime, uri, options or None), connections)
+    opts = _keyword_options(options)
+    conn = Connection(_host(), _mgconn.Connection(_host().runtime, uri, opts), connections)
+    if uri is not None:
+        conn._open_args = (uri, opts)
+    return conn
 
 
 def disconnect() -> Future[None]:
     """Closes every connection."""
     fut: Future[None] = Future(_host(), lambda op: None)
     fut._op = _host().runtime.disconnect(fut._on_op_done)
+    for conn in connections:
+        conn._closed = True  # not opened again in a child forked later
     return fut
 
 
@@ -114,6 +171,7 @@ def set(name: str, value: Any) -> None:  # noqa: A001  (Mongoose's name)
         _state["debug"] = value if callable(value) else None
         value = bool(value)
     _host().runtime.set({key: value})
+    _state["settings"][key] = value  # set again on the runtime a forked child makes
 
 
 def get(name: str) -> Any:

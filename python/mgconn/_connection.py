@@ -8,6 +8,7 @@ delivered on the host thread in order: ``connecting``, ``connected``, ``open``, 
 from __future__ import annotations
 
 import types
+import weakref
 from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
 
 from . import _mgconn
@@ -18,6 +19,16 @@ from .futures import Future
 from .schema import Schema
 
 EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
+
+
+def keyword_options(options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """Keyword arguments as option names: a trailing underscore, Python's way to spell a keyword that
+    is reserved (``pass_=``), is dropped."""
+    if not options:
+        return None
+    return {k[:-1] if k.endswith("_") and not k.endswith("__") else k: v for k, v in options.items()}
+
+
 STATES = {0: "disconnected", 1: "connected", 2: "connecting", 3: "disconnecting", 99: "uninitialized"}
 
 
@@ -31,6 +42,12 @@ class Connection:
         self._open_waiters: List[Future["Connection"]] = []
         self._open_error: Optional[BaseException] = None
         self._closed_before_open = False
+        # What a fork needs to make this connection again in the child (see _remake_after_fork).
+        self._open_args: Optional[Tuple[str, Optional[Dict[str, Any]]]] = None
+        self._closed = False
+        self._collections: "weakref.WeakSet[Collection]" = weakref.WeakSet()
+        self._other_children: "weakref.WeakSet[Connection]" = weakref.WeakSet()
+        self._parent: Optional[Tuple["Connection", str]] = None
         ext.set_listener(self._on_event)
         if registry is not None:
             registry.append(self)
@@ -67,6 +84,8 @@ class Connection:
     def on(self, event: str, callback: Callable[..., Any]) -> "Connection":
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
+        if not callable(callback):
+            raise TypeError(f"the listener for {event!r} must be callable, not {type(callback).__name__}")
         self._listeners.setdefault(event, []).append((callback, False))
         return self
 
@@ -100,7 +119,7 @@ class Connection:
                 else:
                     cb()
             except Exception:
-                report_unraisable(f"Exception ignored in an mgconn {name!r} listener", cb)
+                report_unraisable(f"an mgconn {name!r} listener", cb)
 
     def _resolve_open(self, error: Optional[BaseException]) -> None:
         waiters, self._open_waiters = self._open_waiters, []
@@ -114,7 +133,9 @@ class Connection:
     def open_uri(self, uri: str, **options: Any) -> "Connection":
         """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
         self._open_error = None
-        self._ext.open(uri, options or None)
+        opts = keyword_options(options)
+        self._ext.open(uri, opts)
+        self._open_args, self._closed = (uri, opts), False
         return self
 
     def as_promise(self) -> Future["Connection"]:
@@ -140,6 +161,7 @@ class Connection:
         With force, operations in flight fail at once too."""
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.close(force, fut._on_op_done)
+        self._closed = True
         return fut
 
     async def __aenter__(self) -> "Connection":
@@ -175,16 +197,45 @@ class Connection:
 
     def collection(self, name: str) -> Collection:
         """A raw collection of this database: buffered like a model's operations, no schema."""
-        return Collection(self._ext.collection(name), self)
+        coll = Collection(self._ext.collection(name), self)
+        self._collections.add(coll)
+        return coll
 
     def use_db(self, name: str, use_cache: bool = False) -> "Connection":
         """A connection to another database on the same pool, with its own model registry."""
         if use_cache and name in self._children:
             return self._children[name]
         child = Connection(self._host, self._ext.use_db(name, use_cache))
+        child._parent = (self, name)
         if use_cache:
             self._children[name] = child
+        else:
+            self._other_children.add(child)
         return child
+
+    # -- fork --
+    def _remake_after_fork(self, host: Host, ext: Optional[Any] = None) -> None:
+        """In the child of a fork: the same connection on the child's runtime. It opens again (with its
+        URI and options) unless it was closed; its models, collections and use_db children are
+        remade on it. Operations issued before the fork belong to the parent and stay there."""
+        self._host = host
+        if ext is None:
+            ext = _mgconn.Connection(host.runtime)
+            if self._open_args is not None and not self._closed:
+                ext.open(*self._open_args)
+        self._ext = ext
+        ext.set_listener(self._on_event)
+        for fut in self._open_waiters:
+            fut._host = host
+        for name, m in self._models.items():
+            m._rebind(ext.model(name, m.schema._ext, m.collection_name))
+        for coll in list(self._collections):
+            coll._rebind(ext.collection(coll.name))
+        for name, child in self._children.items():
+            child._remake_after_fork(host, ext.use_db(name, True))
+        for child in list(self._other_children):
+            if child._parent is not None:
+                child._remake_after_fork(host, ext.use_db(child._parent[1], False))
 
     # -- database operations --
     def run_command(self, command: Mapping[str, Any], db: Optional[str] = None) -> Future[Dict[str, Any]]:

@@ -56,11 +56,10 @@ class Host:
             select.select([fd], [], [], left)
 
 
-def report_unraisable(message: str, obj: Any) -> None:
-    """A listener or callback that raised: reported as Python reports such errors (sys.unraisablehook),
-    and dispatch goes on with the next one."""
-    import types
-
-    exc_type, exc, tb = sys.exc_info()
-    sys.unraisablehook(types.SimpleNamespace(  # the hook reads these attributes of UnraisableHookArgs
-        exc_type=exc_type, exc_value=exc, exc_traceback=tb, err_msg=message, object=obj))
+def report_unraisable(what: str, obj: Any) -> None:
+    """A listener or callback that raised (call it in the `except` block): reported as Python reports
+    such errors, through sys.unraisablehook with real UnraisableHookArgs ("Exception ignored in
+    <what> <obj>" and the traceback on stderr by default), and dispatch goes on with the next one."""
+    exc = sys.exc_info()[1]
+    if exc is not None:
+        _mgconn.report_unraisable(exc, what, obj)

@@ -85,6 +85,10 @@ class Collection:
         self._ext = ext
         self._connection = connection
 
+    def _rebind(self, ext: Any) -> None:
+        """After a fork: the same collection of the connection remade in the child."""
+        self._ext = ext
+
     @property
     def collection_name(self) -> str:
         return str(self._ext.name)
@@ -181,6 +185,13 @@ class Model(Collection):
         self._schema = schema
         self._listeners: List[Tuple[Callable[..., Any], bool]] = []
 
+    def _rebind(self, ext_model: Any) -> None:
+        """After a fork: the model registered again on the connection remade in the child."""
+        self._model = ext_model
+        self._ext = ext_model.collection
+        if self._listeners:
+            ext_model.set_index_listener(self._emit_index)
+
     @property
     def model_name(self) -> str:
         return str(self._model.name)
@@ -188,6 +199,20 @@ class Model(Collection):
     @property
     def schema(self) -> "Schema":
         return self._schema
+
+    def create_collection(self) -> Future[Collection]:
+        """Creates this model's collection with the schema's capped and collation options (Mongoose's
+        Model.createCollection(), for models with autoCreate off). An existing collection fails with
+        the server's NamespaceExists."""
+        options: Dict[str, Any] = {}
+        capped = self._schema.options.get("capped")
+        if isinstance(capped, Mapping):
+            options.update(capped=True, **{k: capped[k] for k in ("size", "max") if k in capped})
+        elif capped:
+            options.update(capped=True, size=capped)
+        if "collation" in self._schema.options:
+            options["collation"] = self._schema.options["collation"]
+        return self._connection.create_collection(self.collection_name, **options)
 
     def init(self) -> Future[None]:
         """Finishes when this model's init (autoCreate, then autoIndex) for the current open is done."""
@@ -198,6 +223,8 @@ class Model(Collection):
     def on(self, event: str, callback: Callable[..., Any]) -> "Model":
         if event != "index":
             raise ValueError(f"a model's only event is 'index', not {event!r}")
+        if not callable(callback):
+            raise TypeError(f"the listener for 'index' must be callable, not {type(callback).__name__}")
         if not self._listeners:
             self._model.set_index_listener(self._emit_index)
         self._listeners.append((callback, False))
@@ -219,7 +246,7 @@ class Model(Collection):
             try:
                 cb(error)
             except Exception:
-                report_unraisable("Exception ignored in an mgconn 'index' listener", cb)
+                report_unraisable("an mgconn 'index' listener", cb)
 
     def __repr__(self) -> str:
         return f"<Model {self.model_name} -> {self.collection_name}>"

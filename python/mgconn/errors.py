@@ -7,6 +7,7 @@ password.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Type
 
 __all__ = [
@@ -110,4 +111,16 @@ def _make_error(category: str, message: str, code: int, code_name: str, labels: 
     if category == "InvalidArgument":
         return ValueError(message)  # type: ignore[return-value]
     cls = _BY_CATEGORY.get(category, MgconnError)
+    if category == "Option":
+        message = _python_values(message)
     return cls(message, code, code_name, labels, reason)
+
+
+_LITERALS = {"null": "None", "true": "True", "false": "False"}
+
+
+def _python_values(message: str) -> str:
+    """The core describes option values in BSON's words (null, true, false); a Python user passed
+    None, True or False."""
+    message = re.sub(r"\bgot (null|true|false)\b", lambda m: "got " + _LITERALS[m.group(1)], message)
+    return message.replace("must be true or false", "must be True or False")

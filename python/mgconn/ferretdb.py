@@ -14,14 +14,20 @@ receives SIGTERM or SIGINT, or its standard input closes (so a parent that dies 
 """
 from __future__ import annotations
 
+import os
+import sys
+
+if __name__ == "__main__" and sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    # Run as a script, this file's folder (the mgconn package) comes first on sys.path, and the
+    # package's types.py would shadow the standard library's for every module imported below.
+    del sys.path[0]
+
 import argparse
 import ctypes
-import os
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

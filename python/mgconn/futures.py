@@ -4,10 +4,17 @@ Awaitable inside a running asyncio loop (it completes on that loop's thread), or
 ``.result(timeout)`` in scripts, which blocks with the GIL released while dispatching other
 completions. Cancelling a task that awaits an operation cancels the operation if it has not been
 sent yet.
+
+A Future is also a coroutine (``send``/``throw``/``close``, registered as a
+``collections.abc.Coroutine``), as PyMongo's async operations are: ``asyncio.create_task(op)``,
+``TaskGroup.create_task(op)``, ``gather``, ``wait_for``, ``shield`` and ``as_completed`` take it as
+it is; ``asyncio.wait`` takes tasks (``asyncio.create_task(op)``), as for any coroutine. Unlike an
+``async def`` coroutine it may be awaited more than once and waited for with ``.result()``.
 """
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 from typing import Any, Callable, Generator, Generic, List, Optional, TypeVar
 
 from ._host import Host, report_unraisable
@@ -18,7 +25,8 @@ _PENDING, _DONE = 0, 1
 
 
 class Future(Generic[T]):
-    __slots__ = ("_host", "_op", "_transform", "_state", "_result", "_exception", "_callbacks", "_aio", "__weakref__")
+    __slots__ = ("_host", "_op", "_transform", "_state", "_result", "_exception", "_callbacks", "_aio", "_driver",
+                 "__weakref__")
 
     def __init__(self, host: Host, transform: Optional[Callable[[Any], T]] = None) -> None:
         self._host = host
@@ -29,6 +37,7 @@ class Future(Generic[T]):
         self._exception: Optional[BaseException] = None
         self._callbacks: Optional[List[Callable[["Future[T]"], None]]] = None  # made by the first add
         self._aio: Optional[asyncio.Future[Any]] = None
+        self._driver: Optional[Generator[Any, None, T]] = None  # the coroutine a Task drives, made on first send
 
     # -- completion (runs on the dispatching thread) --
 
@@ -69,7 +78,7 @@ class Future(Generic[T]):
             try:
                 cb(self)
             except Exception:
-                report_unraisable("Exception ignored in an mgconn.Future done callback", cb)
+                report_unraisable("an mgconn.Future done callback", cb)
 
     def _settle(self, aio: "asyncio.Future[Any]") -> None:
         if aio.done():
@@ -107,6 +116,8 @@ class Future(Generic[T]):
         return bool(self._op is not None and self._state != _DONE and self._op.cancel())
 
     def add_done_callback(self, fn: Callable[["Future[T]"], None]) -> None:
+        if not callable(fn):
+            raise TypeError(f"a done callback must be callable, not {type(fn).__name__}")
         if self._state == _DONE:
             fn(self)
         elif self._callbacks is None:
@@ -115,9 +126,11 @@ class Future(Generic[T]):
             self._callbacks.append(fn)
 
     def __await__(self) -> Generator[Any, None, T]:
+        # Bound even when already done: the loop that awaits is the one that dispatches from now on
+        # (so a .result() inside it is refused rather than blocking it).
+        loop = asyncio.get_running_loop()
+        self._host.bind(loop)
         if self._state != _DONE:
-            loop = asyncio.get_running_loop()
-            self._host.bind(loop)
             if self._aio is None:
                 self._aio = loop.create_future()
                 self._aio.add_done_callback(self._aio_done)
@@ -127,3 +140,24 @@ class Future(Generic[T]):
     def _aio_done(self, aio: "asyncio.Future[Any]") -> None:
         if aio.cancelled():
             self.cancel()  # the awaiting task was cancelled: drop the op if it was not sent
+
+    # -- the coroutine protocol, for asyncio.create_task(op) and everything that makes a task of it --
+
+    def send(self, value: Any) -> Any:
+        if self._driver is None:
+            self._driver = self.__await__()
+        return self._driver.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._driver is None:
+            self._driver = self.__await__()
+        if val is None and tb is None:
+            return self._driver.throw(typ)
+        return self._driver.throw(typ, val, tb)
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+
+
+collections.abc.Coroutine.register(Future)

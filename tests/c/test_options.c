@@ -65,6 +65,8 @@ test_bad_options_are_option_errors_naming_the_option (void)
       {"postgres://127.0.0.1/x", NULL, {"Invalid connection string", "postgres"}},
       {"mongodb://", NULL, {"Invalid connection string"}},
       {"mongodb://127.0.0.1:99999/x", NULL, {"Invalid connection string"}},
+      /* an unescaped "@" in the password: refused, naming the fix, quoting no part of the string */
+      {"mongodb://bob:s3cr@t@127.0.0.1:1/x", NULL, {"unescaped \"@\"", "percent-encode"}},
    };
    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       expect_refused (rt, &cases[i]);
@@ -238,11 +240,36 @@ test_driver_receives_mongoose_defaults (void)
    }
 }
 
+/* Every connection string option works as an option too, and gives libmongoc the same. */
+static void
+test_connection_string_options_work_as_options (void)
+{
+   const char *opts_json = "{\"readConcernLevel\": \"majority\", \"compressors\": \"zlib\", "
+                           "\"socketCheckIntervalMS\": 1234, \"serverSelectionTryOnce\": false}";
+   bson_error_t be;
+   bson_t *opts = bson_new_from_json ((const uint8_t *) opts_json, -1, &be);
+   mg_options o;
+   mgconn_error e;
+   mgconn_error_init (&e);
+   CHECK (opts, "%s", be.message);
+   CHECK (mg_options_parse (&o, "mongodb://127.0.0.1/x", opts, &e) == 0, "refused: %s", e.message);
+   const char *level = mongoc_read_concern_get_level (mongoc_uri_get_read_concern (o.uri));
+   CHECK (level && strcmp (level, "majority") == 0, "readConcernLevel not applied");
+   CHECK (bson_has_field (mongoc_uri_get_compressors (o.uri), "zlib"), "compressors not applied");
+   CHECK (mongoc_uri_get_option_as_int32 (o.uri, MONGOC_URI_SOCKETCHECKINTERVALMS, -1) == 1234,
+          "socketCheckIntervalMS not applied");
+   CHECK (!mongoc_uri_get_option_as_bool (o.uri, MONGOC_URI_SERVERSELECTIONTRYONCE, true),
+          "serverSelectionTryOnce not applied");
+   mg_options_cleanup (&o);
+   bson_destroy (opts);
+}
+
 static const test_case tests[] = {
    {"driver_defaults", test_driver_receives_mongoose_defaults},
    {"bad_options", test_bad_options_are_option_errors_naming_the_option},
    {"options_beat_uri", test_options_are_case_insensitive_and_beat_the_uri},
    {"password_redacted", test_password_appears_in_no_error_event_or_log_line},
+   {"uri_options_as_options", test_connection_string_options_work_as_options},
    {NULL, NULL},
 };
 

@@ -357,7 +357,10 @@ encode_pair (encoder *e, bson_t *out, PyObject *k, PyObject *v)
    const char *key;
    int r;
    if (!PyUnicode_Check (k)) {
-      return fail_at (e, PyExc_TypeError, "a key that is not a str", k);
+      /* the key itself, as PyMongo names it: `{1: ...}` says 1, not only "int" */
+      PyErr_Format (PyExc_TypeError, "a key that is not a str at %s: %R (%s); document keys must be str",
+                    path_text (e), k, Py_TYPE (k)->tp_name);
+      return -1;
    }
    key = PyUnicode_AsUTF8AndSize (k, &klen);
    if (!key) {

@@ -57,6 +57,9 @@ typedef struct {
    PyObject_HEAD
    mgconn_runtime *rt;
    PyObject *log_handler; /* or NULL */
+   unsigned forks;        /* ext_forks when it was made: another value means it is the parent's */
+   long pid;              /* the process that made it, for the message */
+   Py_ssize_t pending;    /* started ops whose completion has not run yet (the exit flush waits on it) */
 } RuntimeObject;
 
 typedef struct {
@@ -91,6 +94,7 @@ typedef struct {
    RuntimeObject *runtime;
    PyObject *callback; /* called with the op when it finishes, or NULL */
    int cursor_kind;    /* 1 for find/aggregate: mgconn_op_cursor may be taken */
+   int counted;        /* counted in runtime->pending until its completion runs */
 } OpObject;
 
 typedef struct {
@@ -119,6 +123,15 @@ PyObject *ext_op_new (ext_state *st, RuntimeObject *rt, mgconn_op *op, PyObject 
 void ext_op_done (mgconn_op *op, void *userdata);
 /* Reports an exception raised by a Python callback to sys.unraisablehook; dispatch goes on. */
 void ext_report_callback_error (const char *where, PyObject *callback);
+
+/* ---- fork (module.c) ----
+ * A runtime made before os.fork() is the parent's in the child: its worker threads do not exist there
+ * and a lock one of them held stays locked, so calling into it could hang. Every entry point that
+ * would reach such a runtime refuses at once (ext_runtime_check), and deallocation leaks its handles
+ * instead of freeing them (ext_runtime_foreign). The Python layer makes a new runtime in the child. */
+int ext_runtime_foreign (const RuntimeObject *rt);
+/* 0, or -1 with a RuntimeError that says what happened and what to do. */
+int ext_runtime_check (const RuntimeObject *rt);
 
 /* ---- type specs (handles.c, module.c) ---- */
 extern PyType_Spec ext_runtime_spec, ext_connection_spec, ext_collection_spec, ext_schema_spec, ext_model_spec,

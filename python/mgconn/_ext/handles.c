@@ -106,7 +106,8 @@ Connection_new (PyTypeObject *type, PyObject *args, PyObject *kwargs)
    size_t len;
    mgconn_connection *conn = NULL;
    int rc;
-   if (!PyArg_ParseTupleAndKeywords (args, kwargs, "O!|zO", kwlist, st->runtime_type, &rt, &uri, &options)) {
+   if (!PyArg_ParseTupleAndKeywords (args, kwargs, "O!|zO", kwlist, st->runtime_type, &rt, &uri, &options) ||
+       ext_runtime_check ((RuntimeObject *) rt) < 0) {
       return NULL;
    }
    if (opt_doc (st, options, &opts, "options", &data, &len) < 0) {
@@ -126,7 +127,7 @@ Connection_dealloc (ConnectionObject *self)
 {
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
-   if (self->conn) {
+   if (self->conn && !ext_runtime_foreign (self->runtime)) {
       mgconn_connection_free (self->conn); /* no event reaches this object after it */
    }
    Py_CLEAR (self->on_event);
@@ -168,7 +169,8 @@ Connection_open (ConnectionObject *self, PyObject *args)
    const uint8_t *data;
    size_t len;
    int rc;
-   if (!PyArg_ParseTuple (args, "s|O", &uri, &options) || opt_doc (st, options, &opts, "options", &data, &len) < 0) {
+   if (ext_runtime_check (self->runtime) < 0 || !PyArg_ParseTuple (args, "s|O", &uri, &options) ||
+       opt_doc (st, options, &opts, "options", &data, &len) < 0) {
       return NULL;
    }
    rc = mgconn_connection_open (self->conn, uri, data, len, NULL);
@@ -304,7 +306,7 @@ Connection_collection (ConnectionObject *self, PyObject *name)
    ext_state *st = ext_state_of_type (Py_TYPE (self));
    mgconn_collection *coll = NULL;
    const char *n = PyUnicode_AsUTF8 (name);
-   if (!n) {
+   if (!n || ext_runtime_check (self->runtime) < 0) {
       return NULL;
    }
    if (mgconn_connection_collection (&coll, self->conn, n, NULL) != 0) {
@@ -320,7 +322,7 @@ Connection_use_db (ConnectionObject *self, PyObject *args)
    const char *name;
    int use_cache = 0;
    mgconn_connection *child = NULL;
-   if (!PyArg_ParseTuple (args, "s|p", &name, &use_cache)) {
+   if (!PyArg_ParseTuple (args, "s|p", &name, &use_cache) || ext_runtime_check (self->runtime) < 0) {
       return NULL;
    }
    if (mgconn_connection_use_db (&child, self->conn, name, use_cache, NULL) != 0) {
@@ -337,7 +339,7 @@ Connection_model (ConnectionObject *self, PyObject *args)
    PyObject *schema = Py_None;
    mgconn_model *m = NULL;
    ModelObject *mo;
-   if (!PyArg_ParseTuple (args, "s|Oz", &name, &schema, &collection)) {
+   if (!PyArg_ParseTuple (args, "s|Oz", &name, &schema, &collection) || ext_runtime_check (self->runtime) < 0) {
       return NULL;
    }
    if (schema != Py_None && !PyObject_TypeCheck (schema, st->schema_type)) {
@@ -365,7 +367,7 @@ static PyObject *
 Connection_delete_model (ConnectionObject *self, PyObject *name)
 {
    const char *n = PyUnicode_AsUTF8 (name);
-   if (!n) {
+   if (!n || ext_runtime_check (self->runtime) < 0) {
       return NULL;
    }
    if (mgconn_connection_delete_model (self->conn, n) != 0) {
@@ -377,8 +379,12 @@ Connection_delete_model (ConnectionObject *self, PyObject *name)
 static PyObject *
 Connection_model_names (ConnectionObject *self, PyObject *unused)
 {
-   PyObject *list = PyList_New (0);
+   PyObject *list;
    (void) unused;
+   if (ext_runtime_check (self->runtime) < 0) {
+      return NULL;
+   }
+   list = PyList_New (0);
    for (int32_t i = 0; list && i < mgconn_connection_model_count (self->conn); i++) {
       PyObject *s = PyUnicode_FromString (mgconn_connection_model_name (self->conn, i));
       if (!s || PyList_Append (list, s) < 0) {
@@ -395,8 +401,12 @@ static PyObject *
 Connection_stats (ConnectionObject *self, PyObject *unused)
 {
    uint8_t buf[256];
-   int len = mgconn_connection_stats (self->conn, buf, sizeof buf);
+   int len;
    (void) unused;
+   if (ext_runtime_check (self->runtime) < 0) {
+      return NULL;
+   }
+   len = mgconn_connection_stats (self->conn, buf, sizeof buf);
    return len > 0 ? ext_decode_document (ext_state_of_type (Py_TYPE (self)), buf, (size_t) len, 0)
                   : ext_raise_last (ext_state_of_type (Py_TYPE (self)));
 }
@@ -490,6 +500,7 @@ typedef struct {
       int (*ab) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t,
                  const uint8_t *, size_t, mgconn_op_cb, void *);
    } fn;
+   const char *required; /* the first argument's name when it may not be None, or NULL */
 } coll_op;
 
 typedef struct {
@@ -530,20 +541,20 @@ drop_no_opts (mgconn_op **out, mgconn_collection *coll, const uint8_t *o, size_t
 }
 
 static const coll_op coll_ops[] = {
-   {"insert_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_insert_one}},
-   {"insert_many", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_insert_many}},
-   {"find_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one}},
-   {"find", ARGS_A_OPTS, 0, 1, {.a = mgconn_collection_find}},
-   {"aggregate", ARGS_A_OPTS, 1, 1, {.a = mgconn_collection_aggregate}},
-   {"update_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_one}},
-   {"update_many", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_many}},
-   {"replace_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_replace_one}},
-   {"delete_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_one}},
-   {"delete_many", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_many}},
-   {"count_documents", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_count_documents}},
-   {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}},
-   {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}},
-   {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}},
+   {"insert_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_insert_one}, "document"},
+   {"insert_many", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_insert_many}, "documents"},
+   {"find_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one}, NULL},
+   {"find", ARGS_A_OPTS, 0, 1, {.a = mgconn_collection_find}, NULL},
+   {"aggregate", ARGS_A_OPTS, 1, 1, {.a = mgconn_collection_aggregate}, "pipeline"},
+   {"update_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_one}, "filter"},
+   {"update_many", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_many}, "filter"},
+   {"replace_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_replace_one}, "filter"},
+   {"delete_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_one}, "filter"},
+   {"delete_many", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_many}, "filter"},
+   {"count_documents", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_count_documents}, NULL},
+   {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}, NULL},
+   {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}, "indexes"},
+   {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}, NULL},
 };
 
 /* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
@@ -607,6 +618,18 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
       PyErr_Format (PyExc_ValueError, "no collection operation named %s", name);
       goto done;
    }
+   /* None where a document is needed is the caller's mistake of type (PyMongo's TypeError too), named
+    * as the method's argument rather than as the NULL the core would see. */
+   if (c.def->required && a == Py_None) {
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a %s, not None", name, c.def->required,
+                    c.def->a_list ? "list" : "dict (or another mapping)");
+      goto done;
+   }
+   if (c.def->shape == ARGS_A_B_OPTS && b == Py_None) {
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not None", name,
+                    strcmp (name, "replace_one") == 0 ? "replacement" : "update");
+      goto done;
+   }
    if (a != Py_None) {
       if ((c.def->a_list ? ext_encode_array (st, a, &ba, "documents")
                          : ext_encode_document (st, a, &ba, c.def->shape == ARGS_A_B_OPTS ? "filter" : "doc")) < 0) {
@@ -640,7 +663,7 @@ Collection_dealloc (CollectionObject *self)
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
    /* A model's collection is the model's: only raw ones are ours to free. */
-   if (self->coll && !(self->owner && PyObject_TypeCheck (self->owner, ext_state_of_type (tp)->model_type))) {
+   if (self->coll && !ext_runtime_foreign (self->runtime) && !(self->owner && PyObject_TypeCheck (self->owner, ext_state_of_type (tp)->model_type))) {
       mgconn_collection_free (self->coll);
    }
    Py_CLEAR (self->owner);
@@ -833,7 +856,7 @@ Model_dealloc (ModelObject *self)
 {
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
-   if (self->model) {
+   if (self->model && !ext_runtime_foreign (self->connection->runtime)) {
       if (self->on_index) {
          mgconn_model_off (self->model, "index", index_trampoline, self);
       }
@@ -857,6 +880,9 @@ Model_traverse (ModelObject *self, visitproc visit, void *arg)
 static PyObject *
 Model_set_index_listener (ModelObject *self, PyObject *callback)
 {
+   if (ext_runtime_check (self->connection->runtime) < 0) {
+      return NULL;
+   }
    if (!self->on_index && callback != Py_None) {
       mgconn_model_on (self->model, "index", index_trampoline, self);
    }

@@ -9,7 +9,10 @@
 #include "ext.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 ext_state *
 ext_state_of_module (PyObject *module)
@@ -24,14 +27,64 @@ ext_state_of_type (PyTypeObject *type)
    return module ? ext_state_of_module (module) : NULL;
 }
 
+/* Hands the exception set on this thread to sys.unraisablehook (with the UnraisableHookArgs the hook
+ * requires), naming the callback that raised; the caller's dispatch goes on. */
+static void
+write_unraisable (const char *what, PyObject *callback)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+   PyErr_FormatUnraisable ("Exception ignored in %s %R", what, callback);
+#else
+   (void) what; /* before 3.13 the hook's message is fixed: "Exception ignored in: <callback>" */
+   PyErr_WriteUnraisable (callback ? callback : Py_None);
+#endif
+}
+
 void
 ext_report_callback_error (const char *where, PyObject *callback)
 {
    /* A listener that raises is reported the host's usual way and never breaks dispatch. */
-   PyObject *msg = PyUnicode_FromFormat ("Exception ignored in mgconn %s callback", where);
-   (void) callback;
-   PyErr_WriteUnraisable (msg ? msg : Py_None);
-   Py_XDECREF (msg);
+   char what[64];
+   PyOS_snprintf (what, sizeof what, "an mgconn %s callback", where);
+   write_unraisable (what, callback);
+}
+
+/* ---- fork ---- */
+
+/* How many times this process was forked into (counted in the child). Process-wide by nature, so the
+ * one C global of the extension; an integer compare per call, cheaper than getpid(). */
+static atomic_uint ext_forks;
+
+static void
+count_fork_in_child (void)
+{
+   atomic_fetch_add (&ext_forks, 1);
+}
+
+static void
+install_fork_counter (void)
+{
+   (void) pthread_atfork (NULL, NULL, count_fork_in_child);
+}
+
+int
+ext_runtime_foreign (const RuntimeObject *rt)
+{
+   return rt && rt->forks != atomic_load_explicit (&ext_forks, memory_order_relaxed);
+}
+
+int
+ext_runtime_check (const RuntimeObject *rt)
+{
+   if (!ext_runtime_foreign (rt)) {
+      return 0;
+   }
+   PyErr_Format (PyExc_RuntimeError,
+                 "this mgconn object was made in process %ld before os.fork() and cannot be used in this "
+                 "process (%ld): its operations ran in the parent. mgconn's connections, models and "
+                 "collections are remade in the child; use those, or make new ones after the fork",
+                 rt->pid, (long) getpid ());
+   return -1;
 }
 
 /* ---- Op ---- */
@@ -41,6 +94,10 @@ ext_op_done (mgconn_op *op, void *userdata)
 {
    OpObject *o = userdata;
    (void) op;
+   if (o->counted) {
+      o->counted = 0;
+      o->runtime->pending--;
+   }
    if (o->callback && o->callback != Py_None) {
       PyObject *r = PyObject_CallOneArg (o->callback, (PyObject *) o);
       if (!r) {
@@ -55,7 +112,11 @@ ext_op_done (mgconn_op *op, void *userdata)
 PyObject *
 ext_op_new (ext_state *st, RuntimeObject *rt, mgconn_op *op, PyObject *callback, int cursor_kind)
 {
-   OpObject *o = PyObject_GC_New (OpObject, st->op_type);
+   OpObject *o;
+   if (ext_runtime_check (rt) < 0) {
+      return NULL;
+   }
+   o = PyObject_GC_New (OpObject, st->op_type);
    if (!o) {
       return NULL;
    }
@@ -64,6 +125,8 @@ ext_op_new (ext_state *st, RuntimeObject *rt, mgconn_op *op, PyObject *callback,
    o->runtime = rt;
    o->callback = callback && callback != Py_None ? Py_NewRef (callback) : NULL;
    o->cursor_kind = cursor_kind;
+   o->counted = 1; /* until ext_op_done, or dealloc when the op never started */
+   rt->pending++;
    PyObject_GC_Track (o);
    return (PyObject *) o;
 }
@@ -73,7 +136,10 @@ Op_dealloc (OpObject *self)
 {
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
-   if (self->op) {
+   if (self->counted) {
+      self->runtime->pending--;
+   }
+   if (self->op && !ext_runtime_foreign (self->runtime)) {
       mgconn_op_free (self->op);
    }
    Py_CLEAR (self->callback);
@@ -98,7 +164,8 @@ Op_clear (OpObject *self)
    return 0;
 }
 
-/* Blocks until the op finishes or `timeout` (seconds; None: no limit) passes, running dispatch
+/* Blocks until the op finishes and its callback has returned, or `timeout` (seconds; None: no limit)
+ * passes, running dispatch
  * meanwhile so that every other completion and event still happens. The GIL is released only while
  * waiting in poll(). Returns the status. */
 static PyObject *
@@ -108,7 +175,7 @@ Op_wait (OpObject *self, PyObject *args)
    double timeout = -1;
    struct timespec t0, now;
    mgconn_runtime *rt = self->runtime->rt;
-   if (!PyArg_ParseTuple (args, "|O", &timeout_obj)) {
+   if (!PyArg_ParseTuple (args, "|O", &timeout_obj) || ext_runtime_check (self->runtime) < 0) {
       return NULL;
    }
    if (timeout_obj != Py_None && (timeout = PyFloat_AsDouble (timeout_obj)) < 0 && PyErr_Occurred ()) {
@@ -120,7 +187,10 @@ Op_wait (OpObject *self, PyObject *args)
       double left_ms;
       int slice;
       mgconn_runtime_dispatch (rt, 0);
-      if (mgconn_op_status (self->op) != MGCONN_OP_PENDING) {
+      /* Done means the completion has run, not only that the status is set: the status is set just
+       * before the callback, and when another thread's dispatch is running that callback (which may
+       * let this thread take the GIL halfway through) the Future it completes is not done yet. */
+      if (mgconn_op_status (self->op) != MGCONN_OP_PENDING && !self->callback) {
          break;
       }
       if (PyErr_CheckSignals () < 0) {
@@ -164,6 +234,9 @@ static PyObject *
 Op_cancel (OpObject *self, PyObject *unused)
 {
    (void) unused;
+   if (ext_runtime_check (self->runtime) < 0) {
+      return NULL;
+   }
    return PyBool_FromLong (mgconn_op_cancel (self->op) == 0);
 }
 
@@ -224,7 +297,7 @@ static void
 Cursor_dealloc (CursorObject *self)
 {
    PyTypeObject *tp = Py_TYPE (self);
-   if (self->cursor) {
+   if (self->cursor && !ext_runtime_foreign (self->runtime)) {
       mgconn_cursor_free (self->cursor); /* an unfinished cursor is killed on the server */
    }
    Py_CLEAR (self->runtime);
@@ -263,7 +336,9 @@ Cursor_close (CursorObject *self, PyObject *unused)
 {
    (void) unused;
    if (self->cursor) {
-      mgconn_cursor_free (self->cursor);
+      if (!ext_runtime_foreign (self->runtime)) {
+         mgconn_cursor_free (self->cursor);
+      }
       self->cursor = NULL;
    }
    Py_RETURN_NONE;
@@ -326,6 +401,9 @@ Runtime_new (PyTypeObject *type, PyObject *args, PyObject *kwargs)
       return NULL;
    }
    bson_destroy (opts);
+   self->forks = atomic_load (&ext_forks);
+   self->pid = (long) getpid ();
+   self->pending = 0;
    return (PyObject *) self;
 }
 
@@ -334,7 +412,7 @@ Runtime_dealloc (RuntimeObject *self)
 {
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
-   if (self->rt) {
+   if (self->rt && !ext_runtime_foreign (self)) { /* the parent's (after a fork): its threads are not here */
       Py_BEGIN_ALLOW_THREADS
       mgconn_runtime_free (self->rt); /* joins threads: no Python runs there */
       Py_END_ALLOW_THREADS
@@ -370,10 +448,24 @@ static PyObject *
 Runtime_dispatch (RuntimeObject *self, PyObject *args)
 {
    int max = 0;
-   if (!PyArg_ParseTuple (args, "|i", &max)) {
+   if (!PyArg_ParseTuple (args, "|i", &max) || ext_runtime_check (self) < 0) {
       return NULL;
    }
    return PyLong_FromLong (mgconn_runtime_dispatch (self->rt, max));
+}
+
+static PyObject *
+Runtime_pending (RuntimeObject *self, PyObject *unused)
+{
+   (void) unused;
+   return PyLong_FromSsize_t (self->pending);
+}
+
+static PyObject *
+Runtime_foreign (RuntimeObject *self, PyObject *unused)
+{
+   (void) unused;
+   return PyBool_FromLong (ext_runtime_foreign (self));
 }
 
 static PyObject *
@@ -383,7 +475,7 @@ Runtime_set (RuntimeObject *self, PyObject *settings)
    bson_t doc = BSON_INITIALIZER;
    mgconn_error e;
    int rc;
-   if (ext_encode_document (st, settings, &doc, "settings") < 0) {
+   if (ext_runtime_check (self) < 0 || ext_encode_document (st, settings, &doc, "settings") < 0) {
       bson_destroy (&doc);
       return NULL;
    }
@@ -402,7 +494,7 @@ Runtime_get (RuntimeObject *self, PyObject *name)
 {
    int32_t v;
    const char *n = PyUnicode_AsUTF8 (name);
-   if (!n) {
+   if (!n || ext_runtime_check (self) < 0) {
       return NULL;
    }
    if (mgconn_runtime_get (self->rt, n, &v) != 0) {
@@ -471,6 +563,8 @@ static PyMethodDef Runtime_methods[] = {
    {"get", (PyCFunction) Runtime_get, METH_O, "get(name) -> int or None"},
    {"set_log_handler", (PyCFunction) Runtime_set_log_handler, METH_O, "handler(level, domain, message) or None"},
    {"disconnect", (PyCFunction) Runtime_disconnect, METH_VARARGS, "disconnect(callback=None) -> Op"},
+   {"pending", (PyCFunction) Runtime_pending, METH_NOARGS, "pending() -> started ops whose completion has not run"},
+   {"foreign", (PyCFunction) Runtime_foreign, METH_NOARGS, "foreign() -> made by the parent before a fork"},
    {NULL, NULL, 0, NULL},
 };
 
@@ -549,11 +643,33 @@ pluralize (PyObject *module, PyObject *name)
    return PyUnicode_FromString (buf);
 }
 
+/* report_unraisable(exc, what, obj): what the Python layer calls in an `except` block for a listener
+ * or done-callback that raised. */
+static PyObject *
+report_unraisable (PyObject *module, PyObject *args)
+{
+   PyObject *exc, *obj;
+   const char *what;
+   (void) module;
+   if (!PyArg_ParseTuple (args, "OsO", &exc, &what, &obj)) {
+      return NULL;
+   }
+   if (!PyExceptionInstance_Check (exc)) {
+      PyErr_SetString (PyExc_TypeError, "report_unraisable: exc must be an exception");
+      return NULL;
+   }
+   PyErr_Restore (Py_NewRef ((PyObject *) Py_TYPE (exc)), Py_NewRef (exc), PyException_GetTraceback (exc));
+   write_unraisable (what, obj);
+   Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
    {"_setup", (PyCFunction) (void (*) (void)) setup, METH_VARARGS | METH_KEYWORDS, "give the codec its classes"},
    {"encode", (PyCFunction) encode, METH_O, "encode(dict) -> BSON bytes"},
    {"decode", (PyCFunction) decode, METH_O, "decode(BSON bytes) -> dict"},
    {"pluralize", (PyCFunction) pluralize, METH_O, "Mongoose's collection name for a model name"},
+   {"report_unraisable", (PyCFunction) report_unraisable, METH_VARARGS,
+    "report_unraisable(exc, what, obj): to sys.unraisablehook, as Python reports an error nobody can catch"},
    {NULL, NULL, 0, NULL},
 };
 
@@ -570,6 +686,8 @@ module_exec (PyObject *module)
       {&ext_model_spec, &st->model_type},     {&ext_op_spec, &st->op_type},
       {&ext_cursor_spec, &st->cursor_type},
    };
+   static pthread_once_t fork_counter_once = PTHREAD_ONCE_INIT;
+   pthread_once (&fork_counter_once, install_fork_counter);
    /* One reference on libmongoc per interpreter; the runtimes take their own. */
    if (mgconn_init () < 0) {
       PyErr_SetString (PyExc_RuntimeError, "mgconn_init failed");
