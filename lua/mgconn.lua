@@ -292,6 +292,11 @@ Schema.__index = Schema
 
 local function describe(v)
   if type(v) == "table" then
+    if v[1] ~= nil then -- { "string" }: an array whose elements are of that type
+      local t = M.array()
+      for i, x in ipairs(v) do t[i] = describe(x) end
+      return t
+    end
     local t = {}
     for k, x in pairs(v) do t[tostring(k)] = describe(x) end
     return t

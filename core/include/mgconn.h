@@ -85,7 +85,9 @@ typedef enum {
    MGCONN_ERR_TYPE = 14,              /* a value that cannot be converted to BSON */
    MGCONN_ERR_INVALID_ARGUMENT = 15,  /* misuse of the API: NULL handle, wrong state, bad BSON */
    MGCONN_ERR_CANCELLED = 16,         /* the caller cancelled the operation before it was sent */
-   MGCONN_ERR_INTERNAL = 17           /* out of memory, a thread that could not start */
+   MGCONN_ERR_INTERNAL = 17,          /* out of memory, a thread that could not start */
+   MGCONN_ERR_VALIDATION = 18         /* a model's write with a value of another type than its schema
+                                         declares; nothing was sent */
 } mgconn_error_category;
 
 #define MGCONN_ERROR_MESSAGE_SIZE 1024
@@ -538,8 +540,15 @@ MGCONN_EXTERN (int) mgconn_runtime_disconnect (mgconn_op **out, mgconn_runtime *
 typedef struct mgconn_schema mgconn_schema;
 typedef struct mgconn_model mgconn_model;
 
-/* A schema: a field definition (any BSON document; mgconn keeps it for the host and compares
- * schemas by identity, as Mongoose does) and options:
+/* A schema: a field definition (a BSON document; mgconn keeps it for the host and compares
+ * schemas by identity, as Mongoose does) and options. The definition's declared types are checked
+ * on the model's writes: a value of another type in an insert or replacement, or in the $set /
+ * $setOnInsert of an update, fails the op with MGCONN_ERR_VALIDATION naming the path, and nothing
+ * is sent. A path maps to a type name ("string"/"str", "number"/"float", "int", "boolean"/"bool",
+ * "date"/"datetime", "ObjectId", "binary"/"bytes"/"uuid", "Decimal128", "document"/"dict",
+ * "array"/"list", "table", "regex", "timestamp"; any case; other names are not checked), to a
+ * nested definition, to an array of one definition, or to {"type": name}. null is never refused.
+ * Options:
  *   collection (string), bufferCommands (bool), bufferTimeoutMS (int), autoCreate (bool),
  *   autoIndex (bool), capped (int size in bytes, or {size, max}), collation (document).
  * Reference-counted: models keep their schema. */

@@ -200,6 +200,12 @@ typedef struct mgconn_model {
    size_t n_listeners;
 } mgconn_model;
 
+/* The values of `doc` (an insert or a replacement) and the $set / $setOnInsert values of `update`
+ * against the types the schema's definition declares (schema.c). False with the refusal in `why`
+ * ("path `name` is declared str and got int32 ..."). Host thread; nothing is sent when false. */
+bool mg_schema_check_document (const mgconn_schema *schema, const bson_t *doc, char *why, size_t why_size);
+bool mg_schema_check_update (const mgconn_schema *schema, const bson_t *update, char *why, size_t why_size);
+
 void mg_model_ref (mgconn_model *model);
 void mg_model_unref (mgconn_model *model);
 /* A schema option as an int (bools 0/1), or -1 when the schema does not set it. */

@@ -134,6 +134,60 @@ start (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, const m
    return rc ? rc : mg_op_submit (op, out);
 }
 
+/* A model's write is checked against the types its schema declares (mg_schema_check_*). A refused
+ * one fails through its delivery, as every result reaches the host (Mongoose rejects the promise
+ * with a ValidationError), and nothing is sent. `what` is 'd' for documents (an array of them when
+ * the op's args are an array), 'r' for a replacement, 'u' for an update. */
+static int
+submit_checked (mgconn_op *op, mgconn_op **out, char what)
+{
+   char why[512];
+   bool ok = true;
+   uint32_t index = 0;
+   if (op->model) {
+      const mgconn_schema *s = op->model->schema;
+      if (what == 'u') {
+         ok = mg_schema_check_update (s, &op->args2, why, sizeof why);
+      } else if (what == 'r') {
+         ok = mg_schema_check_document (s, &op->args2, why, sizeof why);
+      } else if (op->kind->args_array) {
+         bson_iter_t it;
+         bson_iter_init (&it, &op->args);
+         while (ok && bson_iter_next (&it)) {
+            bson_t doc;
+            uint32_t len;
+            const uint8_t *data;
+            bson_iter_document (&it, &len, &data);
+            ok = !bson_init_static (&doc, data, len) || mg_schema_check_document (s, &doc, why, sizeof why);
+            index += ok ? 1 : 0;
+         }
+      } else {
+         ok = mg_schema_check_document (s, &op->args, why, sizeof why);
+      }
+   }
+   if (ok) {
+      return mg_op_submit (op, out);
+   }
+   mgconn_error e;
+   mgconn_error_init (&e);
+   if (op->kind->args_array) {
+      mg_error_set (&e, MGCONN_ERR_VALIDATION, "Cannot run `%s.%s()`: %s validation failed: document %u: %s; nothing "
+                    "was sent", op->collection, mg_op_method_name (op), op->model->name, index, why);
+   } else {
+      mg_error_set (&e, MGCONN_ERR_VALIDATION, "Cannot run `%s.%s()`: %s validation failed: %s; nothing was sent",
+                    op->collection, mg_op_method_name (op), op->model->name, why);
+   }
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   pthread_mutex_lock (&op->conn->lock);
+   mg_op_fail_locked (op, &e); /* the delivery keeps the op's own reference */
+   pthread_mutex_unlock (&op->conn->lock);
+   mgconn_error_cleanup (&e);
+   return 0;
+}
+
 /* The document with an ObjectId `_id` first when it has none, so the id is known before sending. */
 static void
 with_id (const bson_t *doc, bson_t *out)
@@ -247,7 +301,7 @@ mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
    bson_destroy (&op->args);
    bson_steal (&op->args, &doc);
    op->largest_doc = op->args.len;
-   return mg_op_submit (op, out);
+   return submit_checked (op, out, 'd');
 }
 
 static bool
@@ -335,7 +389,7 @@ mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
    }
    bson_destroy (&op->args);
    bson_steal (&op->args, &with_ids);
-   return mg_op_submit (op, out);
+   return submit_checked (op, out, 'd');
 }
 
 /* ---- updates, replace, deletes ---- */
@@ -398,7 +452,7 @@ start_update (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, 
       return rc;
    }
    op->largest_doc = op->args2.len;
-   return mg_op_submit (op, out);
+   return submit_checked (op, out, kind == &replace_one_kind ? 'r' : 'u');
 }
 
 int

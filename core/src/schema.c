@@ -1,11 +1,13 @@
 /*
  * schema.c: schemas, the part of a model that the host defines: a field definition that mgconn
  * keeps for the host, options that change how the model's operations and init behave, and the
- * indexes that autoIndex builds. Options are checked when the schema is made.
+ * indexes that autoIndex builds. Options are checked when the schema is made; the definition's
+ * declared types are checked on the model's writes (below).
  */
 #include "connection.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const char *const schema_options[] = {"collection", "bufferCommands", "bufferTimeoutMS", "autoCreate",
                                              "autoIndex",  "capped",         "collation"};
@@ -160,4 +162,274 @@ mgconn_schema_options (const mgconn_schema *s, const uint8_t **data, size_t *len
    *data = bson_get_data (&s->options);
    *len = s->options.len;
    return 0;
+}
+
+/* ---- declared field types, checked on a model's writes ----
+ *
+ * A definition maps a path to what it holds: a type name ("str", "string", "number", "ObjectId":
+ * each host's spelling, compared without case), a nested definition (a subdocument), an array of
+ * one definition (every element), or {"type": NAME, ...} (Mongoose's long form). Values written
+ * through a model are checked against it on the host thread, before anything is queued: inserts,
+ * replacements, and the $set / $setOnInsert values of an update whose path is declared. A type
+ * name mgconn does not know, an undeclared path and null are not checked (null is Mongoose's
+ * "unset"). Nothing is cast: 5 for a string path is refused, as the host gave a number. */
+
+typedef struct {
+   const char *spellings; /* '|'-separated, lower case */
+   const char *shown;     /* how messages name it */
+   int32_t accepts[4];    /* bson_type_t values; 0 ends the list */
+} field_type;
+
+static const field_type field_types[] = {
+   {"string|str", "string", {BSON_TYPE_UTF8}},
+   {"number|float|double", "number", {BSON_TYPE_DOUBLE, BSON_TYPE_INT32, BSON_TYPE_INT64, BSON_TYPE_DECIMAL128}},
+   {"int|integer|int32|int64|long", "integer", {BSON_TYPE_INT32, BSON_TYPE_INT64}},
+   {"boolean|bool", "boolean", {BSON_TYPE_BOOL}},
+   {"date|datetime", "date", {BSON_TYPE_DATE_TIME}},
+   {"objectid", "ObjectId", {BSON_TYPE_OID}},
+   {"buffer|bytes|binary|uuid", "binary", {BSON_TYPE_BINARY}},
+   {"decimal128|decimal", "Decimal128", {BSON_TYPE_DECIMAL128}},
+   {"object|dict|document|map", "document", {BSON_TYPE_DOCUMENT}},
+   {"array|list|tuple", "array", {BSON_TYPE_ARRAY}},
+   {"table", "table", {BSON_TYPE_DOCUMENT, BSON_TYPE_ARRAY}},
+   {"regex|regexp", "regex", {BSON_TYPE_REGEX}},
+   {"timestamp", "timestamp", {BSON_TYPE_TIMESTAMP}},
+};
+
+static const char *
+bson_type_word (bson_type_t t)
+{
+   switch (t) {
+   case BSON_TYPE_DOUBLE: return "double";
+   case BSON_TYPE_UTF8: return "string";
+   case BSON_TYPE_DOCUMENT: return "document";
+   case BSON_TYPE_ARRAY: return "array";
+   case BSON_TYPE_BINARY: return "binary";
+   case BSON_TYPE_OID: return "ObjectId";
+   case BSON_TYPE_BOOL: return "boolean";
+   case BSON_TYPE_DATE_TIME: return "date";
+   case BSON_TYPE_REGEX: return "regex";
+   case BSON_TYPE_INT32: return "int32";
+   case BSON_TYPE_TIMESTAMP: return "timestamp";
+   case BSON_TYPE_INT64: return "int64";
+   case BSON_TYPE_DECIMAL128: return "Decimal128";
+   case BSON_TYPE_MINKEY: return "MinKey";
+   case BSON_TYPE_MAXKEY: return "MaxKey";
+   default: return "another BSON type";
+   }
+}
+
+/* The type a name means, or NULL for a name not known here (such a path is not checked). */
+static const field_type *
+field_type_named (const char *name)
+{
+   size_t len = strlen (name);
+   for (size_t i = 0; i < sizeof field_types / sizeof field_types[0]; i++) {
+      const char *p = field_types[i].spellings;
+      while (*p) {
+         const char *end = strchr (p, '|');
+         size_t n = end ? (size_t) (end - p) : strlen (p);
+         if (n == len && strncasecmp (p, name, n) == 0) {
+            return &field_types[i];
+         }
+         p += n + (end ? 1 : 0);
+      }
+   }
+   return NULL;
+}
+
+typedef struct {
+   char path[256];
+   char *why;      /* the message, filled at the first refusal */
+   size_t why_size;
+} type_check;
+
+static void
+path_push (type_check *c, size_t *saved, const char *key)
+{
+   size_t used = strlen (c->path);
+   *saved = used;
+   bson_snprintf (c->path + used, sizeof c->path - used, "%s%s", used ? "." : "", key);
+}
+
+static bool check_value (type_check *c, const bson_iter_t *def, const bson_iter_t *value);
+
+/* Every declared field present in the subdocument `value` against the definition document `def`. */
+static bool
+check_fields (type_check *c, const bson_iter_t *def, const bson_iter_t *value)
+{
+   bson_iter_t fields, field;
+   if (!bson_iter_recurse (value, &fields)) {
+      return true;
+   }
+   while (bson_iter_next (&fields)) {
+      size_t saved;
+      bool ok;
+      if (!bson_iter_recurse (def, &field) || !bson_iter_find (&field, bson_iter_key (&fields))) {
+         continue;
+      }
+      path_push (c, &saved, bson_iter_key (&fields));
+      ok = check_value (c, &field, &fields);
+      c->path[saved] = '\0';
+      if (!ok) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/* A definition in Mongoose's long form {"type": NAME, ...}: `type` is set to its "type". */
+static bool
+long_form (const bson_iter_t *def, bson_iter_t *type)
+{
+   return BSON_ITER_HOLDS_DOCUMENT (def) && bson_iter_recurse (def, type) && bson_iter_find (type, "type") &&
+          (BSON_ITER_HOLDS_UTF8 (type) || BSON_ITER_HOLDS_DOCUMENT (type) || BSON_ITER_HOLDS_ARRAY (type));
+}
+
+static bool
+refuse (type_check *c, const char *declared, bson_type_t got)
+{
+   bson_snprintf (c->why, c->why_size, "path `%s` is declared %s and got %s (a schema's types are checked, never cast)",
+                  c->path, declared, bson_type_word (got));
+   return false;
+}
+
+static bool
+check_value (type_check *c, const bson_iter_t *def, const bson_iter_t *value)
+{
+   bson_type_t got = bson_iter_type (value);
+   bson_iter_t type, element, elements;
+   if (got == BSON_TYPE_NULL || got == BSON_TYPE_UNDEFINED) {
+      return true;
+   }
+   if (long_form (def, &type)) {
+      return check_value (c, &type, value);
+   }
+   if (BSON_ITER_HOLDS_UTF8 (def)) {
+      const char *name = bson_iter_utf8 (def, NULL);
+      const field_type *t = field_type_named (name);
+      if (!t) {
+         return true; /* Mixed, Any, or a name of the host's own: not checked */
+      }
+      for (size_t i = 0; i < 4 && t->accepts[i]; i++) {
+         if ((bson_type_t) t->accepts[i] == got) {
+            return true;
+         }
+      }
+      return refuse (c, name, got);
+   }
+   if (BSON_ITER_HOLDS_DOCUMENT (def)) {
+      if (!bson_iter_recurse (def, &element) || !bson_iter_next (&element)) {
+         return true; /* {}: Mixed */
+      }
+      if (got != BSON_TYPE_DOCUMENT) {
+         return refuse (c, "a subdocument", got);
+      }
+      return check_fields (c, def, value);
+   }
+   if (BSON_ITER_HOLDS_ARRAY (def)) {
+      if (got != BSON_TYPE_ARRAY) {
+         return refuse (c, "an array", got);
+      }
+      if (!bson_iter_recurse (def, &element) || !bson_iter_next (&element) || !bson_iter_recurse (value, &elements)) {
+         return true; /* []: an array of anything */
+      }
+      while (bson_iter_next (&elements)) {
+         size_t saved;
+         bool ok;
+         path_push (c, &saved, bson_iter_key (&elements));
+         ok = check_value (c, &element, &elements);
+         c->path[saved] = '\0';
+         if (!ok) {
+            return false;
+         }
+      }
+   }
+   return true;
+}
+
+/* The definition of the dotted `path` ("address.city", "tags.0", "tags.$"), or false when the path
+ * is not declared. */
+static bool
+definition_of (const bson_t *definition, const char *path, bson_iter_t *out)
+{
+   bson_iter_t level, type;
+   const char *seg = path;
+   bool top = true;
+   while (*seg) {
+      const char *dot = strchr (seg, '.');
+      size_t n = dot ? (size_t) (dot - seg) : strlen (seg);
+      char key[128];
+      if (n >= sizeof key) {
+         return false;
+      }
+      memcpy (key, seg, n);
+      key[n] = '\0';
+      if (top) {
+         if (!bson_iter_init_find (out, definition, key)) {
+            return false;
+         }
+         top = false;
+      } else {
+         if (long_form (out, &type)) {
+            *out = type;
+         }
+         if (BSON_ITER_HOLDS_ARRAY (out)) { /* an element: "tags.0", "tags.$", "tags.$[]" */
+            if (!bson_iter_recurse (out, &level) || !bson_iter_next (&level)) {
+               return false;
+            }
+         } else if (!BSON_ITER_HOLDS_DOCUMENT (out) || !bson_iter_recurse (out, &level) || !bson_iter_find (&level, key)) {
+            return false;
+         }
+         *out = level;
+      }
+      seg += n + (dot ? 1 : 0);
+   }
+   return !top;
+}
+
+bool
+mg_schema_check_document (const mgconn_schema *s, const bson_t *doc, char *why, size_t why_size)
+{
+   type_check c = {.why = why, .why_size = why_size};
+   bson_iter_t it, def;
+   if (bson_empty (&s->definition) || !bson_iter_init (&it, doc)) {
+      return true;
+   }
+   while (bson_iter_next (&it)) {
+      if (bson_iter_init_find (&def, &s->definition, bson_iter_key (&it))) {
+         c.path[0] = '\0';
+         size_t saved;
+         path_push (&c, &saved, bson_iter_key (&it));
+         if (!check_value (&c, &def, &it)) {
+            return false;
+         }
+      }
+   }
+   return true;
+}
+
+bool
+mg_schema_check_update (const mgconn_schema *s, const bson_t *update, char *why, size_t why_size)
+{
+   type_check c = {.why = why, .why_size = why_size};
+   bson_iter_t op, field, def;
+   if (bson_empty (&s->definition) || !bson_iter_init (&op, update)) {
+      return true;
+   }
+   while (bson_iter_next (&op)) {
+      if ((strcmp (bson_iter_key (&op), "$set") != 0 && strcmp (bson_iter_key (&op), "$setOnInsert") != 0) ||
+          !BSON_ITER_HOLDS_DOCUMENT (&op) || !bson_iter_recurse (&op, &field)) {
+         continue;
+      }
+      while (bson_iter_next (&field)) {
+         if (definition_of (&s->definition, bson_iter_key (&field), &def)) {
+            bson_snprintf (c.path, sizeof c.path, "%s", bson_iter_key (&field));
+            if (!check_value (&c, &def, &field)) {
+               return false;
+            }
+         }
+      }
+   }
+   return true;
 }

@@ -14,7 +14,7 @@ __all__ = [
     "MgconnError", "OptionError", "ServerSelectionError", "BufferTimeoutError", "NotConnectedError",
     "ConnectionClosedError", "OverwriteModelError", "MissingSchemaError", "OperationError",
     "DuplicateKeyError", "WriteError", "NetworkError", "AuthenticationError", "DocumentTooLargeError",
-    "CancelledError", "InternalError",
+    "CancelledError", "InternalError", "ValidationError",
 ]
 
 
@@ -94,11 +94,15 @@ class InternalError(MgconnError):
     category = "Internal"
 
 
+class ValidationError(MgconnError, ValueError):
+    category = "Validation"
+
+
 _BY_CATEGORY: Dict[str, Type[MgconnError]] = {
     cls.category: cls for cls in [
         OptionError, ServerSelectionError, BufferTimeoutError, NotConnectedError, ConnectionClosedError,
         OverwriteModelError, MissingSchemaError, OperationError, DuplicateKeyError, WriteError, NetworkError,
-        AuthenticationError, DocumentTooLargeError, CancelledError, InternalError,
+        AuthenticationError, DocumentTooLargeError, CancelledError, InternalError, ValidationError,
     ]
 }
 
