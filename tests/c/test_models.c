@@ -422,10 +422,70 @@ test_models_defined_before_connect_buffer_until_open (void)
    server_cleanup (&s);
 }
 
+/* A model's writes are checked against its schema's declared types before anything is queued: a
+ * refusal arrives through the op (no server needed), a right document waits for the connection. */
+static void
+test_declared_field_types_are_checked_on_writes (void)
+{
+   mgconn_runtime *rt = runtime_new ();
+   mgconn_connection *conn = conn_new (rt, NULL, NULL);
+   mgconn_schema *schema = schema_of ("{\"name\": \"string\", \"tags\": [\"string\"], \"home\": {\"city\": \"str\"}, "
+                                      "\"age\": {\"type\": \"int\"}}", NULL);
+   mgconn_model *user = NULL;
+   mgconn_op *op = NULL;
+   static const struct {
+      const char *doc, *update, *message;
+   } refused[] = {
+      {"{\"name\": 5}", NULL, "Cannot run `users.insert_one()`: User validation failed: path `name` is declared "
+                              "string and got int32 (a schema's types are checked, never cast); nothing was sent"},
+      {"{\"tags\": [\"a\", {\"b\": 1}]}", NULL, "path `tags.1` is declared string and got document"},
+      {"{\"home\": {\"city\": 1.5}}", NULL, "path `home.city` is declared str and got double"},
+      {"{\"age\": \"old\"}", NULL, "path `age` is declared int and got string"},
+      {"{}", "{\"$set\": {\"home.city\": true}}", "`users.update_one()`: User validation failed: path `home.city`"},
+      {"{}", "{\"$setOnInsert\": {\"tags.$\": 1}}", "path `tags.$` is declared string and got int32"},
+   };
+   CHECK (mgconn_connection_model (&user, conn, "User", schema, NULL, NULL) == 0, "model");
+   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+      bson_t *doc = json (refused[i].doc), *update = refused[i].update ? json (refused[i].update) : NULL;
+      int rc = update ? mgconn_collection_update_one (&op, mgconn_model_collection (user), D (doc), D (update), NULL, 0,
+                                                      NULL, NULL)
+                      : mgconn_collection_insert_one (&op, mgconn_model_collection (user), D (doc), NULL, 0, NULL, NULL);
+      CHECK (rc == 0, "case %zu: refused at the call (%d) instead of through the op", i, rc);
+      CHECK (strstr (expect_failure (op, MGCONN_ERR_VALIDATION, refused[i].doc), refused[i].message), "case %zu: %s", i,
+             refused[i].doc);
+      mgconn_op_free (op);
+      bson_destroy (doc);
+      if (update) {
+         bson_destroy (update);
+      }
+   }
+   {
+      /* right values, null, undeclared paths and other operators pass: the op waits for open */
+      bson_t *doc = json ("{\"name\": \"ada\", \"tags\": [\"x\"], \"home\": {\"city\": \"Paris\", \"zip\": 1}, "
+                          "\"age\": null, \"other\": 1}");
+      bson_t *update = json ("{\"$set\": {\"level\": 1, \"name\": null}, \"$inc\": {\"name\": 1}}");
+      mgconn_op *upd = NULL;
+      mgconn_collection_insert_one (&op, mgconn_model_collection (user), D (doc), NULL, 0, NULL, NULL);
+      mgconn_collection_update_one (&upd, mgconn_model_collection (user), D (doc), D (update), NULL, 0, NULL, NULL);
+      pump_for (rt, 100);
+      CHECK (mgconn_op_status (op) == MGCONN_OP_PENDING && mgconn_op_status (upd) == MGCONN_OP_PENDING,
+             "a right write was refused");
+      mgconn_op_free (op);
+      mgconn_op_free (upd);
+      bson_destroy (doc);
+      bson_destroy (update);
+   }
+   mgconn_model_free (user);
+   mgconn_schema_free (schema);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+}
+
 static const test_case tests[] = {
    {"before_connect", test_models_defined_before_connect_buffer_until_open},
    {"pluralizer", test_pluralizer_matches_mongoose_for_every_listed_name},
    {"registry", test_registry_overwrite_missing_delete_and_isolation},
+   {"field_types", test_declared_field_types_are_checked_on_writes},
    {"capped_autocreate", test_capped_collection_exists_before_the_first_insert},
    {"index_failure", test_index_failure_is_reported_on_the_index_event_and_init},
    {"use_db", test_use_db_cache_registries_and_events},
