@@ -9,6 +9,20 @@ on a C core whose host thread never waits for the database.
         print(await User.find_one({"name": "ada"}))
         await mgconn.disconnect()
     asyncio.run(main())
+
+Every operation returns an :class:`mgconn.Future` at once (``await`` it, or ``.result()`` in a
+script); the host thread never waits for the database.
+
+Attributes:
+    connection: the default connection (``mongoose.connection``), made on first use;
+        :func:`connect` opens it.
+    connections: every connection made (the default one and each ``create_connection()``), in
+        creation order.
+    models: the default connection's model registry, a read-only mapping of name to :class:`Model`.
+    version, __version__: the package's version ("0.1.0").
+    core_version: libmgconn's version.
+    exit_flush_timeout: seconds the interpreter's exit waits for operations still pending (10.0);
+        any left are named in a RuntimeWarning.
 """
 from __future__ import annotations
 
@@ -131,13 +145,44 @@ def __getattr__(name: str) -> Any:
 
 
 def connect(uri: str, **options: Any) -> Connection:
-    """Opens the default connection and returns it (awaitable: waits for open). Calling it again
-    with the same URI returns the same connection; another URI is refused and changes nothing."""
+    """Opens the default connection (``mgconn.connection``), as ``mongoose.connect()`` does.
+
+    Returns at once; the connection opens in the background and operations issued meanwhile are
+    buffered. ``await mgconn.connect(uri)`` (or ``.wait_open()``) waits for ``open``.
+
+    Args:
+        uri: a MongoDB connection string (``mongodb://`` or ``mongodb+srv://``).
+        **options: connection options in Mongoose's spelling (``serverSelectionTimeoutMS=500``,
+            ``bufferCommands=False``, ``maxPoolSize=20``, ``dbName="app"``, ...); a Python keyword
+            takes a trailing underscore (``pass_=``).
+
+    Returns:
+        The default :class:`Connection`, awaitable. Calling ``connect`` again with the same URI
+        returns the same connection.
+
+    Raises:
+        OptionError: a malformed URI, an unknown option or a bad value (nothing is opened).
+        ValueError: the default connection is already open to another URI (close it first).
+        ServerSelectionError: not raised here; awaiting the connection raises it when no server
+            can be reached.
+    """
     return _default().open_uri(uri, **options)
 
 
 def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
-    """A new connection with its own pool, opening at once when a URI is given."""
+    """A new connection with its own pool (``mongoose.createConnection()``).
+
+    Args:
+        uri: the connection string; without one the connection is made unopened (open it later
+            with :meth:`Connection.open_uri`; models and operations may be defined before).
+        **options: connection options, as for :func:`connect`.
+
+    Returns:
+        The new :class:`Connection`, opening in the background; ``await`` it for ``open``.
+
+    Raises:
+        OptionError: a malformed URI, an unknown option or a bad value.
+    """
     opts = _keyword_options(options)
     conn = Connection(_host(), _mgconn.Connection(_host().runtime, uri, opts), connections)
     if uri is not None:
@@ -146,7 +191,12 @@ def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
 
 
 def disconnect() -> Future[None]:
-    """Closes every connection."""
+    """Closes every connection (``mongoose.disconnect()``).
+
+    Returns:
+        A Future that completes when all are closed. Their buffered operations fail with
+        ConnectionClosedError.
+    """
     fut: Future[None] = Future(_host(), lambda op: None)
     fut._op = _host().runtime.disconnect(fut._on_op_done)
     for conn in connections:
@@ -155,17 +205,48 @@ def disconnect() -> Future[None]:
 
 
 def model(name: str, schema: Optional[Schema] = None, collection: Optional[str] = None) -> Model:
-    """A model on the default connection (see Connection.model)."""
+    """Registers or looks up a model on the default connection (``mongoose.model()``).
+
+    Args:
+        name: the model name; its collection is the pluralised, lower-cased name ("User" ->
+            "users") unless ``collection`` or the schema's ``collection`` option says otherwise.
+        schema: the :class:`Schema` to register it with; without one, the registered model is
+            returned.
+        collection: the collection name to use instead.
+
+    Returns:
+        The :class:`Model`; the same object again for the same name and schema.
+
+    Raises:
+        MissingSchemaError: no schema given and no model of that name registered.
+        OverwriteModelError: the name is registered with another schema (unless the
+            ``overwriteModels`` setting is on).
+    """
     return _default().model(name, schema, collection)
 
 
 def delete_model(name: str) -> None:
+    """Removes the model ``name`` from the default connection's registry (``mongoose.deleteModel()``).
+
+    Raises:
+        MissingSchemaError: no model of that name is registered.
+    """
     _default().delete_model(name)
 
 
 def set(name: str, value: Any) -> None:  # noqa: A001  (Mongoose's name)
-    """Runtime-wide settings: bufferCommands, bufferTimeoutMS, autoIndex, autoCreate, pluralization,
-    overwriteModels, debug (True prints one line per operation to stderr; a callable receives it)."""
+    """Sets a runtime-wide setting (``mongoose.set()``); a connection's or a schema's option beats it.
+
+    Args:
+        name: ``bufferCommands``, ``bufferTimeoutMS``, ``autoIndex``, ``autoCreate``,
+            ``pluralization``, ``overwriteModels`` or ``debug`` (the snake_case spellings
+            ``buffer_commands``, ``buffer_timeout_ms``, ... are accepted too).
+        value: the value; None unsets it. ``debug=True`` prints one line per operation as it is
+            sent to stderr; a callable receives each line instead.
+
+    Raises:
+        OptionError: an unknown name or a value of the wrong type.
+    """
     key = _SETTING_NAMES.get(name, name)
     if key == "debug":
         _state["debug"] = value if callable(value) else None
@@ -175,6 +256,12 @@ def set(name: str, value: Any) -> None:  # noqa: A001  (Mongoose's name)
 
 
 def get(name: str) -> Any:
+    """The runtime-wide setting ``name`` (see :func:`set`): a bool, an int for bufferTimeoutMS, or
+    None when it is not set.
+
+    Raises:
+        OptionError: an unknown name.
+    """
     key = _SETTING_NAMES.get(name, name)
     value = _host().runtime.get(key)
     if key == "bufferTimeoutMS" or value is None:
@@ -183,17 +270,27 @@ def get(name: str) -> Any:
 
 
 def poll(max: Optional[int] = None) -> int:  # noqa: A002
-    """Runs due callbacks and events now, for scripts and game loops without asyncio. Never blocks."""
+    """Runs the completions and events that are due now, for scripts and game loops without asyncio.
+
+    Never blocks. Inside asyncio this happens by itself (the runtime's fd is watched by the loop).
+
+    Args:
+        max: run at most this many (None: all that are due).
+
+    Returns:
+        How many ran.
+    """
     return _host().dispatch(max or 0)
 
 
 def fd() -> int:
-    """The file descriptor that becomes readable when poll() has work (for hosts with their own loop)."""
+    """The file descriptor that becomes readable when :func:`poll` has work, for hosts with a loop of
+    their own (select, epoll, a GUI toolkit): watch it, then call ``poll()``."""
     return int(_host().runtime.fd())
 
 
 def pluralize(name: str) -> str:
-    """The collection name Mongoose makes from a model name."""
+    """The collection name Mongoose makes from a model name: ``pluralize("Person") == "people"``."""
     return str(_mgconn.pluralize(name))
 
 

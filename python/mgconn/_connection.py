@@ -33,6 +33,17 @@ STATES = {0: "disconnected", 1: "connected", 2: "connecting", 3: "disconnecting"
 
 
 class Connection:
+    """A connection to a MongoDB deployment with its own pool, as Mongoose's Connection.
+
+    Made by :func:`mgconn.connect` (the default one) or :func:`mgconn.create_connection`; never
+    constructed directly. It opens in the background: ``await conn`` (or ``async with conn:``)
+    waits for ``open`` and raises the connect error; ``conn.wait_open()`` does the same in a
+    script. Operations issued before it is open, or during an outage, are buffered (up to
+    ``bufferTimeoutMS``) unless ``bufferCommands`` is off. Events (``on``/``once``/``off``) run on
+    the host thread in order: connecting, connected, open, disconnected, reconnected,
+    disconnecting, close, error.
+    """
+
     def __init__(self, host: Host, ext: Any, registry: Optional[List["Connection"]] = None) -> None:
         self._host = host
         self._ext = ext
@@ -55,26 +66,34 @@ class Connection:
     # -- state --
     @property
     def ready_state(self) -> int:
+        """0 disconnected, 1 connected, 2 connecting, 3 disconnecting, 99 uninitialized (Mongoose's
+        ``readyState``)."""
         return int(self._ext.ready_state)
 
     @property
     def name(self) -> str:
+        """The database name: ``dbName``, else the URI's database, else "test" ("" before a URI is
+        given)."""
         return str(self._ext.name)
 
     @property
     def host(self) -> str:
+        """The first host of the URI ("" before one is given)."""
         return str(self._ext.host)
 
     @property
     def port(self) -> int:
+        """The first port of the URI (27017 when it names none; 0 before a URI is given)."""
         return int(self._ext.port)
 
     @property
     def id(self) -> int:
+        """The connection's number, unique in the process (Mongoose's ``conn.id``)."""
         return int(self._ext.id)
 
     def stats(self) -> Dict[str, Any]:
-        """{inFlight, waiting, peakInFlight, maxPoolSize}: the connection's queue right now."""
+        """The connection's queue right now: ``{"inFlight": running operations, "waiting": buffered or
+        queued ones, "peakInFlight": the most that ran at once, "maxPoolSize": the pool's size}``."""
         return dict(self._ext.stats())
 
     def __repr__(self) -> str:
@@ -82,6 +101,22 @@ class Connection:
 
     # -- events --
     def on(self, event: str, callback: Callable[..., Any]) -> "Connection":
+        """Calls ``callback`` for every ``event``, on the host thread (``conn.on("error", fn)``).
+
+        Args:
+            event: connecting, connected, open, disconnecting, disconnected, close, reconnected
+                or error.
+            callback: called with no argument, except for ``error`` and ``disconnected``, which
+                pass the error (or None). An exception it raises goes to ``sys.unraisablehook``
+                and the next listener runs.
+
+        Returns:
+            The connection, for chaining.
+
+        Raises:
+            ValueError: an unknown event name.
+            TypeError: a callback that is not callable.
+        """
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
         if not callable(callback):
@@ -90,11 +125,14 @@ class Connection:
         return self
 
     def once(self, event: str, callback: Callable[..., Any]) -> "Connection":
+        """As :meth:`on`, for the next ``event`` only. Returns the connection."""
         self.on(event, callback)
         self._listeners[event][-1] = (callback, True)
         return self
 
     def off(self, event: str, callback: Callable[..., Any]) -> "Connection":
+        """Removes a listener added with :meth:`on` or :meth:`once` (nothing when it is not there).
+        Returns the connection."""
         entries = self._listeners.get(event, [])
         for i, (cb, _) in enumerate(entries):
             if cb is callback:
@@ -131,7 +169,19 @@ class Connection:
 
     # -- opening and closing --
     def open_uri(self, uri: str, **options: Any) -> "Connection":
-        """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
+        """Opens this connection (``conn.openUri()``): for one made without a URI, or closed.
+
+        Args:
+            uri: the connection string.
+            **options: connection options, as for :func:`mgconn.connect`.
+
+        Returns:
+            The connection, awaitable (waits for ``open``).
+
+        Raises:
+            OptionError: a malformed URI, an unknown option or a bad value.
+            ValueError: the connection is already open to another URI.
+        """
         self._open_error = None
         opts = keyword_options(options)
         self._ext.open(uri, opts)
@@ -139,7 +189,12 @@ class Connection:
         return self
 
     def as_promise(self) -> Future["Connection"]:
-        """A future that completes when the connection is open, or fails with the connect error."""
+        """A Future that completes with the connection once it is open (``conn.asPromise()``).
+
+        It fails with the initial connect error (ServerSelectionError, AuthenticationError, ...)
+        or with ConnectionClosedError when the connection is closed before it opened.
+        ``await conn`` is the same.
+        """
         fut: Future["Connection"] = Future(self._host)
         if self.ready_state == 1:
             fut._set_result(self)
@@ -153,12 +208,34 @@ class Connection:
         return self.as_promise().__await__()
 
     def wait_open(self, timeout: Optional[float] = None) -> "Connection":
-        """Blocks (dispatching) until open, for scripts without an event loop."""
+        """Blocks until the connection is open, for scripts without an event loop (dispatching other
+        completions meanwhile). Not inside a running asyncio loop: ``await conn`` there.
+
+        Args:
+            timeout: seconds to wait at most (None: no limit).
+
+        Returns:
+            The connection.
+
+        Raises:
+            ServerSelectionError: no server could be reached (``err.reason`` says why, per server).
+            AuthenticationError: the credentials were refused.
+            TimeoutError: ``timeout`` passed first.
+            RuntimeError: called inside the running event loop.
+        """
         return self.as_promise().result(timeout)
 
     def close(self, force: bool = False) -> Future[None]:
-        """disconnecting, disconnected, close; buffered operations fail with ConnectionClosedError.
-        With force, operations in flight fail at once too."""
+        """Closes the connection: ``disconnecting``, ``disconnected``, then ``close``.
+
+        Buffered operations fail with ConnectionClosedError; operations already sent finish first.
+
+        Args:
+            force: fail the operations in flight at once too.
+
+        Returns:
+            A Future that completes once the pool is gone.
+        """
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.close(force, fut._on_op_done)
         self._closed = True
@@ -173,10 +250,26 @@ class Connection:
     # -- models and collections --
     @property
     def models(self) -> Mapping[str, Model]:
+        """This connection's model registry: a read-only mapping of name to :class:`Model`."""
         return types.MappingProxyType(self._models)
 
     def model(self, name: str, schema: Optional[Schema] = None, collection: Optional[str] = None) -> Model:
-        """Registers (with a schema) or looks up (without) the model `name` on this connection."""
+        """Registers (with a schema) or looks up (without) the model ``name`` on this connection.
+
+        Args:
+            name: the model name ("User": its collection is "users").
+            schema: the :class:`Schema`; without one, the registered model is returned.
+            collection: a collection name instead of the schema's option or the pluralised name.
+
+        Returns:
+            The :class:`Model`; the same object for the same name and schema. Once the connection
+            is open, the model's init runs (autoCreate, then autoIndex).
+
+        Raises:
+            MissingSchemaError: ``Schema hasn't been registered for model "User".``
+            OverwriteModelError: ``Cannot overwrite `User` model once compiled.`` (unless the
+                ``overwriteModels`` setting is on, which replaces it).
+        """
         if schema is None:
             if name in self._models:
                 return self._models[name]
@@ -191,18 +284,43 @@ class Connection:
         return m
 
     def delete_model(self, name: str) -> "Connection":
+        """Removes ``name`` from the registry (the Model objects handed out go on working).
+
+        Returns:
+            The connection.
+
+        Raises:
+            MissingSchemaError: no model of that name is registered.
+        """
         self._ext.delete_model(name)
         self._models.pop(name, None)
         return self
 
     def collection(self, name: str) -> Collection:
-        """A raw collection of this database: buffered like a model's operations, no schema."""
+        """A raw :class:`Collection` of this connection's database (PyMongo's ``db[name]``): buffered
+        like a model's operations, without a schema.
+
+        Raises:
+            ValueError: an empty name, or one containing "$" or a NUL.
+        """
         coll = Collection(self._ext.collection(name), self)
         self._collections.add(coll)
         return coll
 
     def use_db(self, name: str, use_cache: bool = False) -> "Connection":
-        """A connection to another database on the same pool, with its own model registry."""
+        """A connection to another database on the same pool (``conn.useDb()``), with its own model
+        registry and the same events; for multi-tenant use.
+
+        Args:
+            name: the database name.
+            use_cache: return the same child for the same name (Mongoose's ``useCache``).
+
+        Returns:
+            A :class:`Connection`; closing the parent closes it.
+
+        Raises:
+            ValueError: an empty or invalid database name.
+        """
         if use_cache and name in self._children:
             return self._children[name]
         child = Connection(self._host, self._ext.use_db(name, use_cache))
@@ -239,16 +357,37 @@ class Connection:
 
     # -- database operations --
     def run_command(self, command: Mapping[str, Any], db: Optional[str] = None) -> Future[Dict[str, Any]]:
+        """Runs a database command (PyMongo's ``db.command()``), buffered like every operation.
+
+        Args:
+            command: the command document, its name first (``{"ping": 1}``; keep the order).
+            db: the database to run it in (default: this connection's).
+
+        Returns:
+            A Future of the server's reply document.
+
+        Raises:
+            ValueError: an empty command.
+            OperationError: through the Future, when the server refuses it (with its ``code``
+                and ``code_name``).
+        """
         fut: Future[Dict[str, Any]] = Future(self._host)
         fut._op = self._ext.run_command(dict(command), db, fut._on_op_done)
         return fut
 
     def create_collection(self, name: str, **options: Any) -> Future[Collection]:
+        """Creates a collection explicitly (``capped=True, size=4096``, ``collation={...}``, ...).
+
+        Returns:
+            A Future of the new :class:`Collection`; it fails with OperationError (NamespaceExists)
+            when the collection exists.
+        """
         fut: Future[Collection] = Future(self._host, lambda op: self.collection(name))
         fut._op = self._ext.create_collection(name, options or None, fut._on_op_done)
         return fut
 
     def drop_database(self) -> Future[None]:
+        """Drops this connection's database. Returns a Future of None."""
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.drop_database(fut._on_op_done)
         return fut

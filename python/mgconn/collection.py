@@ -79,7 +79,19 @@ def _nothing(op: Any) -> None:
 
 
 class Collection:
-    """A collection of a connection's database; `conn.collection(name)` gives a raw, buffered one."""
+    """A collection of a connection's database, with PyMongo's method names and results.
+
+    ``conn.collection(name)`` gives a raw one; a :class:`Model` is one with a schema. Every method
+    returns at once: writes and counts a :class:`mgconn.Future` (``await`` it, or ``.result()``),
+    ``find`` and ``aggregate`` a :class:`Cursor`. Operations are buffered while the connection is
+    not open (see ``bufferCommands``, ``bufferTimeoutMS``). Documents are dicts (order kept);
+    BSON types without a Python type are in :mod:`mgconn.types`.
+
+    Errors come through the Future: DuplicateKeyError, WriteError and OperationError from the
+    server, BufferTimeoutError, NotConnectedError, ConnectionClosedError, NetworkError,
+    DocumentTooLargeError, and a model's ValidationError. A value that cannot be encoded as BSON
+    raises TypeError at the call, naming the argument and the key; nothing is sent.
+    """
 
     def __init__(self, ext: Any, connection: "Connection") -> None:
         self._ext = ext
@@ -91,14 +103,17 @@ class Collection:
 
     @property
     def collection_name(self) -> str:
+        """The collection's name (Mongoose's ``Model.collection.collectionName``)."""
         return str(self._ext.name)
 
     @property
     def name(self) -> str:
+        """The collection's name (PyMongo's ``Collection.name``)."""
         return str(self._ext.name)
 
     @property
     def db(self) -> "Connection":
+        """The :class:`Connection` this collection belongs to (Mongoose's ``Model.db``)."""
         return self._connection
 
     def _call(self, name: str, a: Any = None, b: Any = None, options: Optional[Dict[str, Any]] = None,
@@ -110,11 +125,41 @@ class Collection:
     # -- writes --
     def insert_one(self, document: Document, *, bypass_document_validation: Optional[bool] = None
                    ) -> Future[InsertOneResult]:
+        """Inserts one document; an ObjectId ``_id`` is added first when it has none.
+
+        Args:
+            document: the document.
+            bypass_document_validation: skip the server's collection validator.
+
+        Returns:
+            A Future of :class:`InsertOneResult` (``inserted_id``).
+
+        Raises:
+            TypeError: a value that cannot be encoded, naming its key (at the call; nothing is
+                sent).
+            DuplicateKeyError: through the Future, on a unique index; also WriteError,
+                DocumentTooLargeError, and a model's ValidationError.
+        """
         return self._call("insert_one", document, None,
                           _options(bypassDocumentValidation=bypass_document_validation),
                           _insert_one_result)
 
     def insert_many(self, documents: Sequence[Document], *, ordered: bool = True) -> Future[InsertManyResult]:
+        """Inserts documents in one operation; each without an ``_id`` gets an ObjectId.
+
+        Args:
+            documents: a non-empty sequence (or iterable) of documents.
+            ordered: stop at the first failed document (True, the default) or try every one.
+
+        Returns:
+            A Future of :class:`InsertManyResult` (``inserted_ids``, in order).
+
+        Raises:
+            ValueError: no documents, or an element that is not a document.
+            TypeError: a value that cannot be encoded.
+            DuplicateKeyError: through the Future, as for :meth:`insert_one` (a model's
+                ValidationError names the document's index).
+        """
         if not isinstance(documents, (list, tuple)):
             documents = list(documents)
         return self._call("insert_many", documents, None, None if ordered else {"ordered": False},
@@ -122,27 +167,88 @@ class Collection:
 
     def update_one(self, filter: Document, update: Document, *, upsert: bool = False,
                    array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
+        """Updates the first document matching ``filter``.
+
+        Args:
+            filter: the query (``{"_id": 1}``; ``{}`` matches any).
+            update: update operators (``{"$set": {"name": "ada"}, "$inc": {"n": 1}}``) or a
+                pipeline; a model checks ``$set``/``$setOnInsert`` values against its schema.
+            upsert: insert a document when none matches.
+            array_filters: filters for ``$[identifier]`` in the update.
+
+        Returns:
+            A Future of :class:`UpdateResult` (``matched_count``, ``modified_count``,
+            ``upserted_id``).
+
+        Raises:
+            TypeError: a value that cannot be encoded.
+            ValueError: through the Future, for an update without operators.
+            WriteError: through the Future; also DuplicateKeyError, and a model's
+                ValidationError.
+        """
         return self._call("update_one", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
                           _update_result)
 
     def update_many(self, filter: Document, update: Document, *, upsert: bool = False,
                     array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
+        """Updates every document matching ``filter``; arguments, result and errors as for
+        :meth:`update_one`."""
         return self._call("update_many", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
                           _update_result)
 
     def replace_one(self, filter: Document, replacement: Document, *, upsert: bool = False) -> Future[UpdateResult]:
+        """Replaces the first document matching ``filter`` by ``replacement`` (no operators; its
+        ``_id`` is kept).
+
+        Args:
+            filter: the query.
+            replacement: the new document; a model checks it against its schema.
+            upsert: insert it when none matches.
+
+        Returns:
+            A Future of :class:`UpdateResult`.
+
+        Raises:
+            TypeError: a value that cannot be encoded.
+            WriteError: through the Future, as for :meth:`update_one`.
+        """
         return self._call("replace_one", filter, replacement, _options(upsert=upsert or None),
                           _update_result)
 
     def delete_one(self, filter: Document) -> Future[DeleteResult]:
+        """Deletes the first document matching ``filter``.
+
+        Returns:
+            A Future of :class:`DeleteResult` (``deleted_count``).
+        """
         return self._call("delete_one", filter, None, None, _delete_result)
 
     def delete_many(self, filter: Document) -> Future[DeleteResult]:
+        """Deletes every document matching ``filter`` (``{}``: all of them).
+
+        Returns:
+            A Future of :class:`DeleteResult` (``deleted_count``).
+        """
         return self._call("delete_many", filter, None, None, _delete_result)
 
     # -- reads --
     def find_one(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
                  skip: Optional[int] = None) -> Future[Optional[Document]]:
+        """The first document matching ``filter``, or None.
+
+        Args:
+            filter: the query (default ``{}``).
+            projection: a dict (``{"name": 1, "_id": 0}``) or a list of field names to return.
+            sort: a field name, a list of ``(field, 1 | -1)`` pairs or a dict.
+            skip: documents to skip first.
+
+        Returns:
+            A Future of the document (a dict) or None.
+
+        Raises:
+            TypeError: a value that cannot be encoded.
+            OperationError: through the Future, for a query the server refuses.
+        """
         options = None
         if projection is not None or sort is not None or skip is not None:
             options = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip)
@@ -151,33 +257,93 @@ class Collection:
     def find(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
              skip: Optional[int] = None, limit: Optional[int] = None, batch_size: Optional[int] = None
              ) -> "Cursor":
+        """A :class:`Cursor` over the documents matching ``filter``; nothing is sent until it is
+        iterated.
+
+        Args:
+            filter: the query (default ``{}``).
+            projection: a dict or a list of field names.
+            sort: a field name, a list of ``(field, direction)`` pairs or a dict.
+            skip: documents to skip.
+            limit: at most this many (0 or None: no limit).
+            batch_size: documents per batch from the server.
+
+        Returns:
+            The Cursor: ``async for doc in cursor``, ``await cursor.to_list()``, or plain ``for``
+            in a script (which blocks).
+        """
         opts = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip,
                         limit=limit or None, batchSize=batch_size)
         return Cursor(self, "find", filter or {}, opts)
 
     def aggregate(self, pipeline: Sequence[Document], *, batch_size: Optional[int] = None,
                   allow_disk_use: Optional[bool] = None) -> "Cursor":
+        """Runs an aggregation pipeline; the results come through a :class:`Cursor`, as for
+        :meth:`find`.
+
+        Args:
+            pipeline: the stages (``[{"$match": {...}}, {"$group": {...}}]``).
+            batch_size: documents per batch.
+            allow_disk_use: let stages write temporary files on the server.
+        """
         return Cursor(self, "aggregate", list(pipeline), _options(batchSize=batch_size, allowDiskUse=allow_disk_use))
 
     def count_documents(self, filter: Optional[Document] = None, *, skip: Optional[int] = None,
                         limit: Optional[int] = None) -> Future[int]:
+        """How many documents match ``filter`` (an aggregation on the server: exact).
+
+        Args:
+            filter: the query (default ``{}``: every document).
+            skip: documents to skip before counting.
+            limit: count at most this many.
+
+        Returns:
+            A Future of the count.
+        """
         return self._call("count_documents", filter or {}, None, _options(skip=skip, limit=limit),
                           _reply_count)
 
     def estimated_document_count(self) -> Future[int]:
+        """The collection's document count from its metadata (fast, without a filter). Returns a
+        Future of the count."""
         return self._call("estimated_document_count", None, None, None, _reply_count)
 
     # -- admin --
     def create_indexes(self, indexes: Sequence[Mapping[str, Any]]) -> Future[List[str]]:
+        """Creates indexes in one command.
+
+        Args:
+            indexes: each either a key document (``{"email": 1}``) or an index model with its
+                options (``{"key": {"email": 1}, "unique": True, "name": "by_email"}``); an index
+                without a name gets one from its keys ("email_1").
+
+        Returns:
+            A Future of the index names, in order.
+
+        Raises:
+            ValueError: no index, or one without a key document.
+            OperationError: through the Future, when the server refuses one (conflicting options,
+                for one).
+        """
         models = [dict(ix) if "key" in ix else {"key": dict(ix)} for ix in indexes]
         return self._call("create_indexes", models, None, None, _reply_names)
 
     def drop(self) -> Future[None]:
+        """Drops the collection (a collection that does not exist is not an error). Returns a
+        Future of None."""
         return self._call("drop", None, None, None, _nothing)
 
 
 class Model(Collection):
-    """A registered model: a collection with a schema, its options and its init (autoCreate, autoIndex)."""
+    """A registered model: a :class:`Collection` with a schema, as Mongoose's Model.
+
+    Made by :func:`mgconn.model` or :meth:`Connection.model`. Every collection method works on it
+    (``User.insert_one(...)``, ``User.find(...)``), with the schema's options (bufferCommands,
+    bufferTimeoutMS) and its declared field types checked on writes (ValidationError). Once the
+    connection is open the model's init runs: autoCreate (the collection, with ``capped`` and
+    ``collation``) then autoIndex (the schema's indexes), and the model's operations wait for its
+    autoCreate. The ``index`` event reports the init's end.
+    """
 
     def __init__(self, ext_model: Any, connection: "Connection", schema: "Schema") -> None:
         super().__init__(ext_model.collection, connection)
@@ -194,16 +360,22 @@ class Model(Collection):
 
     @property
     def model_name(self) -> str:
+        """The model's name ("User")."""
         return str(self._model.name)
 
     @property
     def schema(self) -> "Schema":
+        """The :class:`Schema` the model was registered with."""
         return self._schema
 
     def create_collection(self) -> Future[Collection]:
-        """Creates this model's collection with the schema's capped and collation options (Mongoose's
-        Model.createCollection(), for models with autoCreate off). An existing collection fails with
-        the server's NamespaceExists."""
+        """Creates this model's collection with the schema's ``capped`` and ``collation`` options
+        (Mongoose's ``Model.createCollection()``, for models with autoCreate off).
+
+        Returns:
+            A Future of the :class:`Collection`; it fails with OperationError (NamespaceExists)
+            when the collection exists.
+        """
         options: Dict[str, Any] = {}
         capped = self._schema.options.get("capped")
         if isinstance(capped, Mapping):
@@ -215,12 +387,23 @@ class Model(Collection):
         return self._connection.create_collection(self.collection_name, **options)
 
     def init(self) -> Future[None]:
-        """Finishes when this model's init (autoCreate, then autoIndex) for the current open is done."""
+        """A Future that completes when this model's init (autoCreate, then autoIndex) for the current
+        open has finished (Mongoose's ``Model.init()``); it fails with the init's error (an index
+        the server refused, for one)."""
         fut: Future[None] = Future(self._connection._host, _nothing)
         fut._op = self._model.init(fut._on_op_done)
         return fut
 
     def on(self, event: str, callback: Callable[..., Any]) -> "Model":
+        """Listens to the model's ``index`` event: ``callback(error_or_None)`` after each init.
+
+        Returns:
+            The model.
+
+        Raises:
+            ValueError: an event other than "index".
+            TypeError: a callback that is not callable.
+        """
         if event != "index":
             raise ValueError(f"a model's only event is 'index', not {event!r}")
         if not callable(callback):
@@ -231,11 +414,13 @@ class Model(Collection):
         return self
 
     def once(self, event: str, callback: Callable[..., Any]) -> "Model":
+        """As :meth:`on`, for the next ``index`` event only. Returns the model."""
         self.on(event, callback)
         self._listeners[-1] = (callback, True)
         return self
 
     def off(self, event: str, callback: Callable[..., Any]) -> "Model":
+        """Removes an ``index`` listener. Returns the model."""
         self._listeners = [(cb, once) for cb, once in self._listeners if cb is not callback]
         return self
 
@@ -253,7 +438,14 @@ class Model(Collection):
 
 
 class Cursor:
-    """Results batch by batch: ``async for``, ``to_list()``, or plain iteration (which blocks)."""
+    """The results of :meth:`Collection.find` or :meth:`Collection.aggregate`, fetched batch by
+    batch (PyMongo's AsyncCursor).
+
+    ``async for doc in cursor`` inside asyncio; ``await cursor.to_list()`` for all of them; plain
+    ``for doc in cursor`` in a script (each new batch blocks, dispatching meanwhile). Nothing is
+    sent before the first document is asked for. A failure (OperationError, BufferTimeoutError,
+    NetworkError, ...) is raised by the iteration or the ``to_list()`` Future.
+    """
 
     def __init__(self, collection: Collection, kind: str, arg: Any, options: Optional[Dict[str, Any]]) -> None:
         self._collection = collection
@@ -308,7 +500,14 @@ class Cursor:
             self._fetch().result()
 
     def to_list(self, length: Optional[int] = None) -> Future[List[Document]]:
-        """Every document (or the first `length`) as a list, fetched batch after batch."""
+        """Every document (or the first ``length``) as a list, fetched batch after batch.
+
+        Args:
+            length: stop after this many (None: all); the cursor is closed then.
+
+        Returns:
+            A Future of the list of documents.
+        """
         out: List[Document] = []
         result: Future[List[Document]] = Future(self._host)
 
@@ -328,6 +527,7 @@ class Cursor:
         return result
 
     def close(self) -> None:
+        """Closes the cursor: the server's cursor is killed and iteration ends. Idempotent."""
         if self._ext_cursor is not None:
             self._ext_cursor.close()
             self._ext_cursor = None

@@ -19,6 +19,14 @@ __all__ = [
 
 
 class MgconnError(Exception):
+    """The base of every error mgconn reports; catch a subclass for one kind of failure.
+
+    Attributes: ``message``; ``category`` (the class name without "Error", as Lua's
+    ``err.category``); ``code`` and ``code_name`` (the server's, when it gave them, else 0 and
+    ""); ``labels`` (the server's error labels); ``reason`` (a ServerSelectionError's
+    ``{"type": ..., "servers": {"host:port": {"type": ..., "error": ...}}}``, else {}).
+    """
+
     category = "Mgconn"
 
     def __init__(self, message: str, code: int = 0, code_name: str = "", labels: Optional[List[str]] = None,
@@ -31,70 +39,109 @@ class MgconnError(Exception):
         self.reason: Dict[str, Any] = dict(reason or {})
 
     def has_error_label(self, label: str) -> bool:
+        """True when the server gave this error ``label`` (PyMongo's method; "TransientTransactionError", ...)."""
         return label in self.labels
 
 
 class OptionError(MgconnError, ValueError):
+    """A bad connection string, an unknown option or setting name, or a value of the wrong type;
+    raised at the call, before anything is opened. Also a ValueError."""
+
     category = "Option"
 
 
 class ServerSelectionError(MgconnError):
+    """No suitable server within ``serverSelectionTimeoutMS``: the initial connection failed, or an
+    operation found none. ``reason`` says what each server was and its last error."""
+
     category = "ServerSelection"
 
 
 class BufferTimeoutError(MgconnError):
+    """A buffered operation waited ``bufferTimeoutMS`` for the connection
+    ("Operation `users.find_one()` buffering timed out after 10000ms"); it was not sent."""
+
     category = "BufferTimeout"
 
 
 class NotConnectedError(MgconnError):
+    """``bufferCommands`` is off and the connection is not up: the operation fails at once."""
+
     category = "NotConnected"
 
 
 class ConnectionClosedError(MgconnError):
+    """The connection was closed: an operation buffered at the close, or issued after it."""
+
     category = "ConnectionClosed"
 
 
 class OverwriteModelError(MgconnError):
+    """A model name registered again with another schema (``Cannot overwrite `User` model once compiled.``)."""
+
     category = "OverwriteModel"
 
 
 class MissingSchemaError(MgconnError):
+    """A model looked up that was never registered (``Schema hasn't been registered for model "User".``)."""
+
     category = "MissingSchema"
 
 
 class OperationError(MgconnError):
+    """The server refused the operation; ``code`` and ``code_name`` say why."""
+
     category = "Operation"
 
 
 class DuplicateKeyError(OperationError):
+    """A write broke a unique index (server code 11000)."""
+
     category = "DuplicateKey"
 
 
 class WriteError(OperationError):
+    """A write error or write concern error from the server."""
+
     category = "Write"
 
 
 class NetworkError(MgconnError):
+    """The network failed while the operation ran (it may or may not have been applied)."""
+
     category = "Network"
 
 
 class AuthenticationError(MgconnError):
+    """Wrong credentials or mechanism; the message never shows the password."""
+
     category = "Authentication"
 
 
 class DocumentTooLargeError(MgconnError):
+    """A document over the server's maxBsonObjectSize (16 MiB); nothing was sent."""
+
     category = "DocumentTooLarge"
 
 
 class CancelledError(MgconnError):
+    """The operation was cancelled (``Future.cancel()``, or its awaiting task) before it was sent."""
+
     category = "Cancelled"
 
 
 class InternalError(MgconnError):
+    """Out of memory, a thread that could not start: a failure of mgconn itself."""
+
     category = "Internal"
 
 
 class ValidationError(MgconnError, ValueError):
+    """A model's write holds a value of another type than its schema declares, as Mongoose's
+    ValidationError: the message names the model, the path, the declared type and the value's
+    ("Cannot run `people.insert_one()`: Person validation failed: path `name` is declared str and
+    got int32 ..."). Nothing was sent. Also a ValueError."""
+
     category = "Validation"
 
 

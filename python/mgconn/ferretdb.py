@@ -38,6 +38,13 @@ _PR_SET_PDEATHSIG = 1
 
 
 def binary_path() -> str:
+    """The FerretDB binary: ``$MGCONN_FERRETDB``, else ``.deps/bin/ferretdb`` of the source tree,
+    else ``ferretdb`` on PATH.
+
+    Raises:
+        FileNotFoundError: none of them, or a ``$MGCONN_FERRETDB`` that is not an executable file
+            (the message says how to get one).
+    """
     env = os.environ.get("MGCONN_FERRETDB")
     if env:
         if not (os.path.isfile(env) and os.access(env, os.X_OK)):
@@ -62,6 +69,7 @@ def binary_path() -> str:
 
 
 def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -106,12 +114,19 @@ def _answers_ping(port: int, timeout: float = 0.5) -> bool:
 
 
 class FerretDB:
-    """One FerretDB process with its data directory; restartable on the same port with the same data."""
+    """One FerretDB process (SQLite backend) with its data directory, on a 127.0.0.1 port:
+    restartable on the same port with the same data. A context manager: ``with FerretDB() as db:``
+    starts it and stops it.
+
+    Args:
+        data_dir: where its data lives (default: a new temporary directory, removed by stop()).
+        port: the port (default: a free one).
+        extra_args: more FerretDB flags (``--repl-set-name=rs0``, ``--listen-tls=...``, the
+            ``--setup-*`` flags of authentication).
+    """
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, port: int | None = None,
                  extra_args: list[str] | None = None) -> None:
-        """`extra_args`: more FerretDB flags (--repl-set-name=rs0, --listen-tls=..., the --setup-*
-        flags of authentication)."""
         self.extra_args = list(extra_args or [])
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mgconn-ferretdb-"))
@@ -120,9 +135,17 @@ class FerretDB:
 
     @property
     def uri(self) -> str:
+        """``mongodb://127.0.0.1:PORT/``: add a database name to it."""
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def start(self, timeout: float = 20.0) -> "FerretDB":
+        """Starts the server and waits until it answers ping; returns self.
+
+        Raises:
+            FileNotFoundError: no FerretDB binary (see binary_path()).
+            RuntimeError: it exited at start (its log is named).
+            TimeoutError: it did not answer within ``timeout`` seconds.
+        """
         (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "ferretdb.log", "ab")
         self.process = subprocess.Popen(
@@ -150,10 +173,12 @@ class FerretDB:
         self.process = None
 
     def restart(self) -> "FerretDB":
+        """Kills it if it runs and starts it again on the same port with the same data; returns self."""
         self.kill()
         return self.start()
 
     def stop(self) -> None:
+        """Kills it and removes its data directory when it made that directory itself."""
         self.kill()
         if self._own_dir:
             import shutil

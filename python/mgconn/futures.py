@@ -25,6 +25,15 @@ _PENDING, _DONE = 0, 1
 
 
 class Future(Generic[T]):
+    """The result of an operation, returned at once by every operation (PyMongo async's awaitable).
+
+    ``await fut`` inside asyncio; ``fut.result(timeout)`` in a script (blocks, dispatching other
+    completions, with the GIL released); ``fut.add_done_callback(fn)`` for callback style. It is
+    also a coroutine, so ``asyncio.create_task(fut)``, ``gather``, ``wait_for``, ``shield`` and
+    ``as_completed`` take it as it is; unlike a coroutine it may be awaited more than once.
+    Cancelling a task that awaits it cancels the operation if it has not been sent yet.
+    """
+
     __slots__ = ("_host", "_op", "_transform", "_state", "_result", "_exception", "_callbacks", "_aio", "_driver",
                  "__weakref__")
 
@@ -91,10 +100,24 @@ class Future(Generic[T]):
     # -- the public surface --
 
     def done(self) -> bool:
+        """True once the operation has finished (succeeded or failed) and its completion has run."""
         return self._state == _DONE
 
     def result(self, timeout: Optional[float] = None) -> T:
-        """Blocks until done (dispatching meanwhile) and returns the result or raises its error."""
+        """Waits until done, dispatching other completions meanwhile, and returns the result.
+
+        Args:
+            timeout: seconds to wait at most (None: no limit).
+
+        Returns:
+            The operation's result (an InsertOneResult, a document, a count, ...).
+
+        Raises:
+            MgconnError: the operation's error (a subclass: DuplicateKeyError,
+                BufferTimeoutError, ServerSelectionError, ValidationError, ...).
+            TimeoutError: ``timeout`` passed first (the operation goes on).
+            RuntimeError: called inside the event loop that dispatches (``await`` there).
+        """
         if self._state != _DONE:
             if self._host.in_loop_thread():
                 raise RuntimeError("Future.result() would block the running event loop: use `await` instead")
@@ -109,13 +132,22 @@ class Future(Generic[T]):
         return self._result  # type: ignore[no-any-return]
 
     def exception(self) -> Optional[BaseException]:
+        """The operation's error, or None (also while it is pending: this never waits)."""
         return self._exception
 
     def cancel(self) -> bool:
-        """Cancels the operation if it has not been sent yet (it then fails with CancelledError)."""
+        """Cancels the operation if it has not been sent yet (still buffered or queued): it then
+        fails with mgconn.CancelledError. Returns True when it was cancelled, False when it had
+        been sent or had finished."""
         return bool(self._op is not None and self._state != _DONE and self._op.cancel())
 
     def add_done_callback(self, fn: Callable[["Future[T]"], None]) -> None:
+        """Calls ``fn(future)`` on the host thread when the operation finishes (at once when it has).
+        An exception it raises goes to ``sys.unraisablehook``.
+
+        Raises:
+            TypeError: ``fn`` is not callable.
+        """
         if not callable(fn):
             raise TypeError(f"a done callback must be callable, not {type(fn).__name__}")
         if self._state == _DONE:
@@ -144,11 +176,13 @@ class Future(Generic[T]):
     # -- the coroutine protocol, for asyncio.create_task(op) and everything that makes a task of it --
 
     def send(self, value: Any) -> Any:
+        """The coroutine protocol (for asyncio's tasks); not called by user code."""
         if self._driver is None:
             self._driver = self.__await__()
         return self._driver.send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """The coroutine protocol (for asyncio's tasks); not called by user code."""
         if self._driver is None:
             self._driver = self.__await__()
         if val is None and tb is None:
@@ -156,6 +190,7 @@ class Future(Generic[T]):
         return self._driver.throw(typ, val, tb)
 
     def close(self) -> None:
+        """The coroutine protocol: closes the awaiting driver; the operation itself goes on."""
         if self._driver is not None:
             self._driver.close()
 

@@ -5,6 +5,9 @@ from typing import Any, Dict, List, Optional
 
 
 class InsertOneResult:
+    """What insert_one gives (PyMongo's): ``inserted_id``, the document's ``_id`` (the ObjectId
+    added when it had none); ``acknowledged`` is always True."""
+
     __slots__ = ("inserted_id",)
     acknowledged = True
 
@@ -16,6 +19,9 @@ class InsertOneResult:
 
 
 class InsertManyResult:
+    """What insert_many gives: ``inserted_ids``, the ``_id`` of every document in order;
+    ``acknowledged`` is always True."""
+
     __slots__ = ("inserted_ids",)
     acknowledged = True
 
@@ -27,6 +33,9 @@ class InsertManyResult:
 
 
 class UpdateResult:
+    """What update_one, update_many and replace_one give: the counts and the upserted id;
+    ``raw_result`` is the server's reply; ``acknowledged`` is always True."""
+
     __slots__ = ("raw_result",)
     acknowledged = True
 
@@ -35,14 +44,17 @@ class UpdateResult:
 
     @property
     def matched_count(self) -> int:
+        """How many documents matched the filter."""
         return int(self.raw_result.get("matchedCount", 0))
 
     @property
     def modified_count(self) -> int:
+        """How many documents were changed (a match already equal to the update is not)."""
         return int(self.raw_result.get("modifiedCount", 0))
 
     @property
     def upserted_id(self) -> Optional[Any]:
+        """The ``_id`` of the document an upsert inserted, else None."""
         return self.raw_result.get("upsertedId")
 
     def __repr__(self) -> str:
@@ -50,6 +62,9 @@ class UpdateResult:
 
 
 class DeleteResult:
+    """What delete_one and delete_many give: ``deleted_count``; ``raw_result`` is the server's
+    reply; ``acknowledged`` is always True."""
+
     __slots__ = ("raw_result",)
     acknowledged = True
 
@@ -58,6 +73,7 @@ class DeleteResult:
 
     @property
     def deleted_count(self) -> int:
+        """How many documents were deleted."""
         return int(self.raw_result.get("deletedCount", 0))
 
     def __repr__(self) -> str:

@@ -25,10 +25,27 @@ def _describe(value: Any) -> Any:
 
 
 class Schema:
-    """``Schema({"name": str}, bufferCommands=True, capped=4096, collection="people")``.
+    """A model's definition, as Mongoose's Schema:
+    ``Schema({"name": str, "tags": [str]}, bufferCommands=True, capped=4096, collection="people")``.
 
-    Options: collection, bufferCommands, bufferTimeoutMS, autoCreate, autoIndex, capped (bytes, or
-    ``{"size": n, "max": m}``), collation. Models are compared by schema identity, as in Mongoose.
+    The definition maps each path to its type: a Python type (``str``, ``int``, ``float``, ``bool``,
+    ``datetime.datetime``, ``bytes``, ``uuid.UUID``, ``dict``, ``list``, ``mgconn.ObjectId``,
+    ``mgconn.Int64``, ``mgconn.Decimal128``, ...), a nested dict (a subdocument), a list of one
+    type (every element), or ``{"type": T}``. A model's writes are checked against it: a value of
+    another type fails the operation with ValidationError, naming the path (nothing is cast;
+    None is always accepted; see the guide's "Schema field types").
+
+    Args:
+        definition: the field definition (default: none, nothing is checked).
+        **options: ``collection`` (the collection name), ``bufferCommands``,
+            ``bufferTimeoutMS``, ``autoCreate``, ``autoIndex``, ``capped`` (bytes, or
+            ``{"size": n, "max": m}``), ``collation`` (``{"locale": "en"}``).
+
+    Raises:
+        OptionError: an unknown option or a value of the wrong type.
+
+    Models compare schemas by identity, as in Mongoose: registering a name again with an equal
+    but different Schema object is an OverwriteModelError.
     """
 
     def __init__(self, definition: Optional[Mapping[str, Any]] = None, **options: Any) -> None:
@@ -38,12 +55,24 @@ class Schema:
         self._ext = _mgconn.Schema(_describe(self.definition), self.options)
 
     def index(self, keys: Mapping[str, Any], **options: Any) -> "Schema":
-        """Declares an index, built by autoIndex: ``schema.index({"email": 1}, unique=True)``."""
+        """Declares an index that the model's autoIndex builds: ``schema.index({"email": 1}, unique=True)``.
+
+        Args:
+            keys: the index keys in order (``{"last": 1, "first": -1}``).
+            **options: index options (``unique``, ``name``, ``sparse``, ``expireAfterSeconds``, ...).
+
+        Returns:
+            The schema, for chaining.
+
+        Raises:
+            ValueError: no key.
+        """
         self._ext.index(dict(keys), options or None)
         self._indexes.append((dict(keys), dict(options)))
         return self
 
     def indexes(self) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+        """The declared indexes as ``(keys, options)`` pairs, in order (Mongoose's ``schema.indexes()``)."""
         return list(self._indexes)
 
     def __repr__(self) -> str:

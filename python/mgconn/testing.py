@@ -1,9 +1,9 @@
 """pytest plugin (entry point ``pytest11``): a MongoDB to test against.
 
 Fixtures:
-  mongodb_uri  a URI with a database of its own for each test: ``$MGCONN_TEST_URI`` when set,
-               otherwise a disposable FerretDB started once per session on a free loopback port.
-  ferretdb     a FerretDB of the test's own (mgconn.ferretdb.FerretDB), to kill and restart.
+    mongodb_uri: a URI with a database of its own for each test: ``$MGCONN_TEST_URI`` when set,
+        otherwise a disposable FerretDB started once per session on a free loopback port.
+    ferretdb: a FerretDB of the test's own (mgconn.ferretdb.FerretDB), to kill and restart.
 
 Without a server to test against (FerretDB not built, a bad ``$MGCONN_FERRETDB``, no
 ``$MGCONN_TEST_URI``) every test that uses these fixtures fails saying what to do; with
@@ -26,6 +26,7 @@ _SKIP_ENV = "MGCONN_TEST_SKIP_WITHOUT_SERVER"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Adds ``--mgconn-skip-without-server`` (pytest calls this hook)."""
     parser.addoption("--mgconn-skip-without-server", action="store_true",
                      help=f"skip the tests that need a MongoDB when there is none (also: {_SKIP_ENV}=1)")
 

@@ -17,7 +17,15 @@ __all__ = ["ObjectId", "Int64", "Decimal128", "Binary", "Regex", "Timestamp", "M
 
 
 class ObjectId:
-    """A 12-byte BSON ObjectId: 4 bytes of seconds, 5 random bytes for the process, a 3-byte counter."""
+    """A 12-byte BSON ObjectId (PyMongo's ``bson.ObjectId``): 4 bytes of seconds, 5 random bytes for
+    the process, a 3-byte counter. Hashable, ordered, ``str()`` is its 24 hex digits.
+
+    Args:
+        oid: None for a new one; 24 hex digits, 12 bytes, or another ObjectId to copy.
+
+    Raises:
+        ValueError: anything else ("'xyz' is not a valid ObjectId: ...").
+    """
 
     __slots__ = ("_bytes",)
     _random: ClassVar[bytes] = os.urandom(5)
@@ -47,10 +55,12 @@ class ObjectId:
 
     @property
     def binary(self) -> bytes:
+        """The 12 bytes."""
         return self._bytes
 
     @property
     def generation_time(self) -> float:
+        """When it was made: its first 4 bytes, in seconds since the epoch."""
         return float(struct.unpack(">I", self._bytes[:4])[0])
 
     def __str__(self) -> str:
@@ -70,7 +80,8 @@ class ObjectId:
 
 
 class Int64(int):
-    """An int stored as BSON int64 whatever its size (a plain int is int32 when it fits)."""
+    """An int stored as BSON int64 whatever its size: ``Int64(5)``. A plain int is stored as int32
+    when it fits and int64 otherwise; an int64 read back is a plain int."""
 
     __slots__ = ()
 
@@ -83,7 +94,16 @@ _D128_CONTEXT = decimal.Context(prec=34, Emax=6144, Emin=-6143, capitals=1, clam
 
 
 class Decimal128:
-    """A BSON decimal128 (IEEE 754-2008 BID), exchanged with ``decimal.Decimal``."""
+    """A BSON decimal128 (IEEE 754-2008 BID), exchanged with ``decimal.Decimal``:
+    ``Decimal128("9.99")``. Hashable; ``str()`` is its decimal text.
+
+    Args:
+        value: a string, a ``decimal.Decimal`` or an int, exact in 34 digits.
+
+    Raises:
+        decimal.InvalidOperation, decimal.Inexact, decimal.Overflow, ValueError: a value that is
+            not a number or does not fit in a decimal128 exactly.
+    """
 
     __slots__ = ("_bid",)
 
@@ -93,15 +113,18 @@ class Decimal128:
 
     @classmethod
     def from_bid(cls, bid: bytes) -> "Decimal128":
+        """The Decimal128 whose 16 bytes (little-endian BID) are ``bid``."""
         obj = cls.__new__(cls)
         obj._bid = bytes(bid)
         return obj
 
     @property
     def bid(self) -> bytes:
+        """Its 16 bytes, little-endian BID, as BSON stores them."""
         return self._bid
 
     def to_decimal(self) -> decimal.Decimal:
+        """Its value as a ``decimal.Decimal`` (NaN and the infinities included)."""
         return _bid_to_decimal(self._bid)
 
     def __str__(self) -> str:
@@ -156,7 +179,12 @@ def _bid_to_decimal(bid: bytes) -> decimal.Decimal:
 
 
 class Binary:
-    """Binary data with a BSON subtype other than 0 (plain bytes) or 4 (uuid.UUID)."""
+    """Binary data with a BSON subtype: ``Binary(b"...", 5)``. Subtype 0 reads back as ``bytes``,
+    subtype 4 as ``uuid.UUID``; the others as Binary (``data``, ``subtype``).
+
+    Raises:
+        ValueError: a subtype outside 0..255.
+    """
 
     __slots__ = ("data", "subtype")
 
@@ -177,7 +205,8 @@ class Binary:
 
 
 class Regex:
-    """A BSON regular expression: a pattern and its flags ("i", "m", "x", "s", "u", "l")."""
+    """A BSON regular expression: ``Regex("^ada", "i")``, a pattern and its flags ("i", "m", "x", "s",
+    "u", "l"; kept sorted, as BSON stores them). Use it in filters (``{"name": Regex("^a")}``)."""
 
     __slots__ = ("pattern", "flags")
 
@@ -196,7 +225,12 @@ class Regex:
 
 
 class Timestamp:
-    """A BSON timestamp: seconds since the epoch and an ordinal within the second."""
+    """A BSON timestamp (the server's internal clock, not a date): ``Timestamp(time, inc)``, seconds
+    since the epoch and an ordinal within the second. For dates use ``datetime.datetime``.
+
+    Raises:
+        ValueError: ``time`` or ``inc`` outside an unsigned 32-bit integer.
+    """
 
     __slots__ = ("time", "inc")
 
@@ -230,12 +264,14 @@ class _Key:
 
 
 class MinKey(_Key):
-    """Compares less than every other BSON value."""
+    """The BSON MinKey: compares less than every other value on the server (``MinKey()`` is one
+    shared instance)."""
 
     _instance: ClassVar[Optional["MinKey"]] = None
 
 
 class MaxKey(_Key):
-    """Compares greater than every other BSON value."""
+    """The BSON MaxKey: compares greater than every other value on the server (``MaxKey()`` is one
+    shared instance)."""
 
     _instance: ClassVar[Optional["MaxKey"]] = None

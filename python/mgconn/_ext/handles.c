@@ -464,11 +464,12 @@ static PyMethodDef Connection_methods[] = {
 };
 
 static PyGetSetDef Connection_getset[] = {
-   {"ready_state", (getter) Connection_get_ready_state, NULL, NULL, NULL},
-   {"name", (getter) Connection_get_name, NULL, NULL, NULL},
-   {"host", (getter) Connection_get_host, NULL, NULL, NULL},
-   {"port", (getter) Connection_get_port, NULL, NULL, NULL},
-   {"id", (getter) Connection_get_id, NULL, NULL, NULL},
+   {"ready_state", (getter) Connection_get_ready_state, NULL,
+    "0 disconnected, 1 connected, 2 connecting, 3 disconnecting, 99 uninitialized", NULL},
+   {"name", (getter) Connection_get_name, NULL, "the database name", NULL},
+   {"host", (getter) Connection_get_host, NULL, "the first host of the URI", NULL},
+   {"port", (getter) Connection_get_port, NULL, "the first port of the URI", NULL},
+   {"id", (getter) Connection_get_id, NULL, "the connection's number in its runtime", NULL},
    {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -695,7 +696,7 @@ static PyMethodDef Collection_methods[] = {
 };
 
 static PyGetSetDef Collection_getset[] = {
-   {"name", (getter) Collection_get_name, NULL, NULL, NULL},
+   {"name", (getter) Collection_get_name, NULL, "the collection name", NULL},
    {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -808,8 +809,8 @@ static PyMethodDef Schema_methods[] = {
 };
 
 static PyGetSetDef Schema_getset[] = {
-   {"options", (getter) Schema_get_options, NULL, NULL, NULL},
-   {"definition", (getter) Schema_get_definition, NULL, NULL, NULL},
+   {"options", (getter) Schema_get_options, NULL, "the options as given", NULL},
+   {"definition", (getter) Schema_get_definition, NULL, "the field definition as given", NULL},
    {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -936,9 +937,9 @@ static PyMethodDef Model_methods[] = {
 };
 
 static PyGetSetDef Model_getset[] = {
-   {"collection", (getter) Model_get_collection, NULL, NULL, NULL},
-   {"name", (getter) Model_get_name, NULL, NULL, NULL},
-   {"connection", (getter) Model_get_connection, NULL, NULL, NULL},
+   {"collection", (getter) Model_get_collection, NULL, "the model's Collection", NULL},
+   {"name", (getter) Model_get_name, NULL, "the model name", NULL},
+   {"connection", (getter) Model_get_connection, NULL, "the Connection it is registered on", NULL},
    {NULL, NULL, NULL, NULL, NULL},
 };
 
