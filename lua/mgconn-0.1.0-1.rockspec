@@ -44,6 +44,7 @@ build = {
             "core/src/runtime.c",
             "core/src/schema.c",
             "core/src/settings.c",
+            "core/src/strbuf.c",
             "core/src/timer.c",
             "core/src/wakeup.c",
       },

@@ -32,6 +32,7 @@
 
 #include "mgconn.h"
 #include "list.h"
+#include "strbuf.h"
 
 /* ---- errors (error.c) ---- */
 void mg_error_set (mgconn_error *e, int32_t category, const char *fmt, ...) BSON_GNUC_PRINTF (3, 4);
