@@ -179,7 +179,7 @@ void mg_log (mgconn_runtime *rt, int32_t level, const char *domain, const char *
    BSON_GNUC_PRINTF (4, 5);
 void mg_log_install_driver_handler (void);
 /* Collects libmongoc's log lines of the calling thread into `into` (one per '\n') until _end. */
-void mg_log_capture_begin (bson_string_t *into);
+void mg_log_capture_begin (mg_strbuf_t *into);
 void mg_log_capture_end (void);
 void mg_log_register_runtime (mgconn_runtime *rt);
 void mg_log_unregister_runtime (mgconn_runtime *rt);

@@ -228,7 +228,7 @@ warn (mg_options *o, const char *fmt, ...)
    va_start (ap, fmt);
    line = bson_strdupv_printf (fmt, ap);
    va_end (ap);
-   bson_string_append_printf (o->warnings, "%s\n", line);
+   mg_strbuf_append_printf (o->warnings, "%s\n", line);
    bson_free (line);
 }
 
@@ -406,14 +406,14 @@ static char *
 strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
 {
    const char *q = strchr (uri, '?');
-   bson_string_t *out;
+   mg_strbuf_t *out;
    const char *p;
    bool first = true;
    if (!q) {
       return bson_strdup (uri);
    }
-   out = bson_string_new (NULL);
-   bson_string_append_printf (out, "%.*s", (int) (q - uri + 1), uri);
+   out = mg_strbuf_new (NULL);
+   mg_strbuf_append_printf (out, "%.*s", (int) (q - uri + 1), uri);
    p = q + 1;
    while (*p) {
       size_t len = strcspn (p, "&;");
@@ -440,7 +440,7 @@ strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
          }
          bson_free (key);
       } else if (len > 0) {
-         bson_string_append_printf (out, "%s%.*s", first ? "" : "&", (int) len, p);
+         mg_strbuf_append_printf (out, "%s%.*s", first ? "" : "&", (int) len, p);
          first = false;
       }
       p += len;
@@ -451,7 +451,7 @@ strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
    if (first) { /* nothing left: drop the '?' */
       out->str[--out->len] = '\0';
    }
-   return bson_string_free (out, false);
+   return mg_strbuf_free (out, false);
 }
 
 static void
@@ -490,7 +490,7 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    memset (o, 0, sizeof *o);
    o->buffer_commands = o->auto_index = o->auto_create = o->debug = -1;
    o->buffer_timeout_ms = -1;
-   o->warnings = bson_string_new (NULL);
+   o->warnings = mg_strbuf_new (NULL);
    o->uri_text = bson_strdup (uri);
    o->password = uri_text_password (uri);
    mg_secret_add (o->password);
@@ -590,7 +590,7 @@ mg_options_cleanup (mg_options *o)
    bson_free (o->db_name);
    bson_free (o->first_host);
    if (o->warnings) {
-      bson_string_free (o->warnings, true);
+      mg_strbuf_free (o->warnings, true);
    }
    memset (o, 0, sizeof *o);
 }

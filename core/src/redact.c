@@ -66,15 +66,15 @@ mg_secret_remove (const char *secret)
 
 /* Replaces every occurrence of `needle` in the string `s` with "****". */
 static void
-mask_all (bson_string_t *out, const char *s, const char *needle)
+mask_all (mg_strbuf_t *out, const char *s, const char *needle)
 {
    size_t n = strlen (needle);
    const char *hit;
    while ((hit = strstr (s, needle)) != NULL) {
-      bson_string_append_printf (out, "%.*s****", (int) (hit - s), s);
+      mg_strbuf_append_printf (out, "%.*s****", (int) (hit - s), s);
       s = hit + n;
    }
-   bson_string_append (out, s);
+   mg_strbuf_append (out, s);
 }
 
 #define MG_URI_SECRETS_MAX 8
@@ -85,7 +85,7 @@ mask_all (bson_string_t *out, const char *s, const char *needle)
 static char *
 mask_uri_userinfo_collect (const char *text, char **found, int *n_found_out)
 {
-   bson_string_t *out = bson_string_new (NULL);
+   mg_strbuf_t *out = mg_strbuf_new (NULL);
    const char *s = text;
    const char *scheme;
    int n_found = 0;
@@ -122,16 +122,16 @@ mask_uri_userinfo_collect (const char *text, char **found, int *n_found_out)
          if (first_at && first_at != at && n_found < MG_URI_SECRETS_MAX && first_at - colon - 1 >= MG_SECRET_MIN_LEN) {
             found[n_found++] = bson_strndup (colon + 1, (size_t) (first_at - colon - 1));
          }
-         bson_string_append_printf (out, "%.*s****", (int) (colon + 1 - s), s);
+         mg_strbuf_append_printf (out, "%.*s****", (int) (colon + 1 - s), s);
          s = at;
       } else {
-         bson_string_append_printf (out, "%.*s", (int) (user - s), s);
+         mg_strbuf_append_printf (out, "%.*s", (int) (user - s), s);
          s = user;
       }
    }
-   bson_string_append (out, s);
+   mg_strbuf_append (out, s);
    *n_found_out = n_found;
-   return bson_string_free (out, false);
+   return mg_strbuf_free (out, false);
 }
 
 /* Masks every occurrence of the collected secrets in `text` (freed) and frees them. */
@@ -140,10 +140,10 @@ mask_found (char *text, char **found, int n_found)
 {
    for (int i = 0; i < n_found; i++) {
       if (strstr (text, found[i])) {
-         bson_string_t *masked = bson_string_new (NULL);
+         mg_strbuf_t *masked = mg_strbuf_new (NULL);
          mask_all (masked, text, found[i]);
          bson_free (text);
-         text = bson_string_free (masked, false);
+         text = mg_strbuf_free (masked, false);
       }
       bson_free (found[i]);
    }
@@ -199,10 +199,10 @@ mg_redact (const char *text)
    pthread_mutex_lock (&secrets_lock);
    for (i = 0; i < MG_SECRETS_MAX; i++) {
       if (secrets[i].value && strstr (cur, secrets[i].value)) {
-         bson_string_t *out = bson_string_new (NULL);
+         mg_strbuf_t *out = mg_strbuf_new (NULL);
          mask_all (out, cur, secrets[i].value);
          bson_free (cur);
-         cur = bson_string_free (out, false);
+         cur = mg_strbuf_free (out, false);
       }
    }
    pthread_mutex_unlock (&secrets_lock);
