@@ -1,5 +1,8 @@
--- Build and install with `luarocks make lua/mgconn-0.1.0-1.rockspec` from the repository root
--- (Debian: liblua5.4-dev, libmongoc-dev and luarocks; scripts/setup.sh installs them).
+-- Build and install with `luarocks make lua/mgconn-0.1.0-1.rockspec MONGOC_DIR=<driver>` from the
+-- repository root, <driver> being the pinned mongo-c-driver's build that scripts/build-driver.sh
+-- prints (scripts/setup.sh makes it; Debian: liblua5.4-dev, libssl-dev, libsasl2-dev, luarocks).
+-- The driver is linked in statically (pass LIBFLAG="-shared -Wl,--exclude-libs,ALL" to keep its
+-- symbols private to the module, as the CMake build does).
 package = "mgconn"
 version = "0.1.0-1"
 source = { url = "git+file://." }
@@ -15,7 +18,7 @@ description = {
 }
 dependencies = { "lua >= 5.4, < 5.5" }
 external_dependencies = {
-  MONGOC = { header = "libmongoc-1.0/mongoc/mongoc.h", library = "mongoc-1.0" },
+  MONGOC = { header = "mongoc-2.5.0/mongoc/mongoc.h", library = "mongoc2" },
 }
 build = {
   type = "builtin",
@@ -48,10 +51,11 @@ build = {
             "core/src/timer.c",
             "core/src/wakeup.c",
       },
-      defines = { "_GNU_SOURCE" },
-      incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/libmongoc-1.0", "$(MONGOC_INCDIR)/libbson-1.0" },
+      defines = { "_GNU_SOURCE", "MONGOC_STATIC", "BSON_STATIC" },
+      incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/mongoc-2.5.0", "$(MONGOC_INCDIR)/bson-2.5.0" },
       libdirs = { "$(MONGOC_LIBDIR)" },
-      libraries = { "mongoc-1.0", "bson-1.0", "pthread" },
+      -- ":libX.a" asks the linker for the archive by its file name (GNU ld and lld).
+      libraries = { ":libmongoc2.a", ":libbson2.a", "sasl2", "ssl", "crypto", "resolv", "rt", "pthread" },
     },
   },
 }
