@@ -61,7 +61,7 @@ extension = Extension(
     extra_compile_args=pkg_config("--cflags") + ["-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden",
                                                  "-Wall", "-Wno-unused-parameter"],
     # The driver's symbols stay inside the extension (another libmongoc in the process is not ours).
-    extra_link_args=pkg_config("--libs") + ["-lpthread", "-Wl,--exclude-libs,ALL"],
+    extra_link_args=pkg_config("--libs") + ["-lpthread", "-ldl", "-Wl,--exclude-libs,ALL"],
     depends=rel("python/mgconn/_ext/*.h") + rel("core/src/*.h") + rel("core/include/*.h"),
 )
 

@@ -55,7 +55,7 @@ build = {
       incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/mongoc-2.5.0", "$(MONGOC_INCDIR)/bson-2.5.0" },
       libdirs = { "$(MONGOC_LIBDIR)" },
       -- ":libX.a" asks the linker for the archive by its file name (GNU ld and lld).
-      libraries = { ":libmongoc2.a", ":libbson2.a", "sasl2", "ssl", "crypto", "resolv", "rt", "pthread" },
+      libraries = { ":libmongoc2.a", ":libbson2.a", "sasl2", "ssl", "crypto", "resolv", "rt", "pthread", "dl" },
     },
   },
 }

@@ -187,5 +187,11 @@ void mg_log_unregister_runtime (mgconn_runtime *rt);
 /* ---- process init (init.c) ---- */
 int mg_process_ref (void);
 void mg_process_unref (void);
+/* Runs fn(arg) on a new thread that the process waits for (bounded) before it exits and before the
+ * driver is cleaned up: pool teardowns, which are inside libmongoc when a host stops. Returns false
+ * when no thread could be made (the caller then does the work some other way). */
+bool mg_process_thread_start (const char *name, void (*fn) (void *), void *arg);
+/* How long the process's exit waits for those threads before leaving them (and the driver) be. */
+#define MG_EXIT_WAIT_S 2
 
 #endif
