@@ -44,6 +44,7 @@ build = {
             "core/src/family.c",
             "core/src/pluralize.c",
             "core/src/redact.c",
+            "core/src/reply_check.c",
             "core/src/runtime.c",
             "core/src/schema.c",
             "core/src/settings.c",

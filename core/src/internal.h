@@ -184,6 +184,13 @@ void mg_log_capture_end (void);
 void mg_log_register_runtime (mgconn_runtime *rt);
 void mg_log_unregister_runtime (mgconn_runtime *rt);
 
+/* ---- replies (reply_check.c) ---- */
+/* Around an operation's exec on a worker: the command-monitoring callback (installed on every pool)
+ * notes a reply without a readable "ok"; _end turns a success into that error (and empties reply). */
+void mg_reply_check_begin (void);
+void mg_reply_check_on_succeeded (const mongoc_apm_command_succeeded_t *event);
+bool mg_reply_check_end (bool ok, mgconn_error *error, bson_t *reply);
+
 /* ---- process init (init.c) ---- */
 int mg_process_ref (void);
 void mg_process_unref (void);

@@ -126,6 +126,7 @@ mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn)
    mongoc_apm_set_topology_changed_cb (cbs, on_topology_changed);
    mongoc_apm_set_server_heartbeat_failed_cb (cbs, on_heartbeat_failed);
    mongoc_apm_set_server_heartbeat_succeeded_cb (cbs, on_heartbeat_succeeded);
+   mongoc_apm_set_command_succeeded_cb (cbs, mg_reply_check_on_succeeded); /* reply_check.c */
    /* Once, before the first pop: libmongoc refuses a second call. */
    mongoc_client_pool_set_apm_callbacks (pool, cbs, conn);
    mongoc_apm_callbacks_destroy (cbs);
