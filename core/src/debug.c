@@ -151,6 +151,14 @@ mg_debug_line (const mgconn_op *op)
                               mg_op_method_name (op));
    if (op->cursor) {
       mg_strbuf_append_printf (out, "%lld", (long long) op->cursor_id);
+   } else if (mg_command_is_sensitive (&op->args)) {
+      /* credentials or an authentication exchange: the command's name only (redact.c) */
+      bson_iter_t it;
+      bson_iter_init (&it, &op->args);
+      bson_iter_next (&it);
+      mg_strbuf_append (out, "{");
+      print_string (out, bson_iter_key (&it), (uint32_t) strlen (bson_iter_key (&it)));
+      mg_strbuf_append (out, ": \"[redacted]\"}");
    } else {
       print_doc (out, &op->args, op->kind->args_array, 0);
       if (!bson_empty (&op->args2)) {

@@ -44,13 +44,17 @@ int mg_error_raise (const mgconn_error *e, mgconn_error *out);
 int mg_fail (mgconn_error *out, int32_t category, const char *fmt, ...) BSON_GNUC_PRINTF (3, 4);
 
 /* ---- redaction (redact.c) ---- */
-/* Secrets are registered process-wide while a connection uses them; every message and log line
- * passes through mg_redact before anyone sees it. */
-void mg_secret_add (const char *secret);
-void mg_secret_remove (const char *secret);
-/* Masks registered secrets and the password part of any "scheme://user:pass@" in `text`.
- * Returns a new string (bson_free). */
+/* Every message and log line passes through mg_redact before anyone sees it; secrets are masked
+ * where they live (redact.c says which places), not searched for as text. */
+/* Masks the password part of any "scheme://user:pass@" in `text` (and that password's other
+ * occurrences in the same text). Returns a new string (bson_free). */
 char *mg_redact (const char *text);
+/* The command is one whose body the command-monitoring rules redact (createUser, saslStart, a
+ * hello with speculativeAuthenticate, ...): nothing of it but its name is shown. */
+bool mg_command_is_sensitive (const bson_t *command);
+/* By name alone: true for the list; *if_speculative for hello and isMaster, which are sensitive
+ * when they carry speculativeAuthenticate. */
+bool mg_command_name_is_sensitive (const char *name, bool *if_speculative);
 /* For a connection string libmongoc refused: where the userinfo ends cannot be trusted, so
  * everything between the scheme and the last @ becomes four asterisks, then mg_redact. */
 char *mg_redact_bad_uri (const char *uri);

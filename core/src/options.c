@@ -340,10 +340,8 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
          mongoc_uri_set_username (o->uri, bson_iter_utf8 (it, NULL));
          *set_user = true;
       } else if (strcasecmp (def->name, "pass") == 0) {
-         mg_secret_remove (o->password);
          bson_free (o->password);
          o->password = bson_strdup (bson_iter_utf8 (it, NULL));
-         mg_secret_add (o->password);
          mongoc_uri_set_password (o->uri, o->password);
          *set_pass = true;
       } else if (strcasecmp (def->name, "authSource") == 0) {
@@ -351,7 +349,6 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
       } else if (strcasecmp (def->name, "authMechanism") == 0) {
          mongoc_uri_set_auth_mechanism (o->uri, bson_iter_utf8 (it, NULL));
       } else if (strcasecmp (def->name, "tlsCertificateKeyFilePassword") == 0) {
-         mg_secret_add (bson_iter_utf8 (it, NULL));
          mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL));
       } else if (!mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL))) {
          return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", def->name);
@@ -493,7 +490,6 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    o->warnings = mg_strbuf_new (NULL);
    o->uri_text = bson_strdup (uri);
    o->password = uri_text_password (uri);
-   mg_secret_add (o->password);
    o->uri_redacted = mg_redact (uri);
 
    stripped = strip_uri_options (o, uri, &extra);
@@ -583,7 +579,6 @@ mg_options_cleanup (mg_options *o)
    if (o->uri) {
       mongoc_uri_destroy (o->uri);
    }
-   mg_secret_remove (o->password);
    bson_free (o->password);
    bson_free (o->uri_text);
    bson_free (o->uri_redacted);

@@ -2,66 +2,57 @@
  * redact.c: passwords never leave mgconn. Every message, event and log line is built in a buffer
  * and passed through mg_redact before anyone sees it.
  *
- * The secret registry is process-wide (libmongoc's log handler is process-wide too) and guarded by
- * its own mutex, which is a leaf lock: nothing else is taken while it is held.
+ * Secrets are masked where they live, never searched for as text everywhere: a password that is an
+ * ordinary word ("items") masked in every message would turn "admin.items" into "admin.****" and
+ * so tell the reader what the password is. The places are
+ *   - the userinfo of every connection string in a text (mg_redact), and echoes of that URI's
+ *     password in the message about that URI (mg_redact_bad_uri, mg_redact_as_uri_secrets);
+ *   - credential options (pass, tlsCertificateKeyFilePassword: options.c never prints their value);
+ *   - the bodies of the commands that the drivers' command-monitoring rules redact
+ *     (mg_command_is_sensitive; debug.c prints only their name).
+ * No state: callable from any thread.
  */
 #include "internal.h"
 
 #include <string.h>
+#include <strings.h>
 
-#define MG_SECRETS_MAX 64
-
-static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-   char *value;
-   int refs;
-} secrets[MG_SECRETS_MAX];
-
-/* Secrets shorter than this are not searched for in free text: masking every "p" of a message for
- * the password "p" would wreck the message and hide nothing (an echo of it is indistinguishable
- * from any other letter). Passwords inside connection strings are masked whatever their length. */
+/* Secrets shorter than this, found in a connection string, are not searched for in the rest of
+ * the message about it: masking every "p" for the password "p" would wreck the message and hide
+ * nothing. The userinfo itself is masked whatever its length. */
 #define MG_SECRET_MIN_LEN 4
 
-void
-mg_secret_add (const char *secret)
+/* The command-monitoring redaction list (the MongoDB drivers' specification), compared
+ * case-insensitively with a command's name, its first key. */
+static const char *const sensitive_commands[] = {"authenticate", "saslStart", "saslContinue", "getnonce",
+                                                 "createUser", "updateUser", "copydbgetnonce", "copydbsaslstart",
+                                                 "copydb"};
+
+bool
+mg_command_name_is_sensitive (const char *name, bool *if_speculative)
 {
-   int i, free_slot = -1;
-   if (!secret || strlen (secret) < MG_SECRET_MIN_LEN) {
-      return;
-   }
-   pthread_mutex_lock (&secrets_lock);
-   for (i = 0; i < MG_SECRETS_MAX; i++) {
-      if (secrets[i].value && strcmp (secrets[i].value, secret) == 0) {
-         secrets[i].refs++;
-         pthread_mutex_unlock (&secrets_lock);
-         return;
-      }
-      if (!secrets[i].value && free_slot < 0) {
-         free_slot = i;
+   *if_speculative = strcasecmp (name, "hello") == 0 || strcasecmp (name, "isMaster") == 0;
+   for (size_t i = 0; i < sizeof sensitive_commands / sizeof *sensitive_commands; i++) {
+      if (strcasecmp (name, sensitive_commands[i]) == 0) {
+         return true;
       }
    }
-   if (free_slot >= 0) {
-      secrets[free_slot].value = bson_strdup (secret);
-      secrets[free_slot].refs = 1;
-   }
-   pthread_mutex_unlock (&secrets_lock);
+   return false;
 }
 
-void
-mg_secret_remove (const char *secret)
+bool
+mg_command_is_sensitive (const bson_t *command)
 {
-   int i;
-   if (!secret) {
-      return;
+   bson_iter_t it;
+   bool if_speculative;
+   if (!bson_iter_init (&it, command) || !bson_iter_next (&it)) {
+      return false;
    }
-   pthread_mutex_lock (&secrets_lock);
-   for (i = 0; i < MG_SECRETS_MAX; i++) {
-      if (secrets[i].value && strcmp (secrets[i].value, secret) == 0 && --secrets[i].refs == 0) {
-         bson_free (secrets[i].value);
-         secrets[i].value = NULL;
-      }
+   if (mg_command_name_is_sensitive (bson_iter_key (&it), &if_speculative)) {
+      return true;
    }
-   pthread_mutex_unlock (&secrets_lock);
+   /* A handshake that carries the first authentication step. */
+   return if_speculative && bson_iter_init (&it, command) && bson_iter_find_case (&it, "speculativeAuthenticate");
 }
 
 /* Replaces every occurrence of `needle` in the string `s` with "****". */
@@ -194,19 +185,7 @@ mg_redact_as_uri_secrets (const char *text, const char *uri)
 char *
 mg_redact (const char *text)
 {
-   char *cur = mask_uri_userinfo (text ? text : "");
-   int i;
-   pthread_mutex_lock (&secrets_lock);
-   for (i = 0; i < MG_SECRETS_MAX; i++) {
-      if (secrets[i].value && strstr (cur, secrets[i].value)) {
-         mg_strbuf_t *out = mg_strbuf_new (NULL);
-         mask_all (out, cur, secrets[i].value);
-         bson_free (cur);
-         cur = mg_strbuf_free (out, false);
-      }
-   }
-   pthread_mutex_unlock (&secrets_lock);
-   return cur;
+   return mask_uri_userinfo (text ? text : "");
 }
 
 void
