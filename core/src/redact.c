@@ -45,14 +45,22 @@ mg_command_is_sensitive (const bson_t *command)
 {
    bson_iter_t it;
    bool if_speculative;
-   if (!bson_iter_init (&it, command) || !bson_iter_next (&it)) {
+   bool first = true, hello = false, speculative = false;
+   if (!bson_iter_init (&it, command)) {
       return false;
    }
-   if (mg_command_name_is_sensitive (bson_iter_key (&it), &if_speculative)) {
-      return true;
+   /* Any key, not only the first: a host whose tables have no key order (Lua) may put "pwd" first,
+    * and the line must not show it either. */
+   while (bson_iter_next (&it)) {
+      const char *key = bson_iter_key (&it);
+      if (mg_command_name_is_sensitive (key, &if_speculative)) {
+         return true;
+      }
+      hello = hello || (first && if_speculative);
+      speculative = speculative || strcasecmp (key, "speculativeAuthenticate") == 0;
+      first = false;
    }
-   /* A handshake that carries the first authentication step. */
-   return if_speculative && bson_iter_init (&it, command) && bson_iter_find_case (&it, "speculativeAuthenticate");
+   return hello && speculative; /* a handshake that carries the first authentication step */
 }
 
 /* Replaces every occurrence of `needle` in the string `s` with "****". */
