@@ -112,6 +112,16 @@ mg_process_thread_start (const char *name, void (*fn) (void *), void *arg)
    return ok;
 }
 
+/* A forked child has none of its parent's threads: its exit must not wait for them. */
+static void
+forget_threads_in_child (void)
+{
+   threads = NULL; /* the parent's entries stay allocated: a child's leak, not freed under it */
+   threads_running = 0;
+   pthread_mutex_init (&threads_lock, NULL);
+   pthread_cond_init (&threads_cond, NULL);
+}
+
 /* Waits for the tracked threads until the deadline (CLOCK_REALTIME); true when none is left. */
 static bool
 wait_for_threads (int seconds)
@@ -140,6 +150,7 @@ mg_process_ref (void)
       mg_log_install_driver_handler ();
       driver_ready = true;
       atexit (process_exit); /* after mongoc_init: runs before the driver's and OpenSSL's handlers */
+      pthread_atfork (NULL, NULL, forget_threads_in_child);
    }
    n = ++init_count;
    pthread_mutex_unlock (&init_lock);
