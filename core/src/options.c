@@ -70,6 +70,9 @@ static const opt_def options[] = {
    DRV ("retryWrites", MONGOC_URI_RETRYWRITES, OPT_BOOL, 0, 1),
    DRV ("retryReads", MONGOC_URI_RETRYREADS, OPT_BOOL, 0, 1),
    DRV ("loadBalanced", MONGOC_URI_LOADBALANCED, OPT_BOOL, 0, 1),
+   /* Retries of operations a server refused as overloaded (SystemOverloadedError), libmongoc 2.3. */
+   DRV ("maxAdaptiveRetries", MONGOC_URI_MAXADAPTIVERETRIES, OPT_INT, 0, INT32_MAX),
+   DRV ("enableOverloadRetargeting", MONGOC_URI_ENABLEOVERLOADRETARGETING, OPT_BOOL, 0, 1),
    DRV ("readPreference", NULL, OPT_SPECIAL, 0, 0),
    DRV ("w", NULL, OPT_SPECIAL, 0, 0),
    DRV ("journal", NULL, OPT_SPECIAL, 0, 1),
