@@ -146,6 +146,7 @@ op_case (const char *scenario, int32_t category, const char *expect)
    op = insert (items, 2);
    expect_ok (op, "the insert once the server behaves again");
    mgconn_op_free (op);
+   printf ("  %s: peak memory %ld kB, grew by %ld kB\n", scenario, vm_hwm_kb (), vm_hwm_kb () - before);
    CHECK (vm_hwm_kb () - before < HWM_GROWTH_LIMIT_KB, "%s: peak memory grew by %ld kB", scenario,
           vm_hwm_kb () - before);
 
@@ -192,6 +193,7 @@ hello_case (const char *scenario, const char *expect)
       }
    }
    CHECK (why, "%s: no event says \"%s\"", scenario, expect);
+   printf ("  %s: peak memory %ld kB, grew by %ld kB\n", scenario, vm_hwm_kb (), vm_hwm_kb () - before);
    CHECK (vm_hwm_kb () - before < HWM_GROWTH_LIMIT_KB, "%s: peak memory grew by %ld kB", scenario,
           vm_hwm_kb () - before);
 
