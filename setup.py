@@ -1,6 +1,8 @@
 """Builds the `mgconn` Python package: the package in python/mgconn and its extension module
 mgconn._mgconn, which compiles libmgconn's C sources in (no separately installed library needed).
-System packages (libmongoc-dev, pkg-config) come from scripts/setup.sh."""
+The pinned mongo-c-driver (third_party/) is linked in statically; system packages (OpenSSL, Cyrus
+SASL, pkg-config, cmake) come from scripts/setup.sh."""
+import functools
 import glob
 import os
 import shlex
@@ -12,11 +14,28 @@ from setuptools.command.build_py import build_py
 here = os.path.dirname(os.path.abspath(__file__))
 
 
-def pkg_config(*args):
+@functools.lru_cache(maxsize=None)
+def driver_prefix():
+    """The pinned mongo-c-driver's build: $MGCONN_DRIVER_PREFIX, else the one scripts/build-driver.sh
+    keeps in the deps cache ($MGCONN_DEPS, else .deps), building it there the first time."""
+    if os.environ.get("MGCONN_DRIVER_PREFIX"):
+        return os.environ["MGCONN_DRIVER_PREFIX"]
+    deps = os.environ.get("MGCONN_DEPS") or os.path.join(here, ".deps")
     try:
-        out = subprocess.check_output(["pkg-config", *args, "libmongoc-1.0"], text=True)
+        out = subprocess.check_output(["bash", os.path.join(here, "scripts", "build-driver.sh"), deps], text=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit("mgconn needs libmongoc-dev and pkg-config: run scripts/setup.sh first") from exc
+        raise SystemExit("mgconn: building mongo-c-driver failed (see above); scripts/setup.sh installs "
+                         "what it needs") from exc
+    return out.strip().splitlines()[-1]
+
+
+def pkg_config(*args):
+    """The driver's flags for static linking: the extension carries libmongoc and libbson inside."""
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(driver_prefix(), "lib", "pkgconfig"))
+    try:
+        out = subprocess.check_output(["pkg-config", *args, "mongoc2-static"], text=True, env=env)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit("mgconn needs pkg-config: run scripts/setup.sh first") from exc
     return shlex.split(out)
 
 
@@ -42,7 +61,8 @@ extension = Extension(
     extra_compile_args=pkg_config("--cflags") + ["-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden",
                                                  "-Wall", "-Wno-unused-parameter",
                                                  "-Werror=implicit-function-declaration"],
-    extra_link_args=pkg_config("--libs") + ["-lpthread"],
+    # The driver's symbols stay inside the extension (another libmongoc in the process is not ours).
+    extra_link_args=pkg_config("--libs") + ["-lpthread", "-ldl", "-Wl,--exclude-libs,ALL"],
     depends=rel("python/mgconn/_ext/*.h") + rel("core/src/*.h") + rel("core/include/*.h"),
 )
 

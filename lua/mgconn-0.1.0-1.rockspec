@@ -1,5 +1,8 @@
--- Build and install with `luarocks make lua/mgconn-0.1.0-1.rockspec` from the repository root
--- (Debian: liblua5.4-dev, libmongoc-dev and luarocks; scripts/setup.sh installs them).
+-- Build and install with `luarocks make lua/mgconn-0.1.0-1.rockspec MONGOC_DIR=<driver>` from the
+-- repository root, <driver> being the pinned mongo-c-driver's build that scripts/build-driver.sh
+-- prints (scripts/setup.sh makes it; Debian: liblua5.4-dev, libssl-dev, libsasl2-dev, luarocks).
+-- The driver is linked in statically (pass LIBFLAG="-shared -Wl,--exclude-libs,ALL" to keep its
+-- symbols private to the module, as the CMake build does).
 package = "mgconn"
 version = "0.1.0-1"
 -- The release archive of the repository (`git archive`, top folder mgconn-0.1.0). scripts/rock.sh
@@ -13,15 +16,16 @@ description = {
     require "mgconn" gives Lua scripts and the game hosts that embed them connections with events,
     operation buffering, a model registry and server-selection errors that explain themselves, on a
     C core (libmgconn, over libmongoc) that never makes the host's frame wait for the database:
-    results arrive through mgconn.poll(), called once per frame. Needs libmongoc and libbson 1.23 or
-    newer with their headers (Debian: libmongoc-dev, libbson-dev) and a C11 compiler.
+    results arrive through mgconn.poll(), called once per frame. Needs the pinned mongo-c-driver
+    2.5.0 built with static libraries (MONGOC_DIR; the repository's scripts/build-driver.sh makes
+    it), OpenSSL and Cyrus SASL with their headers (Debian: libssl-dev, libsasl2-dev) and a C11
+    compiler.
   ]],
   license = "Apache-2.0",
 }
 dependencies = { "lua >= 5.4, < 5.5" }
-external_dependencies = { -- Debian: libmongoc-dev and libbson-dev
-  MONGOC = { header = "libmongoc-1.0/mongoc/mongoc.h", library = "mongoc-1.0" },
-  BSON = { header = "libbson-1.0/bson/bson.h", library = "bson-1.0" },
+external_dependencies = { -- the pinned mongo-c-driver (scripts/build-driver.sh), linked in statically
+  MONGOC = { header = "mongoc-2.5.0/mongoc/mongoc.h", library = "mongoc2" },
 }
 build = {
   type = "builtin",
@@ -47,16 +51,19 @@ build = {
             "core/src/family.c",
             "core/src/pluralize.c",
             "core/src/redact.c",
+            "core/src/reply_check.c",
             "core/src/runtime.c",
             "core/src/schema.c",
             "core/src/settings.c",
+            "core/src/strbuf.c",
             "core/src/timer.c",
             "core/src/wakeup.c",
       },
-      defines = { "_GNU_SOURCE" },
-      incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/libmongoc-1.0", "$(MONGOC_INCDIR)/libbson-1.0" },
+      defines = { "_GNU_SOURCE", "MONGOC_STATIC", "BSON_STATIC" },
+      incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/mongoc-2.5.0", "$(MONGOC_INCDIR)/bson-2.5.0" },
       libdirs = { "$(MONGOC_LIBDIR)" },
-      libraries = { "mongoc-1.0", "bson-1.0", "pthread" },
+      -- ":libX.a" asks the linker for the archive by its file name (GNU ld and lld).
+      libraries = { ":libmongoc2.a", ":libbson2.a", "sasl2", "ssl", "crypto", "resolv", "rt", "pthread", "dl" },
     },
   },
 }

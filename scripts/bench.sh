@@ -12,4 +12,4 @@ cmake --build build -j2 > build.bench.log 2>&1 || { cat build.bench.log; exit 1;
 [[ -x build-venv/bin/python ]] || python3 -m venv build-venv
 build-venv/bin/pip install -q -r tests/bench/requirements.txt
 build-venv/bin/pip install -q --force-reinstall --no-deps .
-MGCONN_FERRETDB="$top/.deps/bin/ferretdb" build-venv/bin/python tests/bench/run.py "$@"
+MGCONN_FERRETDB="${MGCONN_DEPS:-$top/.deps}/bin/ferretdb" build-venv/bin/python tests/bench/run.py "$@"

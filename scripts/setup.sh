@@ -3,16 +3,26 @@
 # when everything is already there. Safe to run again at any time.
 #
 #   system packages  Debian's, through apt-get (root, as on the project's machines)
-#   FerretDB         built from the Go module proxy into $MGCONN_DEPS (git-ignored), once
+#   FerretDB         built from the Go module proxy into the deps cache, once per machine
+#   mongo-c-driver   the pinned one (third_party/), built into the deps cache once per machine
+#
+# The deps cache is $MGCONN_DEPS, else the source tree's .deps; a clone without .deps gets it as a
+# link to the machine's cache (${XDG_CACHE_HOME:-~/.cache}/mgconn), so a fresh clone (as CI makes
+# one per run) finds what an earlier clone built.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ -z ${MGCONN_DEPS:-} && ! -e $top/.deps && ! -L $top/.deps ]]; then
+  machine_cache=${XDG_CACHE_HOME:-$HOME/.cache}/mgconn
+  mkdir -p "$machine_cache"
+  ln -s "$machine_cache" "$top/.deps"
+fi
 deps=${MGCONN_DEPS:-$top/.deps}
 ferretdb_version=v1.24.2
 
 debian_packages=(
   build-essential cmake pkg-config
-  libmongoc-dev libbson-dev
+  libssl-dev libsasl2-dev
   lua5.4 liblua5.4-dev lua-busted luarocks
   libffi-dev abigail-tools valgrind
   clang-14 libclang-rt-14-dev openssl
@@ -62,6 +72,8 @@ if [[ ! -x $deps/bin/ferretdb ]] || ! "$deps/bin/ferretdb" --version 2>/dev/null
   (cd "$src" && GOFLAGS=-buildvcs=false go build -trimpath -o "$deps/bin/ferretdb" ./cmd/ferretdb)
   rm -rf "$src"
 fi
+driver=$(bash "$top/scripts/build-driver.sh" "$deps")
+driver_tsan=$(bash "$top/scripts/build-driver.sh" "$deps" tsan)
 # The Node peers, pinned by their lock files: Mongoose for the benchmarks and the conformance suite.
 # Installed once per lock file: a stamp of the lock file's hash in node_modules says it is done, so a
 # rerun does no network work.
@@ -76,4 +88,4 @@ for dir in tests/bench/node tests/conformance/node; do
   echo "$lock_hash" > "$stamp"
 done
 
-say "ok (FerretDB at $deps/bin/ferretdb; Mongoose in tests/*/node)"
+say "ok (FerretDB at $deps/bin/ferretdb; mongo-c-driver at $driver and $driver_tsan; Mongoose in tests/*/node)"

@@ -5,6 +5,10 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 bash scripts/setup.sh
+deps=${MGCONN_DEPS:-$top/.deps}
+driver=$(bash scripts/build-driver.sh "$deps")
+# C examples in the docs are compiled against the pinned driver's libbson.
+export PKG_CONFIG_PATH=$driver/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 
 jobs=2
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
@@ -47,7 +51,7 @@ python_suite() {
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv" || return 1
   "$venv/bin/pip" install -q -r tests/python/requirements.txt || return 1
   "$venv/bin/pip" install -q --force-reinstall --no-deps . || return 1
-  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+  MGCONN_FERRETDB="$deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
     "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider || return 1
   "$venv/bin/mypy" --strict docs/examples/python/quickstart.py || return 1
   "$venv/bin/mypy" -p mgconn --python-executable "$venv/bin/python"
@@ -89,7 +93,7 @@ run "Portable wheel (scripts/wheel.sh; installed alone, the system's libmongoc h
 conformance_suite() {
   # Every scenario through Mongoose itself, mgconn-Python and mgconn-Lua; fails on any "different"
   # verdict, or when the verdicts are not the ones docs/conformance.md publishes.
-  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+  MGCONN_FERRETDB="$deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
     build-venv/bin/python tests/conformance/run.py --check-docs
 }
 run "Conformance with Mongoose (tests/conformance)" conformance_suite
@@ -98,7 +102,8 @@ lua_suite() {
   # `luarocks make` from the rockspec, as a user installs it, into a tree of the build's own; then
   # the busted specs against that installed module.
   local tree=build-luarocks
-  luarocks --lua-version=5.4 make --tree "$tree" lua/mgconn-0.1.0-1.rockspec > "$tree.log" 2>&1 ||
+  luarocks --lua-version=5.4 make --tree "$tree" lua/mgconn-0.1.0-1.rockspec MONGOC_DIR="$driver" \
+    LIBFLAG="-shared -Wl,--exclude-libs,ALL" > "$tree.log" 2>&1 ||
     { cat "$tree.log"; return 1; }
   rm -rf mgconn core/src/*.o lua/src/*.o || return 1 # luarocks builds in the source tree
   MGCONN_SOURCE_DIR="$top" LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
@@ -110,7 +115,7 @@ run "Lua source rock (scripts/rock.sh, then built from the rock alone)" tests/pa
 soak_suite() {
   # 60 s of Python and Lua work through SIGKILLs of the server (its C part runs in the sanitizer
   # builds above, as test_soak.kills).
-  MGCONN_FERRETDB="$top/.deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
+  MGCONN_FERRETDB="$deps/bin/ferretdb" MGCONN_BUILD_DIR="$top/build" \
     build-venv/bin/python tests/soak/run.py --seconds 60
 }
 run "Fault soak (60 s, Python and Lua, the server killed every 5-10 s)" soak_suite

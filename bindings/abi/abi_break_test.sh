@@ -12,8 +12,8 @@ cp -r "$top/core" "$work/core"
 
 build() { # build SONAME OUTPUT
    gcc -std=c11 -D_GNU_SOURCE -g -O0 -fPIC -fvisibility=hidden -shared -w \
-       -I"$work/core/include" -I"$work/core/src" $(pkg-config --cflags libmongoc-1.0) \
-       "$work"/core/src/*.c -o "$2" -Wl,-soname,"$1" $(pkg-config --libs libmongoc-1.0) -lpthread
+       -I"$work/core/include" -I"$work/core/src" $(pkg-config --cflags mongoc2-static) \
+       "$work"/core/src/*.c -o "$2" -Wl,-soname,"$1" -Wl,--exclude-libs,ALL $(pkg-config --libs mongoc2-static) -lpthread
 }
 expect_fail() { # expect_fail WHAT TEXT LIB [ENV...]
    local what=$1 text=$2 lib=$3 out

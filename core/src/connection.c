@@ -25,7 +25,7 @@ static void open_job_run (mg_job *job);
 static void warm_job_run (mg_job *job);
 static void auth_job_run (mg_job *job);
 static void teardown_job_run (mg_job *job);
-static void *teardown_thread (void *arg);
+static void teardown_thread (void *arg);
 static void connect_timeout (mg_timer *t);
 static void finish_close_locked (mgconn_connection *conn);
 
@@ -225,18 +225,14 @@ mg_conn_pump_locked (mgconn_connection *conn)
       /* Nothing uses the pool any more: for the user the close is done. Destroying the pool can
        * take long (libmongoc ends server sessions first, waiting up to serverSelectionTimeoutMS for
        * a server that may be down), so it happens on a thread of its own, not on a worker. */
-      pthread_t t;
-      pthread_attr_t attr;
       conn->teardown_queued = true;
       if (conn->close_wanted) {
          finish_close_locked (conn);
       }
-      pthread_attr_init (&attr);
-      pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-      if (pthread_create (&t, &attr, teardown_thread, conn) != 0) {
+      /* A thread the process's exit waits for (init.c): the driver is not cleaned up under it. */
+      if (!mg_process_thread_start ("mgconn-teardown", teardown_thread, conn)) {
          mg_runtime_push_job (rt, &conn->teardown_job); /* no thread to be had: a worker does it */
       }
-      pthread_attr_destroy (&attr);
    }
 }
 
@@ -592,12 +588,10 @@ teardown_job_run (mg_job *job)
    teardown (MG_CONTAINER_OF (job, mgconn_connection, teardown_job));
 }
 
-static void *
+static void
 teardown_thread (void *arg)
 {
-   mg_name_this_thread ("mgconn-teardown");
    teardown (arg);
-   return NULL;
 }
 
 static void

@@ -51,7 +51,7 @@ typedef struct mg_options {
    int32_t server_selection_timeout_ms;
    char *first_host;
    int32_t first_port;
-   bson_string_t *warnings; /* lines for the log, one per '\n', emitted once at open */
+   mg_strbuf_t *warnings; /* lines for the log, one per '\n', emitted once at open */
 } mg_options;
 
 int mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_error *error);

@@ -50,7 +50,7 @@ batch_reply (const bson_t *server_reply, bson_t *reply, int64_t *id_out)
       bson_append_value (reply, "batch", -1, bson_iter_value (&it));
    } else {
       bson_t empty;
-      bson_append_array_begin (reply, "batch", -1, &empty);
+      bson_append_array_unsafe_begin (reply, "batch", -1, &empty);
       bson_append_array_end (reply, &empty);
    }
    BSON_APPEND_BOOL (reply, "done", *id_out == 0);
@@ -196,7 +196,7 @@ exec_kill_cursor (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    (void) reply;
    (void) error;
    BSON_APPEND_UTF8 (&cmd, "killCursors", op->collection);
-   bson_append_array_begin (&cmd, "cursors", -1, &ids);
+   bson_append_array_unsafe_begin (&cmd, "cursors", -1, &ids);
    BSON_APPEND_INT64 (&ids, "0", op->cursor_id);
    bson_append_array_end (&cmd, &ids);
    /* Best effort: a cursor the server already forgot (restart, timeout) is gone either way. */
@@ -335,7 +335,7 @@ mgconn_cursor_next (mgconn_op **out, mgconn_cursor *cursor, mgconn_op_cb cb, voi
       bson_t empty;
       pthread_mutex_lock (&cursor->conn->lock);
       op->phase = MG_OP_WAITING;
-      bson_append_array_begin (&op->reply, "batch", -1, &empty);
+      bson_append_array_unsafe_begin (&op->reply, "batch", -1, &empty);
       bson_append_array_end (&op->reply, &empty);
       BSON_APPEND_BOOL (&op->reply, "done", true);
       if (out) {

@@ -12,37 +12,37 @@
 #include <math.h>
 #include <string.h>
 
-static void print_doc (bson_string_t *out, const bson_t *doc, bool array, int depth);
+static void print_doc (mg_strbuf_t *out, const bson_t *doc, bool array, int depth);
 
 static void
-print_string (bson_string_t *out, const char *s, uint32_t len)
+print_string (mg_strbuf_t *out, const char *s, uint32_t len)
 {
-   bson_string_append_c (out, '"');
+   mg_strbuf_append_c (out, '"');
    for (uint32_t i = 0; i < len; i++) {
       unsigned char c = (unsigned char) s[i];
       switch (c) {
       case '"':
-         bson_string_append (out, "\\\"");
+         mg_strbuf_append (out, "\\\"");
          break;
       case '\\':
-         bson_string_append (out, "\\\\");
+         mg_strbuf_append (out, "\\\\");
          break;
       case '\n':
-         bson_string_append (out, "\\n");
+         mg_strbuf_append (out, "\\n");
          break;
       default:
          if (c < 0x20) {
-            bson_string_append_printf (out, "\\u%04x", c);
+            mg_strbuf_append_printf (out, "\\u%04x", c);
          } else {
-            bson_string_append_c (out, (char) c);
+            mg_strbuf_append_c (out, (char) c);
          }
       }
    }
-   bson_string_append_c (out, '"');
+   mg_strbuf_append_c (out, '"');
 }
 
 static void
-print_value (bson_string_t *out, const bson_iter_t *it, int depth)
+print_value (mg_strbuf_t *out, const bson_iter_t *it, int depth)
 {
    uint32_t len;
    const uint8_t *data;
@@ -55,30 +55,30 @@ print_value (bson_string_t *out, const bson_iter_t *it, int depth)
       break;
    }
    case BSON_TYPE_INT32:
-      bson_string_append_printf (out, "%d", bson_iter_int32 (it));
+      mg_strbuf_append_printf (out, "%d", bson_iter_int32 (it));
       break;
    case BSON_TYPE_INT64:
-      bson_string_append_printf (out, "%lld", (long long) bson_iter_int64 (it));
+      mg_strbuf_append_printf (out, "%lld", (long long) bson_iter_int64 (it));
       break;
    case BSON_TYPE_DOUBLE: {
       double d = bson_iter_double (it);
       if (isfinite (d) && fabs (d) < 1e15 && d == (double) (int64_t) d) { /* the range first: no UB */
-         bson_string_append_printf (out, "%.1f", d);
+         mg_strbuf_append_printf (out, "%.1f", d);
       } else {
-         bson_string_append_printf (out, "%.17g", d);
+         mg_strbuf_append_printf (out, "%.17g", d);
       }
       break;
    }
    case BSON_TYPE_BOOL:
-      bson_string_append (out, bson_iter_bool (it) ? "true" : "false");
+      mg_strbuf_append (out, bson_iter_bool (it) ? "true" : "false");
       break;
    case BSON_TYPE_NULL:
    case BSON_TYPE_UNDEFINED:
-      bson_string_append (out, "null");
+      mg_strbuf_append (out, "null");
       break;
    case BSON_TYPE_OID:
       bson_oid_to_string (bson_iter_oid (it), oid);
-      bson_string_append_printf (out, "ObjectId(\"%s\")", oid);
+      mg_strbuf_append_printf (out, "ObjectId(\"%s\")", oid);
       break;
    case BSON_TYPE_DATE_TIME: {
       int64_t ms = bson_iter_date_time (it);
@@ -87,13 +87,13 @@ print_value (bson_string_t *out, const bson_iter_t *it, int depth)
       char buf[32];
       gmtime_r (&secs, &tm);
       strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-      bson_string_append_printf (out, "new Date(\"%s.%03dZ\")", buf, (int) ((ms % 1000 + 1000) % 1000));
+      mg_strbuf_append_printf (out, "new Date(\"%s.%03dZ\")", buf, (int) ((ms % 1000 + 1000) % 1000));
       break;
    }
    case BSON_TYPE_DOCUMENT:
    case BSON_TYPE_ARRAY:
       if (depth > 32) {
-         bson_string_append (out, "...");
+         mg_strbuf_append (out, "...");
          break;
       }
       if (bson_iter_type (it) == BSON_TYPE_DOCUMENT) {
@@ -113,7 +113,7 @@ print_value (bson_string_t *out, const bson_iter_t *it, int depth)
       json = bson_as_canonical_extended_json (&one, NULL);
       /* "{ "v" : X }" -> X */
       if (json && strlen (json) > 10) {
-         bson_string_append_printf (out, "%.*s", (int) (strlen (json) - 10), json + 8);
+         mg_strbuf_append_printf (out, "%.*s", (int) (strlen (json) - 10), json + 8);
       }
       bson_free (json);
       bson_destroy (&one);
@@ -122,44 +122,52 @@ print_value (bson_string_t *out, const bson_iter_t *it, int depth)
 }
 
 static void
-print_doc (bson_string_t *out, const bson_t *doc, bool array, int depth)
+print_doc (mg_strbuf_t *out, const bson_t *doc, bool array, int depth)
 {
    bson_iter_t it;
    bool first = true;
-   bson_string_append_c (out, array ? '[' : '{');
+   mg_strbuf_append_c (out, array ? '[' : '{');
    if (bson_iter_init (&it, doc)) {
       while (bson_iter_next (&it)) {
          if (!first) {
-            bson_string_append (out, ", ");
+            mg_strbuf_append (out, ", ");
          }
          first = false;
          if (!array) {
             print_string (out, bson_iter_key (&it), bson_iter_key_len (&it));
-            bson_string_append (out, ": ");
+            mg_strbuf_append (out, ": ");
          }
          print_value (out, &it, depth);
       }
    }
-   bson_string_append_c (out, array ? ']' : '}');
+   mg_strbuf_append_c (out, array ? ']' : '}');
 }
 
 char *
 mg_debug_line (const mgconn_op *op)
 {
-   bson_string_t *out = bson_string_new (NULL);
-   bson_string_append_printf (out, "mgconn: %s.%s(", op->collection ? op->collection : op->db,
+   mg_strbuf_t *out = mg_strbuf_new (NULL);
+   mg_strbuf_append_printf (out, "mgconn: %s.%s(", op->collection ? op->collection : op->db,
                               mg_op_method_name (op));
    if (op->cursor) {
-      bson_string_append_printf (out, "%lld", (long long) op->cursor_id);
+      mg_strbuf_append_printf (out, "%lld", (long long) op->cursor_id);
+   } else if (mg_command_is_sensitive (&op->args)) {
+      /* credentials or an authentication exchange: the command's name only (redact.c) */
+      bson_iter_t it;
+      bson_iter_init (&it, &op->args);
+      bson_iter_next (&it);
+      mg_strbuf_append (out, "{");
+      print_string (out, bson_iter_key (&it), (uint32_t) strlen (bson_iter_key (&it)));
+      mg_strbuf_append (out, ": \"[redacted]\"}");
    } else {
       print_doc (out, &op->args, op->kind->args_array, 0);
       if (!bson_empty (&op->args2)) {
-         bson_string_append (out, ", ");
+         mg_strbuf_append (out, ", ");
          print_doc (out, &op->args2, false, 0);
       }
-      bson_string_append (out, ", ");
+      mg_strbuf_append (out, ", ");
       print_doc (out, &op->opts, false, 0);
    }
-   bson_string_append_c (out, ')');
-   return bson_string_free (out, false);
+   mg_strbuf_append_c (out, ')');
+   return mg_strbuf_free (out, false);
 }

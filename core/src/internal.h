@@ -32,6 +32,7 @@
 
 #include "mgconn.h"
 #include "list.h"
+#include "strbuf.h"
 
 /* ---- errors (error.c) ---- */
 void mg_error_set (mgconn_error *e, int32_t category, const char *fmt, ...) BSON_GNUC_PRINTF (3, 4);
@@ -43,15 +44,17 @@ int mg_error_raise (const mgconn_error *e, mgconn_error *out);
 int mg_fail (mgconn_error *out, int32_t category, const char *fmt, ...) BSON_GNUC_PRINTF (3, 4);
 
 /* ---- redaction (redact.c) ---- */
-/* Secrets are registered process-wide while a connection uses them; every message and log line
- * passes through mg_redact before anyone sees it. */
-void mg_secret_add (const char *secret);
-void mg_secret_remove (const char *secret);
-/* In the child of a fork: the registry's lock as new (the thread that may have held it is gone). */
-void mg_redact_after_fork_child (void);
-/* Masks registered secrets and the password part of any "scheme://user:pass@" in `text`.
- * Returns a new string (bson_free). */
+/* Every message and log line passes through mg_redact before anyone sees it; secrets are masked
+ * where they live (redact.c says which places), not searched for as text. */
+/* Masks the password part of any "scheme://user:pass@" in `text` (and that password's other
+ * occurrences in the same text). Returns a new string (bson_free). */
 char *mg_redact (const char *text);
+/* The command is one whose body the command-monitoring rules redact (createUser, saslStart, a
+ * hello with speculativeAuthenticate, ...): nothing of it but its name is shown. */
+bool mg_command_is_sensitive (const bson_t *command);
+/* By name alone: true for the list; *if_speculative for hello and isMaster, which are sensitive
+ * when they carry speculativeAuthenticate. */
+bool mg_command_name_is_sensitive (const char *name, bool *if_speculative);
 /* For a connection string libmongoc refused: where the userinfo ends cannot be trusted, so
  * everything between the scheme and the last @ becomes four asterisks, then mg_redact. */
 char *mg_redact_bad_uri (const char *uri);
@@ -180,15 +183,28 @@ void mg_log (mgconn_runtime *rt, int32_t level, const char *domain, const char *
    BSON_GNUC_PRINTF (4, 5);
 void mg_log_install_driver_handler (void);
 /* Collects libmongoc's log lines of the calling thread into `into` (one per '\n') until _end. */
-void mg_log_capture_begin (bson_string_t *into);
+void mg_log_capture_begin (mg_strbuf_t *into);
 void mg_log_capture_end (void);
 void mg_log_register_runtime (mgconn_runtime *rt);
 void mg_log_unregister_runtime (mgconn_runtime *rt);
 /* In the child of a fork: the registry's lock as new and no runtime in it (they are the parent's). */
 void mg_log_after_fork_child (void);
 
+/* ---- replies (reply_check.c) ---- */
+/* Around an operation's exec on a worker: the command-monitoring callback (installed on every pool)
+ * notes a reply without a readable "ok"; _end turns a success into that error (and empties reply). */
+void mg_reply_check_begin (void);
+void mg_reply_check_on_succeeded (const mongoc_apm_command_succeeded_t *event);
+bool mg_reply_check_end (bool ok, mgconn_error *error, bson_t *reply);
+
 /* ---- process init (init.c) ---- */
 int mg_process_ref (void);
 void mg_process_unref (void);
+/* Runs fn(arg) on a new thread that the process waits for (bounded) before it exits and before the
+ * driver is cleaned up: pool teardowns, which are inside libmongoc when a host stops. Returns false
+ * when no thread could be made (the caller then does the work some other way). */
+bool mg_process_thread_start (const char *name, void (*fn) (void *), void *arg);
+/* How long the process's exit waits for those threads before leaving them (and the driver) be. */
+#define MG_EXIT_WAIT_S 2
 
 #endif

@@ -158,10 +158,10 @@ mg_log_after_fork_child (void)
 
 /* While a thread parses a connection string, libmongoc's lines from that thread belong to that
  * connection: they are collected here instead of going to every runtime (see mg_log_capture_begin). */
-static _Thread_local bson_string_t *capture;
+static _Thread_local mg_strbuf_t *capture;
 
 void
-mg_log_capture_begin (bson_string_t *into)
+mg_log_capture_begin (mg_strbuf_t *into)
 {
    capture = into;
 }
@@ -189,7 +189,7 @@ driver_log_handler (mongoc_log_level_t level, const char *domain, const char *me
    }
    if (capture) {
       red = mg_redact (message);
-      bson_string_append_printf (capture, "%s\n", red);
+      mg_strbuf_append_printf (capture, "%s\n", red);
       bson_free (red);
       return;
    }

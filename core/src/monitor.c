@@ -126,6 +126,7 @@ mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn)
    mongoc_apm_set_topology_changed_cb (cbs, on_topology_changed);
    mongoc_apm_set_server_heartbeat_failed_cb (cbs, on_heartbeat_failed);
    mongoc_apm_set_server_heartbeat_succeeded_cb (cbs, on_heartbeat_succeeded);
+   mongoc_apm_set_command_succeeded_cb (cbs, mg_reply_check_on_succeeded); /* reply_check.c */
    /* Once, before the first pop: libmongoc refuses a second call. */
    mongoc_client_pool_set_apm_callbacks (pool, cbs, conn);
    mongoc_apm_callbacks_destroy (cbs);
@@ -149,7 +150,7 @@ is_seed (const mgconn_connection *conn, const char *hp)
 /* Members the set named that are not seeds: from the last topology and from the heartbeat errors
  * (libmongoc may already have dropped an unreachable member from the topology). */
 static void
-append_members_locked (const mgconn_connection *conn, const bson_t *from, bson_string_t *members, bool *reached)
+append_members_locked (const mgconn_connection *conn, const bson_t *from, mg_strbuf_t *members, bool *reached)
 {
    bson_iter_t it;
    if (!bson_iter_init (&it, from)) {
@@ -160,7 +161,7 @@ append_members_locked (const mgconn_connection *conn, const bson_t *from, bson_s
       if (is_seed (conn, hp) || strstr (members->str, hp)) {
          continue;
       }
-      bson_string_append_printf (members, "%s%s", members->len ? ", " : "", hp);
+      mg_strbuf_append_printf (members, "%s%s", members->len ? ", " : "", hp);
       if (from == &conn->servers && strcmp (bson_iter_utf8 (&it, NULL), "Unknown") != 0) {
          *reached = true;
       }
@@ -168,35 +169,35 @@ append_members_locked (const mgconn_connection *conn, const bson_t *from, bson_s
 }
 
 static void
-host_name_hint_locked (const mgconn_connection *conn, bson_string_t *msg)
+host_name_hint_locked (const mgconn_connection *conn, mg_strbuf_t *msg)
 {
-   bson_string_t *members, *seeds;
+   mg_strbuf_t *members, *seeds;
    bool reached = false;
    if (strncmp (conn->topology_type, "ReplicaSet", 10) != 0) {
       return;
    }
-   members = bson_string_new (NULL);
-   seeds = bson_string_new (NULL);
+   members = mg_strbuf_new (NULL);
+   seeds = mg_strbuf_new (NULL);
    for (const mongoc_host_list_t *h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
-      bson_string_append_printf (seeds, "%s%s", seeds->len ? ", " : "", h->host_and_port);
+      mg_strbuf_append_printf (seeds, "%s%s", seeds->len ? ", " : "", h->host_and_port);
    }
    append_members_locked (conn, &conn->servers, members, &reached);
    append_members_locked (conn, &conn->server_errors, members, &reached);
    if (members->len && !reached) {
-      bson_string_append_printf (msg,
+      mg_strbuf_append_printf (msg,
                                  ". Hint: the replica set names its members %s, not as your seed list does (%s), "
                                  "and none of them could be reached: clients connect to the names in the set's "
                                  "configuration, so those names must resolve and be reachable from this machine",
                                  members->str, seeds->str);
    }
-   bson_string_free (members, true);
-   bson_string_free (seeds, true);
+   mg_strbuf_free (members, true);
+   mg_strbuf_free (seeds, true);
 }
 
 void
 mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
 {
-   bson_string_t *msg = bson_string_new ("No suitable servers found: `serverSelectionTimeoutMS` expired");
+   mg_strbuf_t *msg = mg_strbuf_new ("No suitable servers found: `serverSelectionTimeoutMS` expired");
    bson_t reason = BSON_INITIALIZER;
    bson_iter_t it;
    bool any = false, localhost = false;
@@ -204,19 +205,19 @@ mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
 
    if (bson_iter_init (&it, &conn->server_errors)) {
       while (bson_iter_next (&it)) {
-         bson_string_append_printf (msg, "%s [%s]", any ? "" : ":", bson_iter_utf8 (&it, NULL));
+         mg_strbuf_append_printf (msg, "%s [%s]", any ? "" : ":", bson_iter_utf8 (&it, NULL));
          any = true;
       }
    }
    if (!any) {
-      bson_string_append_printf (msg, ": [no server answered within %dms]", conn->opts.server_selection_timeout_ms);
+      mg_strbuf_append_printf (msg, ": [no server answered within %dms]", conn->opts.server_selection_timeout_ms);
    }
    for (h = mongoc_uri_get_hosts (conn->opts.uri); h; h = h->next) {
       localhost = localhost || strcmp (h->host, "localhost") == 0;
    }
    host_name_hint_locked (conn, msg);
    if (localhost && conn->opts.family != 4) {
-      bson_string_append (msg, ". Hint: \"localhost\" may resolve to the IPv6 address ::1 where the server only "
+      mg_strbuf_append (msg, ". Hint: \"localhost\" may resolve to the IPv6 address ::1 where the server only "
                                "listens on IPv4: try 127.0.0.1 instead, or family=4");
    }
    mg_error_set (e, MGCONN_ERR_SERVER_SELECTION, "%s", msg->str);
@@ -231,5 +232,5 @@ mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
    }
    mg_error_set_reason (e, &reason);
    bson_destroy (&reason);
-   bson_string_free (msg, true);
+   mg_strbuf_free (msg, true);
 }

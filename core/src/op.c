@@ -268,7 +268,9 @@ op_job_run (mg_job *job)
    }
    if (still_wanted) {
       client = mongoc_client_pool_pop (pool);
+      mg_reply_check_begin ();
       ok = op->kind->exec (op, client, &reply, &error);
+      ok = mg_reply_check_end (ok, &error, &reply); /* a reply without a readable ok is an error */
       mongoc_client_pool_push (pool, client);
    }
 

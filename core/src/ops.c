@@ -327,7 +327,7 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    }
    ok = mongoc_collection_insert_many (coll, docs, i, &op->opts, &server_reply, &be);
    if (ok) {
-      bson_append_array_begin (reply, "insertedIds", -1, &ids);
+      bson_append_array_unsafe_begin (reply, "insertedIds", -1, &ids);
       for (uint32_t k = 0; k < i; k++) {
          bson_iter_t id;
          bson_iter_init_find (&id, docs[k], "_id");
@@ -586,7 +586,7 @@ exec_create_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgco
    ok = mongoc_database_write_command_with_opts (db, &cmd, &op->opts, &server_reply, &be);
    if (ok) {
       bson_concat (reply, &server_reply);
-      bson_append_array_begin (reply, "names", -1, &names);
+      bson_append_array_unsafe_begin (reply, "names", -1, &names);
       bson_iter_init (&it, &op->args);
       while (bson_iter_next (&it)) {
          if (bson_iter_recurse (&it, &name) && bson_iter_find (&name, "name")) {

@@ -72,6 +72,9 @@ static const opt_def options[] = {
    DRV ("retryWrites", MONGOC_URI_RETRYWRITES, OPT_BOOL, 0, 1),
    DRV ("retryReads", MONGOC_URI_RETRYREADS, OPT_BOOL, 0, 1),
    DRV ("loadBalanced", MONGOC_URI_LOADBALANCED, OPT_BOOL, 0, 1),
+   /* Retries of operations a server refused as overloaded (SystemOverloadedError), libmongoc 2.3. */
+   DRV ("maxAdaptiveRetries", MONGOC_URI_MAXADAPTIVERETRIES, OPT_INT, 0, INT32_MAX),
+   DRV ("enableOverloadRetargeting", MONGOC_URI_ENABLEOVERLOADRETARGETING, OPT_BOOL, 0, 1),
    DRV ("readPreference", NULL, OPT_SPECIAL, 0, 0),
    DRV ("w", NULL, OPT_SPECIAL, 0, 0),
    DRV ("journal", NULL, OPT_SPECIAL, 0, 1),
@@ -230,7 +233,7 @@ warn (mg_options *o, const char *fmt, ...)
    va_start (ap, fmt);
    line = bson_strdupv_printf (fmt, ap);
    va_end (ap);
-   bson_string_append_printf (o->warnings, "%s\n", line);
+   mg_strbuf_append_printf (o->warnings, "%s\n", line);
    bson_free (line);
 }
 
@@ -378,10 +381,8 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
          mongoc_uri_set_username (o->uri, bson_iter_utf8 (it, NULL));
          *set_user = true;
       } else if (strcasecmp (def->name, "pass") == 0) {
-         mg_secret_remove (o->password);
          bson_free (o->password);
          o->password = bson_strdup (bson_iter_utf8 (it, NULL));
-         mg_secret_add (o->password);
          mongoc_uri_set_password (o->uri, o->password);
          *set_pass = true;
       } else if (strcasecmp (def->name, "authSource") == 0) {
@@ -399,7 +400,6 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
          mongoc_uri_set_read_concern (o->uri, rc);
          mongoc_read_concern_destroy (rc);
       } else if (strcasecmp (def->name, "tlsCertificateKeyFilePassword") == 0) {
-         mg_secret_add (bson_iter_utf8 (it, NULL));
          mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL));
       } else if (!mongoc_uri_set_option_as_utf8 (o->uri, def->driver_key, bson_iter_utf8 (it, NULL))) {
          return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", def->name);
@@ -472,14 +472,14 @@ static char *
 strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
 {
    const char *q = strchr (uri, '?');
-   bson_string_t *out;
+   mg_strbuf_t *out;
    const char *p;
    bool first = true;
    if (!q) {
       return bson_strdup (uri);
    }
-   out = bson_string_new (NULL);
-   bson_string_append_printf (out, "%.*s", (int) (q - uri + 1), uri);
+   out = mg_strbuf_new (NULL);
+   mg_strbuf_append_printf (out, "%.*s", (int) (q - uri + 1), uri);
    p = q + 1;
    while (*p) {
       size_t len = strcspn (p, "&;");
@@ -506,7 +506,7 @@ strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
          }
          bson_free (key);
       } else if (len > 0) {
-         bson_string_append_printf (out, "%s%.*s", first ? "" : "&", (int) len, p);
+         mg_strbuf_append_printf (out, "%s%.*s", first ? "" : "&", (int) len, p);
          first = false;
       }
       p += len;
@@ -517,7 +517,7 @@ strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
    if (first) { /* nothing left: drop the '?' */
       out->str[--out->len] = '\0';
    }
-   return bson_string_free (out, false);
+   return mg_strbuf_free (out, false);
 }
 
 static void
@@ -556,10 +556,9 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    memset (o, 0, sizeof *o);
    o->buffer_commands = o->auto_index = o->auto_create = o->debug = -1;
    o->buffer_timeout_ms = -1;
-   o->warnings = bson_string_new (NULL);
+   o->warnings = mg_strbuf_new (NULL);
    o->uri_text = bson_strdup (uri);
    o->password = uri_text_password (uri);
-   mg_secret_add (o->password);
    o->uri_redacted = mg_redact (uri);
 
    if (has_unescaped_at_in_userinfo (uri)) {
@@ -656,14 +655,13 @@ mg_options_cleanup (mg_options *o)
    if (o->uri) {
       mongoc_uri_destroy (o->uri);
    }
-   mg_secret_remove (o->password);
    bson_free (o->password);
    bson_free (o->uri_text);
    bson_free (o->uri_redacted);
    bson_free (o->db_name);
    bson_free (o->first_host);
    if (o->warnings) {
-      bson_string_free (o->warnings, true);
+      mg_strbuf_free (o->warnings, true);
    }
    memset (o, 0, sizeof *o);
 }

@@ -64,17 +64,17 @@ compile_rules (void)
 }
 
 static void
-append_replacement (bson_string_t *out, const char *subject, const regmatch_t *m, const char *replacement)
+append_replacement (mg_strbuf_t *out, const char *subject, const regmatch_t *m, const char *replacement)
 {
    for (const char *r = replacement; *r; r++) {
       if (r[0] == '\\' && isdigit ((unsigned char) r[1])) {
          int g = r[1] - '0';
          if (m[g].rm_so >= 0) {
-            bson_string_append_printf (out, "%.*s", (int) (m[g].rm_eo - m[g].rm_so), subject + m[g].rm_so);
+            mg_strbuf_append_printf (out, "%.*s", (int) (m[g].rm_eo - m[g].rm_so), subject + m[g].rm_so);
          }
          r++;
       } else {
-         bson_string_append_c (out, *r);
+         mg_strbuf_append_c (out, *r);
       }
    }
 }
@@ -83,7 +83,7 @@ append_replacement (bson_string_t *out, const char *subject, const regmatch_t *m
 static char *
 replace_all (const regex_t *re, const char *str, const char *replacement)
 {
-   bson_string_t *out = bson_string_new (NULL);
+   mg_strbuf_t *out = mg_strbuf_new (NULL);
    regmatch_t m[10];
    size_t pos = 0, len = strlen (str);
    int flags = 0;
@@ -95,11 +95,11 @@ replace_all (const regex_t *re, const char *str, const char *replacement)
             m[g].rm_eo += (regoff_t) pos;
          }
       }
-      bson_string_append_printf (out, "%.*s", (int) (m[0].rm_so - (regoff_t) pos), str + pos);
+      mg_strbuf_append_printf (out, "%.*s", (int) (m[0].rm_so - (regoff_t) pos), str + pos);
       append_replacement (out, str, m, replacement);
       if (m[0].rm_eo == m[0].rm_so) { /* an empty match (the `$` rule): copy one char and go on */
          if ((size_t) m[0].rm_eo < len) {
-            bson_string_append_c (out, str[m[0].rm_eo]);
+            mg_strbuf_append_c (out, str[m[0].rm_eo]);
          }
          pos = (size_t) m[0].rm_eo + 1;
       } else {
@@ -108,9 +108,9 @@ replace_all (const regex_t *re, const char *str, const char *replacement)
       flags = REG_NOTBOL;
    }
    if (pos < len) {
-      bson_string_append (out, str + pos);
+      mg_strbuf_append (out, str + pos);
    }
-   return bson_string_free (out, false);
+   return mg_strbuf_free (out, false);
 }
 
 static char *

@@ -2,87 +2,78 @@
  * redact.c: passwords never leave mgconn. Every message, event and log line is built in a buffer
  * and passed through mg_redact before anyone sees it.
  *
- * The secret registry is process-wide (libmongoc's log handler is process-wide too) and guarded by
- * its own mutex, which is a leaf lock: nothing else is taken while it is held.
+ * Secrets are masked where they live, never searched for as text everywhere: a password that is an
+ * ordinary word ("items") masked in every message would turn "admin.items" into "admin.****" and
+ * so tell the reader what the password is. The places are
+ *   - the userinfo of every connection string in a text (mg_redact), and echoes of that URI's
+ *     password in the message about that URI (mg_redact_bad_uri, mg_redact_as_uri_secrets);
+ *   - credential options (pass, tlsCertificateKeyFilePassword: options.c never prints their value);
+ *   - the bodies of the commands that the drivers' command-monitoring rules redact
+ *     (mg_command_is_sensitive; debug.c prints only their name).
+ * No state: callable from any thread.
  */
 #include "internal.h"
 
 #include <string.h>
+#include <strings.h>
 
-#define MG_SECRETS_MAX 64
-
-static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-   char *value;
-   int refs;
-} secrets[MG_SECRETS_MAX];
-
-/* Secrets shorter than this are not searched for in free text: masking every "p" of a message for
- * the password "p" would wreck the message and hide nothing (an echo of it is indistinguishable
- * from any other letter). Passwords inside connection strings are masked whatever their length. */
+/* Secrets shorter than this, found in a connection string, are not searched for in the rest of
+ * the message about it: masking every "p" for the password "p" would wreck the message and hide
+ * nothing. The userinfo itself is masked whatever its length. */
 #define MG_SECRET_MIN_LEN 4
 
-void
-mg_redact_after_fork_child (void)
+/* The command-monitoring redaction list (the MongoDB drivers' specification), compared
+ * case-insensitively with a command's name, its first key. */
+static const char *const sensitive_commands[] = {"authenticate", "saslStart", "saslContinue", "getnonce",
+                                                 "createUser", "updateUser", "copydbgetnonce", "copydbsaslstart",
+                                                 "copydb"};
+
+bool
+mg_command_name_is_sensitive (const char *name, bool *if_speculative)
 {
-   /* The secrets stay registered (the child's messages must not show them either); only the lock is
-    * made new, as a parent thread may have held it at the fork. */
-   pthread_mutex_init (&secrets_lock, NULL);
+   *if_speculative = strcasecmp (name, "hello") == 0 || strcasecmp (name, "isMaster") == 0;
+   for (size_t i = 0; i < sizeof sensitive_commands / sizeof *sensitive_commands; i++) {
+      if (strcasecmp (name, sensitive_commands[i]) == 0) {
+         return true;
+      }
+   }
+   return false;
 }
 
-void
-mg_secret_add (const char *secret)
+bool
+mg_command_is_sensitive (const bson_t *command)
 {
-   int i, free_slot = -1;
-   if (!secret || strlen (secret) < MG_SECRET_MIN_LEN) {
-      return;
+   bson_iter_t it;
+   bool if_speculative;
+   bool first = true, hello = false, speculative = false;
+   if (!bson_iter_init (&it, command)) {
+      return false;
    }
-   pthread_mutex_lock (&secrets_lock);
-   for (i = 0; i < MG_SECRETS_MAX; i++) {
-      if (secrets[i].value && strcmp (secrets[i].value, secret) == 0) {
-         secrets[i].refs++;
-         pthread_mutex_unlock (&secrets_lock);
-         return;
+   /* Any key, not only the first: a host whose tables have no key order (Lua) may put "pwd" first,
+    * and the line must not show it either. */
+   while (bson_iter_next (&it)) {
+      const char *key = bson_iter_key (&it);
+      if (mg_command_name_is_sensitive (key, &if_speculative)) {
+         return true;
       }
-      if (!secrets[i].value && free_slot < 0) {
-         free_slot = i;
-      }
+      hello = hello || (first && if_speculative);
+      speculative = speculative || strcasecmp (key, "speculativeAuthenticate") == 0;
+      first = false;
    }
-   if (free_slot >= 0) {
-      secrets[free_slot].value = bson_strdup (secret);
-      secrets[free_slot].refs = 1;
-   }
-   pthread_mutex_unlock (&secrets_lock);
-}
-
-void
-mg_secret_remove (const char *secret)
-{
-   int i;
-   if (!secret) {
-      return;
-   }
-   pthread_mutex_lock (&secrets_lock);
-   for (i = 0; i < MG_SECRETS_MAX; i++) {
-      if (secrets[i].value && strcmp (secrets[i].value, secret) == 0 && --secrets[i].refs == 0) {
-         bson_free (secrets[i].value);
-         secrets[i].value = NULL;
-      }
-   }
-   pthread_mutex_unlock (&secrets_lock);
+   return hello && speculative; /* a handshake that carries the first authentication step */
 }
 
 /* Replaces every occurrence of `needle` in the string `s` with "****". */
 static void
-mask_all (bson_string_t *out, const char *s, const char *needle)
+mask_all (mg_strbuf_t *out, const char *s, const char *needle)
 {
    size_t n = strlen (needle);
    const char *hit;
    while ((hit = strstr (s, needle)) != NULL) {
-      bson_string_append_printf (out, "%.*s****", (int) (hit - s), s);
+      mg_strbuf_append_printf (out, "%.*s****", (int) (hit - s), s);
       s = hit + n;
    }
-   bson_string_append (out, s);
+   mg_strbuf_append (out, s);
 }
 
 #define MG_URI_SECRETS_MAX 8
@@ -93,7 +84,7 @@ mask_all (bson_string_t *out, const char *s, const char *needle)
 static char *
 mask_uri_userinfo_collect (const char *text, char **found, int *n_found_out)
 {
-   bson_string_t *out = bson_string_new (NULL);
+   mg_strbuf_t *out = mg_strbuf_new (NULL);
    const char *s = text;
    const char *scheme;
    int n_found = 0;
@@ -130,16 +121,16 @@ mask_uri_userinfo_collect (const char *text, char **found, int *n_found_out)
          if (first_at && first_at != at && n_found < MG_URI_SECRETS_MAX && first_at - colon - 1 >= MG_SECRET_MIN_LEN) {
             found[n_found++] = bson_strndup (colon + 1, (size_t) (first_at - colon - 1));
          }
-         bson_string_append_printf (out, "%.*s****", (int) (colon + 1 - s), s);
+         mg_strbuf_append_printf (out, "%.*s****", (int) (colon + 1 - s), s);
          s = at;
       } else {
-         bson_string_append_printf (out, "%.*s", (int) (user - s), s);
+         mg_strbuf_append_printf (out, "%.*s", (int) (user - s), s);
          s = user;
       }
    }
-   bson_string_append (out, s);
+   mg_strbuf_append (out, s);
    *n_found_out = n_found;
-   return bson_string_free (out, false);
+   return mg_strbuf_free (out, false);
 }
 
 /* Masks every occurrence of the collected secrets in `text` (freed) and frees them. */
@@ -148,10 +139,10 @@ mask_found (char *text, char **found, int n_found)
 {
    for (int i = 0; i < n_found; i++) {
       if (strstr (text, found[i])) {
-         bson_string_t *masked = bson_string_new (NULL);
+         mg_strbuf_t *masked = mg_strbuf_new (NULL);
          mask_all (masked, text, found[i]);
          bson_free (text);
-         text = bson_string_free (masked, false);
+         text = mg_strbuf_free (masked, false);
       }
       bson_free (found[i]);
    }
@@ -202,19 +193,7 @@ mg_redact_as_uri_secrets (const char *text, const char *uri)
 char *
 mg_redact (const char *text)
 {
-   char *cur = mask_uri_userinfo (text ? text : "");
-   int i;
-   pthread_mutex_lock (&secrets_lock);
-   for (i = 0; i < MG_SECRETS_MAX; i++) {
-      if (secrets[i].value && strstr (cur, secrets[i].value)) {
-         bson_string_t *out = bson_string_new (NULL);
-         mask_all (out, cur, secrets[i].value);
-         bson_free (cur);
-         cur = bson_string_free (out, false);
-      }
-   }
-   pthread_mutex_unlock (&secrets_lock);
-   return cur;
+   return mask_uri_userinfo (text ? text : "");
 }
 
 void

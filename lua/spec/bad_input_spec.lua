@@ -37,7 +37,7 @@ describe("bad input (Lua)", function()
   do local t = deep for _ = 1, 5000 do t.d = {} t = t.d end end
 
   local cases = {
-    { "malformed URI", function() return mgconn.createConnection("mongodb://[::1/x") end, "URI", "Option" },
+    { "malformed URI", function() return mgconn.createConnection("mongodb://[::1/x") end, "Invalid connection string", "Option" },
     { "wrong scheme", function() return mgconn.createConnection("redis://127.0.0.1/x") end, "URI", "Option" },
     { "bad option value with a password in the URI",
       function() return mgconn.createConnection("mongodb://u:" .. SECRET .. "@127.0.0.1/x", { maxPoolSize = "ten" }) end,

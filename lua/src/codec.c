@@ -265,7 +265,7 @@ encode_value (enc *e, bson_t *b, const char *key, int klen, int idx)
             return 0;
          }
          if (kind == 1) {
-            bson_append_array_begin (b, key, klen, &child);
+            bson_append_array_unsafe_begin (b, key, klen, &child);
          } else {
             bson_append_document_begin (b, key, klen, &child);
          }

@@ -212,8 +212,17 @@ spawn (test_server *s)
          dup2 (fd, 1);
          dup2 (fd, 2);
       }
-      execl (ferretdb_path (), "ferretdb", "--handler=sqlite", sqlite, listen, "--telemetry=disable",
-             "--debug-addr=-", state, "--log-level=warn", (char *) NULL);
+      if (s->user[0]) {
+         char user[96], password[96];
+         snprintf (user, sizeof user, "--setup-username=%s", s->user);
+         snprintf (password, sizeof password, "--setup-password=%s", s->password);
+         execl (ferretdb_path (), "ferretdb", "--handler=sqlite", sqlite, listen, "--telemetry=disable",
+                "--debug-addr=-", state, "--log-level=warn", "--test-enable-new-auth", "--setup-database=admin",
+                user, password, (char *) NULL);
+      } else {
+         execl (ferretdb_path (), "ferretdb", "--handler=sqlite", sqlite, listen, "--telemetry=disable",
+                "--debug-addr=-", state, "--log-level=warn", (char *) NULL);
+      }
       _exit (127);
    }
    s->pid = pid;
@@ -249,6 +258,18 @@ void
 server_start (test_server *s)
 {
    server_prepare (s);
+   for (int attempt = 1; !spawn (s); attempt++) {
+      CHECK (attempt < 5, "FerretDB found its port taken %d times", attempt);
+      s->port = closed_port ();
+   }
+}
+
+void
+server_start_with_user (test_server *s, const char *user, const char *password)
+{
+   server_prepare (s);
+   snprintf (s->user, sizeof s->user, "%s", user);
+   snprintf (s->password, sizeof s->password, "%s", password);
    for (int attempt = 1; !spawn (s); attempt++) {
       CHECK (attempt < 5, "FerretDB found its port taken %d times", attempt);
       s->port = closed_port ();

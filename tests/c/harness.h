@@ -20,11 +20,14 @@ typedef struct {
    int port;
    char dir[256];
    pid_t pid;
+   char user[64], password[64]; /* a user of the admin database, with authentication on ("": none) */
 } test_server;
 
 /* Starts FerretDB (SQLite backend) on a free 127.0.0.1 port in a new temporary directory and waits
  * until it answers ping. */
 void server_start (test_server *s);
+/* The same with authentication enabled and one user in the admin database. */
+void server_start_with_user (test_server *s, const char *user, const char *password);
 /* A port and a data directory for a server not started yet (server_restart starts it). */
 void server_prepare (test_server *s);
 /* Starts it again on the same port with the same data (after server_kill). */

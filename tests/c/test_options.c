@@ -57,6 +57,8 @@ test_bad_options_are_option_errors_naming_the_option (void)
       {"mongodb://127.0.0.1:1/x?family=5", NULL, {"family", "5"}},
       {"mongodb://127.0.0.1:1/x", "{\"bufferCommands\": \"yes\"}", {"bufferCommands", "true or false"}},
       {"mongodb://127.0.0.1:1/x", "{\"maxPoolSize\": 0}", {"maxPoolSize", "from 1"}},
+      {"mongodb://127.0.0.1:1/x", "{\"maxAdaptiveRetries\": -1}", {"maxAdaptiveRetries", "from 0"}},
+      {"mongodb://127.0.0.1:1/x", "{\"enableOverloadRetargeting\": 1}", {"enableOverloadRetargeting", "true or false"}},
       {"mongodb://127.0.0.1:1/x", "{\"readPreference\": \"sometimes\"}", {"readPreference", "secondaryPreferred"}},
       {"mongodb://127.0.0.1:1/x", "{\"readPreference\": \"secondary\", \"autoIndex\": true}", {"autoIndex", "secondary"}},
       {"mongodb://127.0.0.1:1/x", "{\"minPoolSize\": 5, \"maxPoolSize\": 2}", {"minPoolSize", "maxPoolSize"}},
@@ -86,7 +88,8 @@ test_options_are_case_insensitive_and_beat_the_uri (void)
    int i;
    /* The URI says 30 s; the options say 500 ms, spelled in another case. */
    snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x?serverSelectionTimeoutMS=30000", closed_port ());
-   mgconn_connection *conn = conn_new (rt, uri, "{\"SERVERSELECTIONTIMEOUTMS\": 500, \"keepAlive\": true}");
+   mgconn_connection *conn = conn_new (rt, uri, "{\"SERVERSELECTIONTIMEOUTMS\": 500, \"keepAlive\": true, \"maxAdaptiveRetries\": 3, "
+                                         "\"enableOverloadRetargeting\": true}");
    recorder_attach (&r, conn);
    i = wait_event (rt, &r, "error", 0, 5000);
    CHECK (i >= 0 && now_ms () - t0 < 2500, "the option did not beat the URI: error after %lld ms",

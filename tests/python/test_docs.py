@@ -98,7 +98,7 @@ def test_example(example: Example, _mgconn_session_server: str, tmp_path: Path) 
     else:
         src = tmp_path / "example.c"
         src.write_text(code)
-        packages = ["libbson-1.0"] + (["lua5.4"] if "#include <lua.h>" in code else [])
+        packages = ["bson2-static"] + (["lua5.4"] if "#include <lua.h>" in code else [])
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", *packages], capture_output=True, text=True,
                                check=True).stdout.split()
         env.update(LUA_CPATH=f"{BUILD}/lua-single/?.so;;", LUA_PATH="/nonexistent/?.lua")

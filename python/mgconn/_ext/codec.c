@@ -324,7 +324,7 @@ encode_value (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
       return r;
    } else if (PyList_Check (v) || PyTuple_Check (v)) {
       bson_t child;
-      bson_append_array_begin (b, key, klen, &child);
+      bson_append_array_unsafe_begin (b, key, klen, &child);
       r = encode_sequence (e, v, &child);
       bson_append_array_end (b, &child);
       return r;
