@@ -4,8 +4,8 @@ of lua/mgconn.lua (every function the module exports has an entry, and every ent
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,3 +64,102 @@ def test_the_extension_types_document_their_methods_and_attributes():
         if not getattr(_mgconn, name).__doc__:
             undocumented.append(f"_mgconn.{name}")
     assert undocumented == []
+
+
+# ---- Lua -----------------------------------------------------------------------------------------
+
+# What the module exports, as "<object><. or :><name>" lines: the module's own functions and values,
+# the methods of each kind of object (from its metatable: Connection's __index is a function, whose
+# method table is its upvalue), the fields of objects that hold them, and, for every name the page
+# documents, whether the object answers it (the module's connection and models, and a connection's
+# readyState, are made on access). Private names start with "_".
+LUA_EXPORTS = r"""
+local mgconn = require "mgconn"
+local function public(k) return type(k) == "string" and not k:find("^_") end
+local function methods(prefix, t)
+  for k in pairs(t) do if public(k) and type(t[k]) == "function" then print(prefix .. ":" .. k) end end
+end
+local function fields(prefix, obj, except)
+  for k, v in pairs(obj) do
+    if public(k) and type(v) ~= "function" and not (except and except[k]) then print(prefix .. "." .. k) end
+  end
+end
+for k in pairs(mgconn) do if public(k) then print("mgconn." .. k) end end
+local conn = mgconn.createConnection()
+local index = getmetatable(conn).__index
+for i = 1, math.huge do
+  local name, value = debug.getupvalue(index, i)
+  if not name then break end
+  if name == "Connection" then methods("conn", value) end
+end
+local coll = conn:collection("things")
+methods("coll", getmetatable(coll).__index)
+fields("coll", coll)
+local schema = mgconn.Schema({})
+methods("schema", getmetatable(schema).__index)
+fields("schema", schema)
+local model = conn:model("Thing", schema)
+local own = {}
+for k, v in pairs(getmetatable(model).__index) do if v ~= getmetatable(coll).__index[k] then own[k] = v end end
+methods("model", own)
+fields("model", model, coll)
+local cursor = coll:find({})
+methods("cursor", getmetatable(cursor).__index)
+local op = coll:insertOne({})
+methods("op", getmetatable(op).__index)
+local _, err = coll:findOne({}):wait(0.01)
+fields("err", err)
+local objects = { mgconn = mgconn, conn = conn, coll = coll, schema = schema, model = model, cursor = cursor,
+                  op = op, err = err }
+for _, entry in ipairs(arg) do
+  local object, name = entry:match("^(%w+)[.:](%w+)$")
+  if objects[object][name] ~= nil then print("has " .. entry) end
+end
+conn:close(true)
+"""
+
+LUA_HEADING = re.compile(r"^#{3,4} `(mgconn|conn|coll|model|cursor|op|schema|err)([.:])(\w+)", re.M)
+
+
+def _lua_exports(documented):
+    lua = shutil.which("lua5.4")
+    if not lua:
+        pytest.skip("lua5.4 is not installed")
+    env = dict(os.environ, LUA_CPATH=f"{BUILD}/lua/?.so;;", LUA_PATH=f"{ROOT}/lua/?.lua;;")
+    out = subprocess.run([lua, "-e", LUA_EXPORTS, "-", *sorted(documented)], input="", capture_output=True,
+                         text=True, env=env, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    exported = {line for line in out.stdout.splitlines() if not line.startswith("has ")}
+    answered = {line[4:] for line in out.stdout.splitlines() if line.startswith("has ")}
+    return exported, answered, lines
+
+
+def test_the_lua_page_has_an_entry_for_every_export_and_exports_every_entry():
+    page = (ROOT / "docs" / "lua-api.md").read_text()
+    documented = {f"{o}{sep}{n}" for o, sep, n in LUA_HEADING.findall(page)}
+    exported, answered, _ = _lua_exports(documented)
+    assert len(exported) > 60, exported
+    undocumented = sorted(exported - documented)
+    not_there = sorted(documented - exported - answered)
+    assert undocumented == [], f"exported by the Lua module, missing from docs/lua-api.md: {undocumented}"
+    assert not_there == [], f"in docs/lua-api.md, not exported by the Lua module: {not_there}"
+    for name in ["coll:insertOne", "coll:updateOne", "coll:aggregate", "cursor:toArray", "cursor:iter",
+                 "mgconn.ObjectId", "mgconn.Decimal128", "op:await", "err.category"]:
+        assert name in documented, name
+
+
+def test_the_lua_page_lists_every_error_category():
+    from mgconn import errors
+
+    errors_section = (ROOT / "docs" / "lua-api.md").read_text().split("\n## Errors\n")[1]
+    listed = set(re.findall(r"^\| `(\w+)` \| ", errors_section, re.M))
+    categories = {cls.category for cls in errors._BY_CATEGORY.values()} | {"Type", "InvalidArgument"}
+    assert listed == categories
+
+
+def test_the_lua_check_sees_a_missing_entry():
+    page = (ROOT / "docs" / "lua-api.md").read_text()
+    documented = {f"{o}{sep}{n}" for o, sep, n in LUA_HEADING.findall(page)} - {"coll:countDocuments"}
+    exported, _, _ = _lua_exports(documented)
+    assert "coll:countDocuments" in exported - documented
