@@ -40,6 +40,7 @@ build = {
             "core/src/options.c",
             "core/src/family.c",
             "core/src/pluralize.c",
+            "core/src/post.c",
             "core/src/redact.c",
             "core/src/runtime.c",
             "core/src/schema.c",

@@ -16,6 +16,7 @@
 typedef struct {
    mg_delivery d;
    mgconn_connection *conn; /* a reference */
+   int32_t state;           /* the readyState as the event was queued: what its listeners see */
    struct mgconn_event ev;
    mgconn_error error;
 } mg_event_item;
@@ -161,8 +162,11 @@ item_run (mg_delivery *d)
    released = conn->host_released;
    pthread_mutex_unlock (&mg_conn_root (conn)->lock);
    if (!released) {
+      int32_t outer_state = conn->emitting_state;
       keep_polled (conn, &item->ev);
       conn->emitting++;
+      /* A `disconnecting` listener reads 3 even when the close has gone further meanwhile. */
+      conn->emitting_state = item->state;
       n = conn->n_listeners; /* listeners added by a listener hear the next event, not this one */
       for (size_t i = 0; i < n; i++) {
          mg_listener l = conn->listeners[i];
@@ -170,6 +174,7 @@ item_run (mg_delivery *d)
             l.cb (conn, &item->ev, l.userdata);
          }
       }
+      conn->emitting_state = outer_state;
       if (--conn->emitting == 0) {
          compact_listeners (conn);
       }
@@ -192,6 +197,7 @@ mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_err
    mg_conn_ref (conn);
    item->conn = conn;
    item->ev.type = type;
+   item->state = conn->detached ? MGCONN_STATE_DISCONNECTED : atomic_load (&mg_conn_root (conn)->ready_state);
    if (error) {
       mgconn_error_copy (&item->error, error);
       item->ev.error = &item->error;
