@@ -150,12 +150,13 @@ MGCONN_EXTERN (int) mgconn_runtime_fd (const mgconn_runtime *rt);
  * callback) return 0 at once. */
 MGCONN_EXTERN (int) mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max);
 
-/* A host's own callback, run by dispatch in order with completions and events: for a result the
+/* A host's own callback for mgconn_runtime_post. */
+typedef void (*mgconn_post_cb) (void *userdata);
+/* Queues `cb` (userdata): dispatch runs it in order with completions and events, for a result the
  * host knows at once but delivers as a callback (an already-open connection's "open" promise, a
  * value that fails one operation). The wake-up fd is readable until it has run, so a host that
  * dispatches only when the fd is readable still sees it. Any thread. When the runtime is freed
  * before it ran, `drop` (may be NULL) is called with userdata instead, on the freeing thread. */
-typedef void (*mgconn_post_cb) (void *userdata);
 MGCONN_EXTERN (int) mgconn_runtime_post (mgconn_runtime *rt, mgconn_post_cb cb, mgconn_post_cb drop, void *userdata);
 
 /* Runtime-wide settings, as Mongoose's mongoose.set(): a BSON document of
