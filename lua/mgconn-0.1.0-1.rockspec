@@ -1,5 +1,6 @@
--- Build and install with `luarocks make lua/mgconn-0.1.0-1.rockspec` from the repository root
--- (Debian: liblua5.4-dev, libmongoc-dev and luarocks; scripts/setup.sh installs them).
+-- Build and install with `luarocks --lua-version=5.4 make lua/mgconn-0.1.0-1.rockspec` from the
+-- repository root (Debian: liblua5.4-dev, libmongoc-dev and luarocks; scripts/setup.sh installs
+-- them). The module is written for Lua 5.4's C API; Debian's luarocks defaults to 5.1, hence the flag.
 package = "mgconn"
 version = "0.1.0-1"
 source = { url = "git+file://." }
@@ -18,40 +19,17 @@ external_dependencies = {
   MONGOC = { header = "libmongoc-1.0/mongoc/mongoc.h", library = "mongoc-1.0" },
 }
 build = {
-  type = "builtin",
-  modules = {
-    mgconn = "lua/mgconn.lua",
-    ["mgconn.core"] = {
-      sources = {
-            "lua/src/codec.c",
-            "lua/src/handles.c",
-            "core/src/collection.c",
-            "core/src/connection.c",
-            "core/src/cursor.c",
-            "core/src/debug.c",
-            "core/src/error.c",
-            "core/src/event.c",
-            "core/src/init.c",
-            "core/src/log.c",
-            "core/src/model.c",
-            "core/src/monitor.c",
-            "core/src/op.c",
-            "core/src/ops.c",
-            "core/src/options.c",
-            "core/src/family.c",
-            "core/src/pluralize.c",
-            "core/src/post.c",
-            "core/src/redact.c",
-            "core/src/runtime.c",
-            "core/src/schema.c",
-            "core/src/settings.c",
-            "core/src/timer.c",
-            "core/src/wakeup.c",
-      },
-      defines = { "_GNU_SOURCE" },
-      incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/libmongoc-1.0", "$(MONGOC_INCDIR)/libbson-1.0" },
-      libdirs = { "$(MONGOC_LIBDIR)" },
-      libraries = { "mongoc-1.0", "bson-1.0", "pthread" },
-    },
+  -- lua/Makefile: the builtin type would also copy everything under lua/ (sources, specs, tests)
+  -- into the Lua tree; this installs the module only.
+  type = "make",
+  makefile = "lua/Makefile",
+  build_variables = {
+    CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", LUA_INCDIR = "$(LUA_INCDIR)",
+    MONGOC_INCDIR = "$(MONGOC_INCDIR)", MONGOC_LIBDIR = "$(MONGOC_LIBDIR)",
+  },
+  install_variables = {
+    CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", LUA_INCDIR = "$(LUA_INCDIR)",
+    MONGOC_INCDIR = "$(MONGOC_INCDIR)", MONGOC_LIBDIR = "$(MONGOC_LIBDIR)", LUADIR = "$(LUADIR)",
+    LIBDIR = "$(LIBDIR)",
   },
 }
