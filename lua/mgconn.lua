@@ -418,14 +418,23 @@ local function track(conn)
   if not live[conn] then live_seq = live_seq + 1; live[conn] = live_seq end
 end
 
+-- The core's listener table holds each listener function for as long as the native handle lives;
+-- a function must not hold its connection or model, or none would ever be collected. It holds a
+-- number, looked up here: one weak table for all of them (a weak table each would make every
+-- garbage-collection cycle's atomic step walk thousands of tables).
+local by_number, last_number = setmetatable({}, { __mode = "v" }), 0
+local function weakly(object)
+  last_number = last_number + 1
+  by_number[last_number] = object
+  return last_number
+end
+
 local function wrap_connection(native)
   local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {}, _waiting = {} },
                             Connection)
-  -- The core's listener table holds this function for as long as the native handle lives; it must
-  -- not hold the connection itself, or no connection would ever be collected.
-  local ref = setmetatable({ conn }, { __mode = "v" })
+  local number = weakly(conn)
   native:onEvent(function(name, err)
-    local c = ref[1]
+    local c = by_number[number]
     if c then c:_emit(name, err) end
   end)
   return conn
@@ -550,9 +559,9 @@ function Connection:model(name, schema, collection)
   local coll = native:collection()
   local m = setmetatable({ _native = coll, _model = native, db = self, schema = schema, modelName = name,
                            collectionName = coll:name(), _index_listeners = {} }, Model)
-  local ref = setmetatable({ m }, { __mode = "v" }) -- the core's table must not keep the model alive
+  local number = weakly(m) -- the core's table must not keep the model alive
   native:onIndex(function(err)
-    local model = ref[1]
+    local model = by_number[number]
     if not model then return end
     for _, fn in ipairs(model._index_listeners) do
       local ok, msg = xpcall(fn, debug.traceback, err)

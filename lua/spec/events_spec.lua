@@ -50,6 +50,29 @@ describe("event details (Lua)", function()
     own.stop()
   end)
 
+  it("poll(1) runs one listener of a root's fan-out to 2,000 cached children at a time, in order", function()
+    local conn = mgconn.createConnection(server.uri .. "events")
+    assert(conn:asPromise():wait(10))
+    local order = {}
+    for i = 1, 2000 do
+      conn:useDb("fan_" .. i, { useCache = true }):on("disconnecting", function() order[#order + 1] = i end)
+    end
+    mgconn.poll()
+    local closing = conn:close()
+    local stop, most = mgconn.now() + 20000, 0
+    while #order < 2000 and mgconn.now() < stop do
+      local before = #order
+      local ran = mgconn.poll(1)
+      assert.truthy(ran <= 1)
+      most = math.max(most, #order - before)
+      if ran == 0 then mgconn.idle(10) end
+    end
+    assert.are.equal(2000, #order)
+    assert.are.equal(1, most)
+    for i = 1, 2000 do assert.are.equal(i, order[i]) end
+    assert(closing:wait(10))
+  end)
+
   it("after a cached useDb child is closed, useDb returns a new, working child", function()
     local conn = mgconn.createConnection(server.uri .. "events")
     assert(conn:asPromise():wait(10))

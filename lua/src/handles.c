@@ -1045,6 +1045,15 @@ lm_open_handles (lua_State *L)
    new_type (L, LM_SCHEMA, schema_m, schema_gc);
    new_type (L, LM_MODEL, model_m, model_gc);
 
+   /* Required again in the same state (a test runner that clears package.loaded per file): the
+    * state keeps its one runtime and listener table. A second runtime would let the first be
+    * collected while handles made from it still live, and free it under them. */
+   if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.runtime_instance") == LUA_TUSERDATA) {
+      lua_pop (L, 1);
+      return;
+   }
+   lua_pop (L, 1);
+
    lua_newtable (L);
    lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
 
