@@ -328,7 +328,9 @@ class Cursor:
         return result
 
     def close(self) -> None:
+        """Ends the cursor: the server forgets it (killCursors) and nothing more is read."""
         if self._ext_cursor is not None:
             self._ext_cursor.close()
             self._ext_cursor = None
+        self._buffer.clear()
         self._exhausted = True
