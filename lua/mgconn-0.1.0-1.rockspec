@@ -1,8 +1,9 @@
--- Build and install with `luarocks make lua/mgconn-0.1.0-1.rockspec MONGOC_DIR=<driver>` from the
--- repository root, <driver> being the pinned mongo-c-driver's build that scripts/build-driver.sh
--- prints (scripts/setup.sh makes it; Debian: liblua5.4-dev, libssl-dev, libsasl2-dev, luarocks).
--- The driver is linked in statically (pass LIBFLAG="-shared -Wl,--exclude-libs,ALL" to keep its
--- symbols private to the module, as the CMake build does).
+-- Build and install with `luarocks --lua-version=5.4 make lua/mgconn-0.1.0-1.rockspec` from the
+-- repository root (Debian: liblua5.4-dev, libssl-dev, libsasl2-dev and luarocks; scripts/setup.sh
+-- installs them). The module is written for Lua 5.4's C API; Debian's luarocks defaults to 5.1, hence
+-- the flag. lua/Makefile links in the pinned mongo-c-driver (third_party/), built once per machine by
+-- scripts/build-driver.sh into the deps cache ($MGCONN_DEPS, else .deps) if it is not there yet;
+-- $MGCONN_DRIVER_PREFIX (a build of it) names another.
 package = "mgconn"
 version = "0.1.0-1"
 -- The release archive of the repository (`git archive`, top folder mgconn-0.1.0). scripts/rock.sh
@@ -17,53 +18,29 @@ description = {
     operation buffering, a model registry and server-selection errors that explain themselves, on a
     C core (libmgconn, over libmongoc) that never makes the host's frame wait for the database:
     results arrive through mgconn.poll(), called once per frame. Needs the pinned mongo-c-driver
-    2.5.0 built with static libraries (MONGOC_DIR; the repository's scripts/build-driver.sh makes
-    it), OpenSSL and Cyrus SASL with their headers (Debian: libssl-dev, libsasl2-dev) and a C11
-    compiler.
+    2.5.0, which it carries (third_party/) and builds once per machine with static libraries
+    (scripts/build-driver.sh; $MGCONN_DRIVER_PREFIX names a build of it), OpenSSL and Cyrus SASL
+    with their headers (Debian: libssl-dev, libsasl2-dev) and a C11 compiler.
   ]],
   license = "Apache-2.0",
 }
 dependencies = { "lua >= 5.4, < 5.5" }
-external_dependencies = { -- the pinned mongo-c-driver (scripts/build-driver.sh), linked in statically
-  MONGOC = { header = "mongoc-2.5.0/mongoc/mongoc.h", library = "mongoc2" },
+-- The driver itself is in the source (third_party/) and linked in statically; what it needs is not.
+external_dependencies = {
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" }, -- Debian: libssl-dev
+  SASL = { header = "sasl/sasl.h", library = "sasl2" },     -- Debian: libsasl2-dev
 }
 build = {
-  type = "builtin",
-  modules = {
-    mgconn = "lua/mgconn.lua",
-    ["mgconn.core"] = {
-      sources = {
-            "lua/src/codec.c",
-            "lua/src/handles.c",
-            "core/src/collection.c",
-            "core/src/connection.c",
-            "core/src/cursor.c",
-            "core/src/debug.c",
-            "core/src/error.c",
-            "core/src/event.c",
-            "core/src/init.c",
-            "core/src/log.c",
-            "core/src/model.c",
-            "core/src/monitor.c",
-            "core/src/op.c",
-            "core/src/ops.c",
-            "core/src/options.c",
-            "core/src/family.c",
-            "core/src/pluralize.c",
-            "core/src/redact.c",
-            "core/src/reply_check.c",
-            "core/src/runtime.c",
-            "core/src/schema.c",
-            "core/src/settings.c",
-            "core/src/strbuf.c",
-            "core/src/timer.c",
-            "core/src/wakeup.c",
-      },
-      defines = { "_GNU_SOURCE", "MONGOC_STATIC", "BSON_STATIC" },
-      incdirs = { "core/include", "core/src", "$(MONGOC_INCDIR)/mongoc-2.5.0", "$(MONGOC_INCDIR)/bson-2.5.0" },
-      libdirs = { "$(MONGOC_LIBDIR)" },
-      -- ":libX.a" asks the linker for the archive by its file name (GNU ld and lld).
-      libraries = { ":libmongoc2.a", ":libbson2.a", "sasl2", "ssl", "crypto", "resolv", "rt", "pthread", "dl" },
-    },
+  -- lua/Makefile: the builtin type would also copy everything under lua/ (sources, specs, tests)
+  -- into the Lua tree; this installs the module only.
+  type = "make",
+  makefile = "lua/Makefile",
+  build_variables = {
+    CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", LUA_INCDIR = "$(LUA_INCDIR)",
+  },
+  install_variables = {
+    CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", LUA_INCDIR = "$(LUA_INCDIR)",
+    LUADIR = "$(LUADIR)",
+    LIBDIR = "$(LIBDIR)",
   },
 }

@@ -65,14 +65,36 @@ registry["mgconn.Error"].__tostring = function(e) return e.category .. "Error: "
 -- ---------------------------------------------------------------------------------------------
 -- errors: operational failures are tables {category, message, code, codeName, labels, reason}
 
-local function type_error(message)
-  return setmetatable({ category = "Type", message = message, code = 0, codeName = "",
+local function make_error(category, message)
+  return setmetatable({ category = category, message = message, code = 0, codeName = "",
                         labels = M.array(), reason = {} }, registry["mgconn.Error"])
+end
+local function type_error(message) return make_error("Type", message) end
+
+-- Misuse raises at the caller's line (the first frame outside this file), naming the argument:
+-- bad argument #n to 'method' (... expected, got ...).
+local here = debug.getinfo(1, "S").source
+local function check_arg(ok, n, method, expected, value)
+  if not ok then
+    local level = 1
+    while debug.getinfo(level, "S") and debug.getinfo(level, "S").source == here do level = level + 1 end
+    error(string.format("bad argument #%d to '%s' (%s expected, got %s)", n, method, expected, type(value)), level)
+  end
+end
+local function check_table(v, n, method, optional)
+  check_arg(type(v) == "table" or (optional and v == nil), n, method, optional and "table or nil" or "table", v)
+end
+local function check_fn(v, n, method)
+  check_arg(v == nil or type(v) == "function", n, method, "function or nil", v)
 end
 
 local on_error = function(msg) io.stderr:write("mgconn: error in a callback: ", tostring(msg), "\n") end
 --- Where errors raised by callbacks and listeners go (default: stderr). Dispatch goes on.
-function M.onError(fn) on_error = fn; registry["mgconn.on_error"] = fn end
+function M.onError(fn)
+  check_arg(type(fn) == "function", 1, "onError", "function", fn)
+  on_error = fn
+  registry["mgconn.on_error"] = fn
+end
 registry["mgconn.on_error"] = function(msg) on_error(msg) end
 
 -- ---------------------------------------------------------------------------------------------
@@ -81,10 +103,12 @@ registry["mgconn.on_error"] = function(msg) on_error(msg) end
 local Op = {}
 Op.__index = Op
 
-local later = {} -- results that are known at once (a bad value): delivered at the next poll
+-- A result known at once (a bad value, an already-open connection) still arrives as a callback at a
+-- later poll: posted through the core, so that mgconn.fd() becomes readable for it.
+local function later(fn) core.post(fn) end
 
 local function finish(op, err, result)
-  op._done, op._err, op._result = true, err, result
+  op._done, op._err, op._result, op._owner = true, err, result, nil
   if op._cb then
     local ok, msg = xpcall(op._cb, debug.traceback, err, result)
     if not ok then on_error(msg) end
@@ -96,15 +120,19 @@ local function finish(op, err, result)
   op._waiters = {}
 end
 
--- `transform` turns the C op's reply into the result the user sees.
-local function start(call, cb, transform)
-  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false }, Op)
+-- `transform` turns the C op's reply into the result the user sees (which may be nil: findOne).
+-- `owner` (a collection or connection) stays reachable while the op is pending: a connection that
+-- the script dropped is not collected, and closed, under its own work.
+local function start(call, cb, transform, owner)
+  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false, _owner = owner }, Op)
   local native, message = call(function(native)
     local e = native:error()
-    if e then finish(op, e, nil) else finish(op, nil, transform and transform(native) or native:reply()) end
+    if e then finish(op, e, nil)
+    elseif transform then finish(op, nil, transform(native))
+    else finish(op, nil, native:reply()) end
   end)
   if native == nil then -- a value that cannot be converted: this operation fails, nothing is sent
-    later[#later + 1] = function() finish(op, type_error(message), nil) end
+    later(function() finish(op, type_error(message), nil) end)
   end
   op._native = native
   return op
@@ -132,7 +160,10 @@ function Op:wait(timeout)
     if left <= 0 then break end
     core.wait(math.min(100, math.ceil(left)))
   end
-  if not self._done then return nil, type_error("timed out waiting for the operation") end
+  if not self._done then
+    return nil, make_error("Timeout", string.format("op:wait(%s): the operation did not finish in time; it goes on",
+                                                    tostring(timeout)))
+  end
   if self._err then return nil, self._err end
   return self._result
 end
@@ -149,6 +180,11 @@ local Cursor = {}
 Cursor.__index = Cursor
 
 function Cursor:_fetch(cb)
+  if self._closed then
+    local op = setmetatable({ _waiters = {}, _cb = cb, _done = false }, Op)
+    later(function() finish(op, make_error("CursorClosed", "the cursor was closed"), nil) end)
+    return op
+  end
   local call
   if not self._started then
     self._started = true
@@ -160,9 +196,22 @@ function Cursor:_fetch(cb)
     local reply = native:reply()
     for _, doc in ipairs(reply.batch) do self._buffer[#self._buffer + 1] = doc end
     if reply.done then self._exhausted, self._native = true, nil
-    elseif not self._native then self._native = native:cursor() end
+    elseif not self._native then
+      self._native = native:cursor()
+      if self._closed then self:close() end -- closed while its first batch was on the way
+    end
     return true
-  end)
+  end, self._coll)
+end
+
+--- Ends the cursor: the server forgets it (killCursors) and what is buffered is dropped. A cursor
+--- that is only dropped is closed the same way when the garbage collector frees it.
+function Cursor:close()
+  self._closed, self._buffer, self._exhausted = true, {}, true
+  if self._native then
+    self._native:close()
+    self._native = nil
+  end
 end
 
 --- The next document (nil at the end; nil, err on failure), waiting in a coroutine.
@@ -175,8 +224,20 @@ function Cursor:next()
   return table.remove(self._buffer, 1)
 end
 
---- for doc in cursor:iter() do ... end, inside a coroutine.
-function Cursor:iter() return function() return (self:next()) end end
+--- for doc in cursor:iter() do ... end, inside a coroutine. A failure raises (it has no other way out).
+function Cursor:iter()
+  return function()
+    local doc, err = self:next()
+    if err then error(err, 2) end
+    return doc
+  end
+end
+--- for doc in cursor do ... end: the cursor is its own iterator (inside a coroutine).
+function Cursor:__call()
+  local doc, err = self:next()
+  if err then error(err, 2) end
+  return doc
+end
 
 --- Every document, as an op (callback, :await() or :wait()).
 function Cursor:toArray(cb)
@@ -202,60 +263,86 @@ Collection.__index = Collection
 local function options(t) if t == nil or next(t) == nil then return nil end return t end
 
 local function op_on(coll, name, a, b, opts, cb, transform)
-  return start(function(done) return coll._native:call(name, a, b, opts, done) end, cb, transform)
+  return start(function(done) return coll._native:call(name, a, b, opts, done) end, cb, transform, coll)
 end
 
-local function split_cb(opts, cb)
-  if type(opts) == "function" then return nil, opts end
+-- (opts, cb) or (cb): checked, with `n` the position of opts among the method's arguments.
+local function split_cb(opts, cb, n, method)
+  if type(opts) == "function" and cb == nil then return nil, opts end
+  check_table(opts, n, method, true)
+  check_fn(cb, n + 1, method)
   return opts, cb
 end
 
 function Collection:insertOne(doc, opts, cb)
-  opts, cb = split_cb(opts, cb)
+  check_table(doc, 1, "insertOne")
+  opts, cb = split_cb(opts, cb, 2, "insertOne")
   return op_on(self, "insertOne", doc, nil, options(opts), cb)
 end
 function Collection:insertMany(docs, opts, cb)
-  opts, cb = split_cb(opts, cb)
-  return op_on(self, "insertMany", docs and M.array(docs), nil, options(opts), cb)
+  check_table(docs, 1, "insertMany")
+  opts, cb = split_cb(opts, cb, 2, "insertMany")
+  return op_on(self, "insertMany", M.array(docs), nil, options(opts), cb)
 end
 function Collection:findOne(filter, opts, cb)
-  opts, cb = split_cb(opts, cb)
+  if type(filter) == "function" and opts == nil then filter, cb = nil, filter end
+  check_table(filter, 1, "findOne", true)
+  opts, cb = split_cb(opts, cb, 2, "findOne")
   return op_on(self, "findOne", filter or {}, nil, options(opts), cb, function(n)
     local doc = n:reply().document
     if doc == M.null then return nil end -- no match is nil, not the null value
     return doc
   end)
 end
-function Collection:updateOne(filter, update, opts, cb)
-  opts, cb = split_cb(opts, cb)
-  return op_on(self, "updateOne", filter, update, options(opts), cb)
+local function update_like(method)
+  return function(self, filter, update, opts, cb)
+    check_table(filter, 1, method)
+    check_table(update, 2, method)
+    opts, cb = split_cb(opts, cb, 3, method)
+    return op_on(self, method, filter, update, options(opts), cb)
+  end
 end
-function Collection:updateMany(filter, update, opts, cb)
-  opts, cb = split_cb(opts, cb)
-  return op_on(self, "updateMany", filter, update, options(opts), cb)
+Collection.updateOne = update_like("updateOne")
+Collection.updateMany = update_like("updateMany")
+Collection.replaceOne = update_like("replaceOne")
+function Collection:deleteOne(filter, cb)
+  check_table(filter, 1, "deleteOne")
+  check_fn(cb, 2, "deleteOne")
+  return op_on(self, "deleteOne", filter, nil, nil, cb)
 end
-function Collection:replaceOne(filter, doc, opts, cb)
-  opts, cb = split_cb(opts, cb)
-  return op_on(self, "replaceOne", filter, doc, options(opts), cb)
+function Collection:deleteMany(filter, cb)
+  check_table(filter, 1, "deleteMany")
+  check_fn(cb, 2, "deleteMany")
+  return op_on(self, "deleteMany", filter, nil, nil, cb)
 end
-function Collection:deleteOne(filter, cb) return op_on(self, "deleteOne", filter, nil, nil, cb) end
-function Collection:deleteMany(filter, cb) return op_on(self, "deleteMany", filter, nil, nil, cb) end
 function Collection:countDocuments(filter, cb)
-  if type(filter) == "function" then filter, cb = nil, filter end
+  if type(filter) == "function" and cb == nil then filter, cb = nil, filter end
+  check_table(filter, 1, "countDocuments", true)
+  check_fn(cb, 2, "countDocuments")
   return op_on(self, "countDocuments", filter or {}, nil, nil, cb, function(n) return n:reply().count end)
 end
 function Collection:estimatedDocumentCount(cb)
+  check_fn(cb, 1, "estimatedDocumentCount")
   return op_on(self, "estimatedDocumentCount", nil, nil, nil, cb, function(n) return n:reply().count end)
 end
 function Collection:createIndexes(indexes, cb)
+  check_table(indexes, 1, "createIndexes")
+  check_fn(cb, 2, "createIndexes")
   return op_on(self, "createIndexes", M.array(indexes), nil, nil, cb, function(n) return n:reply().names end)
 end
-function Collection:drop(cb) return op_on(self, "drop", nil, nil, nil, cb, function() return true end) end
+function Collection:drop(cb)
+  check_fn(cb, 1, "drop")
+  return op_on(self, "drop", nil, nil, nil, cb, function() return true end)
+end
 function Collection:find(filter, opts)
+  check_table(filter, 1, "find", true)
+  check_table(opts, 2, "find", true)
   return setmetatable({ _coll = self, _kind = "find", _arg = filter or {}, _opts = options(opts), _buffer = {} },
                       Cursor)
 end
 function Collection:aggregate(pipeline, opts)
+  check_table(pipeline, 1, "aggregate")
+  check_table(opts, 2, "aggregate", true)
   return setmetatable({ _coll = self, _kind = "aggregate", _arg = M.array(pipeline), _opts = options(opts),
                         _buffer = {} }, Cursor)
 end
@@ -264,7 +351,8 @@ local Model = setmetatable({}, { __index = Collection })
 Model.__index = Model
 
 function Model:init(cb)
-  return start(function(done) return self._model:init(done) end, cb, function() return true end)
+  check_fn(cb, 1, "init")
+  return start(function(done) return self._model:init(done) end, cb, function() return true end, self)
 end
 --- Creates the model's collection with its schema's capped and collation options (Mongoose's
 --- Model.createCollection(), for models with autoCreate off).
@@ -279,7 +367,8 @@ function Model:createCollection(cb)
   return self.db:createCollection(self.collectionName, opts, cb)
 end
 function Model:on(event, fn)
-  assert(event == "index", "a model's only event is 'index'")
+  if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 2) end
+  check_arg(type(fn) == "function", 2, "on", "function", fn)
   self._index_listeners[#self._index_listeners + 1] = fn
   return self
 end
@@ -307,6 +396,8 @@ end
 
 --- mgconn.Schema({ name = "string" }, { bufferCommands = true, capped = 4096, collection = "people" })
 function M.Schema(definition, opts)
+  check_table(definition, 1, "Schema", true)
+  check_table(opts, 2, "Schema", true)
   return setmetatable({ definition = definition or {}, options = opts or {},
                         _native = core.schema(describe(definition or {}), options(opts)) }, Schema)
 end
@@ -329,14 +420,45 @@ end
 local EVENTS = { connecting = true, connected = true, open = true, disconnecting = true, disconnected = true,
                  close = true, reconnected = true, error = true }
 
+-- Connections the script can still reach, in creation order (mgconn.connections): weak, so that a
+-- connection the script dropped is collected (its native handle's __gc closes it), and a closed one
+-- leaves the list.
+local live, live_seq = setmetatable({}, { __mode = "k" }), 0
+local default -- the module's own connection (mgconn.connect, mgconn.model): always listed
+local function list_live()
+  local out = {}
+  for conn in pairs(live) do out[#out + 1] = conn end
+  table.sort(out, function(a, b) return live[a] < live[b] end)
+  return out
+end
+local function track(conn)
+  if not live[conn] then live_seq = live_seq + 1; live[conn] = live_seq end
+end
+
+-- The core's listener table holds each listener function for as long as the native handle lives;
+-- a function must not hold its connection or model, or none would ever be collected. It holds a
+-- number, looked up here: one weak table for all of them (a weak table each would make every
+-- garbage-collection cycle's atomic step walk thousands of tables).
+local by_number, last_number = setmetatable({}, { __mode = "v" }), 0
+local function weakly(object)
+  last_number = last_number + 1
+  by_number[last_number] = object
+  return last_number
+end
+
 local function wrap_connection(native)
   local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {}, _waiting = {} },
                             Connection)
-  native:onEvent(function(name, err) conn:_emit(name, err) end)
+  local number = weakly(conn)
+  native:onEvent(function(name, err)
+    local c = by_number[number]
+    if c then c:_emit(name, err) end
+  end)
   return conn
 end
 
 function Connection:_emit(name, err)
+  if name == "close" and self ~= default then live[self] = nil end
   if name == "open" or (name == "error" and self.readyState ~= 1) or name == "close" then
     self._open_error = name == "error" and err or nil
     local waiting = self._waiting
@@ -354,12 +476,15 @@ function Connection:_emit(name, err)
 end
 
 function Connection:on(event, fn)
-  assert(EVENTS[event], "unknown event '" .. tostring(event) .. "'")
+  if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
+  check_arg(type(fn) == "function", 2, "on", "function", fn)
   self._listeners[event] = self._listeners[event] or {}
   table.insert(self._listeners[event], { fn = fn })
   return self
 end
 function Connection:once(event, fn)
+  if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
+  check_arg(type(fn) == "function", 2, "once", "function", fn)
   self:on(event, fn)
   self._listeners[event][#self._listeners[event]].once = true
   return self
@@ -373,49 +498,72 @@ end
 
 --- An op that completes with the connection once it is open (or fails with the connect error).
 function Connection:asPromise(cb)
-  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false }, Op)
-  if self.readyState == 1 then later[#later + 1] = function() finish(op, nil, self) end
+  check_fn(cb, 1, "asPromise")
+  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false, _owner = self }, Op)
+  if self.readyState == 1 then later(function() finish(op, nil, self) end)
   elseif self.readyState == 0 and self._open_error then
     local e = self._open_error
-    later[#later + 1] = function() finish(op, e, nil) end
+    later(function() finish(op, e, nil) end)
   else self._waiting[#self._waiting + 1] = op end
   return op
 end
 
-function Connection:openUri(uri, opts)
+function Connection:openUri(uri, opts, cb)
+  if type(opts) == "function" and cb == nil then opts, cb = nil, opts end
+  check_arg(type(uri) == "string", 1, "openUri", "string", uri)
+  check_table(opts, 2, "openUri", true)
+  check_fn(cb, 3, "openUri")
   self._open_error = nil
   self._native:open(uri, options(opts))
+  track(self)
+  if cb then self:asPromise(cb) end -- as Mongoose: cb(err, conn) once open (or failed)
   return self
 end
 function Connection:close(force, cb)
-  if type(force) == "function" then force, cb = false, force end
+  if type(force) == "function" and cb == nil then force, cb = false, force end
+  check_fn(cb, 2, "close")
+  if self._cache then self._cache.parent._children[self._cache.name] = nil end -- useDb makes a new one
   return start(function(done) return self._native:close(force and true or false, done) end, cb,
-               function() return true end)
+               function() return true end, self)
 end
 function Connection:__close() self._native:free() end
 function Connection:runCommand(cmd, db, cb)
-  if type(db) == "function" then db, cb = nil, db end
-  return start(function(done) return self._native:runCommand(cmd, db, done) end, cb)
+  if type(db) == "function" and cb == nil then db, cb = nil, db end
+  check_table(cmd, 1, "runCommand")
+  check_arg(db == nil or type(db) == "string", 2, "runCommand", "string or nil", db)
+  check_fn(cb, 3, "runCommand")
+  return start(function(done) return self._native:runCommand(cmd, db, done) end, cb, nil, self)
 end
 function Connection:createCollection(name, opts, cb)
-  opts, cb = split_cb(opts, cb)
+  check_arg(type(name) == "string", 1, "createCollection", "string", name)
+  opts, cb = split_cb(opts, cb, 2, "createCollection")
   return start(function(done) return self._native:createCollection(name, options(opts), done) end, cb,
-               function() return self:collection(name) end)
+               function() return self:collection(name) end, self)
 end
 function Connection:dropDatabase(cb)
-  return start(function(done) return self._native:dropDatabase(done) end, cb, function() return true end)
+  check_fn(cb, 1, "dropDatabase")
+  return start(function(done) return self._native:dropDatabase(done) end, cb, function() return true end, self)
 end
 function Connection:collection(name)
+  check_arg(type(name) == "string", 1, "collection", "string", name)
   return setmetatable({ _native = self._native:collection(name), db = self, collectionName = name }, Collection)
 end
 function Connection:useDb(name, opts)
+  check_arg(type(name) == "string", 1, "useDb", "string", name)
+  check_table(opts, 2, "useDb", true)
   local cache = opts and opts.useCache
   if cache and self._children[name] then return self._children[name] end
   local child = wrap_connection(self._native:useDb(name, cache and true or false))
-  if cache then self._children[name] = child end
+  if cache then
+    self._children[name] = child
+    child._cache = { parent = self, name = name }
+  end
   return child
 end
 function Connection:model(name, schema, collection)
+  check_arg(type(name) == "string", 1, "model", "string", name)
+  check_arg(schema == nil or getmetatable(schema) == Schema, 2, "model", "mgconn.Schema or nil", schema)
+  check_arg(collection == nil or type(collection) == "string", 3, "model", "string or nil", collection)
   if schema == nil then
     if self._models[name] then return self._models[name] end
     self._native:model(name) -- raises the MissingSchema error
@@ -428,8 +576,11 @@ function Connection:model(name, schema, collection)
   local coll = native:collection()
   local m = setmetatable({ _native = coll, _model = native, db = self, schema = schema, modelName = name,
                            collectionName = coll:name(), _index_listeners = {} }, Model)
+  local number = weakly(m) -- the core's table must not keep the model alive
   native:onIndex(function(err)
-    for _, fn in ipairs(m._index_listeners) do
+    local model = by_number[number]
+    if not model then return end
+    for _, fn in ipairs(model._index_listeners) do
       local ok, msg = xpcall(fn, debug.traceback, err)
       if not ok then on_error(msg) end
     end
@@ -447,27 +598,67 @@ function Connection:stats() return self._native:stats() end
 -- ---------------------------------------------------------------------------------------------
 -- the module
 
-M.connections = {}
-local default
-
+--- Every connection still open or opening that the script can reach (the default one always), in
+--- creation order. Read-only.
+M.connections = setmetatable({}, {
+  __index = function(_, i) return list_live()[i] end,
+  __len = function() return #list_live() end,
+  __pairs = function() return ipairs(list_live()) end,
+  __newindex = function() error("mgconn.connections is read-only", 2) end,
+})
 local function default_connection()
   if not default then
     default = wrap_connection(core.connection())
-    M.connections[#M.connections + 1] = default
+    track(default)
   end
   return default
 end
 
-function M.connect(uri, opts) return default_connection():openUri(uri, opts) end
-function M.createConnection(uri, opts)
+function M.connect(uri, opts, cb) return default_connection():openUri(uri, opts, cb) end
+--- createConnection(uri, [opts], [cb]): cb(err, conn) is called once the connection is open or failed.
+function M.createConnection(uri, opts, cb)
+  if type(opts) == "function" and cb == nil then opts, cb = nil, opts end
+  check_arg(uri == nil or type(uri) == "string", 1, "createConnection", "string or nil", uri)
+  check_table(opts, 2, "createConnection", true)
+  check_fn(cb, 3, "createConnection")
   local conn = wrap_connection(core.connection(uri, options(opts)))
-  M.connections[#M.connections + 1] = conn
+  track(conn)
+  if cb then conn:asPromise(cb) end
   return conn
 end
-function M.disconnect(cb) return start(function(done) return core.disconnect(done) end, cb, function() return true end) end
+function M.disconnect(cb)
+  check_fn(cb, 1, "disconnect")
+  return start(function(done) return core.disconnect(done) end, cb, function() return true end)
+end
 function M.model(name, schema, collection) return default_connection():model(name, schema, collection) end
 function M.deleteModel(name) return default_connection():deleteModel(name) end
-function M.set(name, value) core.set({ [name] = value == nil and M.null or value }) end
+
+-- Log lines (mgconn's and libmongoc's, passwords masked) reach the core's handler in dispatch.
+local LEVELS = { "error", "warning", "info", "debug" }
+local logger, debug_fn
+local function log_handler(level, domain, message)
+  if domain == "debug" and debug_fn then return debug_fn(message) end
+  if logger then return logger(LEVELS[level] or "debug", domain, message) end
+  if domain == "debug" then io.stderr:write(message, "\n")
+  else io.stderr:write("mgconn ", LEVELS[level] or "debug", " [", domain, "]: ", message, "\n") end
+end
+registry["mgconn.log_handler"] = log_handler
+--- Routes mgconn's and libmongoc's log lines into the game's logger: fn(level, domain, message),
+--- level one of "error", "warning", "info", "debug" (debug lines: domain "debug"). nil: stderr again.
+function M.setLogger(fn)
+  check_fn(fn, 1, "setLogger")
+  logger = fn
+end
+
+--- mgconn.set(name, value); set("debug", fn) turns debug lines on and hands each to fn(line).
+function M.set(name, value)
+  check_arg(type(name) == "string", 1, "set", "string", name)
+  if name == "debug" then
+    debug_fn = type(value) == "function" and value or nil
+    if debug_fn then value = true end
+  end
+  core.set({ [name] = value == nil and M.null or value })
+end
 function M.get(name) local v = core.get(name) if v == nil or name == "bufferTimeoutMS" then return v end return v == 1 end
 function M.pluralize(name) return core.pluralize(name) end
 function M.fd() return core.fd() end
@@ -478,17 +669,13 @@ function M.now() return core.now() end
 
 --- Runs due callbacks and resumes coroutines; returns how many ran. Never blocks: call it once per frame.
 function M.poll(max)
-  local n = 0
-  if #later > 0 then
-    local due = later
-    later = {}
-    for _, fn in ipairs(due) do fn(); n = n + 1 end
-  end
-  return n + core.poll(max or 0)
+  check_arg(max == nil or type(max) == "number", 1, "poll", "number or nil", max)
+  return core.poll(max or 0)
 end
 
 --- Runs fn(...) in a coroutine, so that it can op:await(); errors go to mgconn.onError.
 function M.spawn(fn, ...)
+  check_arg(type(fn) == "function", 1, "spawn", "function", fn)
   local co = coroutine.create(fn)
   local ok, msg = coroutine.resume(co, ...)
   if not ok then on_error(debug.traceback(co, msg)) end

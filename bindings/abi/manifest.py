@@ -67,7 +67,7 @@ ANY_THREAD = {
     "mgconn_init", "mgconn_shutdown", "mgconn_version", "mgconn_version_number", "mgconn_constant",
     "mgconn_error_init", "mgconn_error_cleanup", "mgconn_error_copy", "mgconn_error_labels",
     "mgconn_error_reason", "mgconn_error_category_name", "mgconn_last_error",
-    "mgconn_event_type_name", "mgconn_pluralize",
+    "mgconn_event_type_name", "mgconn_pluralize", "mgconn_runtime_post",
 }
 # An event is borrowed for the duration of the listener call.
 LISTENER_ONLY = {"mgconn_event_type_of", "mgconn_event_name", "mgconn_event_error"}
@@ -81,7 +81,7 @@ NULLABLE = {
     ("mgconn_connection_on", "name"), ("mgconn_connection_off", "name"),
     ("mgconn_connection_model", "schema"), ("mgconn_connection_model", "collection"),
     ("mgconn_connection_next_event", "error"), ("mgconn_constant", "value"),
-    ("mgconn_runtime_set_log_handler", "cb"),
+    ("mgconn_runtime_set_log_handler", "cb"), ("mgconn_runtime_post", "drop"),
 }
 NULLABLE_NAMES = {"opts", "options", "settings", "error", "userdata"}
 

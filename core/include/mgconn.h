@@ -152,6 +152,15 @@ MGCONN_EXTERN (int) mgconn_runtime_fd (const mgconn_runtime *rt);
  * callback) return 0 at once. */
 MGCONN_EXTERN (int) mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max);
 
+/* A host's own callback for mgconn_runtime_post. */
+typedef void (*mgconn_post_cb) (void *userdata);
+/* Queues `cb` (userdata): dispatch runs it in order with completions and events, for a result the
+ * host knows at once but delivers as a callback (an already-open connection's "open" promise, a
+ * value that fails one operation). The wake-up fd is readable until it has run, so a host that
+ * dispatches only when the fd is readable still sees it. Any thread. When the runtime is freed
+ * before it ran, `drop` (may be NULL) is called with userdata instead, on the freeing thread. */
+MGCONN_EXTERN (int) mgconn_runtime_post (mgconn_runtime *rt, mgconn_post_cb cb, mgconn_post_cb drop, void *userdata);
+
 /* Runtime-wide settings, as Mongoose's mongoose.set(): a BSON document of
  *   bufferCommands (bool), bufferTimeoutMS (int), autoIndex (bool), autoCreate (bool),
  *   debug (bool: one log line per operation as it is sent, level MGCONN_LOG_DEBUG, domain "debug"),
@@ -210,7 +219,8 @@ MGCONN_EXTERN (int) mgconn_connection_open (mgconn_connection *conn,
  * background; the call does not wait). Its listeners are not called any more. */
 MGCONN_EXTERN (void) mgconn_connection_free (mgconn_connection *conn);
 
-/* MGCONN_STATE_*: Mongoose's readyState, as of the last dispatched event. */
+/* MGCONN_STATE_*: Mongoose's readyState. Inside one of the connection's listeners it is the state
+ * the event was emitted in (3 in `disconnecting`, even when the close has gone further since). */
 MGCONN_EXTERN (int32_t) mgconn_connection_ready_state (const mgconn_connection *conn);
 /* The database name ("test" when the URI names none). Borrowed; valid until the connection is
  * opened again or freed. */

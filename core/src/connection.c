@@ -1014,6 +1014,9 @@ mgconn_connection_ready_state (const mgconn_connection *conn)
    if (!conn) {
       return MGCONN_STATE_DISCONNECTED;
    }
+   if (conn->emitting > 0) { /* inside its listeners: the state the event reports */
+      return conn->emitting_state;
+   }
    if (conn->detached) {
       return MGCONN_STATE_DISCONNECTED;
    }

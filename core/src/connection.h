@@ -302,6 +302,7 @@ struct mgconn_connection {
    mg_listener *listeners;
    size_t n_listeners;
    int emitting; /* listeners are being called: removal only marks */
+   int32_t emitting_state; /* while emitting: the readyState the event was queued with */
    mg_polled_event *polled; /* a ring of events kept for mgconn_connection_next_event() */
    int32_t polled_cap, polled_head, polled_len;
 };

@@ -3,7 +3,8 @@
  *
  * A query runs as a command on a server chosen first, and its getMore commands go to that same
  * server: the cursor keeps (server id, cursor id, namespace), never a pooled client, so a cursor
- * that a script reads slowly holds no connection and no worker between batches. Every batch is a
+ * that a script reads slowly holds no connection and no worker between batches (what it still holds
+ * is the server's own: see mgconn_cursor_free). Every batch is a
  * reply of its own ({"batch": [...], "done": bool}): results are never gathered all at once.
  *
  * Ownership: the cursor belongs to the host (mgconn_op_cursor); a getMore op holds a reference to
@@ -23,7 +24,10 @@ struct mgconn_cursor {
    uint32_t server_id;
    int32_t batch_size;  /* 0: the server's default */
    bool busy;           /* a getMore is in flight (host thread only) */
+   bool freed;          /* the host dropped it during a getMore: that getMore's delivery kills it */
 };
+
+static void kill_on_server (mgconn_cursor *cursor);
 
 static void
 cursor_unref (mgconn_cursor *c)
@@ -301,6 +305,9 @@ next_done (mgconn_op *op, void *ud)
    if (op->ok) {
       c->id = op->cursor_id;
    }
+   if (c->freed) {
+      kill_on_server (c); /* the host's handle is gone: nobody reads the rest */
+   }
    if (w.cb) {
       w.cb (op, w.userdata);
    }
@@ -364,14 +371,11 @@ mg_op_release_cursor (mgconn_op *op)
    op->cursor = NULL;
 }
 
-void
-mgconn_cursor_free (mgconn_cursor *cursor)
+/* killCursors for a cursor the server still has (best effort; host thread). */
+static void
+kill_on_server (mgconn_cursor *cursor)
 {
-   if (!cursor) {
-      return;
-   }
-   if (cursor->id != 0 && !cursor->busy &&
-       mgconn_connection_ready_state (cursor->conn) == MGCONN_STATE_CONNECTED) {
+   if (cursor->id != 0 && mgconn_connection_ready_state (cursor->conn) == MGCONN_STATE_CONNECTED) {
       mg_op_input in = {.collection = cursor->collection};
       /* cursor->conn is the root that ran the query; the db is set below. */
       mgconn_op *op;
@@ -382,6 +386,23 @@ mgconn_cursor_free (mgconn_cursor *cursor)
          op->server_id = cursor->server_id;
          mg_op_submit (op, NULL);
       }
+      cursor->id = 0;
+   }
+}
+
+/* A server cursor left open holds what the server keeps per cursor (FerretDB's SQLite backend: one
+ * of its 100 database connections) until it times out: a dropped cursor is killed at once, or, when
+ * a getMore is in flight, as soon as that getMore has been delivered. */
+void
+mgconn_cursor_free (mgconn_cursor *cursor)
+{
+   if (!cursor) {
+      return;
+   }
+   if (cursor->busy) {
+      cursor->freed = true;
+   } else {
+      kill_on_server (cursor);
    }
    cursor_unref (cursor);
 }

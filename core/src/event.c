@@ -13,11 +13,20 @@
 
 #include <string.h>
 
+/* One event for a connection and, when it is a root's, for each of its use_db children: one delivery
+ * that dispatch runs once per connection (each run is one unit of poll's `max`), the connection
+ * first, then the children in order. The children are taken (referenced) when the event is queued,
+ * so queueing costs no allocation per child and a frame's poll(max) bounds the fan-out too. */
 typedef struct {
    mg_delivery d;
    mgconn_connection *conn; /* a reference */
+   int32_t state;           /* the readyState as the event was queued: what its listeners see */
    struct mgconn_event ev;
    mgconn_error error;
+   mgconn_connection **children; /* references; delivered after conn, in order */
+   size_t n_children;
+   size_t next;    /* 0: conn's turn; i > 0: children[i - 1]'s (host thread only) */
+   int running;    /* runs in progress (a listener may dispatch, running the next unit) */
 } mg_event_item;
 
 static const char *const event_names[] = {
@@ -63,6 +72,10 @@ mgconn_event_error (const mgconn_event *event)
 static void
 item_free (mg_event_item *item)
 {
+   for (size_t i = item->next > 0 ? item->next - 1 : 0; i < item->n_children; i++) {
+      mg_conn_unref (item->children[i]); /* children whose turn never came (teardown) */
+   }
+   bson_free (item->children);
    mgconn_error_cleanup (&item->error);
    mg_conn_unref (item->conn);
    bson_free (item);
@@ -150,10 +163,8 @@ mgconn_connection_next_event (mgconn_connection *conn, mgconn_error *error)
 }
 
 static void
-item_run (mg_delivery *d)
+deliver_to (mgconn_connection *conn, const mg_event_item *item)
 {
-   mg_event_item *item = MG_CONTAINER_OF (d, mg_event_item, d);
-   mgconn_connection *conn = item->conn;
    bool released;
    size_t n;
 
@@ -161,8 +172,11 @@ item_run (mg_delivery *d)
    released = conn->host_released;
    pthread_mutex_unlock (&mg_conn_root (conn)->lock);
    if (!released) {
+      int32_t outer_state = conn->emitting_state;
       keep_polled (conn, &item->ev);
       conn->emitting++;
+      /* A `disconnecting` listener reads 3 even when the close has gone further meanwhile. */
+      conn->emitting_state = item->state;
       n = conn->n_listeners; /* listeners added by a listener hear the next event, not this one */
       for (size_t i = 0; i < n; i++) {
          mg_listener l = conn->listeners[i];
@@ -170,11 +184,33 @@ item_run (mg_delivery *d)
             l.cb (conn, &item->ev, l.userdata);
          }
       }
+      conn->emitting_state = outer_state;
       if (--conn->emitting == 0) {
          compact_listeners (conn);
       }
    }
-   item_free (item);
+}
+
+static void
+item_run (mg_delivery *d)
+{
+   mg_event_item *item = MG_CONTAINER_OF (d, mg_event_item, d);
+   size_t turn = item->next++;
+   mgconn_connection *target = turn == 0 ? item->conn : item->children[turn - 1];
+   bool last = item->next > item->n_children;
+   if (!last) {
+      mg_runtime_deliver_again (item->conn->rt, d); /* before the listeners: a nested dispatch goes on */
+   }
+   item->running++;
+   deliver_to (target, item);
+   item->running--;
+   if (turn > 0) {
+      mg_conn_unref (target);
+   }
+   if (item->next > item->n_children && item->running == 0) {
+      item->n_children = 0; /* every child reference is released by now */
+      item_free (item);
+   }
 }
 
 static void
@@ -183,8 +219,8 @@ item_drop (mg_delivery *d)
    item_free (MG_CONTAINER_OF (d, mg_event_item, d));
 }
 
-void
-mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
+static mg_event_item *
+new_item_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
 {
    mg_event_item *item = bson_malloc0 (sizeof *item);
    item->d.run = item_run;
@@ -192,11 +228,18 @@ mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_err
    mg_conn_ref (conn);
    item->conn = conn;
    item->ev.type = type;
+   item->state = conn->detached ? MGCONN_STATE_DISCONNECTED : atomic_load (&mg_conn_root (conn)->ready_state);
    if (error) {
       mgconn_error_copy (&item->error, error);
       item->ev.error = &item->error;
    }
-   mg_runtime_deliver (conn->rt, &item->d);
+   return item;
+}
+
+void
+mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
+{
+   mg_runtime_deliver (conn->rt, &new_item_locked (conn, type, error)->d);
 }
 
 int
@@ -248,12 +291,21 @@ mgconn_connection_off (mgconn_connection *conn, const char *name, mgconn_event_c
 void
 mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error)
 {
+   mg_event_item *item = new_item_locked (conn, type, error);
+   size_t n = 0, cap = 0;
    mg_link *it;
-   mg_conn_emit_one_locked (conn, type, error);
    for (it = conn->children.next; it != &conn->children; it = it->next) {
       mgconn_connection *child = MG_CONTAINER_OF (it, mgconn_connection, child_link);
-      if (!child->detached) {
-         mg_conn_emit_one_locked (child, type, error);
+      if (child->detached) {
+         continue;
       }
+      if (n == cap) {
+         cap = cap ? cap * 2 : 16;
+         item->children = bson_realloc (item->children, cap * sizeof *item->children);
+      }
+      mg_conn_ref (child);
+      item->children[n++] = child;
    }
+   item->n_children = n;
+   mg_runtime_deliver_units (conn->rt, &item->d, 1 + n);
 }

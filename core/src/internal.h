@@ -174,6 +174,11 @@ void mg_runtime_push_job (mgconn_runtime *rt, mg_job *job);
 void mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job);
 void mg_runtime_deliver (mgconn_runtime *rt, mg_delivery *d);
 void mg_runtime_deliver_locked (mgconn_runtime *rt, mg_delivery *d);
+/* A delivery that dispatch runs `units` times (each run is one of poll's `max`): it is queued once
+ * and counted `units` times; each run but the last puts it back at the front with
+ * mg_runtime_deliver_again (counted already), so that nothing queued later overtakes it. */
+void mg_runtime_deliver_units (mgconn_runtime *rt, mg_delivery *d, size_t units);
+void mg_runtime_deliver_again (mgconn_runtime *rt, mg_delivery *d);
 /* Dispatches on the calling thread until *flag is true (set by a delivery) or the monotonic
  * deadline passes (negative: none). Returns *flag. */
 bool mg_runtime_wait_until (mgconn_runtime *rt, const volatile bool *flag, int64_t deadline_us);

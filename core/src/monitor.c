@@ -56,6 +56,23 @@ servers_reason_locked (const mgconn_connection *conn, bson_t *out)
    }
 }
 
+/* The `disconnected` of a loss carries the last monitoring error. An operation that fails on the
+ * network marks its server unknown before any heartbeat has failed: then the cause is that failure,
+ * said as such (a heartbeat error that follows replaces it). A new loss never reports an old cause. */
+static void
+note_loss_cause_locked (mgconn_connection *conn, bool up)
+{
+   if (up && !conn->up) {
+      mgconn_error_cleanup (&conn->last_monitor_error);
+      mgconn_error_init (&conn->last_monitor_error);
+   } else if (!up && conn->up && conn->last_monitor_error.category == 0) {
+      mg_error_set (&conn->last_monitor_error, MGCONN_ERR_NETWORK,
+                    "Lost the connection to \"%s\": the server stopped answering an operation "
+                    "(no writable server is known now)",
+                    conn->opts.uri_redacted);
+   }
+}
+
 static void
 on_topology_changed (const mongoc_apm_topology_changed_t *event)
 {
@@ -76,6 +93,7 @@ on_topology_changed (const mongoc_apm_topology_changed_t *event)
    bson_strncpy (conn->topology_type, mongoc_topology_description_type (td), sizeof conn->topology_type);
    bson_destroy (&conn->servers);
    bson_steal (&conn->servers, &types); /* host:port -> server type */
+   note_loss_cause_locked (conn, up);
    mg_conn_topology_locked (conn, up);
    pthread_mutex_unlock (&conn->lock);
 }

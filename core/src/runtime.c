@@ -88,6 +88,30 @@ mg_runtime_deliver (mgconn_runtime *rt, mg_delivery *d)
    pthread_mutex_unlock (&rt->lock);
 }
 
+void
+mg_runtime_deliver_units (mgconn_runtime *rt, mg_delivery *d, size_t units)
+{
+   pthread_mutex_lock (&rt->lock);
+   mg_runtime_deliver_locked (rt, d);
+   rt->done_count += units - 1;
+   pthread_mutex_unlock (&rt->lock);
+}
+
+void
+mg_runtime_deliver_again (mgconn_runtime *rt, mg_delivery *d)
+{
+   pthread_mutex_lock (&rt->lock);
+   d->link.prev = &rt->done;
+   d->link.next = rt->done.next;
+   rt->done.next->prev = &d->link;
+   rt->done.next = &d->link;
+   if (!rt->wake_signalled) { /* dispatch drained the fd when it popped this unit */
+      rt->wake_signalled = true;
+      mg_wakeup_signal (&rt->wake);
+   }
+   pthread_mutex_unlock (&rt->lock);
+}
+
 static int
 read_workers_option (const uint8_t *opts, size_t opts_len, int *workers, mgconn_error *error)
 {

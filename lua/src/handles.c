@@ -931,6 +931,49 @@ core_pluralize (lua_State *L)
    return 1;
 }
 
+/* core.post(fn): fn() runs at a later dispatch, in order with completions and events, and the
+ * runtime's fd is readable until it has (for results the Lua layer knows at once). */
+typedef struct {
+   lm_rt *rt;
+   int fn_ref;
+} lm_post;
+
+static void
+post_run (void *userdata)
+{
+   lm_post *p = userdata;
+   lua_State *L = p->rt->current;
+   if (L) {
+      lua_rawgeti (L, LUA_REGISTRYINDEX, p->fn_ref);
+      luaL_unref (L, LUA_REGISTRYINDEX, p->fn_ref);
+      lm_pcall (L, 0);
+   }
+   bson_free (p);
+}
+
+static void
+post_drop (void *userdata)
+{
+   bson_free (userdata); /* the runtime goes with its lua_State, and the reference with the registry */
+}
+
+static int
+core_post (lua_State *L)
+{
+   lm_post *p;
+   luaL_checktype (L, 1, LUA_TFUNCTION);
+   p = bson_malloc0 (sizeof *p);
+   p->rt = rt_of (L);
+   lua_pushvalue (L, 1);
+   p->fn_ref = luaL_ref (L, LUA_REGISTRYINDEX);
+   if (mgconn_runtime_post (p->rt->rt, post_run, post_drop, p) != 0) {
+      luaL_unref (L, LUA_REGISTRYINDEX, p->fn_ref);
+      bson_free (p);
+      return raise_last (L);
+   }
+   return 0;
+}
+
 static int
 rt_gc (lua_State *L)
 {
@@ -1004,6 +1047,15 @@ lm_open_handles (lua_State *L)
    new_type (L, LM_SCHEMA, schema_m, schema_gc);
    new_type (L, LM_MODEL, model_m, model_gc);
 
+   /* Required again in the same state (a test runner that clears package.loaded per file): the
+    * state keeps its one runtime and listener table. A second runtime would let the first be
+    * collected while handles made from it still live, and free it under them. */
+   if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.runtime_instance") == LUA_TUSERDATA) {
+      lua_pop (L, 1);
+      return;
+   }
+   lua_pop (L, 1);
+
    lua_newtable (L);
    lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
 
@@ -1036,7 +1088,7 @@ luaopen_mgconn_core (lua_State *L)
       {"connection", core_connection}, {"schema", core_schema}, {"poll", core_poll}, {"fd", core_fd},
       {"wait", core_wait},             {"now", core_now},       {"fromjson", core_fromjson},
       {"set", core_set},               {"get", core_get},       {"encode", core_encode}, {"decode", core_decode},
-      {"disconnect", core_disconnect}, {"pluralize", core_pluralize}, {NULL, NULL}};
+      {"disconnect", core_disconnect}, {"pluralize", core_pluralize}, {"post", core_post}, {NULL, NULL}};
    /* the metatables of typed values must exist before the codec looks them up */
    const char *typed[] = {LM_ARRAY, LM_ORDERED, LM_NULL, "mgconn.ObjectId", "mgconn.Int64", "mgconn.Decimal128",
                           "mgconn.Binary", "mgconn.Regex", "mgconn.Timestamp", "mgconn.Date", "mgconn.MinKey",

@@ -527,8 +527,10 @@ class Cursor:
         return result
 
     def close(self) -> None:
-        """Closes the cursor: the server's cursor is killed and iteration ends. Idempotent."""
+        """Ends the cursor: the server forgets it (killCursors), what is buffered is dropped and
+        nothing more is read. Calling it again does nothing."""
         if self._ext_cursor is not None:
             self._ext_cursor.close()
             self._ext_cursor = None
+        self._buffer.clear()
         self._exhausted = True

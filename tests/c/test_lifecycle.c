@@ -5,6 +5,7 @@
 #include "harness.h"
 #include "connection.h" /* white box: a connection's count, for the dying-connection test */
 
+#include <poll.h>
 #include <string.h>
 
 static bool
@@ -25,6 +26,47 @@ reason_lists_server (const mgconn_error *e, const char *hostport, char *type_out
    }
    bson_iter_recurse (&servers, &field);
    return bson_iter_find (&field, "error") && BSON_ITER_HOLDS_UTF8 (&field);
+}
+
+static void
+record_post (void *userdata)
+{
+   int *slot = userdata;
+   slot[1] = slot[1] * 10 + slot[0]; /* slot[1] accumulates the order of runs: 1, 12, 123 */
+}
+
+static void
+record_drop (void *userdata)
+{
+   ((int *) userdata)[2]++;
+}
+
+/* A host's posted callbacks wake the fd, run in order one unit of dispatch each, and the ones the
+ * runtime never ran are dropped (their userdata released) when it is freed. */
+static void
+test_posted_callbacks_wake_the_fd_and_run_in_order (void)
+{
+   mgconn_runtime *rt = runtime_new ();
+   int slots[4][3] = {{1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 0, 0}};
+   int order = 0;
+   struct pollfd p = {mgconn_runtime_fd (rt), POLLIN, 0};
+   CHECK (poll (&p, 1, 0) == 0, "the fd is readable with nothing to dispatch");
+   for (int i = 0; i < 3; i++) {
+      slots[i][1] = 0;
+      CHECK (mgconn_runtime_post (rt, record_post, record_drop, slots[i]) == 0, "post %d refused", i);
+   }
+   CHECK (poll (&p, 1, 0) == 1, "the fd is not readable after a post");
+   CHECK (mgconn_runtime_dispatch (rt, 1) == 1, "dispatch(1) did not run exactly one");
+   CHECK (slots[0][1] == 1 && slots[1][1] == 0, "the first post did not run first");
+   CHECK (mgconn_runtime_dispatch (rt, 0) == 2, "dispatch did not run the other two");
+   order = slots[0][1] * 100 + slots[1][1] * 10 + slots[2][1];
+   CHECK (order == 123, "posts ran out of order: %d", order);
+   CHECK (poll (&p, 1, 0) == 0, "the fd stays readable after dispatch ran everything");
+   CHECK (mgconn_runtime_post (rt, NULL, NULL, NULL) == -MGCONN_ERR_INVALID_ARGUMENT, "a NULL callback accepted");
+   CHECK (mgconn_runtime_post (rt, record_post, record_drop, slots[3]) == 0, "the last post refused");
+   mgconn_runtime_free (rt);
+   CHECK (slots[3][1] == 0 && slots[3][2] == 1, "an unrun post was run or not dropped at runtime free");
+   CHECK (slots[0][2] == 0, "a post that ran was dropped too");
 }
 
 static void
@@ -546,6 +588,7 @@ static const test_case tests[] = {
    {"close_sequence", test_close_emits_disconnecting_disconnected_close_and_later_ops_fail},
    {"close_while_connecting", test_close_while_connecting_waits_for_the_outcome},
    {"insert_find", test_insert_then_find_round_trip},
+   {"posted_callbacks", test_posted_callbacks_wake_the_fd_and_run_in_order},
    {"connect_twice", test_connecting_twice_same_uri_is_a_no_op_other_uri_is_refused},
    {"host_never_blocks", test_no_call_waits_for_the_network_while_the_server_is_down},
    {NULL, NULL},

@@ -150,12 +150,16 @@ def test_the_lua_page_has_an_entry_for_every_export_and_exports_every_entry():
 
 
 def test_the_lua_page_lists_every_error_category():
+    """The core's categories (Python's error classes, and Type and InvalidArgument, which Python
+    raises as TypeError and ValueError) and those the Lua module makes itself."""
     from mgconn import errors
 
     errors_section = (ROOT / "docs" / "lua-api.md").read_text().split("\n## Errors\n")[1]
     listed = set(re.findall(r"^\| `(\w+)` \| ", errors_section, re.M))
-    categories = {cls.category for cls in errors._BY_CATEGORY.values()} | {"Type", "InvalidArgument"}
-    assert listed == categories
+    core = {cls.category for cls in errors._BY_CATEGORY.values()} | {"Type", "InvalidArgument"}
+    lua_own = set(re.findall(r'make_error\("(\w+)"', (ROOT / "lua" / "mgconn.lua").read_text()))
+    assert "Timeout" in lua_own
+    assert listed == core | lua_own
 
 
 def test_the_lua_check_sees_a_missing_entry():

@@ -1,0 +1,93 @@
+-- What queries hand back as a game script reads them: findOne without a match is nil in every
+-- style, a cursor is a `for` iterator, and cursors can be closed (or dropped) without starving
+-- the connection.
+local mgconn = require "mgconn"
+local H = require "helper"
+
+describe("results and cursors (Lua)", function()
+  local server, conn, coll
+
+  setup(function()
+    server = H.server()
+    conn = mgconn.createConnection(server.uri .. "results")
+    assert(conn:asPromise():wait(10))
+    coll = conn:collection("items")
+    local docs = {}
+    for i = 1, 30 do docs[i] = { _id = i, n = i } end
+    assert(coll:insertMany(docs):wait(10))
+  end)
+  teardown(function()
+    conn:close():wait(10)
+    server.stop()
+  end)
+
+  it("findOne without a match is nil with a callback, :await() and :wait()", function()
+    local called, got, got_err = false, "unset", nil
+    coll:findOne({ n = -1 }, function(err, doc) called, got, got_err = true, doc, err end)
+    assert.truthy(H.until_true(function() return called end, 10))
+    assert.is_nil(got_err)
+    assert.is_nil(got)
+    H.run(function()
+      local doc, err = coll:findOne({ n = -1 }):await()
+      assert.is_nil(err)
+      assert.is_nil(doc)
+    end)
+    local doc, err = coll:findOne({ n = -1 }):wait(10)
+    assert.is_nil(err)
+    assert.is_nil(doc)
+    assert.are.equal(7, coll:findOne({ n = 7 }):wait(10).n) -- a match is still the document
+  end)
+
+  it("iterates a cursor with `for doc in cursor do` inside a coroutine", function()
+    local seen = {}
+    H.run(function()
+      for doc in coll:find({}, { sort = { n = 1 }, batchSize = 4 }) do seen[#seen + 1] = doc.n end
+    end)
+    assert.are.equal(30, #seen)
+    assert.are.equal(1, seen[1])
+    assert.are.equal(30, seen[30])
+  end)
+
+  -- FerretDB's SQLite backend keeps one of its 100 database connections per open server cursor, so
+  -- cursors that are neither closed nor released would stop every later operation.
+  it("cursor:close() releases the server cursor: 150 closed cursors leave the connection working", function()
+    for _ = 1, 150 do
+      local cur = coll:find({}, { batchSize = 2 })
+      H.run(function() assert(cur:next()) end)
+      cur:close()
+      H.run(function() assert.is_nil(cur:next()) end)
+    end
+    local n, err = coll:countDocuments({}):wait(10)
+    assert.is_nil(err)
+    assert.are.equal(30, n)
+  end)
+
+  it("a dropped cursor is released by the garbage collector (killCursors)", function()
+    for _ = 1, 150 do
+      local cur = coll:find({}, { batchSize = 2 })
+      H.run(function() assert(cur:next()) end)
+      if _ % 20 == 0 then collectgarbage() collectgarbage() end
+    end
+    collectgarbage()
+    collectgarbage()
+    local n, err = coll:countDocuments({}):wait(10)
+    assert.is_nil(err)
+    assert.are.equal(30, n)
+  end)
+
+  it("open cursors do not hold the connection's pooled clients (maxPoolSize 1, 20 cursors held)", function()
+    local small = mgconn.createConnection(server.uri .. "results", { maxPoolSize = 1 })
+    assert(small:asPromise():wait(10))
+    local held = {}
+    for i = 1, 20 do
+      held[i] = small:collection("items"):find({}, { batchSize = 2 })
+      H.run(function() assert(held[i]:next()) end)
+    end
+    local n, err = small:collection("items"):countDocuments({}):wait(10)
+    assert.is_nil(err)
+    assert.are.equal(30, n)
+    H.run(function() assert.are.equal(2, held[20]:next().n) end)
+    for _, cur in ipairs(held) do cur:close() end
+    small:close():wait(10)
+  end)
+end)
