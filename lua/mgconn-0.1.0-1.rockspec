@@ -36,6 +36,7 @@ build = {
             "core/src/model.c",
             "core/src/monitor.c",
             "core/src/op.c",
+            "core/src/buffer.c",
             "core/src/ops.c",
             "core/src/options.c",
             "core/src/family.c",

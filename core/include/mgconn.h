@@ -85,7 +85,9 @@ typedef enum {
    MGCONN_ERR_TYPE = 14,              /* a value that cannot be converted to BSON */
    MGCONN_ERR_INVALID_ARGUMENT = 15,  /* misuse of the API: NULL handle, wrong state, bad BSON */
    MGCONN_ERR_CANCELLED = 16,         /* the caller cancelled the operation before it was sent */
-   MGCONN_ERR_INTERNAL = 17           /* out of memory, a thread that could not start */
+   MGCONN_ERR_INTERNAL = 17,          /* out of memory, a thread that could not start */
+   MGCONN_ERR_OUTCOME_UNKNOWN = 18    /* a write whose connection failed before its reply, not sent
+                                         again: it may or may not have been applied */
 } mgconn_error_category;
 
 #define MGCONN_ERROR_MESSAGE_SIZE 1024
@@ -309,6 +311,9 @@ MGCONN_EXTERN (int) mgconn_op_cancel (mgconn_op *op);
 MGCONN_EXTERN (int) mgconn_op_reply (const mgconn_op *op, const uint8_t **data, size_t *len);
 /* The error of a failed op, or NULL. Borrowed from the op. */
 MGCONN_EXTERN (const mgconn_error *) mgconn_op_error (const mgconn_op *op);
+/* How many times the op was sent again because its connection failed before the reply (0: it ran
+ * once). A succeeded op that was re-sent also says so in its reply: {"resent": n}. */
+MGCONN_EXTERN (int32_t) mgconn_op_resent (const mgconn_op *op);
 
 /* Runs a database command on `db` (NULL: the connection's database). Reply: the server's reply. */
 MGCONN_EXTERN (int) mgconn_run_command (mgconn_op **out,
