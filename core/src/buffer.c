@@ -48,6 +48,11 @@
 
 static atomic_llong next_op_seq;
 
+/* An op is sent again at most this many times. A server that drops the connection on this one
+ * request while it answers everything else (monitoring keeps the connection up) would otherwise have
+ * it sent back to back until its bufferTimeoutMS. */
+#define MG_RESEND_LIMIT 5
+
 /* ---- document keys ---- */
 
 static uint64_t
@@ -532,6 +537,12 @@ mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error 
    }
    if (safe && !op->kind->buffered) {
       safe = false;
+   }
+   if (safe && op->resent >= MG_RESEND_LIMIT) {
+      safe = false;
+      bson_snprintf (why_buf, sizeof why_buf, "it was sent again %d times, and each time the connection failed first",
+                     MG_RESEND_LIMIT);
+      why = why_buf;
    }
    if (safe && mg_now_us () >= buffer_deadline_us (op)) {
       safe = false;
