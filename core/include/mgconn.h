@@ -188,8 +188,11 @@ typedef struct mgconn_connection mgconn_connection;
  * by the next dispatch, so listeners attached right after this call still see it). With uri NULL
  * it stays uninitialized (99) until mgconn_connection_open(). Options are a BSON document whose
  * keys are MongoDB's URI option names or mgconn's own (bufferCommands, bufferTimeoutMS, autoIndex,
- * autoCreate, dbName, user, pass, debug), matched case-insensitively; they beat the URI's. Every
- * option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming it. */
+ * autoCreate, dbName, user, pass, debug, resendInterrupted), matched case-insensitively; they beat
+ * the URI's. Every option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming
+ * it. resendInterrupted (bool, default true): an operation whose connection fails before its reply
+ * is sent again after the reconnect when that is safe (see MGCONN_ERR_OUTCOME_UNKNOWN); false sends
+ * nothing again. An operation's options may hold it too, and beat the connection's. */
 MGCONN_EXTERN (int) mgconn_connection_new (mgconn_connection **out,
                                             mgconn_runtime *rt,
                                             const char *uri,

@@ -1,6 +1,7 @@
 /*
  * connection.h: the private parts of connections and operations, shared by connection.c (the state
- * machine), monitor.c (libmongoc's monitoring callbacks), options.c, event.c, op.c and ops.c.
+ * machine), monitor.c (libmongoc's monitoring callbacks), options.c, event.c, op.c, buffer.c (the
+ * waiting queue, the pump, deadlines, re-sending) and ops.c.
  */
 #ifndef MGCONN_CONNECTION_H
 #define MGCONN_CONNECTION_H
