@@ -7,6 +7,7 @@ local H = require "helper"
 describe("work in flight through a server kill", function()
   it("is sent again after the restart when safe, and a $inc fails as OutcomeUnknown", function()
     local own = H.server()
+    finally(function() own.stop() end) -- a failed assertion must not leave the server running
     local conn = mgconn.createConnection(own.uri .. "outage", { heartbeatFrequencyMS = 500, minPoolSize = 10,
                                                                   bufferTimeoutMS = 30000 })
     local r = H.recorder(conn)
@@ -36,6 +37,5 @@ describe("work in flight through a server kill", function()
     assert.are.equal(1, players:countDocuments({ _id = "hero" }):wait(10))
     assert.truthy(r.seq():find("reconnected", 1, true))
     conn:close():wait(10)
-    own.stop()
   end)
 end)
