@@ -5,7 +5,8 @@ a request and hangs up without replying, or refuses it as "not primary".
   landed: the insert succeeds once, says it was re-sent, and is not inserted twice;
 - a $inc whose reply was lost is not sent again: OutcomeUnknownError, never a bare NetworkError;
 - a $inc refused as "not primary" was not applied: it is sent again and succeeds;
-- insert_many sends again only the documents whose _id is not stored.
+- insert_many sends again only the documents whose _id is not stored;
+- on a replica set, libmongoc's own retryable write is the one retry: mgconn adds none.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import datetime
 from typing import Any, Dict
 
 import pytest
+from bson import ObjectId
 from mockupdb import MockupDB, OpMsg
 
 import mgconn
@@ -23,14 +25,19 @@ HELLO: Dict[str, Any] = {"ismaster": True, "isWritablePrimary": True, "minWireVe
                          "maxWriteBatchSize": 100_000}
 
 
-@pytest.fixture
-def server():
+def mock(hello: Dict[str, Any]) -> MockupDB:
     s = MockupDB(auto_ismaster=False)
     s._address = ("127.0.0.1", None)
     s.run()
     for name in ("hello", "ismaster", "isMaster"):
-        s.autoresponds(name, lambda r: r.ok(**dict(HELLO, localTime=datetime.datetime.now(datetime.timezone.utc))))
+        s.autoresponds(name, lambda r: r.ok(**dict(hello, localTime=datetime.datetime.now(datetime.timezone.utc))))
     s.autoresponds("endSessions", lambda r: r.ok())
+    return s
+
+
+@pytest.fixture
+def server():
+    s = mock(HELLO)
     yield s
     s.stop()
 
@@ -131,3 +138,31 @@ def test_resend_interrupted_false_reports_the_insert_as_outcome_unknown(server, 
         assert "resendInterrupted: false" in str(info.value)
         await conn.close()
     run(main())
+
+
+def test_on_a_replica_set_libmongoc_retries_a_write_once_and_mgconn_adds_no_retry(run):
+    hello: Dict[str, Any] = dict(HELLO, setName="rs0", setVersion=1, electionId=ObjectId("0" * 23 + "1"),
+                                 secondary=False, logicalSessionTimeoutMinutes=30)
+    s = mock(hello)
+    address = f"127.0.0.1:{s.port}"
+    hello.update(hosts=[address], me=address)
+
+    async def main():
+        conn = mgconn.create_connection(f"mongodb://{address}/app?replicaSet=rs0", heartbeatFrequencyMS=500,
+                                        serverSelectionTimeoutMS=5000)
+        await conn
+        fut = asyncio.ensure_future(conn.collection("players").insert_one({"_id": 7}))
+        first = await receive(s, "insert")
+        assert "txnNumber" in first, first  # a retryable write: libmongoc will send it once more
+        first.hangup()
+        (await receive(s, "insert")).hangup()  # libmongoc's own retry, lost too
+        with pytest.raises(mgconn.OutcomeUnknownError) as info:
+            await asyncio.wait_for(fut, 15)
+        assert "retryWrites" in str(info.value), info.value
+        with pytest.raises(AssertionError):
+            s.receives(OpMsg({"insert": "players"}), timeout=1.0)  # no third attempt
+        await conn.close()
+    try:
+        run(main())
+    finally:
+        s.stop()
