@@ -166,3 +166,33 @@ def test_on_a_replica_set_libmongoc_retries_a_write_once_and_mgconn_adds_no_retr
         run(main())
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("filter_, update, why", [
+    ({"name": "ada"}, {"$set": {"level": 2}}, "does not name one `_id`"),  # could hit another document
+    ({"_id": 7}, {"$push": {"items": "sword"}}, "`$push` is not idempotent"),
+])
+def test_a_write_that_is_not_safe_to_send_again_fails_as_outcome_unknown(server, run, filter_, update, why):
+    async def main():
+        conn = await connect(server)
+        fut = asyncio.ensure_future(conn.collection("players").update_one(filter_, update))
+        (await receive(server, "update")).hangup()
+        with pytest.raises(mgconn.OutcomeUnknownError) as info:
+            await asyncio.wait_for(fut, 10)
+        assert why in str(info.value), info.value
+        with pytest.raises(AssertionError):
+            server.receives(OpMsg({"update": "players"}), timeout=0.5)
+        await conn.close()
+    run(main())
+
+
+def test_a_set_by_id_whose_reply_was_lost_is_sent_again(server, run):
+    async def main():
+        conn = await connect(server)
+        fut = asyncio.ensure_future(conn.collection("players").update_one({"_id": 7}, {"$set": {"level": 2}}))
+        (await receive(server, "update")).hangup()
+        (await receive(server, "update")).replies({"ok": 1, "n": 1, "nModified": 1})
+        result = await asyncio.wait_for(fut, 10)
+        assert result.modified_count == 1 and result.resent == 1
+        await conn.close()
+    run(main())
