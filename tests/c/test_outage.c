@@ -290,7 +290,15 @@ test_resent_work_keeps_its_buffer_deadline_from_issue (void)
    find = start_op (f.c, "find_one", "{}", NULL, NULL);
    ins = start_op (f.c, "insert_one", "{\"_id\": \"late\"}", NULL, NULL);
    kill_with_requests_in_flight (&f, 2);
-   CHECK (mgconn_op_wait (find, 20000) == MGCONN_OP_FAILED, "the find_one did not fail while the server was away");
+   if (mgconn_op_wait (find, 20000) != MGCONN_OP_FAILED) {
+      uint8_t stats[256];
+      mgconn_connection_stats (f.conn, stats, sizeof stats);
+      bson_t st;
+      bson_init_static (&st, stats, (size_t) ((int32_t *) stats)[0]);
+      char *j = bson_as_relaxed_extended_json (&st, NULL);
+      CHECK (false, "the find_one did not fail while the server was away (status %d, resent %d, %s)",
+             mgconn_op_status (find), mgconn_op_resent (find), j);
+   }
    took = now_ms () - t0;
    /* BufferTimeout; or, when libmongoc had already taken it into its own server selection before it
     * could be sent, that selection's error (serverSelectionTimeoutMS is 1000 here) */
