@@ -85,7 +85,9 @@ typedef enum {
    MGCONN_ERR_TYPE = 14,              /* a value that cannot be converted to BSON */
    MGCONN_ERR_INVALID_ARGUMENT = 15,  /* misuse of the API: NULL handle, wrong state, bad BSON */
    MGCONN_ERR_CANCELLED = 16,         /* the caller cancelled the operation before it was sent */
-   MGCONN_ERR_INTERNAL = 17           /* out of memory, a thread that could not start */
+   MGCONN_ERR_INTERNAL = 17,          /* out of memory, a thread that could not start */
+   MGCONN_ERR_OUTCOME_UNKNOWN = 18    /* a write whose connection failed before its reply, not sent
+                                         again: it may or may not have been applied */
 } mgconn_error_category;
 
 #define MGCONN_ERROR_MESSAGE_SIZE 1024
@@ -197,8 +199,11 @@ typedef struct mgconn_connection mgconn_connection;
  * by the next dispatch, so listeners attached right after this call still see it). With uri NULL
  * it stays uninitialized (99) until mgconn_connection_open(). Options are a BSON document whose
  * keys are MongoDB's URI option names or mgconn's own (bufferCommands, bufferTimeoutMS, autoIndex,
- * autoCreate, dbName, user, pass, debug), matched case-insensitively; they beat the URI's. Every
- * option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming it. */
+ * autoCreate, dbName, user, pass, debug, resendInterrupted), matched case-insensitively; they beat
+ * the URI's. Every option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming
+ * it. resendInterrupted (bool, default true): an operation whose connection fails before its reply
+ * is sent again after the reconnect when that is safe (see MGCONN_ERR_OUTCOME_UNKNOWN); false sends
+ * nothing again. An operation's options may hold it too, and beat the connection's. */
 MGCONN_EXTERN (int) mgconn_connection_new (mgconn_connection **out,
                                             mgconn_runtime *rt,
                                             const char *uri,
@@ -321,6 +326,9 @@ MGCONN_EXTERN (int) mgconn_op_cancel (mgconn_op *op);
 MGCONN_EXTERN (int) mgconn_op_reply (const mgconn_op *op, const uint8_t **data, size_t *len);
 /* The error of a failed op, or NULL. Borrowed from the op. */
 MGCONN_EXTERN (const mgconn_error *) mgconn_op_error (const mgconn_op *op);
+/* How many times the op was sent again because its connection failed before the reply (0: it ran
+ * once). A succeeded op that was re-sent also says so in its reply: {"resent": n}. */
+MGCONN_EXTERN (int32_t) mgconn_op_resent (const mgconn_op *op);
 
 /* Runs a database command on `db` (NULL: the connection's database). Reply: the server's reply. */
 MGCONN_EXTERN (int) mgconn_run_command (mgconn_op **out,

@@ -191,36 +191,11 @@ mg_conn_connected_locked (const mgconn_connection *conn)
    return conn->pool_phase == MG_POOL_READY && conn->up && !conn->failed && !conn->close_wanted;
 }
 
+/* Called by the pump (buffer.c) after it has moved what it could to the workers. */
 void
-mg_conn_pump_locked (mgconn_connection *conn)
+mg_conn_teardown_if_idle_locked (mgconn_connection *conn)
 {
    mgconn_runtime *rt = conn->rt;
-   if (mg_conn_connected_locked (conn)) {
-      mg_link *it, *tmp;
-      pthread_mutex_lock (&rt->lock);
-      MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
-      {
-         mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
-         if (conn->in_flight >= conn->opts.max_pool_size) {
-            break;
-         }
-         if (op->model && op->model->create_pending && !op->is_init) {
-            continue; /* waits for its model's autoCreate; others keep their order */
-         }
-         mg_link_unlink (&op->conn_link);
-         mg_op_disarm_buffer_timer_locked (op);
-         if (!op->db) {
-            op->db = bson_strdup (conn->opts.db_name); /* the database of the open it runs in */
-         }
-         op->phase = MG_OP_RUNNING;
-         mg_list_push_back (&conn->running, &op->conn_link);
-         conn->in_flight++;
-         conn->peak_in_flight = conn->in_flight > conn->peak_in_flight ? conn->in_flight : conn->peak_in_flight;
-         mg_op_ref (op); /* the worker's */
-         mg_runtime_push_job_locked (rt, &op->job);
-      }
-      pthread_mutex_unlock (&rt->lock);
-   }
    if (conn->pool_phase == MG_POOL_CLOSING && conn->in_flight == 0 && !conn->teardown_queued) {
       /* Nothing uses the pool any more: for the user the close is done. Destroying the pool can
        * take long (libmongoc ends server sessions first, waiting up to serverSelectionTimeoutMS for
@@ -704,6 +679,7 @@ mgconn_connection_new (mgconn_connection **out,
    atomic_init (&conn->handles, 1);
    conn->max_bson_size = 16 * 1024 * 1024;
    conn->opts.buffer_commands = conn->opts.auto_index = conn->opts.auto_create = conn->opts.debug = -1;
+   conn->opts.resend_interrupted = -1;
    conn->opts.buffer_timeout_ms = -1;
    conn->open_job.run = open_job_run;
    conn->teardown_job.run = teardown_job_run;
@@ -775,7 +751,7 @@ mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t 
    return 0;
 }
 
-static const mg_op_kind close_kind = {"close", "close", NULL, false, false};
+static const mg_op_kind close_kind = {"close", "close", NULL, false, false, .idempotent = NULL};
 
 /* Closing a use_db child detaches it: it hears no more events, its operations fail as closed, and
  * the pool, which belongs to the parent, goes on. The child hears its own `close`. */
@@ -1065,7 +1041,7 @@ typedef struct {
    int left;
 } disconnect_state;
 
-static const mg_op_kind disconnect_kind = {"disconnect", "disconnect", NULL, false, false};
+static const mg_op_kind disconnect_kind = {"disconnect", "disconnect", NULL, false, false, .idempotent = NULL};
 
 static void
 one_closed (mgconn_op *op, void *ud)

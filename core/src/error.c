@@ -30,7 +30,7 @@ static const char *const category_names[] = {
    "None",           "Option",    "ServerSelection", "BufferTimeout",  "NotConnected",
    "ConnectionClosed", "OverwriteModel", "MissingSchema", "Operation", "DuplicateKey",
    "Write",          "Network",   "Authentication",  "DocumentTooLarge", "Type",
-   "InvalidArgument", "Cancelled", "Internal",
+   "InvalidArgument", "Cancelled", "Internal", "OutcomeUnknown",
 };
 
 const char *

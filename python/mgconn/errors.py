@@ -14,7 +14,7 @@ __all__ = [
     "MgconnError", "OptionError", "ServerSelectionError", "BufferTimeoutError", "NotConnectedError",
     "ConnectionClosedError", "OverwriteModelError", "MissingSchemaError", "OperationError",
     "DuplicateKeyError", "WriteError", "NetworkError", "AuthenticationError", "DocumentTooLargeError",
-    "CancelledError", "InternalError",
+    "CancelledError", "InternalError", "OutcomeUnknownError",
 ]
 
 
@@ -94,11 +94,18 @@ class InternalError(MgconnError):
     category = "Internal"
 
 
+class OutcomeUnknownError(MgconnError):
+    """A write whose connection failed before the reply and that was not sent again (it is not
+    idempotent, or re-sending is off, or its bufferTimeoutMS passed): it may or may not have been
+    applied. Read the document back before deciding to write it again."""
+    category = "OutcomeUnknown"
+
+
 _BY_CATEGORY: Dict[str, Type[MgconnError]] = {
     cls.category: cls for cls in [
         OptionError, ServerSelectionError, BufferTimeoutError, NotConnectedError, ConnectionClosedError,
         OverwriteModelError, MissingSchemaError, OperationError, DuplicateKeyError, WriteError, NetworkError,
-        AuthenticationError, DocumentTooLargeError, CancelledError, InternalError,
+        AuthenticationError, DocumentTooLargeError, CancelledError, InternalError, OutcomeUnknownError,
     ]
 }
 

@@ -301,8 +301,10 @@ void
 server_kill (test_server *s)
 {
    if (s->pid > 0) {
-      kill (s->pid, SIGCONT); /* a paused process must run to die */
+      /* SIGKILL first: it ends a SIGSTOPped process too, which must not run again before it dies (a
+       * SIGCONT first would let it answer the requests that waited in its sockets). */
       kill (s->pid, SIGKILL);
+      kill (s->pid, SIGCONT);
       waitpid (s->pid, NULL, 0);
       s->pid = 0;
    }
