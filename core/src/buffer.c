@@ -389,7 +389,10 @@ mg_op_submit (mgconn_op *op, mgconn_op **out)
 typedef enum {
    FAULT_NONE,      /* not the connection's failure: the answer stands */
    FAULT_NOT_SENT,  /* the connection failed before the op could reach a server */
-   FAULT_IN_FLIGHT  /* it failed after the op may have reached the server, before the reply */
+   FAULT_IN_FLIGHT, /* it failed after the op may have reached the server, before the reply */
+   FAULT_BAD_REPLY  /* the server answered, with a reply that cannot be read (a hostile or broken
+                       peer): sending the op again would only get the same answer, so it is not,
+                       and a write's outcome is unknown */
 } fault_kind;
 
 static bool
@@ -402,6 +405,9 @@ server_domain (uint32_t domain)
 static fault_kind
 fault_of (const mgconn_error *e)
 {
+   if (e->domain == MONGOC_ERROR_PROTOCOL && e->code == MONGOC_ERROR_PROTOCOL_INVALID_REPLY) {
+      return FAULT_BAD_REPLY; /* the driver's "invalid reply", "malformed server message", and reply_check.c's */
+   }
    if (e->domain == MONGOC_ERROR_SERVER_SELECTION ||
        (e->domain == MONGOC_ERROR_STREAM &&
         (e->code == MONGOC_ERROR_STREAM_CONNECT || e->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION))) {
@@ -517,7 +523,10 @@ mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error 
       return;
    }
    driver = driver_retried_locked (op);
-   if (driver) {
+   if (fault == FAULT_BAD_REPLY) {
+      safe = false;
+      why = "the server's reply could not be read";
+   } else if (driver) {
       /* libmongoc sent it again itself and reports its second attempt: the first may have landed. */
       fault = FAULT_IN_FLIGHT;
       safe = false;
@@ -554,7 +563,7 @@ mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error 
       safe = false;
       why = "the connection is being closed";
    }
-   if (fault == FAULT_IN_FLIGHT && writes) {
+   if ((fault == FAULT_IN_FLIGHT || fault == FAULT_BAD_REPLY) && writes) {
       op->outcome_unknown = true;
       mgconn_error_copy (&op->fault, error);
    }
