@@ -128,7 +128,9 @@ MGCONN_EXTERN (const mgconn_error *) mgconn_last_error (void);
 
 typedef struct mgconn_runtime mgconn_runtime;
 
-/* Options (BSON, may be NULL): {"workers": int32 1..256, default 8}.
+/* Options (BSON, may be NULL): {"workers": int32 1..256, default 8}: the worker threads started
+ * with the runtime and kept. More are started whenever work is queued and none is idle (up to
+ * 1024), so that a connection whose server hangs never delays another; those leave after 10 s idle.
  * The runtime owns worker threads, a timer thread and a wake-up file descriptor. */
 MGCONN_EXTERN (int) mgconn_runtime_new (mgconn_runtime **out,
                                          const uint8_t *opts,

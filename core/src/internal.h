@@ -135,8 +135,17 @@ struct mgconn_runtime {
    bool free_pending;        /* mgconn_runtime_free returned while pools were still being
                                 destroyed: the last one to finish frees the runtime */
 
-   pthread_t *workers;
+   /* Workers (runtime.c says how many and why): every thread running worker_main. */
+   pthread_t *workers;       /* the running ones, n_workers of them (array of workers_alloc) */
    int n_workers;
+   int workers_alloc;
+   int base_workers;         /* started with the runtime and kept while it lives */
+   int idle_workers;         /* waiting for work */
+   int starting_workers;     /* created, not yet looking for work */
+   size_t work_len;          /* jobs in rt->work */
+   pthread_t *retired;       /* extra workers that left when idle, to be joined */
+   int n_retired;
+   int peak_workers;
    mg_wakeup wake;
    mg_timers timers;
    atomic_int dispatch_depth;
