@@ -101,8 +101,13 @@ typedef struct mg_timers {
 
 int mg_timers_start (mg_timers *ts);
 void mg_timers_stop (mg_timers *ts);
-/* The owner keeps `t` alive until it fires or is disarmed. */
-void mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_timer *));
+/* The owner keeps `t` alive until it fires or is disarmed. Arming a timer that is armed moves it to
+ * the new deadline: returns true then (whatever reference the owner keeps for an armed timer is
+ * still held once, not twice). */
+bool mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_timer *));
+/* The timer is waiting to fire (a fire function finds its own timer armed again when its owner
+ * re-armed it while it was being fired: that fire is stale). */
+bool mg_timer_is_armed (mg_timers *ts, mg_timer *t);
 /* True when the timer was removed before firing; false when it fired (or is firing) already. */
 bool mg_timer_disarm (mg_timers *ts, mg_timer *t);
 
