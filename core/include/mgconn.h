@@ -509,14 +509,24 @@ MGCONN_EXTERN (int32_t) mgconn_cursor_done (const mgconn_cursor *cursor);
 /* Frees the cursor; an unfinished cursor is killed on the server in the background. */
 MGCONN_EXTERN (void) mgconn_cursor_free (mgconn_cursor *cursor);
 
-/* Closes the connection (see the events in the docs). With force, operations in flight fail at
- * once with MGCONN_ERR_CONNECTION_CLOSED instead of being waited for. The op succeeds once the
- * connection is closed. */
+/* Closes the connection (see the events in the docs). While it is still connecting, the attempt
+ * ends at once. Otherwise operations in flight are waited for at most 1000 ms, then fail with
+ * MGCONN_ERR_CONNECTION_CLOSED; with force they fail at once. The op succeeds once the connection
+ * is closed (within about 1 s of the call, whatever the server does). */
 MGCONN_EXTERN (int) mgconn_connection_close (mgconn_op **out,
                                               mgconn_connection *conn,
                                               int32_t force,
                                               mgconn_op_cb cb,
                                               void *userdata);
+
+/* Mongoose's asPromise(): an op that succeeds once the connection's current open has succeeded (at
+ * once if it has), fails with the open's error when it fails (at once if it has), and fails with
+ * MGCONN_ERR_CONNECTION_CLOSED when the connection is closed before it opens (at once if it is
+ * closed). A connection created without a URI waits for mgconn_connection_open(). */
+MGCONN_EXTERN (int) mgconn_connection_when_open (mgconn_op **out,
+                                                  mgconn_connection *conn,
+                                                  mgconn_op_cb cb,
+                                                  void *userdata);
 
 /* ---- Several connections --------------------------------------------------------------------- */
 

@@ -79,6 +79,7 @@ mg_conn_unref (mgconn_connection *conn)
    bson_destroy (&conn->servers);
    bson_destroy (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
+   mgconn_error_cleanup (&conn->open_error);
    bson_free (conn->listeners);
    mg_conn_clear_polled (conn);
    pthread_mutex_destroy (&conn->lock);
@@ -161,6 +162,32 @@ fail_ops_closed_locked (mgconn_connection *conn, bool running_too)
                     (long long) conn->id);
       fail_all_locked (conn, &conn->running, &e);
    }
+   mgconn_error_cleanup (&e);
+}
+
+/* The open waiters (mgconn_connection_when_open) learn this cycle's outcome: open (error NULL),
+ * the first open's failure, or a close. */
+static void
+finish_open_waiters_locked (mgconn_connection *conn, const mgconn_error *error)
+{
+   mg_link *it, *tmp;
+   MG_LIST_FOREACH_SAFE (it, tmp, &conn->open_waiters)
+   {
+      mg_op_finish_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), error == NULL, NULL, (mgconn_error *) error);
+   }
+}
+
+static void
+fail_open_waiters_closed_locked (mgconn_connection *conn)
+{
+   mgconn_error e;
+   if (mg_list_empty (&conn->open_waiters)) {
+      return;
+   }
+   mgconn_error_init (&e);
+   mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld was closed before it opened",
+                 (long long) conn->id);
+   finish_open_waiters_locked (conn, &e);
    mgconn_error_cleanup (&e);
 }
 
@@ -264,6 +291,12 @@ finish_close_locked (mgconn_connection *conn)
    mg_conn_emit_locked (conn, MGCONN_EVENT_CLOSE, NULL);
    conn->closed = true;
    conn->close_wanted = false;
+   fail_open_waiters_closed_locked (conn);
+   mg_conn_stop_probe_locked (conn);
+   if (conn->close_grace_armed && mg_timer_disarm (&conn->rt->timers, &conn->close_grace_timer)) {
+      conn->close_grace_armed = false;
+      atomic_fetch_sub (&conn->refs, 1); /* the timer's reference; the caller holds another */
+   }
    MG_LIST_FOREACH_SAFE (it, tmp, &conn->close_ops)
    {
       mg_op_finish_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), true, NULL, NULL);
@@ -293,6 +326,7 @@ become_up_locked (mgconn_connection *conn)
       for_each_model_locked (conn, start_init, NULL); /* every open: autoCreate, then autoIndex */
    }
    mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
+   finish_open_waiters_locked (conn, NULL);
    if (conn->close_wanted) { /* close() was called while connecting: it waited for this */
       begin_close_locked (conn);
       return;
@@ -312,6 +346,8 @@ fail_first_open_locked (mgconn_connection *conn, const mgconn_error *e)
       mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
    }
    mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, e);
+   mgconn_error_copy (&conn->open_error, e);
+   finish_open_waiters_locked (conn, e);
    mg_conn_fail_buffered_locked (conn, e);
    start_teardown_locked (conn);
 }
@@ -400,6 +436,7 @@ mg_conn_topology_locked (mgconn_connection *conn, bool up)
       mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED,
                            conn->last_monitor_error.category ? &conn->last_monitor_error : NULL);
       mg_conn_arm_buffer_timers_locked (conn);
+      mg_conn_start_probe_locked (conn);
    }
 }
 
@@ -409,6 +446,13 @@ static void
 start_open_locked (mgconn_connection *conn, mg_options *opts)
 {
    const char *line, *nl;
+   if (conn->close_wanted) {
+      /* A close still waiting for operations in flight (open_uri() right after close()): it is
+       * completed now, as a forced one, so that it resolves and no operation of the old cycle
+       * outlives it unresolved. */
+      fail_ops_closed_locked (conn, true);
+      finish_close_locked (conn);
+   }
    if (conn->has_opts) {
       mg_options_cleanup (&conn->opts);
    }
@@ -421,6 +465,7 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    bson_reinit (&conn->servers);
    bson_reinit (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
+   mgconn_error_cleanup (&conn->open_error);
    conn->topology_type[0] = '\0';
 
    for (line = conn->opts.warnings->str; *line; line = nl + 1) {
@@ -431,10 +476,15 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    set_state_locked (conn, MGCONN_STATE_CONNECTING);
    mg_conn_emit_locked (conn, MGCONN_EVENT_CONNECTING, NULL);
 
-   mg_conn_ref (conn); /* the timer's */
+   /* The timer holds one reference while armed. A timer still armed from the cycle a close ended
+    * is moved, keeping its reference; one being fired right now drops its own (connect_timeout sees
+    * itself re-armed and does nothing). */
    conn->connect_timer_armed = true;
-   mg_timer_arm (&conn->rt->timers, &conn->connect_timer,
-                 conn->open_started_us + (int64_t) conn->opts.server_selection_timeout_ms * 1000, connect_timeout);
+   if (!mg_timer_arm (&conn->rt->timers, &conn->connect_timer,
+                      conn->open_started_us + (int64_t) conn->opts.server_selection_timeout_ms * 1000,
+                      connect_timeout)) {
+      mg_conn_ref (conn);
+   }
 
    if (conn->pool_phase == MG_POOL_NONE) {
       conn->pool_phase = MG_POOL_OPENING;
@@ -499,6 +549,8 @@ open_job_run (mg_job *job)
          set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
          mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
          mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
+         mgconn_error_copy (&conn->open_error, &e);
+         finish_open_waiters_locked (conn, &e);
          mg_conn_fail_buffered_locked (conn, &e);
       }
       if (conn->close_wanted) {
@@ -616,6 +668,7 @@ teardown (mgconn_connection *conn)
    conn->pool_phase = MG_POOL_NONE;
    conn->teardown_queued = false;
    conn->up = false;
+   mg_conn_stop_probe_locked (conn);
    if (conn->close_wanted) {
       finish_close_locked (conn);
    }
@@ -642,14 +695,17 @@ connect_timeout (mg_timer *t)
 {
    mgconn_connection *conn = MG_CONTAINER_OF (t, mgconn_connection, connect_timer);
    pthread_mutex_lock (&conn->lock);
-   conn->connect_timer_armed = false;
-   if (!conn->ever_connected && !conn->failed &&
-       atomic_load (&conn->ready_state) == MGCONN_STATE_CONNECTING) {
-      mgconn_error e;
-      mgconn_error_init (&e);
-      mg_conn_server_selection_error_locked (conn, &e);
-      fail_first_open_locked (conn, &e);
-      mgconn_error_cleanup (&e);
+   /* Armed again: an open re-armed it while this fire waited for the lock, and this fire belongs
+    * to an open cycle that is over. */
+   if (!mg_timer_is_armed (&conn->rt->timers, t)) {
+      conn->connect_timer_armed = false;
+      if (!conn->ever_connected && !conn->failed && atomic_load (&conn->ready_state) == MGCONN_STATE_CONNECTING) {
+         mgconn_error e;
+         mgconn_error_init (&e);
+         mg_conn_server_selection_error_locked (conn, &e);
+         fail_first_open_locked (conn, &e);
+         mgconn_error_cleanup (&e);
+      }
    }
    pthread_mutex_unlock (&conn->lock);
    mg_conn_unref (conn); /* the timer's reference */
@@ -702,7 +758,9 @@ mgconn_connection_new (mgconn_connection **out,
    mg_list_init (&conn->waiting);
    mg_list_init (&conn->running);
    mg_list_init (&conn->close_ops);
+   mg_list_init (&conn->open_waiters);
    mg_list_init (&conn->rt_link);
+   mg_conn_probe_init (conn);
    bson_init (&conn->servers);
    bson_init (&conn->server_errors);
    mg_list_init (&conn->children);
@@ -783,6 +841,44 @@ mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t 
 
 static const mg_op_kind close_kind = {"close", "close", NULL, false, false};
 
+/* The close's grace is over: what is still in flight fails with ConnectionClosed and the close
+ * finishes, as a forced one would; the workers' results are discarded when they return (a hung
+ * server can hold them for socketTimeoutMS). */
+static void
+close_grace_over (mg_timer *t)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (t, mgconn_connection, close_grace_timer);
+   pthread_mutex_lock (&conn->lock);
+   if (!mg_timer_is_armed (&conn->rt->timers, t)) {
+      conn->close_grace_armed = false;
+      if (conn->close_wanted && conn->close_grace_cycle == conn->open_cycle) {
+         mgconn_error e;
+         mgconn_error_init (&e);
+         mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED,
+                       "Connection %lld was closed while the operation was in flight (close() waits %dms for "
+                       "operations in flight)",
+                       (long long) conn->id, MG_CLOSE_GRACE_MS);
+         fail_all_locked (conn, &conn->running, &e);
+         mgconn_error_cleanup (&e);
+         conn->failed = true;
+         finish_close_locked (conn);
+      }
+   }
+   pthread_mutex_unlock (&conn->lock);
+   mg_conn_unref (conn); /* the timer's */
+}
+
+static void
+arm_close_grace_locked (mgconn_connection *conn)
+{
+   conn->close_grace_armed = true;
+   conn->close_grace_cycle = conn->open_cycle;
+   if (!mg_timer_arm (&conn->rt->timers, &conn->close_grace_timer, mg_now_us () + MG_CLOSE_GRACE_MS * 1000,
+                      close_grace_over)) {
+      mg_conn_ref (conn); /* the timer's */
+   }
+}
+
 /* Closing a use_db child detaches it: it hears no more events, its operations fail as closed, and
  * the pool, which belongs to the parent, goes on. The child hears its own `close`. */
 static int
@@ -811,6 +907,43 @@ close_child (mgconn_op **out, mgconn_connection *child, mgconn_op_cb cb, void *u
       }
    }
    mg_op_finish_locked (op, true, NULL, NULL);
+   pthread_mutex_unlock (&root->lock);
+   return 0;
+}
+
+static const mg_op_kind when_open_kind = {"when_open", "whenOpen", NULL, false, false};
+
+int
+mgconn_connection_when_open (mgconn_op **out, mgconn_connection *conn, mgconn_op_cb cb, void *userdata)
+{
+   mgconn_connection *root;
+   mgconn_op *op;
+   if (!conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_when_open: conn is NULL");
+   }
+   root = mg_conn_root (conn);
+   op = mg_op_new (root, &when_open_kind, NULL, NULL, cb, userdata);
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   pthread_mutex_lock (&root->lock);
+   op->phase = MG_OP_WAITING;
+   mg_list_push_back (&root->open_waiters, &op->conn_link);
+   if (conn->detached || root->host_released || root->closed || root->close_wanted) {
+      /* Closed, or being closed: it will not open unless it is opened again. */
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld is closed: it opens again only with open_uri()",
+                    (long long) conn->id);
+      mg_op_fail_locked (op, &e);
+      mgconn_error_cleanup (&e);
+   } else if (root->failed && root->open_error.category) {
+      mg_op_fail_locked (op, &root->open_error);
+   } else if (root->ever_connected) {
+      mg_op_finish_locked (op, true, NULL, NULL); /* this cycle has had its open */
+   }
+   /* else: uninitialized or connecting; the cycle's outcome finishes it */
    pthread_mutex_unlock (&root->lock);
    return 0;
 }
@@ -859,6 +992,7 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
       mg_list_init (&child->waiting);
       mg_list_init (&child->running);
       mg_list_init (&child->close_ops);
+      mg_list_init (&child->open_waiters);
       mg_list_init (&child->rt_link);
       mg_list_init (&child->children);
       bson_init (&child->servers);
@@ -907,10 +1041,22 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
    } else if (!conn->close_wanted) {
       conn->close_wanted = true;
       fail_ops_closed_locked (conn, false);
-      if (conn->failed || state != MGCONN_STATE_CONNECTING) {
+      if (state == MGCONN_STATE_CONNECTING && !conn->failed) {
+         /* Still connecting: the attempt ends now (it would otherwise go on for up to
+          * serverSelectionTimeoutMS). No operation runs yet, so nothing is in flight to wait for;
+          * the pool, if it is made, is destroyed in the background. */
+         conn->failed = true;
+         disarm_connect_timer_locked (conn);
          begin_close_locked (conn);
+         if (conn->close_wanted) {
+            finish_close_locked (conn);
+         }
+      } else {
+         begin_close_locked (conn);
+         if (conn->close_wanted) {
+            arm_close_grace_locked (conn); /* operations are in flight: they get a bounded while */
+         }
       }
-      /* else: connecting; the outcome (connected or failed) continues the close */
    }
    pthread_mutex_unlock (&conn->lock);
    return 0;
@@ -923,6 +1069,8 @@ abandon_locked (mgconn_connection *conn)
    conn->host_released = true;
    conn->reopen_wanted = false;
    fail_ops_closed_locked (conn, true);
+   fail_open_waiters_closed_locked (conn);
+   mg_conn_stop_probe_locked (conn);
    disarm_connect_timer_locked (conn);
    if (conn->has_opts && !conn->closed) {
       conn->close_wanted = true;

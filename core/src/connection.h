@@ -260,6 +260,17 @@ struct mgconn_connection {
    mg_list waiting;     /* WAITING ops, in submission order */
    mg_list running;     /* RUNNING ops */
    mg_list close_ops;   /* close() ops to finish when the pool is gone */
+   mg_list open_waiters; /* mgconn_connection_when_open ops: finished by this cycle's outcome */
+   mgconn_error open_error; /* why this cycle's first open failed (category 0: it did not) */
+   /* A plain close() waits for operations in flight at most MG_CLOSE_GRACE_MS, then fails them. */
+   mg_timer close_grace_timer;
+   bool close_grace_armed;
+   int64_t close_grace_cycle;
+   /* While down after a loss: the reconnect probe (monitor.c). */
+   mg_job probe_job;
+   mg_timer probe_timer;
+   bool probe_active;    /* a probe job is queued or running, or its timer is armed */
+   int64_t probe_started_us;
    mg_timer connect_timer;
    bool connect_timer_armed;
    mg_job open_job;
@@ -326,6 +337,20 @@ void mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_erro
  * fail every buffered op at once because the initial connection failed with `cause`. */
 void mg_conn_arm_buffer_timers_locked (mgconn_connection *conn);
 void mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *cause);
+
+/* How long a plain close() lets operations in flight finish before failing them with
+ * ConnectionClosed and closing (a hung server would otherwise hold the close for socketTimeoutMS,
+ * five minutes by default). */
+#define MG_CLOSE_GRACE_MS 1000
+
+/* Reconnect probing (monitor.c): while the connection is down after a loss, mgconn asks whether
+ * the server answers every MG_PROBE_INTERVAL_MS, whatever heartbeatFrequencyMS says, and has the
+ * pool's monitors look again as soon as it does. conn->lock held. */
+#define MG_PROBE_INTERVAL_MS 500
+void mg_conn_start_probe_locked (mgconn_connection *conn);
+/* Disarms a probe waiting for its next turn (closing, giving up); one running stops by itself. */
+void mg_conn_stop_probe_locked (mgconn_connection *conn);
+void mg_conn_probe_init (mgconn_connection *conn);
 
 void mg_conn_close_all_for_runtime_free (mgconn_runtime *rt);
 void mg_conn_read_method_case (mgconn_runtime *rt, const uint8_t *opts, size_t opts_len);
