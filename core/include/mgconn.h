@@ -208,7 +208,10 @@ MGCONN_EXTERN (int) mgconn_connection_open (mgconn_connection *conn,
  * background; the call does not wait). Its listeners are not called any more. */
 MGCONN_EXTERN (void) mgconn_connection_free (mgconn_connection *conn);
 
-/* MGCONN_STATE_*: Mongoose's readyState, as of the last dispatched event. */
+/* MGCONN_STATE_*: Mongoose's readyState, as of the last event the host has been told of: the last
+ * one dispatched, or queued by the host's own call (after create or open_uri it is connecting, after
+ * close(force) disconnected). It never changes between two dispatches otherwise, so it always agrees
+ * with the events a listener has seen. */
 MGCONN_EXTERN (int32_t) mgconn_connection_ready_state (const mgconn_connection *conn);
 /* The database name ("test" when the URI names none). Borrowed; valid until the connection is
  * opened again or freed. */

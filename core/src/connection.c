@@ -442,6 +442,19 @@ mg_conn_topology_locked (mgconn_connection *conn, bool up)
 
 /* ---- open ---- */
 
+/* A pool for the current open cycle. conn->lock held, no pool. */
+static void
+push_open_job_locked (mgconn_connection *conn)
+{
+   conn->pool_phase = MG_POOL_OPENING;
+   conn->pool_cycle = conn->open_cycle;
+   mg_conn_ref (conn); /* the open job's, handed on to the pool */
+   pthread_mutex_lock (&conn->rt->lock);
+   conn->rt->pools_alive++;
+   mg_runtime_push_job_locked (conn->rt, &conn->open_job);
+   pthread_mutex_unlock (&conn->rt->lock);
+}
+
 static void
 start_open_locked (mgconn_connection *conn, mg_options *opts)
 {
@@ -487,14 +500,10 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    }
 
    if (conn->pool_phase == MG_POOL_NONE) {
-      conn->pool_phase = MG_POOL_OPENING;
-      mg_conn_ref (conn); /* the open job's, handed on to the pool */
-      pthread_mutex_lock (&conn->rt->lock);
-      conn->rt->pools_alive++;
-      mg_runtime_push_job_locked (conn->rt, &conn->open_job);
-      pthread_mutex_unlock (&conn->rt->lock);
+      push_open_job_locked (conn);
    } else {
-      conn->reopen_wanted = true; /* the old pool is still being destroyed; its teardown opens */
+      /* The old pool is still being made or destroyed: once it is gone, a new one is made. */
+      conn->reopen_wanted = true;
    }
 }
 
@@ -543,18 +552,26 @@ open_job_run (mg_job *job)
                        conn->opts.uri_redacted, be.message);
       }
       conn->pool_phase = MG_POOL_NONE;
-      disarm_connect_timer_locked (conn);
-      if (!conn->failed) {
-         conn->failed = true;
-         set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
-         mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
-         mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
-         mgconn_error_copy (&conn->open_error, &e);
-         finish_open_waiters_locked (conn, &e);
-         mg_conn_fail_buffered_locked (conn, &e);
-      }
-      if (conn->close_wanted) {
-         finish_close_locked (conn);
+      if (conn->pool_cycle != conn->open_cycle) {
+         /* Made for a cycle that a close ended: the new cycle gets a pool of its own. */
+         if (conn->reopen_wanted && !conn->host_released) {
+            conn->reopen_wanted = false;
+            push_open_job_locked (conn);
+         }
+      } else {
+         disarm_connect_timer_locked (conn);
+         if (!conn->failed) {
+            conn->failed = true;
+            set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
+            mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
+            mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
+            mgconn_error_copy (&conn->open_error, &e);
+            finish_open_waiters_locked (conn, &e);
+            mg_conn_fail_buffered_locked (conn, &e);
+         }
+         if (conn->close_wanted) {
+            finish_close_locked (conn);
+         }
       }
       mgconn_error_cleanup (&e);
       pthread_mutex_unlock (&conn->lock);
@@ -567,7 +584,7 @@ open_job_run (mg_job *job)
    }
    conn->pool = pool;
    conn->pool_phase = MG_POOL_READY;
-   give_up = conn->failed || conn->host_released;
+   give_up = conn->failed || conn->host_released || conn->pool_cycle != conn->open_cycle;
    if (!give_up) {
       conn->in_flight++; /* the warm-up below uses the pool: keep teardown away until it is done */
    }
@@ -674,12 +691,7 @@ teardown (mgconn_connection *conn)
    }
    if (conn->reopen_wanted && !conn->host_released) {
       conn->reopen_wanted = false;
-      conn->pool_phase = MG_POOL_OPENING;
-      mg_conn_ref (conn);
-      pthread_mutex_lock (&conn->rt->lock);
-      conn->rt->pools_alive++;
-      mg_runtime_push_job_locked (conn->rt, &conn->open_job);
-      pthread_mutex_unlock (&conn->rt->lock);
+      push_open_job_locked (conn);
    }
    pthread_mutex_unlock (&conn->lock);
 
@@ -755,6 +767,7 @@ mgconn_connection_new (mgconn_connection **out,
    conn->id = atomic_fetch_add (&next_connection_id, 1);
    pthread_mutex_init (&conn->lock, NULL);
    atomic_init (&conn->ready_state, MGCONN_STATE_UNINITIALIZED);
+   atomic_init (&conn->host_state, MGCONN_STATE_UNINITIALIZED);
    mg_list_init (&conn->waiting);
    mg_list_init (&conn->running);
    mg_list_init (&conn->close_ops);
@@ -789,6 +802,7 @@ mgconn_connection_new (mgconn_connection **out,
    if (uri) {
       pthread_mutex_lock (&conn->lock);
       start_open_locked (conn, &parsed);
+      mg_conn_sync_host_state_locked (conn);
       pthread_mutex_unlock (&conn->lock);
    }
    *out = conn;
@@ -835,6 +849,7 @@ mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t 
    }
    pthread_mutex_lock (&conn->lock);
    start_open_locked (conn, &parsed);
+   mg_conn_sync_host_state_locked (conn);
    pthread_mutex_unlock (&conn->lock);
    return 0;
 }
@@ -982,6 +997,7 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
       atomic_init (&child->refs, 1);
       atomic_init (&child->handles, 1);
       atomic_init (&child->ready_state, MGCONN_STATE_UNINITIALIZED);
+      atomic_init (&child->host_state, atomic_load (&root->host_state)); /* it hears the root's next events */
       child->rt = root->rt;
       child->id = atomic_fetch_add (&next_connection_id, 1);
       child->parent = root;
@@ -1058,6 +1074,7 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
          }
       }
    }
+   mg_conn_sync_host_state_locked (conn);
    pthread_mutex_unlock (&conn->lock);
    return 0;
 }
@@ -1171,7 +1188,7 @@ mgconn_connection_ready_state (const mgconn_connection *conn)
    if (conn->detached) {
       return MGCONN_STATE_DISCONNECTED;
    }
-   return atomic_load (&mg_conn_root ((mgconn_connection *) conn)->ready_state);
+   return atomic_load (&conn->host_state);
 }
 
 const char *

@@ -225,6 +225,9 @@ bool mg_effective_auto (const mgconn_model *model, const mgconn_connection *root
 void mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
 /* The same, for `conn` alone (not its use_db children). */
 void mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
+/* A host call has queued events: what the host sees is the state they lead to, now (conn and its
+ * use_db children; the root's lock held). */
+void mg_conn_sync_host_state_locked (mgconn_connection *conn);
 
 /* ---- connections (connection.c, monitor.c) ---- */
 
@@ -246,7 +249,17 @@ struct mgconn_connection {
    bool has_opts;
    mongoc_client_pool_t *pool;
    mg_pool_phase pool_phase;
-   atomic_int ready_state;
+   int64_t pool_cycle;   /* the open cycle the pool was made for: a pool still being made when a
+                            close and an open_uri start a new cycle is given up, not adopted */
+   atomic_int ready_state; /* the state machine's state (the host sees host_state) */
+   /* What mgconn_connection_ready_state() says: the state after the last event the host has been
+    * told of, dispatched or queued by its own call (create, open_uri, close), so that it never
+    * changes behind the host's back between two dispatches and agrees with the events. Events are
+    * numbered as they are queued; a dispatched event older than the last one a call accounted for
+    * leaves it alone. Under the root's lock (written by host threads only). */
+   atomic_int host_state;
+   int64_t event_seq;
+   int64_t host_seq;
    bool up;             /* the last topology had a writable server */
    bool ever_connected; /* in this open cycle: a later `connected` is a reconnection */
    bool failed;         /* the initial connect of this cycle failed: monitoring results are ignored */

@@ -16,6 +16,7 @@
 typedef struct {
    mg_delivery d;
    mgconn_connection *conn; /* a reference */
+   int64_t seq;             /* conn->event_seq when it was queued */
    struct mgconn_event ev;
    mgconn_error error;
 } mg_event_item;
@@ -149,6 +150,33 @@ mgconn_connection_next_event (mgconn_connection *conn, mgconn_error *error)
    return slot->type;
 }
 
+/* readyState once the host has heard of an event of this type. */
+static int32_t
+state_after (int32_t type)
+{
+   switch (type) {
+   case MGCONN_EVENT_CONNECTING: return MGCONN_STATE_CONNECTING;
+   case MGCONN_EVENT_CONNECTED:
+   case MGCONN_EVENT_OPEN:
+   case MGCONN_EVENT_RECONNECTED: return MGCONN_STATE_CONNECTED;
+   case MGCONN_EVENT_DISCONNECTING: return MGCONN_STATE_DISCONNECTING;
+   default: return MGCONN_STATE_DISCONNECTED; /* disconnected, close, error */
+   }
+}
+
+void
+mg_conn_sync_host_state_locked (mgconn_connection *conn)
+{
+   mg_link *it;
+   conn->host_seq = conn->event_seq;
+   atomic_store (&conn->host_state, atomic_load (&conn->ready_state));
+   for (it = conn->children.next; it != &conn->children; it = it->next) {
+      mgconn_connection *child = MG_CONTAINER_OF (it, mgconn_connection, child_link);
+      child->host_seq = child->event_seq;
+      atomic_store (&child->host_state, atomic_load (&conn->ready_state));
+   }
+}
+
 static void
 item_run (mg_delivery *d)
 {
@@ -159,6 +187,10 @@ item_run (mg_delivery *d)
 
    pthread_mutex_lock (&mg_conn_root (conn)->lock);
    released = conn->host_released;
+   if (item->seq > conn->host_seq) {
+      conn->host_seq = item->seq;
+      atomic_store (&conn->host_state, state_after (item->ev.type));
+   }
    pthread_mutex_unlock (&mg_conn_root (conn)->lock);
    if (!released) {
       keep_polled (conn, &item->ev);
@@ -191,6 +223,7 @@ mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_err
    item->d.drop = item_drop;
    mg_conn_ref (conn);
    item->conn = conn;
+   item->seq = ++conn->event_seq;
    item->ev.type = type;
    if (error) {
       mgconn_error_copy (&item->error, error);
