@@ -314,11 +314,12 @@ do_create (void)
    slot *s = pick_slot (false);
    bool with_uri = rnd (4) != 0;
    mgconn_error e;
-   bson_t *opts = json (conn_opts);
+   bson_t *opts;
    int rc;
    if (!s) {
       return;
    }
+   opts = json (conn_opts);
    memset (s, 0, sizeof *s);
    s->id = next_slot_id++;
    note ("create %d %s", s->id, with_uri ? "with a URI" : "without a URI");
