@@ -151,6 +151,10 @@ struct mgconn_runtime {
    pthread_t *retired;       /* extra workers that left when idle, to be joined */
    int n_retired;
    int peak_workers;
+   int spawn_wanted;         /* workers the spawner is to start (counted in starting_workers) */
+   pthread_cond_t spawn_cond;
+   pthread_t spawner;
+   bool spawner_started;
    mg_wakeup wake;
    mg_timers timers;
    atomic_int dispatch_depth;

@@ -33,9 +33,11 @@
  *   - the `workers` runtime option (default 8) starts that many with the runtime and keeps them;
  *     workers started beyond it leave after MG_WORKER_IDLE_S without work (they are joined by the
  *     next start, or by mgconn_runtime_free).
- * The cost of a hung server is then threads, not other connections' latency. Starting a thread
- * happens in the enqueue, under rt->lock, on whatever thread enqueues (the host's included: tens
- * of microseconds, and only when every worker is busy).
+ * The cost of a hung server is then threads, not other connections' latency. Threads are started
+ * by a thread of their own (mgconn-spawner), outside every lock: an enqueue, which may run on the
+ * host thread and under a connection's lock, only counts what is wanted and signals it (a connection
+ * coming back with a hundred buffered operations asks for dozens of threads at once, and creating
+ * them under rt->lock kept the host's dispatch waiting for the lock).
  */
 #define MG_DEFAULT_WORKERS 8
 #define MG_MAX_WORKERS 1024
@@ -110,32 +112,60 @@ worker_main (void *arg)
    return NULL;
 }
 
-/* Starts one more worker. rt->lock held. */
-static bool
-start_worker_locked (mgconn_runtime *rt)
+/* Lists a worker that has been created (counted in starting_workers until it runs). rt->lock held. */
+static void
+add_worker_locked (mgconn_runtime *rt, pthread_t t)
 {
-   pthread_t t;
-   /* Workers that retired have returned or are about to: join the finished ones now. */
-   for (int i = 0; i < rt->n_retired;) {
-      if (pthread_tryjoin_np (rt->retired[i], NULL) == 0) {
-         rt->retired[i] = rt->retired[--rt->n_retired];
-      } else {
-         i++;
-      }
-   }
    if (rt->n_workers == rt->workers_alloc) {
       rt->workers_alloc = rt->workers_alloc ? rt->workers_alloc * 2 : 16;
       rt->workers = bson_realloc (rt->workers, sizeof (pthread_t) * (size_t) rt->workers_alloc);
    }
-   if (pthread_create (&t, NULL, worker_main, rt) != 0) {
-      return false; /* the job waits for a busy worker to come back */
-   }
    rt->workers[rt->n_workers++] = t;
-   rt->starting_workers++;
    if (rt->n_workers > rt->peak_workers) {
       rt->peak_workers = rt->n_workers;
    }
-   return true;
+}
+
+static void *
+spawner_main (void *arg)
+{
+   mgconn_runtime *rt = arg;
+   mg_name_this_thread ("mgconn-spawner");
+   pthread_mutex_lock (&rt->lock);
+   for (;;) {
+      int n;
+      while (!rt->stopping && rt->spawn_wanted == 0) {
+         pthread_cond_wait (&rt->spawn_cond, &rt->lock);
+      }
+      if (rt->stopping) {
+         break;
+      }
+      n = rt->spawn_wanted;
+      rt->spawn_wanted = 0;
+      /* Workers that retired have returned or are about to: join the finished ones now. */
+      for (int i = 0; i < rt->n_retired;) {
+         if (pthread_tryjoin_np (rt->retired[i], NULL) == 0) {
+            rt->retired[i] = rt->retired[--rt->n_retired];
+         } else {
+            i++;
+         }
+      }
+      pthread_mutex_unlock (&rt->lock);
+      for (int i = 0; i < n; i++) {
+         pthread_t t;
+         bool made = pthread_create (&t, NULL, worker_main, rt) == 0;
+         pthread_mutex_lock (&rt->lock);
+         if (made) {
+            add_worker_locked (rt, t);
+         } else {
+            rt->starting_workers--; /* the jobs wait for a busy worker to come back */
+         }
+         pthread_mutex_unlock (&rt->lock);
+      }
+      pthread_mutex_lock (&rt->lock);
+   }
+   pthread_mutex_unlock (&rt->lock);
+   return NULL;
 }
 
 void
@@ -143,9 +173,11 @@ mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job)
 {
    mg_list_push_back (&rt->work, &job->link);
    rt->work_len++;
-   if (rt->work_len > (size_t) (rt->idle_workers + rt->starting_workers) && rt->n_workers < MG_MAX_WORKERS &&
-       !rt->stopping) {
-      start_worker_locked (rt);
+   if (rt->work_len > (size_t) (rt->idle_workers + rt->starting_workers) &&
+       rt->n_workers + rt->starting_workers < MG_MAX_WORKERS && !rt->stopping && rt->spawner_started) {
+      rt->starting_workers++;
+      rt->spawn_wanted++;
+      pthread_cond_signal (&rt->spawn_cond);
    }
    pthread_cond_signal (&rt->work_cond);
 }
@@ -234,6 +266,7 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
       pthread_condattr_destroy (&attr);
    }
    pthread_cond_init (&rt->idle_cond, NULL);
+   pthread_cond_init (&rt->spawn_cond, NULL);
    mg_list_init (&rt->work);
    mg_list_init (&rt->done);
    mg_list_init (&rt->connections);
@@ -244,15 +277,22 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
       return mg_fail (error, MGCONN_ERR_INTERNAL, "could not create the runtime's wake-up fd or timer thread");
    }
    rt->base_workers = workers;
-   pthread_mutex_lock (&rt->lock);
    for (int i = 0; i < workers; i++) {
-      if (!start_worker_locked (rt)) {
-         pthread_mutex_unlock (&rt->lock);
+      pthread_t t;
+      if (pthread_create (&t, NULL, worker_main, rt) != 0) {
          mgconn_runtime_free (rt);
          return mg_fail (error, MGCONN_ERR_INTERNAL, "could not start worker thread %d of %d", i + 1, workers);
       }
+      pthread_mutex_lock (&rt->lock);
+      rt->starting_workers++;
+      add_worker_locked (rt, t);
+      pthread_mutex_unlock (&rt->lock);
    }
-   pthread_mutex_unlock (&rt->lock);
+   if (pthread_create (&rt->spawner, NULL, spawner_main, rt) != 0) {
+      mgconn_runtime_free (rt);
+      return mg_fail (error, MGCONN_ERR_INTERNAL, "could not start the thread that starts workers");
+   }
+   rt->spawner_started = true;
    mg_log_register_runtime (rt);
    *out = rt;
    return 0;
@@ -274,6 +314,7 @@ runtime_final_free (mgconn_runtime *rt)
    bson_free (rt->workers);
    bson_free (rt->retired);
    pthread_cond_destroy (&rt->idle_cond);
+   pthread_cond_destroy (&rt->spawn_cond);
    pthread_cond_destroy (&rt->work_cond);
    pthread_mutex_destroy (&rt->lock);
    bson_free (rt);
@@ -311,7 +352,12 @@ mgconn_runtime_free (mgconn_runtime *rt)
    pthread_mutex_lock (&rt->lock);
    rt->stopping = true; /* from here no worker starts or retires: the two lists stay as they are */
    pthread_cond_broadcast (&rt->work_cond);
+   pthread_cond_signal (&rt->spawn_cond);
    pthread_mutex_unlock (&rt->lock);
+   if (rt->spawner_started) {
+      pthread_join (rt->spawner, NULL); /* it creates nothing more once it has seen `stopping` */
+      rt->spawner_started = false;
+   }
    for (int i = 0; i < rt->n_retired; i++) {
       pthread_join (rt->retired[i], NULL); /* it has left its loop: returning takes no time */
    }
