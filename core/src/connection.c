@@ -1040,7 +1040,14 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
    state = atomic_load (&conn->ready_state);
    op->phase = MG_OP_WAITING;
    mg_list_push_back (&conn->close_ops, &op->conn_link);
-   if (state == MGCONN_STATE_UNINITIALIZED || conn->closed) {
+   if (state == MGCONN_STATE_UNINITIALIZED && !conn->closed) {
+      /* Never opened: no events, but it is closed as any other: what waits for it (buffered
+       * operations, open waiters) fails now, and new operations fail until open_uri(). */
+      conn->closed = true;
+      fail_ops_closed_locked (conn, false);
+      fail_open_waiters_closed_locked (conn);
+      mg_op_finish_locked (op, true, NULL, NULL);
+   } else if (state == MGCONN_STATE_UNINITIALIZED || conn->closed) {
       mg_op_finish_locked (op, true, NULL, NULL); /* nothing to close; a second close does nothing */
    } else if (force) {
       /* Nothing is waited for: operations in flight fail now, the close finishes now, and the

@@ -369,8 +369,10 @@ do_close (slot *s, bool force, bool wait)
    if (s->ever_opened) {
       MCHECK (st == MGCONN_STATE_DISCONNECTED || (!force && st == MGCONN_STATE_DISCONNECTING),
               "readyState %d right after close%s", st, force ? "(force)" : "");
-      s->closed = true;
+   } else {
+      MCHECK (st == MGCONN_STATE_UNINITIALIZED, "readyState %d right after close of a connection never opened", st);
    }
+   s->closed = true; /* never opened too: what waits for it fails, new operations fail until open_uri */
    if (wait) {
       int32_t status;
       call_begin ("mgconn_op_wait(close)");

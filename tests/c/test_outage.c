@@ -38,8 +38,8 @@ timed_ping (mgconn_connection *conn, const char *what)
    return (now_us () - t) / 1000.0;
 }
 
-#define ROUNDS 5
-#define PER_ROUND 60
+#define ROUNDS 8
+#define PER_ROUND 50
 #define HUNG_OPS 24 /* more than the 8 workers a runtime starts with */
 
 /* Hangs A's server and puts HUNG_OPS finds in flight on A, each held by a worker in the driver. */
