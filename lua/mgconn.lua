@@ -313,22 +313,12 @@ local EVENTS = { connecting = true, connected = true, open = true, disconnecting
                  close = true, reconnected = true, error = true }
 
 local function wrap_connection(native)
-  local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {}, _waiting = {} },
-                            Connection)
+  local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {} }, Connection)
   native:onEvent(function(name, err) conn:_emit(name, err) end)
   return conn
 end
 
 function Connection:_emit(name, err)
-  if name == "open" or (name == "error" and self.readyState ~= 1) or name == "close" then
-    self._open_error = name == "error" and err or nil
-    local waiting = self._waiting
-    self._waiting = {}
-    for _, op in ipairs(waiting) do
-      if name == "open" then finish(op, nil, self)
-      else finish(op, err or type_error("the connection was closed before it opened"), nil) end
-    end
-  end
   for _, entry in ipairs({ table.unpack(self._listeners[name] or {}) }) do
     if entry.once then self:off(name, entry.fn) end
     local ok, msg = xpcall(entry.fn, debug.traceback, err)
@@ -354,19 +344,13 @@ function Connection:off(event, fn)
   return self
 end
 
---- An op that completes with the connection once it is open (or fails with the connect error).
+--- An op that completes with the connection once it is open, or fails with the connect error, or
+--- with ConnectionClosed once the connection is closed (at once if it is closed).
 function Connection:asPromise(cb)
-  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false }, Op)
-  if self.readyState == 1 then later[#later + 1] = function() finish(op, nil, self) end
-  elseif self.readyState == 0 and self._open_error then
-    local e = self._open_error
-    later[#later + 1] = function() finish(op, e, nil) end
-  else self._waiting[#self._waiting + 1] = op end
-  return op
+  return start(function(done) return self._native:whenOpen(done) end, cb, function() return self end)
 end
 
 function Connection:openUri(uri, opts)
-  self._open_error = nil
   self._native:open(uri, options(opts))
   return self
 end
