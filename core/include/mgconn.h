@@ -130,7 +130,9 @@ MGCONN_EXTERN (const mgconn_error *) mgconn_last_error (void);
 
 typedef struct mgconn_runtime mgconn_runtime;
 
-/* Options (BSON, may be NULL): {"workers": int32 1..256, default 8}.
+/* Options (BSON, may be NULL): {"workers": int32 1..256, default 8}: the worker threads started
+ * with the runtime and kept. More are started whenever work is queued and none is idle (up to
+ * 1024), so that a connection whose server hangs never delays another; those leave after 10 s idle.
  * The runtime owns worker threads, a timer thread and a wake-up file descriptor. */
 MGCONN_EXTERN (int) mgconn_runtime_new (mgconn_runtime **out,
                                          const uint8_t *opts,
@@ -222,8 +224,11 @@ MGCONN_EXTERN (int) mgconn_connection_open (mgconn_connection *conn,
  * background; the call does not wait). Its listeners are not called any more. */
 MGCONN_EXTERN (void) mgconn_connection_free (mgconn_connection *conn);
 
-/* MGCONN_STATE_*: Mongoose's readyState. Inside one of the connection's listeners it is the state
- * the event was emitted in (3 in `disconnecting`, even when the close has gone further since). */
+/* MGCONN_STATE_*: Mongoose's readyState, as of the last event the host has been told of: the last
+ * one dispatched, or queued by the host's own call (after create or open_uri it is connecting, after
+ * close(force) disconnected). It never changes between two dispatches otherwise, so it always agrees
+ * with the events a listener has seen. Inside one of the connection's listeners it is the state the
+ * event was emitted in (3 in `disconnecting`, even when the close has gone further since). */
 MGCONN_EXTERN (int32_t) mgconn_connection_ready_state (const mgconn_connection *conn);
 /* The database name ("test" when the URI names none). Borrowed; valid until the connection is
  * opened again or freed. */
@@ -527,14 +532,24 @@ MGCONN_EXTERN (int32_t) mgconn_cursor_done (const mgconn_cursor *cursor);
 /* Frees the cursor; an unfinished cursor is killed on the server in the background. */
 MGCONN_EXTERN (void) mgconn_cursor_free (mgconn_cursor *cursor);
 
-/* Closes the connection (see the events in the docs). With force, operations in flight fail at
- * once with MGCONN_ERR_CONNECTION_CLOSED instead of being waited for. The op succeeds once the
- * connection is closed. */
+/* Closes the connection (see the events in the docs). While it is still connecting, the attempt
+ * ends at once. Otherwise operations in flight are waited for at most 1000 ms, then fail with
+ * MGCONN_ERR_CONNECTION_CLOSED; with force they fail at once. The op succeeds once the connection
+ * is closed (within about 1 s of the call, whatever the server does). */
 MGCONN_EXTERN (int) mgconn_connection_close (mgconn_op **out,
                                               mgconn_connection *conn,
                                               int32_t force,
                                               mgconn_op_cb cb,
                                               void *userdata);
+
+/* Mongoose's asPromise(): an op that succeeds once the connection's current open has succeeded (at
+ * once if it has), fails with the open's error when it fails (at once if it has), and fails with
+ * MGCONN_ERR_CONNECTION_CLOSED when the connection is closed before it opens (at once if it is
+ * closed). A connection created without a URI waits for mgconn_connection_open(). */
+MGCONN_EXTERN (int) mgconn_connection_when_open (mgconn_op **out,
+                                                  mgconn_connection *conn,
+                                                  mgconn_op_cb cb,
+                                                  void *userdata);
 
 /* ---- Several connections --------------------------------------------------------------------- */
 

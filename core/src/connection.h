@@ -256,6 +256,9 @@ bool mg_effective_auto (const mgconn_model *model, const mgconn_connection *root
 void mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
 /* The same, for `conn` alone (not its use_db children). */
 void mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
+/* A host call has queued events: what the host sees is the state they lead to, now (conn and its
+ * use_db children; the root's lock held). */
+void mg_conn_sync_host_state_locked (mgconn_connection *conn);
 
 /* ---- connections (connection.c, monitor.c) ---- */
 
@@ -277,7 +280,17 @@ struct mgconn_connection {
    bool has_opts;
    mongoc_client_pool_t *pool;
    mg_pool_phase pool_phase;
-   atomic_int ready_state;
+   int64_t pool_cycle;   /* the open cycle the pool was made for: a pool still being made when a
+                            close and an open_uri start a new cycle is given up, not adopted */
+   atomic_int ready_state; /* the state machine's state (the host sees host_state) */
+   /* What mgconn_connection_ready_state() says: the state after the last event the host has been
+    * told of, dispatched or queued by its own call (create, open_uri, close), so that it never
+    * changes behind the host's back between two dispatches and agrees with the events. Events are
+    * numbered as they are queued; a dispatched event older than the last one a call accounted for
+    * leaves it alone. Under the root's lock (written by host threads only). */
+   atomic_int host_state;
+   int64_t event_seq;
+   int64_t host_seq;
    bool up;             /* the last topology had a writable server */
    bool ever_connected; /* in this open cycle: a later `connected` is a reconnection */
    bool failed;         /* the initial connect of this cycle failed: monitoring results are ignored */
@@ -291,6 +304,17 @@ struct mgconn_connection {
    mg_list waiting;     /* WAITING ops, in submission order */
    mg_list running;     /* RUNNING ops */
    mg_list close_ops;   /* close() ops to finish when the pool is gone */
+   mg_list open_waiters; /* mgconn_connection_when_open ops: finished by this cycle's outcome */
+   mgconn_error open_error; /* why this cycle's first open failed (category 0: it did not) */
+   /* A plain close() waits for operations in flight at most MG_CLOSE_GRACE_MS, then fails them. */
+   mg_timer close_grace_timer;
+   bool close_grace_armed;
+   int64_t close_grace_cycle;
+   /* While down after a loss: the reconnect probe (monitor.c). */
+   mg_job probe_job;
+   mg_timer probe_timer;
+   bool probe_active;    /* a probe job is queued or running, or its timer is armed */
+   int64_t probe_started_us;
    mg_timer connect_timer;
    bool connect_timer_armed;
    mg_job open_job;
@@ -370,6 +394,20 @@ bool mg_filter_pins_id (const bson_t *filter, bson_iter_t *id);
 void mg_conn_teardown_if_idle_locked (mgconn_connection *conn);
 /* Fills a op's fault-derived error (OutcomeUnknown) when its outcome is unknown (buffer.c). */
 void mg_buffer_outcome_unknown (mgconn_op *op, const mgconn_error *final, const char *why, mgconn_error *out);
+
+/* How long a plain close() lets operations in flight finish before failing them with
+ * ConnectionClosed and closing (a hung server would otherwise hold the close for socketTimeoutMS,
+ * five minutes by default). */
+#define MG_CLOSE_GRACE_MS 1000
+
+/* Reconnect probing (monitor.c): while the connection is down after a loss, mgconn asks whether
+ * the server answers every MG_PROBE_INTERVAL_MS, whatever heartbeatFrequencyMS says, and has the
+ * pool's monitors look again as soon as it does. conn->lock held. */
+#define MG_PROBE_INTERVAL_MS 500
+void mg_conn_start_probe_locked (mgconn_connection *conn);
+/* Disarms a probe waiting for its next turn (closing, giving up); one running stops by itself. */
+void mg_conn_stop_probe_locked (mgconn_connection *conn);
+void mg_conn_probe_init (mgconn_connection *conn);
 
 void mg_conn_close_all_for_runtime_free (mgconn_runtime *rt);
 void mg_conn_read_method_case (mgconn_runtime *rt, const uint8_t *opts, size_t opts_len);
