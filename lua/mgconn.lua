@@ -447,8 +447,7 @@ local function weakly(object)
 end
 
 local function wrap_connection(native)
-  local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {}, _waiting = {} },
-                            Connection)
+  local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {} }, Connection)
   local number = weakly(conn)
   native:onEvent(function(name, err)
     local c = by_number[number]
@@ -459,15 +458,6 @@ end
 
 function Connection:_emit(name, err)
   if name == "close" and self ~= default then live[self] = nil end
-  if name == "open" or (name == "error" and self.readyState ~= 1) or name == "close" then
-    self._open_error = name == "error" and err or nil
-    local waiting = self._waiting
-    self._waiting = {}
-    for _, op in ipairs(waiting) do
-      if name == "open" then finish(op, nil, self)
-      else finish(op, err or type_error("the connection was closed before it opened"), nil) end
-    end
-  end
   for _, entry in ipairs({ table.unpack(self._listeners[name] or {}) }) do
     if entry.once then self:off(name, entry.fn) end
     local ok, msg = xpcall(entry.fn, debug.traceback, err)
@@ -496,16 +486,11 @@ function Connection:off(event, fn)
   return self
 end
 
---- An op that completes with the connection once it is open (or fails with the connect error).
+--- An op that completes with the connection once it is open, or fails with the connect error, or
+--- with ConnectionClosed once the connection is closed (at once if it is closed).
 function Connection:asPromise(cb)
   check_fn(cb, 1, "asPromise")
-  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false, _owner = self }, Op)
-  if self.readyState == 1 then later(function() finish(op, nil, self) end)
-  elseif self.readyState == 0 and self._open_error then
-    local e = self._open_error
-    later(function() finish(op, e, nil) end)
-  else self._waiting[#self._waiting + 1] = op end
-  return op
+  return start(function(done) return self._native:whenOpen(done) end, cb, function() return self end, self)
 end
 
 function Connection:openUri(uri, opts, cb)
@@ -513,7 +498,6 @@ function Connection:openUri(uri, opts, cb)
   check_arg(type(uri) == "string", 1, "openUri", "string", uri)
   check_table(opts, 2, "openUri", true)
   check_fn(cb, 3, "openUri")
-  self._open_error = nil
   self._native:open(uri, options(opts))
   track(self)
   if cb then self:asPromise(cb) end -- as Mongoose: cb(err, conn) once open (or failed)

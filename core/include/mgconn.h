@@ -86,7 +86,9 @@ typedef enum {
    MGCONN_ERR_INVALID_ARGUMENT = 15,  /* misuse of the API: NULL handle, wrong state, bad BSON */
    MGCONN_ERR_CANCELLED = 16,         /* the caller cancelled the operation before it was sent */
    MGCONN_ERR_INTERNAL = 17,          /* out of memory, a thread that could not start */
-   MGCONN_ERR_VALIDATION = 18         /* a model's write with a value of another type than its schema
+   MGCONN_ERR_OUTCOME_UNKNOWN = 18,   /* a write whose connection failed before its reply, not sent
+                                         again: it may or may not have been applied */
+   MGCONN_ERR_VALIDATION = 19         /* a model's write with a value of another type than its schema
                                          declares; nothing was sent */
 } mgconn_error_category;
 
@@ -130,7 +132,9 @@ MGCONN_EXTERN (const mgconn_error *) mgconn_last_error (void);
 
 typedef struct mgconn_runtime mgconn_runtime;
 
-/* Options (BSON, may be NULL): {"workers": int32 1..256, default 8}.
+/* Options (BSON, may be NULL): {"workers": int32 1..256, default 8}: the worker threads started
+ * with the runtime and kept. More are started whenever work is queued and none is idle (up to
+ * 1024), so that a connection whose server hangs never delays another; those leave after 10 s idle.
  * The runtime owns worker threads, a timer thread and a wake-up file descriptor. */
 MGCONN_EXTERN (int) mgconn_runtime_new (mgconn_runtime **out,
                                          const uint8_t *opts,
@@ -199,8 +203,11 @@ typedef struct mgconn_connection mgconn_connection;
  * by the next dispatch, so listeners attached right after this call still see it). With uri NULL
  * it stays uninitialized (99) until mgconn_connection_open(). Options are a BSON document whose
  * keys are MongoDB's URI option names or mgconn's own (bufferCommands, bufferTimeoutMS, autoIndex,
- * autoCreate, dbName, user, pass, debug), matched case-insensitively; they beat the URI's. Every
- * option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming it. */
+ * autoCreate, dbName, user, pass, debug, resendInterrupted), matched case-insensitively; they beat
+ * the URI's. Every option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming
+ * it. resendInterrupted (bool, default true): an operation whose connection fails before its reply
+ * is sent again after the reconnect when that is safe (see MGCONN_ERR_OUTCOME_UNKNOWN); false sends
+ * nothing again. An operation's options may hold it too, and beat the connection's. */
 MGCONN_EXTERN (int) mgconn_connection_new (mgconn_connection **out,
                                             mgconn_runtime *rt,
                                             const char *uri,
@@ -219,8 +226,11 @@ MGCONN_EXTERN (int) mgconn_connection_open (mgconn_connection *conn,
  * background; the call does not wait). Its listeners are not called any more. */
 MGCONN_EXTERN (void) mgconn_connection_free (mgconn_connection *conn);
 
-/* MGCONN_STATE_*: Mongoose's readyState. Inside one of the connection's listeners it is the state
- * the event was emitted in (3 in `disconnecting`, even when the close has gone further since). */
+/* MGCONN_STATE_*: Mongoose's readyState, as of the last event the host has been told of: the last
+ * one dispatched, or queued by the host's own call (after create or open_uri it is connecting, after
+ * close(force) disconnected). It never changes between two dispatches otherwise, so it always agrees
+ * with the events a listener has seen. Inside one of the connection's listeners it is the state the
+ * event was emitted in (3 in `disconnecting`, even when the close has gone further since). */
 MGCONN_EXTERN (int32_t) mgconn_connection_ready_state (const mgconn_connection *conn);
 /* The database name ("test" when the URI names none). Borrowed; valid until the connection is
  * opened again or freed. */
@@ -323,6 +333,9 @@ MGCONN_EXTERN (int) mgconn_op_cancel (mgconn_op *op);
 MGCONN_EXTERN (int) mgconn_op_reply (const mgconn_op *op, const uint8_t **data, size_t *len);
 /* The error of a failed op, or NULL. Borrowed from the op. */
 MGCONN_EXTERN (const mgconn_error *) mgconn_op_error (const mgconn_op *op);
+/* How many times the op was sent again because its connection failed before the reply (0: it ran
+ * once). A succeeded op that was re-sent also says so in its reply: {"resent": n}. */
+MGCONN_EXTERN (int32_t) mgconn_op_resent (const mgconn_op *op);
 
 /* Runs a database command on `db` (NULL: the connection's database). Reply: the server's reply. */
 MGCONN_EXTERN (int) mgconn_run_command (mgconn_op **out,
@@ -521,14 +534,24 @@ MGCONN_EXTERN (int32_t) mgconn_cursor_done (const mgconn_cursor *cursor);
 /* Frees the cursor; an unfinished cursor is killed on the server in the background. */
 MGCONN_EXTERN (void) mgconn_cursor_free (mgconn_cursor *cursor);
 
-/* Closes the connection (see the events in the docs). With force, operations in flight fail at
- * once with MGCONN_ERR_CONNECTION_CLOSED instead of being waited for. The op succeeds once the
- * connection is closed. */
+/* Closes the connection (see the events in the docs). While it is still connecting, the attempt
+ * ends at once. Otherwise operations in flight are waited for at most 1000 ms, then fail with
+ * MGCONN_ERR_CONNECTION_CLOSED; with force they fail at once. The op succeeds once the connection
+ * is closed (within about 1 s of the call, whatever the server does). */
 MGCONN_EXTERN (int) mgconn_connection_close (mgconn_op **out,
                                               mgconn_connection *conn,
                                               int32_t force,
                                               mgconn_op_cb cb,
                                               void *userdata);
+
+/* Mongoose's asPromise(): an op that succeeds once the connection's current open has succeeded (at
+ * once if it has), fails with the open's error when it fails (at once if it has), and fails with
+ * MGCONN_ERR_CONNECTION_CLOSED when the connection is closed before it opens (at once if it is
+ * closed). A connection created without a URI waits for mgconn_connection_open(). */
+MGCONN_EXTERN (int) mgconn_connection_when_open (mgconn_op **out,
+                                                  mgconn_connection *conn,
+                                                  mgconn_op_cb cb,
+                                                  void *userdata);
 
 /* ---- Several connections --------------------------------------------------------------------- */
 

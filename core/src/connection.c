@@ -79,6 +79,7 @@ mg_conn_unref (mgconn_connection *conn)
    bson_destroy (&conn->servers);
    bson_destroy (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
+   mgconn_error_cleanup (&conn->open_error);
    bson_free (conn->listeners);
    mg_conn_clear_polled (conn);
    pthread_mutex_destroy (&conn->lock);
@@ -164,6 +165,32 @@ fail_ops_closed_locked (mgconn_connection *conn, bool running_too)
    mgconn_error_cleanup (&e);
 }
 
+/* The open waiters (mgconn_connection_when_open) learn this cycle's outcome: open (error NULL),
+ * the first open's failure, or a close. */
+static void
+finish_open_waiters_locked (mgconn_connection *conn, const mgconn_error *error)
+{
+   mg_link *it, *tmp;
+   MG_LIST_FOREACH_SAFE (it, tmp, &conn->open_waiters)
+   {
+      mg_op_finish_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), error == NULL, NULL, (mgconn_error *) error);
+   }
+}
+
+static void
+fail_open_waiters_closed_locked (mgconn_connection *conn)
+{
+   mgconn_error e;
+   if (mg_list_empty (&conn->open_waiters)) {
+      return;
+   }
+   mgconn_error_init (&e);
+   mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld was closed before it opened",
+                 (long long) conn->id);
+   finish_open_waiters_locked (conn, &e);
+   mgconn_error_cleanup (&e);
+}
+
 static void
 disarm_connect_timer_locked (mgconn_connection *conn)
 {
@@ -191,36 +218,11 @@ mg_conn_connected_locked (const mgconn_connection *conn)
    return conn->pool_phase == MG_POOL_READY && conn->up && !conn->failed && !conn->close_wanted;
 }
 
+/* Called by the pump (buffer.c) after it has moved what it could to the workers. */
 void
-mg_conn_pump_locked (mgconn_connection *conn)
+mg_conn_teardown_if_idle_locked (mgconn_connection *conn)
 {
    mgconn_runtime *rt = conn->rt;
-   if (mg_conn_connected_locked (conn)) {
-      mg_link *it, *tmp;
-      pthread_mutex_lock (&rt->lock);
-      MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
-      {
-         mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
-         if (conn->in_flight >= conn->opts.max_pool_size) {
-            break;
-         }
-         if (op->model && op->model->create_pending && !op->is_init) {
-            continue; /* waits for its model's autoCreate; others keep their order */
-         }
-         mg_link_unlink (&op->conn_link);
-         mg_op_disarm_buffer_timer_locked (op);
-         if (!op->db) {
-            op->db = bson_strdup (conn->opts.db_name); /* the database of the open it runs in */
-         }
-         op->phase = MG_OP_RUNNING;
-         mg_list_push_back (&conn->running, &op->conn_link);
-         conn->in_flight++;
-         conn->peak_in_flight = conn->in_flight > conn->peak_in_flight ? conn->in_flight : conn->peak_in_flight;
-         mg_op_ref (op); /* the worker's */
-         mg_runtime_push_job_locked (rt, &op->job);
-      }
-      pthread_mutex_unlock (&rt->lock);
-   }
    if (conn->pool_phase == MG_POOL_CLOSING && conn->in_flight == 0 && !conn->teardown_queued) {
       /* Nothing uses the pool any more: for the user the close is done. Destroying the pool can
        * take long (libmongoc ends server sessions first, waiting up to serverSelectionTimeoutMS for
@@ -260,6 +262,12 @@ finish_close_locked (mgconn_connection *conn)
    mg_conn_emit_locked (conn, MGCONN_EVENT_CLOSE, NULL);
    conn->closed = true;
    conn->close_wanted = false;
+   fail_open_waiters_closed_locked (conn);
+   mg_conn_stop_probe_locked (conn);
+   if (conn->close_grace_armed && mg_timer_disarm (&conn->rt->timers, &conn->close_grace_timer)) {
+      conn->close_grace_armed = false;
+      atomic_fetch_sub (&conn->refs, 1); /* the timer's reference; the caller holds another */
+   }
    MG_LIST_FOREACH_SAFE (it, tmp, &conn->close_ops)
    {
       mg_op_finish_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), true, NULL, NULL);
@@ -289,6 +297,7 @@ become_up_locked (mgconn_connection *conn)
       for_each_model_locked (conn, start_init, NULL); /* every open: autoCreate, then autoIndex */
    }
    mg_conn_emit_locked (conn, MGCONN_EVENT_OPEN, NULL);
+   finish_open_waiters_locked (conn, NULL);
    if (conn->close_wanted) { /* close() was called while connecting: it waited for this */
       begin_close_locked (conn);
       return;
@@ -308,6 +317,8 @@ fail_first_open_locked (mgconn_connection *conn, const mgconn_error *e)
       mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
    }
    mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, e);
+   mgconn_error_copy (&conn->open_error, e);
+   finish_open_waiters_locked (conn, e);
    mg_conn_fail_buffered_locked (conn, e);
    start_teardown_locked (conn);
 }
@@ -396,15 +407,36 @@ mg_conn_topology_locked (mgconn_connection *conn, bool up)
       mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED,
                            conn->last_monitor_error.category ? &conn->last_monitor_error : NULL);
       mg_conn_arm_buffer_timers_locked (conn);
+      mg_conn_start_probe_locked (conn);
    }
 }
 
 /* ---- open ---- */
 
+/* A pool for the current open cycle. conn->lock held, no pool. */
+static void
+push_open_job_locked (mgconn_connection *conn)
+{
+   conn->pool_phase = MG_POOL_OPENING;
+   conn->pool_cycle = conn->open_cycle;
+   mg_conn_ref (conn); /* the open job's, handed on to the pool */
+   pthread_mutex_lock (&conn->rt->lock);
+   conn->rt->pools_alive++;
+   mg_runtime_push_job_locked (conn->rt, &conn->open_job);
+   pthread_mutex_unlock (&conn->rt->lock);
+}
+
 static void
 start_open_locked (mgconn_connection *conn, mg_options *opts)
 {
    const char *line, *nl;
+   if (conn->close_wanted) {
+      /* A close still waiting for operations in flight (open_uri() right after close()): it is
+       * completed now, as a forced one, so that it resolves and no operation of the old cycle
+       * outlives it unresolved. */
+      fail_ops_closed_locked (conn, true);
+      finish_close_locked (conn);
+   }
    if (conn->has_opts) {
       mg_options_cleanup (&conn->opts);
    }
@@ -417,6 +449,7 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    bson_reinit (&conn->servers);
    bson_reinit (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
+   mgconn_error_cleanup (&conn->open_error);
    conn->topology_type[0] = '\0';
 
    for (line = conn->opts.warnings->str; *line; line = nl + 1) {
@@ -427,20 +460,21 @@ start_open_locked (mgconn_connection *conn, mg_options *opts)
    set_state_locked (conn, MGCONN_STATE_CONNECTING);
    mg_conn_emit_locked (conn, MGCONN_EVENT_CONNECTING, NULL);
 
-   mg_conn_ref (conn); /* the timer's */
+   /* The timer holds one reference while armed. A timer still armed from the cycle a close ended
+    * is moved, keeping its reference; one being fired right now drops its own (connect_timeout sees
+    * itself re-armed and does nothing). */
    conn->connect_timer_armed = true;
-   mg_timer_arm (&conn->rt->timers, &conn->connect_timer,
-                 conn->open_started_us + (int64_t) conn->opts.server_selection_timeout_ms * 1000, connect_timeout);
+   if (!mg_timer_arm (&conn->rt->timers, &conn->connect_timer,
+                      conn->open_started_us + (int64_t) conn->opts.server_selection_timeout_ms * 1000,
+                      connect_timeout)) {
+      mg_conn_ref (conn);
+   }
 
    if (conn->pool_phase == MG_POOL_NONE) {
-      conn->pool_phase = MG_POOL_OPENING;
-      mg_conn_ref (conn); /* the open job's, handed on to the pool */
-      pthread_mutex_lock (&conn->rt->lock);
-      conn->rt->pools_alive++;
-      mg_runtime_push_job_locked (conn->rt, &conn->open_job);
-      pthread_mutex_unlock (&conn->rt->lock);
+      push_open_job_locked (conn);
    } else {
-      conn->reopen_wanted = true; /* the old pool is still being destroyed; its teardown opens */
+      /* The old pool is still being made or destroyed: once it is gone, a new one is made. */
+      conn->reopen_wanted = true;
    }
 }
 
@@ -489,16 +523,26 @@ open_job_run (mg_job *job)
                        conn->opts.uri_redacted, be.message);
       }
       conn->pool_phase = MG_POOL_NONE;
-      disarm_connect_timer_locked (conn);
-      if (!conn->failed) {
-         conn->failed = true;
-         set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
-         mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
-         mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
-         mg_conn_fail_buffered_locked (conn, &e);
-      }
-      if (conn->close_wanted) {
-         finish_close_locked (conn);
+      if (conn->pool_cycle != conn->open_cycle) {
+         /* Made for a cycle that a close ended: the new cycle gets a pool of its own. */
+         if (conn->reopen_wanted && !conn->host_released) {
+            conn->reopen_wanted = false;
+            push_open_job_locked (conn);
+         }
+      } else {
+         disarm_connect_timer_locked (conn);
+         if (!conn->failed) {
+            conn->failed = true;
+            set_state_locked (conn, MGCONN_STATE_DISCONNECTED);
+            mg_conn_emit_locked (conn, MGCONN_EVENT_DISCONNECTED, NULL);
+            mg_conn_emit_locked (conn, MGCONN_EVENT_ERROR, &e);
+            mgconn_error_copy (&conn->open_error, &e);
+            finish_open_waiters_locked (conn, &e);
+            mg_conn_fail_buffered_locked (conn, &e);
+         }
+         if (conn->close_wanted) {
+            finish_close_locked (conn);
+         }
       }
       mgconn_error_cleanup (&e);
       pthread_mutex_unlock (&conn->lock);
@@ -511,7 +555,7 @@ open_job_run (mg_job *job)
    }
    conn->pool = pool;
    conn->pool_phase = MG_POOL_READY;
-   give_up = conn->failed || conn->host_released;
+   give_up = conn->failed || conn->host_released || conn->pool_cycle != conn->open_cycle;
    if (!give_up) {
       conn->in_flight++; /* the warm-up below uses the pool: keep teardown away until it is done */
    }
@@ -610,17 +654,13 @@ teardown (mgconn_connection *conn)
    conn->pool_phase = MG_POOL_NONE;
    conn->teardown_queued = false;
    conn->up = false;
+   mg_conn_stop_probe_locked (conn);
    if (conn->close_wanted) {
       finish_close_locked (conn);
    }
    if (conn->reopen_wanted && !conn->host_released) {
       conn->reopen_wanted = false;
-      conn->pool_phase = MG_POOL_OPENING;
-      mg_conn_ref (conn);
-      pthread_mutex_lock (&conn->rt->lock);
-      conn->rt->pools_alive++;
-      mg_runtime_push_job_locked (conn->rt, &conn->open_job);
-      pthread_mutex_unlock (&conn->rt->lock);
+      push_open_job_locked (conn);
    }
    pthread_mutex_unlock (&conn->lock);
 
@@ -636,14 +676,17 @@ connect_timeout (mg_timer *t)
 {
    mgconn_connection *conn = MG_CONTAINER_OF (t, mgconn_connection, connect_timer);
    pthread_mutex_lock (&conn->lock);
-   conn->connect_timer_armed = false;
-   if (!conn->ever_connected && !conn->failed &&
-       atomic_load (&conn->ready_state) == MGCONN_STATE_CONNECTING) {
-      mgconn_error e;
-      mgconn_error_init (&e);
-      mg_conn_server_selection_error_locked (conn, &e);
-      fail_first_open_locked (conn, &e);
-      mgconn_error_cleanup (&e);
+   /* Armed again: an open re-armed it while this fire waited for the lock, and this fire belongs
+    * to an open cycle that is over. */
+   if (!mg_timer_is_armed (&conn->rt->timers, t)) {
+      conn->connect_timer_armed = false;
+      if (!conn->ever_connected && !conn->failed && atomic_load (&conn->ready_state) == MGCONN_STATE_CONNECTING) {
+         mgconn_error e;
+         mgconn_error_init (&e);
+         mg_conn_server_selection_error_locked (conn, &e);
+         fail_first_open_locked (conn, &e);
+         mgconn_error_cleanup (&e);
+      }
    }
    pthread_mutex_unlock (&conn->lock);
    mg_conn_unref (conn); /* the timer's reference */
@@ -693,10 +736,13 @@ mgconn_connection_new (mgconn_connection **out,
    conn->id = atomic_fetch_add (&next_connection_id, 1);
    pthread_mutex_init (&conn->lock, NULL);
    atomic_init (&conn->ready_state, MGCONN_STATE_UNINITIALIZED);
+   atomic_init (&conn->host_state, MGCONN_STATE_UNINITIALIZED);
    mg_list_init (&conn->waiting);
    mg_list_init (&conn->running);
    mg_list_init (&conn->close_ops);
+   mg_list_init (&conn->open_waiters);
    mg_list_init (&conn->rt_link);
+   mg_conn_probe_init (conn);
    bson_init (&conn->servers);
    bson_init (&conn->server_errors);
    mg_list_init (&conn->children);
@@ -704,6 +750,7 @@ mgconn_connection_new (mgconn_connection **out,
    atomic_init (&conn->handles, 1);
    conn->max_bson_size = 16 * 1024 * 1024;
    conn->opts.buffer_commands = conn->opts.auto_index = conn->opts.auto_create = conn->opts.debug = -1;
+   conn->opts.resend_interrupted = -1;
    conn->opts.buffer_timeout_ms = -1;
    conn->open_job.run = open_job_run;
    conn->teardown_job.run = teardown_job_run;
@@ -725,6 +772,7 @@ mgconn_connection_new (mgconn_connection **out,
    if (uri) {
       pthread_mutex_lock (&conn->lock);
       start_open_locked (conn, &parsed);
+      mg_conn_sync_host_state_locked (conn);
       pthread_mutex_unlock (&conn->lock);
    }
    *out = conn;
@@ -771,11 +819,50 @@ mgconn_connection_open (mgconn_connection *conn, const char *uri, const uint8_t 
    }
    pthread_mutex_lock (&conn->lock);
    start_open_locked (conn, &parsed);
+   mg_conn_sync_host_state_locked (conn);
    pthread_mutex_unlock (&conn->lock);
    return 0;
 }
 
-static const mg_op_kind close_kind = {"close", "close", NULL, false, false};
+static const mg_op_kind close_kind = {"close", "close", NULL, false, false, .idempotent = NULL};
+
+/* The close's grace is over: what is still in flight fails with ConnectionClosed and the close
+ * finishes, as a forced one would; the workers' results are discarded when they return (a hung
+ * server can hold them for socketTimeoutMS). */
+static void
+close_grace_over (mg_timer *t)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (t, mgconn_connection, close_grace_timer);
+   pthread_mutex_lock (&conn->lock);
+   if (!mg_timer_is_armed (&conn->rt->timers, t)) {
+      conn->close_grace_armed = false;
+      if (conn->close_wanted && conn->close_grace_cycle == conn->open_cycle) {
+         mgconn_error e;
+         mgconn_error_init (&e);
+         mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED,
+                       "Connection %lld was closed while the operation was in flight (close() waits %dms for "
+                       "operations in flight)",
+                       (long long) conn->id, MG_CLOSE_GRACE_MS);
+         fail_all_locked (conn, &conn->running, &e);
+         mgconn_error_cleanup (&e);
+         conn->failed = true;
+         finish_close_locked (conn);
+      }
+   }
+   pthread_mutex_unlock (&conn->lock);
+   mg_conn_unref (conn); /* the timer's */
+}
+
+static void
+arm_close_grace_locked (mgconn_connection *conn)
+{
+   conn->close_grace_armed = true;
+   conn->close_grace_cycle = conn->open_cycle;
+   if (!mg_timer_arm (&conn->rt->timers, &conn->close_grace_timer, mg_now_us () + MG_CLOSE_GRACE_MS * 1000,
+                      close_grace_over)) {
+      mg_conn_ref (conn); /* the timer's */
+   }
+}
 
 /* Closing a use_db child detaches it: it hears no more events, its operations fail as closed, and
  * the pool, which belongs to the parent, goes on. The child hears its own `close`. */
@@ -805,6 +892,43 @@ close_child (mgconn_op **out, mgconn_connection *child, mgconn_op_cb cb, void *u
       }
    }
    mg_op_finish_locked (op, true, NULL, NULL);
+   pthread_mutex_unlock (&root->lock);
+   return 0;
+}
+
+static const mg_op_kind when_open_kind = {"when_open", "whenOpen", NULL, false, false, .idempotent = NULL};
+
+int
+mgconn_connection_when_open (mgconn_op **out, mgconn_connection *conn, mgconn_op_cb cb, void *userdata)
+{
+   mgconn_connection *root;
+   mgconn_op *op;
+   if (!conn) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_when_open: conn is NULL");
+   }
+   root = mg_conn_root (conn);
+   op = mg_op_new (root, &when_open_kind, NULL, NULL, cb, userdata);
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   pthread_mutex_lock (&root->lock);
+   op->phase = MG_OP_WAITING;
+   mg_list_push_back (&root->open_waiters, &op->conn_link);
+   if (conn->detached || root->host_released || root->closed || root->close_wanted) {
+      /* Closed, or being closed: it will not open unless it is opened again. */
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_error_set (&e, MGCONN_ERR_CONNECTION_CLOSED, "Connection %lld is closed: it opens again only with open_uri()",
+                    (long long) conn->id);
+      mg_op_fail_locked (op, &e);
+      mgconn_error_cleanup (&e);
+   } else if (root->failed && root->open_error.category) {
+      mg_op_fail_locked (op, &root->open_error);
+   } else if (root->ever_connected) {
+      mg_op_finish_locked (op, true, NULL, NULL); /* this cycle has had its open */
+   }
+   /* else: uninitialized or connecting; the cycle's outcome finishes it */
    pthread_mutex_unlock (&root->lock);
    return 0;
 }
@@ -843,6 +967,8 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
       atomic_init (&child->refs, 1);
       atomic_init (&child->handles, 1);
       atomic_init (&child->ready_state, MGCONN_STATE_UNINITIALIZED);
+      atomic_init (&child->host_state, atomic_load (&root->host_state)); /* it hears the root's next events */
+      child->host_seq = root->host_seq;
       child->rt = root->rt;
       child->id = atomic_fetch_add (&next_connection_id, 1);
       child->parent = root;
@@ -853,6 +979,7 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
       mg_list_init (&child->waiting);
       mg_list_init (&child->running);
       mg_list_init (&child->close_ops);
+      mg_list_init (&child->open_waiters);
       mg_list_init (&child->rt_link);
       mg_list_init (&child->children);
       bson_init (&child->servers);
@@ -884,7 +1011,14 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
    state = atomic_load (&conn->ready_state);
    op->phase = MG_OP_WAITING;
    mg_list_push_back (&conn->close_ops, &op->conn_link);
-   if (state == MGCONN_STATE_UNINITIALIZED || conn->closed) {
+   if (state == MGCONN_STATE_UNINITIALIZED && !conn->closed) {
+      /* Never opened: no events, but it is closed as any other: what waits for it (buffered
+       * operations, open waiters) fails now, and new operations fail until open_uri(). */
+      conn->closed = true;
+      fail_ops_closed_locked (conn, false);
+      fail_open_waiters_closed_locked (conn);
+      mg_op_finish_locked (op, true, NULL, NULL);
+   } else if (state == MGCONN_STATE_UNINITIALIZED || conn->closed) {
       mg_op_finish_locked (op, true, NULL, NULL); /* nothing to close; a second close does nothing */
    } else if (force) {
       /* Nothing is waited for: operations in flight fail now, the close finishes now, and the
@@ -901,11 +1035,24 @@ mgconn_connection_close (mgconn_op **out, mgconn_connection *conn, int32_t force
    } else if (!conn->close_wanted) {
       conn->close_wanted = true;
       fail_ops_closed_locked (conn, false);
-      if (conn->failed || state != MGCONN_STATE_CONNECTING) {
+      if (state == MGCONN_STATE_CONNECTING && !conn->failed) {
+         /* Still connecting: the attempt ends now (it would otherwise go on for up to
+          * serverSelectionTimeoutMS). No operation runs yet, so nothing is in flight to wait for;
+          * the pool, if it is made, is destroyed in the background. */
+         conn->failed = true;
+         disarm_connect_timer_locked (conn);
          begin_close_locked (conn);
+         if (conn->close_wanted) {
+            finish_close_locked (conn);
+         }
+      } else {
+         begin_close_locked (conn);
+         if (conn->close_wanted) {
+            arm_close_grace_locked (conn); /* operations are in flight: they get a bounded while */
+         }
       }
-      /* else: connecting; the outcome (connected or failed) continues the close */
    }
+   mg_conn_sync_host_state_locked (conn);
    pthread_mutex_unlock (&conn->lock);
    return 0;
 }
@@ -917,6 +1064,8 @@ abandon_locked (mgconn_connection *conn)
    conn->host_released = true;
    conn->reopen_wanted = false;
    fail_ops_closed_locked (conn, true);
+   fail_open_waiters_closed_locked (conn);
+   mg_conn_stop_probe_locked (conn);
    disarm_connect_timer_locked (conn);
    if (conn->has_opts && !conn->closed) {
       conn->close_wanted = true;
@@ -1020,7 +1169,7 @@ mgconn_connection_ready_state (const mgconn_connection *conn)
    if (conn->detached) {
       return MGCONN_STATE_DISCONNECTED;
    }
-   return atomic_load (&mg_conn_root ((mgconn_connection *) conn)->ready_state);
+   return atomic_load (&conn->host_state);
 }
 
 const char *
@@ -1065,7 +1214,7 @@ typedef struct {
    int left;
 } disconnect_state;
 
-static const mg_op_kind disconnect_kind = {"disconnect", "disconnect", NULL, false, false};
+static const mg_op_kind disconnect_kind = {"disconnect", "disconnect", NULL, false, false, .idempotent = NULL};
 
 static void
 one_closed (mgconn_op *op, void *ud)

@@ -1,6 +1,7 @@
 /*
  * connection.h: the private parts of connections and operations, shared by connection.c (the state
- * machine), monitor.c (libmongoc's monitoring callbacks), options.c, event.c, op.c and ops.c.
+ * machine), monitor.c (libmongoc's monitoring callbacks), options.c, event.c, op.c, buffer.c (the
+ * waiting queue, the pump, deadlines, re-sending) and ops.c.
  */
 #ifndef MGCONN_CONNECTION_H
 #define MGCONN_CONNECTION_H
@@ -46,6 +47,7 @@ typedef struct mg_options {
    int auto_create;
    int debug;
    int32_t family;     /* 0, 4 or 6 */
+   int resend_interrupted; /* -1: not set (on) */
    int32_t max_pool_size;
    int32_t min_pool_size;
    int32_t server_selection_timeout_ms;
@@ -79,6 +81,16 @@ typedef struct mg_op_kind {
    bool (*exec) (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error);
    bool buffered;     /* subject to bufferCommands (close is not) */
    bool args_array;   /* args is a BSON array (documents, pipeline, indexes): printed as [...] */
+   /* Re-sending after a fault (buffer.c). NULL: never re-sent once it may have reached the server.
+    * Else true when running it again leaves what running it once would (ops.c decides per kind). */
+   bool (*idempotent) (const mgconn_op *op, const char **why_not);
+   /* A write: a fault after sending leaves its outcome unknown. For run_command and aggregate the
+    * op's own `writes` flag says (set when built). */
+   bool writes;
+   /* libmongoc retries it itself on replica sets and sharded clusters (retryWrites / retryReads). */
+   int driver_retry; /* 0: no, 1: a retryable write, 2: a retryable read */
+   /* After a re-send: a server error that means the first attempt landed (ops.c). NULL: none. */
+   bool (*landed) (mgconn_op *op, bson_t *reply, mgconn_error *error);
 } mg_op_kind;
 
 struct mgconn_op {
@@ -106,6 +118,18 @@ struct mgconn_op {
    void *userdata;
    int64_t submitted_us; /* its buffer deadline counts from here */
    bool buffer_timer_armed; /* under conn->lock */
+
+   /* re-sending and per-document order (buffer.c); set on the host before submission, then under
+    * conn->lock */
+   int64_t seq;           /* issue order on its connection */
+   uint64_t *doc_keys;    /* the `_id`s its filter or documents name, hashed with the collection */
+   uint32_t n_doc_keys;
+   uint64_t doc_key1;     /* storage when there is one */
+   int resend;            /* -1: the connection's resendInterrupted decides; 0 off; 1 on */
+   bool writes;           /* run_command / aggregate: this one may write */
+   int32_t resent;        /* times it was sent again after a fault */
+   bool outcome_unknown;  /* an attempt of this write failed after it may have reached the server */
+   mgconn_error fault;    /* the fault of that attempt, for the message of a later failure */
 
    /* under conn->lock until FINISHED, then read-only */
    mg_op_phase phase;
@@ -141,6 +165,10 @@ int mg_op_submit (mgconn_op *op, mgconn_op **out);
 /* Drops the op's reference to the cursor of a getMore (cursor.c). */
 void mg_op_release_cursor (mgconn_op *op);
 const char *mg_op_method_name (const mgconn_op *op);
+/* "users": the collection, or the database of a database-level op, for messages. */
+const char *mg_op_target_name (const mgconn_op *op);
+/* Fails the op with mg_error_set (category, fmt, target, method, detail). conn->lock held. */
+void mg_op_fail_fmt_locked (mgconn_op *op, int32_t category, const char *fmt, const char *detail);
 /* The one-line description of an op as sent, for debug logging (debug.c): "users.find_one({...}, {})". */
 char *mg_debug_line (const mgconn_op *op);
 
@@ -162,6 +190,9 @@ typedef struct {
 /* Checks `in`, builds the op with args, args2 and opts copied, or returns the error code. */
 int mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in,
                  mgconn_op_cb cb, void *userdata);
+
+/* An mg_op_kind.idempotent for kinds that are always safe to send again (ops.c). */
+bool mg_resend_always (const mgconn_op *op, const char **why_not);
 
 /* Index models with a "name" made from their keys where they have none (ops.c). */
 int mg_named_indexes (const bson_t *models, bson_t *out);
@@ -231,6 +262,9 @@ bool mg_effective_auto (const mgconn_model *model, const mgconn_connection *root
 void mg_conn_emit_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
 /* The same, for `conn` alone (not its use_db children). */
 void mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_error *error);
+/* A host call has queued events: what the host sees is the state they lead to, now (conn and its
+ * use_db children; the root's lock held). */
+void mg_conn_sync_host_state_locked (mgconn_connection *conn);
 
 /* ---- connections (connection.c, monitor.c) ---- */
 
@@ -252,7 +286,17 @@ struct mgconn_connection {
    bool has_opts;
    mongoc_client_pool_t *pool;
    mg_pool_phase pool_phase;
-   atomic_int ready_state;
+   int64_t pool_cycle;   /* the open cycle the pool was made for: a pool still being made when a
+                            close and an open_uri start a new cycle is given up, not adopted */
+   atomic_int ready_state; /* the state machine's state (the host sees host_state) */
+   /* What mgconn_connection_ready_state() says: the state after the last event the host has been
+    * told of, dispatched or queued by its own call (create, open_uri, close), so that it never
+    * changes behind the host's back between two dispatches and agrees with the events. Events are
+    * numbered as they are queued; a dispatched event older than the last one a call accounted for
+    * leaves it alone. Under the root's lock (written by host threads only). */
+   atomic_int host_state;
+   int64_t event_seq;
+   int64_t host_seq;
    bool up;             /* the last topology had a writable server */
    bool ever_connected; /* in this open cycle: a later `connected` is a reconnection */
    bool failed;         /* the initial connect of this cycle failed: monitoring results are ignored */
@@ -266,6 +310,17 @@ struct mgconn_connection {
    mg_list waiting;     /* WAITING ops, in submission order */
    mg_list running;     /* RUNNING ops */
    mg_list close_ops;   /* close() ops to finish when the pool is gone */
+   mg_list open_waiters; /* mgconn_connection_when_open ops: finished by this cycle's outcome */
+   mgconn_error open_error; /* why this cycle's first open failed (category 0: it did not) */
+   /* A plain close() waits for operations in flight at most MG_CLOSE_GRACE_MS, then fails them. */
+   mg_timer close_grace_timer;
+   bool close_grace_armed;
+   int64_t close_grace_cycle;
+   /* While down after a loss: the reconnect probe (monitor.c). */
+   mg_job probe_job;
+   mg_timer probe_timer;
+   bool probe_active;    /* a probe job is queued or running, or its timer is armed */
+   int64_t probe_started_us;
    mg_timer connect_timer;
    bool connect_timer_armed;
    mg_job open_job;
@@ -329,10 +384,36 @@ void mg_conn_topology_locked (mgconn_connection *conn, bool up);
 void mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn);
 void mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e);
 
-/* Buffering (op.c): give every waiting op its buffer deadline (the connection just went down), and
+/* Buffering (buffer.c): give every waiting op its buffer deadline (the connection just went down), and
  * fail every buffered op at once because the initial connection failed with `cause`. */
 void mg_conn_arm_buffer_timers_locked (mgconn_connection *conn);
 void mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *cause);
+/* A worker ran the op (conn->lock held, phase RUNNING, in_flight already decremented): finishes it,
+ * or puts it back at the front of the buffer when its connection failed before the reply and
+ * running it again is safe (buffer.c). */
+void mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error);
+/* The hashed `_id`s an op names, for per-document order (buffer.c): `id` is an `_id` value. */
+void mg_op_add_doc_key (mgconn_op *op, const bson_value_t *id);
+/* The filter pins one `_id` by equality ({_id: v} or {_id: {$eq: v}}): `id` is at it (buffer.c). */
+bool mg_filter_pins_id (const bson_t *filter, bson_iter_t *id);
+/* The connection's own teardown once nothing runs on its closing pool (connection.c). */
+void mg_conn_teardown_if_idle_locked (mgconn_connection *conn);
+/* Fills a op's fault-derived error (OutcomeUnknown) when its outcome is unknown (buffer.c). */
+void mg_buffer_outcome_unknown (mgconn_op *op, const mgconn_error *final, const char *why, mgconn_error *out);
+
+/* How long a plain close() lets operations in flight finish before failing them with
+ * ConnectionClosed and closing (a hung server would otherwise hold the close for socketTimeoutMS,
+ * five minutes by default). */
+#define MG_CLOSE_GRACE_MS 1000
+
+/* Reconnect probing (monitor.c): while the connection is down after a loss, mgconn asks whether
+ * the server answers every MG_PROBE_INTERVAL_MS, whatever heartbeatFrequencyMS says, and has the
+ * pool's monitors look again as soon as it does. conn->lock held. */
+#define MG_PROBE_INTERVAL_MS 500
+void mg_conn_start_probe_locked (mgconn_connection *conn);
+/* Disarms a probe waiting for its next turn (closing, giving up); one running stops by itself. */
+void mg_conn_stop_probe_locked (mgconn_connection *conn);
+void mg_conn_probe_init (mgconn_connection *conn);
 
 void mg_conn_close_all_for_runtime_free (mgconn_runtime *rt);
 void mg_conn_read_method_case (mgconn_runtime *rt, const uint8_t *opts, size_t opts_len);

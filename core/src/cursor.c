@@ -210,11 +210,25 @@ exec_kill_cursor (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    return true;
 }
 
-static const mg_op_kind find_kind = {"find", "find", exec_find, true, false};
-static const mg_op_kind find_one_kind = {"find_one", "findOne", exec_find_one, true, false};
-static const mg_op_kind aggregate_kind = {"aggregate", "aggregate", exec_aggregate, true, true};
-static const mg_op_kind get_more_kind = {"next", "next", exec_get_more, true, false};
-static const mg_op_kind kill_cursor_kind = {"close", "close", exec_kill_cursor, false, false};
+static bool
+aggregate_idempotent (const mgconn_op *op, const char **why_not)
+{
+   if (op->writes) {
+      *why_not = "an aggregation that writes ($out, $merge) is not sent again";
+      return false;
+   }
+   return true;
+}
+
+/* Queries are sent again after a fault (buffer.c); a getMore is not: its cursor lived on the server
+ * that failed. */
+static const mg_op_kind find_kind = {"find", "find", exec_find, true, false, .idempotent = mg_resend_always};
+static const mg_op_kind find_one_kind = {"find_one", "findOne", exec_find_one, true, false,
+                                         .idempotent = mg_resend_always};
+static const mg_op_kind aggregate_kind = {"aggregate", "aggregate", exec_aggregate, true, true,
+                                          .idempotent = aggregate_idempotent};
+static const mg_op_kind get_more_kind = {"next", "next", exec_get_more, true, false, .idempotent = NULL};
+static const mg_op_kind kill_cursor_kind = {"close", "close", exec_kill_cursor, false, false, .idempotent = NULL};
 
 static int
 start_query (mgconn_op **out, const mg_op_kind *kind, mgconn_collection *collection, const char *a_name,
@@ -228,7 +242,11 @@ start_query (mgconn_op **out, const mg_op_kind *kind, mgconn_collection *collect
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s: the collection is NULL", kind->snake);
    }
    rc = mg_op_build (&op, NULL, kind, &in, cb, userdata);
-   return rc ? rc : mg_op_submit (op, out);
+   if (rc) {
+      return rc;
+   }
+   op->writes = kind == &aggregate_kind && pipeline_writes (&op->args); /* a write: its outcome matters */
+   return mg_op_submit (op, out);
 }
 
 int

@@ -30,7 +30,7 @@ static const char *const category_names[] = {
    "None",           "Option",    "ServerSelection", "BufferTimeout",  "NotConnected",
    "ConnectionClosed", "OverwriteModel", "MissingSchema", "Operation", "DuplicateKey",
    "Write",          "Network",   "Authentication",  "DocumentTooLarge", "Type",
-   "InvalidArgument", "Cancelled", "Internal", "Validation",
+   "InvalidArgument", "Cancelled", "Internal", "OutcomeUnknown", "Validation",
 };
 
 const char *

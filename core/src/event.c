@@ -21,6 +21,7 @@ typedef struct {
    mg_delivery d;
    mgconn_connection *conn; /* a reference */
    int32_t state;           /* the readyState as the event was queued: what its listeners see */
+   int64_t seq;             /* the root's event_seq when it was queued (one count per family) */
    struct mgconn_event ev;
    mgconn_error error;
    mgconn_connection **children; /* references; delivered after conn, in order */
@@ -162,6 +163,33 @@ mgconn_connection_next_event (mgconn_connection *conn, mgconn_error *error)
    return slot->type;
 }
 
+/* readyState once the host has heard of an event of this type. */
+static int32_t
+state_after (int32_t type)
+{
+   switch (type) {
+   case MGCONN_EVENT_CONNECTING: return MGCONN_STATE_CONNECTING;
+   case MGCONN_EVENT_CONNECTED:
+   case MGCONN_EVENT_OPEN:
+   case MGCONN_EVENT_RECONNECTED: return MGCONN_STATE_CONNECTED;
+   case MGCONN_EVENT_DISCONNECTING: return MGCONN_STATE_DISCONNECTING;
+   default: return MGCONN_STATE_DISCONNECTED; /* disconnected, close, error */
+   }
+}
+
+void
+mg_conn_sync_host_state_locked (mgconn_connection *conn)
+{
+   mg_link *it;
+   conn->host_seq = conn->event_seq;
+   atomic_store (&conn->host_state, atomic_load (&conn->ready_state));
+   for (it = conn->children.next; it != &conn->children; it = it->next) {
+      mgconn_connection *child = MG_CONTAINER_OF (it, mgconn_connection, child_link);
+      child->host_seq = conn->event_seq; /* a family's events are numbered by the root */
+      atomic_store (&child->host_state, atomic_load (&conn->ready_state));
+   }
+}
+
 static void
 deliver_to (mgconn_connection *conn, const mg_event_item *item)
 {
@@ -170,6 +198,10 @@ deliver_to (mgconn_connection *conn, const mg_event_item *item)
 
    pthread_mutex_lock (&mg_conn_root (conn)->lock);
    released = conn->host_released;
+   if (item->seq > conn->host_seq) {
+      conn->host_seq = item->seq;
+      atomic_store (&conn->host_state, state_after (item->ev.type));
+   }
    pthread_mutex_unlock (&mg_conn_root (conn)->lock);
    if (!released) {
       int32_t outer_state = conn->emitting_state;
@@ -227,6 +259,9 @@ new_item_locked (mgconn_connection *conn, int32_t type, const mgconn_error *erro
    item->d.drop = item_drop;
    mg_conn_ref (conn);
    item->conn = conn;
+   /* Numbered by the root, whether the event is the root's (and so its children's) or one child's: a
+    * connection's host_seq always compares with numbers of one count. */
+   item->seq = ++mg_conn_root (conn)->event_seq;
    item->ev.type = type;
    item->state = conn->detached ? MGCONN_STATE_DISCONNECTED : atomic_load (&mg_conn_root (conn)->ready_state);
    if (error) {

@@ -106,8 +106,13 @@ typedef struct mg_timers {
 
 int mg_timers_start (mg_timers *ts);
 void mg_timers_stop (mg_timers *ts);
-/* The owner keeps `t` alive until it fires or is disarmed. */
-void mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_timer *));
+/* The owner keeps `t` alive until it fires or is disarmed. Arming a timer that is armed moves it to
+ * the new deadline: returns true then (whatever reference the owner keeps for an armed timer is
+ * still held once, not twice). */
+bool mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_timer *));
+/* The timer is waiting to fire (a fire function finds its own timer armed again when its owner
+ * re-armed it while it was being fired: that fire is stale). */
+bool mg_timer_is_armed (mg_timers *ts, mg_timer *t);
 /* True when the timer was removed before firing; false when it fired (or is firing) already. */
 bool mg_timer_disarm (mg_timers *ts, mg_timer *t);
 
@@ -140,8 +145,21 @@ struct mgconn_runtime {
    bool free_pending;        /* mgconn_runtime_free returned while pools were still being
                                 destroyed: the last one to finish frees the runtime */
 
-   pthread_t *workers;
+   /* Workers (runtime.c says how many and why): every thread running worker_main. */
+   pthread_t *workers;       /* the running ones, n_workers of them (array of workers_alloc) */
    int n_workers;
+   int workers_alloc;
+   int base_workers;         /* started with the runtime and kept while it lives */
+   int idle_workers;         /* waiting for work */
+   int starting_workers;     /* created, not yet looking for work */
+   size_t work_len;          /* jobs in rt->work */
+   pthread_t *retired;       /* extra workers that left when idle, to be joined */
+   int n_retired;
+   int peak_workers;
+   int spawn_wanted;         /* workers the spawner is to start (counted in starting_workers) */
+   pthread_cond_t spawn_cond;
+   pthread_t spawner;
+   bool spawner_started;
    mg_wakeup wake;
    mg_timers timers;
    atomic_int dispatch_depth;

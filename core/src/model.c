@@ -131,8 +131,8 @@ exec_init (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
    return ok;
 }
 
-static const mg_op_kind init_kind = {"init", "init", exec_init, false, false};
-static const mg_op_kind init_wait_kind = {"init", "init", NULL, true, false};
+static const mg_op_kind init_kind = {"init", "init", exec_init, false, false, .idempotent = NULL};
+static const mg_op_kind init_wait_kind = {"init", "init", NULL, true, false, .idempotent = NULL};
 
 /* The init op's delivery (host thread): finish the waiters, then tell the model's listeners. */
 static void

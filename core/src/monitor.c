@@ -9,6 +9,20 @@
  * Up means: the topology has a writable server (standalone, primary or mongos), the same rule for
  * every topology. The callbacks fire on changes that are not edges too (an error text changing):
  * mg_conn_topology_locked keeps only the edges.
+ *
+ * Reconnect probing. libmongoc's monitors look at a server that is down every heartbeatFrequencyMS
+ * (10 s by default), and sooner only while some thread waits in server selection on the pool. mgconn
+ * never sends work into a pool that is down (operations wait in its own buffer), so nothing would
+ * hurry them: a server back after 3 s was seen at 10 s. So while a connection is down after a loss
+ * (whatever brought it down: the server gone, or one socket's network error on a server that still
+ * answers), a probe runs every MG_PROBE_INTERVAL_MS (500 ms, libmongoc's minHeartbeatFrequencyMS):
+ * on a worker, a throwaway single-threaded client asks the seeds for a writable server (connect and
+ * hello bounded by min(connectTimeoutMS, 1000 ms), no credentials needed). When one answers, the
+ * probe runs a server selection on the pool, which makes the pool's monitors scan at once; their
+ * topology change is what makes the connection up again (`connected`, `reconnected`), as always.
+ * That selection counts as in flight, so the pool is not destroyed under it. The probe holds a
+ * reference on the connection from its start until it stops (the connection is up, closing, or
+ * given up); between two probes the reference is the probe timer's.
  */
 #include "connection.h"
 
@@ -251,4 +265,146 @@ mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e)
    mg_error_set_reason (e, &reason);
    bson_destroy (&reason);
    mg_strbuf_free (msg, true);
+}
+
+/* ---- reconnect probing ---- */
+
+static void probe_job_run (mg_job *job);
+
+static bool
+probe_wanted_locked (const mgconn_connection *conn)
+{
+   return conn->pool_phase == MG_POOL_READY && conn->ever_connected && !conn->up && !conn->failed &&
+          !conn->close_wanted && !conn->closed && !conn->host_released;
+}
+
+static void
+probe_due (mg_timer *t)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (t, mgconn_connection, probe_timer);
+   bool stop;
+   pthread_mutex_lock (&conn->lock);
+   stop = !probe_wanted_locked (conn);
+   if (stop) {
+      conn->probe_active = false;
+   } else {
+      mg_runtime_push_job (conn->rt, &conn->probe_job); /* the timer's reference goes to the job */
+   }
+   pthread_mutex_unlock (&conn->lock);
+   if (stop) {
+      mg_conn_unref (conn);
+   }
+}
+
+void
+mg_conn_probe_init (mgconn_connection *conn)
+{
+   conn->probe_job.run = probe_job_run;
+}
+
+void
+mg_conn_start_probe_locked (mgconn_connection *conn)
+{
+   if (conn->probe_active || !probe_wanted_locked (conn)) {
+      return;
+   }
+   conn->probe_active = true;
+   mg_conn_ref (conn); /* the probe's */
+   mg_runtime_push_job (conn->rt, &conn->probe_job);
+}
+
+void
+mg_conn_stop_probe_locked (mgconn_connection *conn)
+{
+   if (conn->probe_active && mg_timer_disarm (&conn->rt->timers, &conn->probe_timer)) {
+      conn->probe_active = false;
+      atomic_fetch_sub (&conn->refs, 1); /* the timer's reference; the caller holds another */
+   }
+   /* a probe job queued or running sees that it is no longer wanted and stops */
+}
+
+/* A writable server answers hello at one of the seeds. A new client each time: a single-threaded
+ * client would skip a server that failed for its 5 s cooldown. */
+static bool
+server_answers (const mongoc_uri_t *pool_uri, int32_t family)
+{
+   mongoc_uri_t *uri = mongoc_uri_copy (pool_uri);
+   mongoc_client_t *client;
+   mongoc_server_description_t *sd = NULL;
+   bson_error_t be;
+   char why[256];
+   int32_t timeout_ms = mongoc_uri_get_option_as_int32 (uri, MONGOC_URI_CONNECTTIMEOUTMS, 10000);
+   if (family && !mg_uri_restrict_family (uri, family, why, sizeof why)) {
+      mongoc_uri_destroy (uri);
+      return false;
+   }
+   if (timeout_ms <= 0 || timeout_ms > 1000) {
+      timeout_ms = 1000;
+   }
+   mongoc_uri_set_option_as_int32 (uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
+   mongoc_uri_set_option_as_int32 (uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
+   mongoc_uri_set_option_as_bool (uri, MONGOC_URI_SERVERSELECTIONTRYONCE, true);
+   client = mongoc_client_new_from_uri_with_error (uri, &be);
+   if (client) {
+      mongoc_client_set_error_api (client, MONGOC_ERROR_API_VERSION_2);
+      sd = mongoc_client_select_server (client, true, NULL, &be);
+      mongoc_server_description_destroy (sd);
+      mongoc_client_destroy (client);
+   }
+   mongoc_uri_destroy (uri);
+   return sd != NULL;
+}
+
+static void
+probe_job_run (mg_job *job)
+{
+   mgconn_connection *conn = MG_CONTAINER_OF (job, mgconn_connection, probe_job);
+   mongoc_uri_t *uri = NULL;
+   mongoc_client_pool_t *pool = NULL;
+   int32_t family = 0;
+   int64_t started = mg_now_us ();
+   bool go_on;
+
+   pthread_mutex_lock (&conn->lock);
+   if (probe_wanted_locked (conn)) {
+      uri = mongoc_uri_copy (conn->opts.uri);
+      family = conn->opts.family;
+   }
+   pthread_mutex_unlock (&conn->lock);
+
+   if (uri && server_answers (uri, family)) {
+      pthread_mutex_lock (&conn->lock);
+      if (probe_wanted_locked (conn)) {
+         pool = conn->pool;
+         conn->in_flight++; /* the teardown waits for it like for an operation */
+      }
+      pthread_mutex_unlock (&conn->lock);
+      if (pool) {
+         mongoc_client_t *client = mongoc_client_pool_pop (pool);
+         bson_error_t be;
+         /* Returns once the monitors' scan found the server writable (or the selection timed out:
+          * the probe goes on). The callbacks run meanwhile, on the monitors' threads. */
+         mongoc_server_description_destroy (mongoc_client_select_server (client, true, NULL, &be));
+         mongoc_client_pool_push (pool, client);
+         pthread_mutex_lock (&conn->lock);
+         conn->in_flight--;
+         mg_conn_pump_locked (conn);
+         pthread_mutex_unlock (&conn->lock);
+      }
+   }
+   if (uri) {
+      mongoc_uri_destroy (uri);
+   }
+
+   pthread_mutex_lock (&conn->lock);
+   go_on = probe_wanted_locked (conn);
+   if (go_on) {
+      mg_timer_arm (&conn->rt->timers, &conn->probe_timer, started + MG_PROBE_INTERVAL_MS * 1000, probe_due);
+   } else {
+      conn->probe_active = false;
+   }
+   pthread_mutex_unlock (&conn->lock);
+   if (!go_on) {
+      mg_conn_unref (conn); /* the probe's */
+   }
 }

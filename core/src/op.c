@@ -1,8 +1,10 @@
 /*
  * op.c: an operation's life: submitted, buffered or queued, run by a worker, finished, delivered.
  *
- * Exactly one party finishes an op, under conn->lock: the worker that ran it, a buffer timeout,
- * close(), a failed first connect, or cancel. Whoever moves phase to MG_OP_FINISHED queues the
+ * Exactly one party finishes an op, under conn->lock: the worker that ran it (through
+ * mg_buffer_after_run_locked, which may instead put it back in the buffer), a buffer timeout,
+ * close(), a failed first connect, or cancel. Buffering itself (submission, the pump, deadlines,
+ * re-sending) is in buffer.c. Whoever moves phase to MG_OP_FINISHED queues the
  * delivery; the others see FINISHED and leave it alone (a worker whose op was failed by a forced
  * close discards its result).
  *
@@ -31,6 +33,10 @@ mg_op_unref (mgconn_op *op)
       return;
    }
    mg_op_release_cursor (op);
+   if (op->doc_keys != &op->doc_key1) {
+      bson_free (op->doc_keys);
+   }
+   mgconn_error_cleanup (&op->fault);
    bson_destroy (&op->args);
    bson_destroy (&op->args2);
    bson_destroy (&op->opts);
@@ -71,6 +77,7 @@ mg_op_new (mgconn_connection *conn, const mg_op_kind *kind, const char *db, cons
    op->delivery.drop = op_delivery_drop;
    mg_list_init (&op->conn_link);
    op->submitted_us = mg_now_us ();
+   op->resend = -1;
    return op;
 }
 
@@ -81,19 +88,10 @@ mg_op_method_name (const mgconn_op *op)
 }
 
 /* "users" for messages: the collection, or the database for database-level ops. */
-static const char *
-target_name (const mgconn_op *op)
+const char *
+mg_op_target_name (const mgconn_op *op)
 {
    return op->collection ? op->collection : op->db ? op->db : op->conn && op->conn->has_opts ? op->conn->opts.db_name : "db";
-}
-
-void
-mg_op_disarm_buffer_timer_locked (mgconn_op *op)
-{
-   if (op->buffer_timer_armed && mg_timer_disarm (&op->rt->timers, &op->buffer_timer)) {
-      op->buffer_timer_armed = false;
-      atomic_fetch_sub (&op->refs, 1); /* the timer's reference; never the last (the caller's is live) */
-   }
 }
 
 void
@@ -113,7 +111,14 @@ mg_op_finish_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error)
       bson_steal (&op->reply, reply);
       bson_init (reply);
    }
-   if (error) {
+   if (ok && op->resent > 0) {
+      BSON_APPEND_INT32 (&op->reply, "resent", op->resent); /* results say so (Python, Lua) */
+   }
+   if (error && !ok && op->outcome_unknown && error->category != MGCONN_ERR_OUTCOME_UNKNOWN) {
+      /* An attempt may have landed: whatever ended it later, the caller must not take this failure
+       * for "nothing happened" (buffer.c). */
+      mg_buffer_outcome_unknown (op, error, NULL, &op->error);
+   } else if (error) {
       mgconn_error_copy (&op->error, error);
    }
    mg_runtime_deliver (op->rt, &op->delivery);
@@ -125,121 +130,14 @@ mg_op_fail_locked (mgconn_op *op, const mgconn_error *error)
    mg_op_finish_locked (op, false, NULL, (mgconn_error *) error);
 }
 
-/* ---- buffering ---- */
-
-static void
-buffer_timeout (mg_timer *t)
-{
-   mgconn_op *op = MG_CONTAINER_OF (t, mgconn_op, buffer_timer);
-   mgconn_connection *conn = op->conn;
-   pthread_mutex_lock (&conn->lock);
-   op->buffer_timer_armed = false;
-   if (op->phase == MG_OP_WAITING) {
-      mgconn_error e;
-      mgconn_error_init (&e);
-      mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
-                    target_name (op), mg_op_method_name (op),
-                    (long long) ((t->deadline_us - op->submitted_us) / 1000));
-      mg_op_fail_locked (op, &e);
-      mgconn_error_cleanup (&e);
-   }
-   pthread_mutex_unlock (&conn->lock);
-   mg_op_unref (op); /* the timer's reference */
-}
-
 void
-mg_op_arm_buffer_timer_locked (mgconn_op *op)
-{
-   if (op->buffer_timer_armed || !op->kind->buffered) {
-      return;
-   }
-   op->buffer_timer_armed = true;
-   mg_op_ref (op);
-   mg_timer_arm (&op->rt->timers, &op->buffer_timer,
-                 op->submitted_us + (int64_t) mg_effective_buffer_timeout_ms (op) * 1000, buffer_timeout);
-}
-
-void
-mg_conn_arm_buffer_timers_locked (mgconn_connection *conn)
-{
-   mg_link *it;
-   for (it = conn->waiting.next; it != &conn->waiting; it = it->next) {
-      mg_op_arm_buffer_timer_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link));
-   }
-}
-
-void
-mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *cause)
-{
-   mg_link *it, *tmp;
-   MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
-   {
-      mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
-      mgconn_error e;
-      mgconn_error_init (&e);
-      mgconn_error_copy (&e, cause);
-      mg_error_set (&e, cause->category, "Operation `%s.%s()` failed because the initial connection failed: %s",
-                    target_name (op), mg_op_method_name (op), cause->message);
-      mg_op_fail_locked (op, &e);
-      mgconn_error_cleanup (&e);
-   }
-}
-
-static void
-fail_now_locked (mgconn_op *op, int32_t category, const char *fmt, const char *detail)
+mg_op_fail_fmt_locked (mgconn_op *op, int32_t category, const char *fmt, const char *detail)
 {
    mgconn_error e;
    mgconn_error_init (&e);
-   mg_error_set (&e, category, fmt, target_name (op), mg_op_method_name (op), detail);
+   mg_error_set (&e, category, fmt, mg_op_target_name (op), mg_op_method_name (op), detail);
    mg_op_fail_locked (op, &e);
    mgconn_error_cleanup (&e);
-}
-
-/* Runs on the host thread. The op never finishes here synchronously in the caller's sight: even an
- * immediate failure reaches the host through its delivery, like every other result. */
-int
-mg_op_submit (mgconn_op *op, mgconn_op **out)
-{
-   mgconn_connection *conn = op->conn; /* the root */
-   int32_t state;
-   if (out) {
-      mg_op_ref (op);
-      *out = op;
-   }
-   op->debug = mg_effective_debug (op);
-   pthread_mutex_lock (&conn->lock);
-   state = atomic_load (&conn->ready_state);
-   op->phase = MG_OP_WAITING;
-   mg_list_push_back (&conn->waiting, &op->conn_link);
-   if (conn->host_released || conn->closed || conn->close_wanted || op->via_detached ||
-       (op->model && op->model->coll->conn->detached)) {
-      fail_now_locked (op, MGCONN_ERR_CONNECTION_CLOSED, "Cannot run `%s.%s()`: the connection is %s", "closed");
-   } else if (op->largest_doc > (uint32_t) conn->max_bson_size) {
-      char detail[96];
-      bson_snprintf (detail, sizeof detail, "%u bytes, over the server's maxBsonObjectSize of %d bytes",
-                     op->largest_doc, conn->max_bson_size);
-      fail_now_locked (op, MGCONN_ERR_DOCUMENT_TOO_LARGE, "Cannot run `%s.%s()`: a document is %s; nothing was sent",
-                       detail);
-   } else if (mg_conn_connected_locked (conn)) {
-      mg_conn_pump_locked (conn);
-   } else if (op->kind->buffered && mg_effective_buffer_commands (op) == 0) {
-      if (conn->ever_connected) {
-         fail_now_locked (op, MGCONN_ERR_NOT_CONNECTED,
-                          "Cannot call `%s.%s()` while the connection is down if `bufferCommands = false`.%s", "");
-      } else {
-         fail_now_locked (op, MGCONN_ERR_NOT_CONNECTED,
-                          "Cannot call `%s.%s()` before initial connection is complete if `bufferCommands = false`. "
-                          "Make sure you `await mgconn.connect()` if you have `bufferCommands = false`.%s",
-                          "");
-      }
-   } else {
-      /* Buffered: before the first open (also on a connection not opened yet, as for Mongoose's
-       * models defined before connect()) and during an outage. */
-      (void) state;
-      mg_op_arm_buffer_timer_locked (op);
-   }
-   pthread_mutex_unlock (&conn->lock);
-   return 0;
 }
 
 /* ---- running ---- */
@@ -277,7 +175,7 @@ op_job_run (mg_job *job)
    pthread_mutex_lock (&conn->lock);
    conn->in_flight--;
    if (op->phase == MG_OP_RUNNING) {
-      mg_op_finish_locked (op, ok, &reply, ok ? NULL : &error);
+      mg_buffer_after_run_locked (op, ok, &reply, &error); /* finishes it, or buffers it again */
    }
    mg_conn_pump_locked (conn);
    pthread_mutex_unlock (&conn->lock);
@@ -341,7 +239,7 @@ mgconn_op_cancel (mgconn_op *op)
    }
    pthread_mutex_lock (&op->conn->lock);
    if (op->phase == MG_OP_WAITING && op->kind->buffered) {
-      fail_now_locked (op, MGCONN_ERR_CANCELLED, "Operation `%s.%s()` was cancelled before it was sent%s", "");
+      mg_op_fail_fmt_locked (op, MGCONN_ERR_CANCELLED, "Operation `%s.%s()` was cancelled before it was sent%s", "");
    } else {
       rc = -MGCONN_ERR_INVALID_ARGUMENT;
    }
@@ -367,4 +265,10 @@ const mgconn_error *
 mgconn_op_error (const mgconn_op *op)
 {
    return op && op->delivered && !op->ok ? &op->error : NULL;
+}
+
+int32_t
+mgconn_op_resent (const mgconn_op *op)
+{
+   return op ? op->resent : 0;
 }

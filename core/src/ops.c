@@ -121,9 +121,143 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
    }
    bson_concat (&(*built)->args, &a);
    bson_concat (&(*built)->args2, &b);
-   bson_concat (&(*built)->opts, &o);
+   {
+      /* mgconn's own per-operation option, not the server's: taken out of what is sent */
+      bson_iter_t it;
+      if (bson_iter_init_find_case (&it, &o, "resendInterrupted")) {
+         if (!BSON_ITER_HOLDS_BOOL (&it)) {
+            mg_op_unref (*built);
+            *built = NULL;
+            return mg_fail (NULL, MGCONN_ERR_OPTION, "%s: the option \"resendInterrupted\" must be true or false",
+                            kind->snake);
+         }
+         (*built)->resend = bson_iter_bool (&it);
+         bson_copy_to_excluding_noinit (&o, &(*built)->opts, bson_iter_key (&it), NULL);
+      } else {
+         bson_concat (&(*built)->opts, &o);
+      }
+   }
    return 0;
 }
+
+/* ---- which operations may be sent again after their connection failed before the reply ----
+ *
+ * buffer.c asks only when the op may have reached the server; the rule for each kind, and why, is
+ * in docs/guide.md ("What survives an outage"). */
+
+bool
+mg_resend_always (const mgconn_op *op, const char **why_not)
+{
+   (void) op;
+   (void) why_not;
+   return true;
+}
+
+/* Update operators for which applying the update twice leaves what applying it once does. */
+static const char *const idempotent_operators[] = {
+   "$set", "$unset", "$setOnInsert", "$min", "$max", "$currentDate", "$rename", "$addToSet", "$pull", "$pullAll",
+};
+
+static bool
+update_is_idempotent (const bson_t *update, const char **why_not)
+{
+   static _Thread_local char why[96];
+   bson_iter_t it;
+   if (bson_iter_init (&it, update) && bson_iter_next (&it) && strcmp (bson_iter_key (&it), "0") == 0) {
+      *why_not = "an update pipeline is not idempotent";
+      return false;
+   }
+   bson_iter_init (&it, update);
+   while (bson_iter_next (&it)) {
+      const char *key = bson_iter_key (&it);
+      bool known = false;
+      for (size_t i = 0; i < sizeof idempotent_operators / sizeof idempotent_operators[0]; i++) {
+         known = known || strcmp (key, idempotent_operators[i]) == 0;
+      }
+      if (!known) {
+         bson_snprintf (why, sizeof why, "`%.40s` is not idempotent", key);
+         *why_not = why;
+         return false;
+      }
+   }
+   return true;
+}
+
+/* update_one, replace_one and delete_one act on the first match: only a filter that names one
+ * `_id` makes running them twice act on the same document. */
+static bool
+pins_one_document (const mgconn_op *op, const char **why_not)
+{
+   bson_iter_t id;
+   if (!mg_filter_pins_id (&op->args, &id)) {
+      *why_not = "its filter does not name one `_id`, so a second run could act on another document";
+      return false;
+   }
+   return true;
+}
+
+static bool
+update_one_idempotent (const mgconn_op *op, const char **why_not)
+{
+   return pins_one_document (op, why_not) && update_is_idempotent (&op->args2, why_not);
+}
+
+static bool
+update_many_idempotent (const mgconn_op *op, const char **why_not)
+{
+   return update_is_idempotent (&op->args2, why_not);
+}
+
+/* Commands that only read: sent again like a find. Any other command may write. */
+static bool
+read_only_command (const bson_t *command)
+{
+   static const char *const reads[] = {"ping", "hello", "isMaster", "ismaster", "buildInfo", "buildinfo",
+                                       "listCollections", "listIndexes", "listDatabases", "count", "distinct",
+                                       "dbStats", "collStats", "serverStatus", "connectionStatus", "getParameter",
+                                       "find"};
+   bson_iter_t it;
+   if (!bson_iter_init (&it, command) || !bson_iter_next (&it)) {
+      return false;
+   }
+   for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+      if (strcmp (bson_iter_key (&it), reads[i]) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+static bool
+run_command_idempotent (const mgconn_op *op, const char **why_not)
+{
+   if (op->writes) {
+      *why_not = "a command other than a read (ping, find, count, listCollections, ...) may not be idempotent";
+      return false;
+   }
+   return true;
+}
+
+/* Keys for per-document order (buffer.c): the `_id` a filter pins, and a document's `_id`. */
+static void
+add_filter_key (mgconn_op *op, const bson_t *filter)
+{
+   bson_iter_t id;
+   if (mg_filter_pins_id (filter, &id)) {
+      mg_op_add_doc_key (op, bson_iter_value (&id));
+   }
+}
+
+static void
+add_document_key (mgconn_op *op, const bson_t *doc)
+{
+   bson_iter_t id;
+   if (bson_iter_init_find (&id, doc, "_id")) {
+      mg_op_add_doc_key (op, bson_iter_value (&id));
+   }
+}
+
+static void append_array_index (bson_t *array, uint32_t i, const bson_value_t *value);
 
 static int
 start (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in, mgconn_op_cb cb,
@@ -188,17 +322,91 @@ submit_checked (mgconn_op *op, mgconn_op **out, char what)
    return 0;
 }
 
-/* The document with an ObjectId `_id` first when it has none, so the id is known before sending. */
-static void
+/* The document with an ObjectId `_id` first when it has none, so the id is known before sending
+ * (and a re-sent insert can be recognised). Returns true when the caller gave the `_id`. */
+static bool
 with_id (const bson_t *doc, bson_t *out)
 {
    bson_iter_t it;
-   if (!bson_iter_init_find (&it, doc, "_id")) {
+   bool given = bson_iter_init_find (&it, doc, "_id");
+   if (!given) {
       bson_oid_t oid;
       bson_oid_init (&oid, NULL);
       BSON_APPEND_OID (out, "_id", &oid);
    }
    bson_concat (out, doc);
+   return given;
+}
+
+/* Before re-sending an insert: the `_id`s of `docs` (an array) already stored, in `found` (an array
+ * of values). A stored `_id` means the first attempt landed. False when the lookup failed. */
+static bool
+stored_ids (mgconn_op *op, mongoc_client_t *client, const bson_t *docs, bson_t *found, mgconn_error *error)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_t filter = BSON_INITIALIZER, id_doc, in, *opts = BCON_NEW ("projection", "{", "_id", BCON_INT32 (1), "}");
+   bson_iter_t it, id;
+   const bson_t *doc;
+   bson_error_t be;
+   mongoc_cursor_t *cursor;
+   uint32_t i = 0, n = 0;
+   bool ok;
+   bson_append_document_begin (&filter, "_id", -1, &id_doc);
+   bson_append_array_unsafe_begin (&id_doc, "$in", -1, &in);
+   bson_iter_init (&it, docs);
+   while (bson_iter_next (&it)) {
+      bson_iter_t d;
+      if (bson_iter_recurse (&it, &d) && bson_iter_find (&d, "_id")) {
+         append_array_index (&in, i++, bson_iter_value (&d));
+      }
+   }
+   bson_append_array_end (&id_doc, &in);
+   bson_append_document_end (&filter, &id_doc);
+   cursor = mongoc_collection_find_with_opts (coll, &filter, opts, NULL);
+   while (mongoc_cursor_next (cursor, &doc)) {
+      if (bson_iter_init_find (&id, doc, "_id")) {
+         append_array_index (found, n++, bson_iter_value (&id));
+      }
+   }
+   ok = !mongoc_cursor_error (cursor, &be);
+   if (!ok) {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_cursor_destroy (cursor);
+   bson_destroy (opts);
+   bson_destroy (&filter);
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static bool
+id_in (const bson_t *ids, const bson_value_t *v)
+{
+   bson_iter_t it;
+   bson_iter_init (&it, ids);
+   while (bson_iter_next (&it)) {
+      const bson_value_t *w = bson_iter_value (&it);
+      if (w->value_type == v->value_type) {
+         bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
+         bool same;
+         bson_append_value (&a, "", 0, v);
+         bson_append_value (&b, "", 0, w);
+         same = bson_equal (&a, &b);
+         bson_destroy (&a);
+         bson_destroy (&b);
+         if (same) {
+            return true;
+         }
+      } else if ((v->value_type == BSON_TYPE_INT32 || v->value_type == BSON_TYPE_INT64 || v->value_type == BSON_TYPE_DOUBLE) &&
+                 (w->value_type == BSON_TYPE_INT32 || w->value_type == BSON_TYPE_INT64 || w->value_type == BSON_TYPE_DOUBLE)) {
+         double x = v->value_type == BSON_TYPE_INT32 ? v->value.v_int32 : v->value_type == BSON_TYPE_INT64 ? (double) v->value.v_int64 : v->value.v_double;
+         double y = w->value_type == BSON_TYPE_INT32 ? w->value.v_int32 : w->value_type == BSON_TYPE_INT64 ? (double) w->value.v_int64 : w->value.v_double;
+         if (x == y) {
+            return true;
+         }
+      }
+   }
+   return false;
 }
 
 static void
@@ -237,7 +445,8 @@ exec_run_command (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    return ok;
 }
 
-static const mg_op_kind run_command_kind = {"run_command", "runCommand", exec_run_command, true, false};
+static const mg_op_kind run_command_kind = {"run_command", "runCommand", exec_run_command, true, false,
+                                            .idempotent = run_command_idempotent};
 
 int
 mgconn_run_command (mgconn_op **out, mgconn_connection *conn, const char *db, const uint8_t *command,
@@ -257,6 +466,7 @@ mgconn_run_command (mgconn_op **out, mgconn_connection *conn, const char *db, co
       bson_free (op->db);
       op->db = bson_strdup (db); /* an explicit database, kept as given */
    }
+   op->writes = !read_only_command (&op->args);
    return mg_op_submit (op, out);
 }
 
@@ -269,7 +479,27 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
    bson_t server_reply;
    bson_error_t be;
    bson_iter_t id;
-   bool ok = mongoc_collection_insert_one (coll, &op->args, &op->opts, &server_reply, &be);
+   bool ok, landed = false;
+   if (op->resent > 0) {
+      /* Sent again after a fault: its `_id` already stored means the first attempt landed. */
+      bson_t one = BSON_INITIALIZER, found = BSON_INITIALIZER;
+      BSON_APPEND_DOCUMENT (&one, "0", &op->args);
+      if (!stored_ids (op, client, &one, &found, error)) {
+         bson_destroy (&one);
+         bson_destroy (&found);
+         mongoc_collection_destroy (coll);
+         return false;
+      }
+      landed = !bson_empty (&found);
+      bson_destroy (&one);
+      bson_destroy (&found);
+   }
+   if (landed) {
+      ok = true;
+      bson_init (&server_reply);
+   } else {
+      ok = mongoc_collection_insert_one (coll, &op->args, &op->opts, &server_reply, &be);
+   }
    if (ok) {
       bson_iter_init_find (&id, &op->args, "_id");
       bson_append_value (reply, "insertedId", -1, bson_iter_value (&id));
@@ -281,7 +511,8 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
    return ok;
 }
 
-static const mg_op_kind insert_one_kind = {"insert_one", "insertOne", exec_insert_one, true, false};
+static const mg_op_kind insert_one_kind = {"insert_one", "insertOne", exec_insert_one, true, false,
+                                           .idempotent = mg_resend_always, .writes = true, .driver_retry = 1};
 
 int
 mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
@@ -292,15 +523,19 @@ mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
                      .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
    bson_t doc;
+   bool given;
    int rc = mg_op_build (&op, NULL, &insert_one_kind, &in, cb, userdata);
    if (rc) {
       return rc;
    }
    bson_init (&doc);
-   with_id (&op->args, &doc);
+   given = with_id (&op->args, &doc);
    bson_destroy (&op->args);
    bson_steal (&op->args, &doc);
    op->largest_doc = op->args.len;
+   if (given) {
+      add_document_key (op, &op->args); /* a `_id` mgconn made names no document of another op */
+   }
    return submit_checked (op, out, 'd');
 }
 
@@ -312,25 +547,46 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    const bson_t **docs = bson_malloc0 (sizeof (bson_t *) * (n ? n : 1));
    bson_t *aligned = bson_aligned_alloc0 (BSON_ALIGNOF (bson_t), sizeof (bson_t) * (n ? n : 1));
    bson_iter_t it;
-   bson_t server_reply, ids;
+   bson_t server_reply, ids, found = BSON_INITIALIZER;
    bson_error_t be;
    bool ok;
+   uint32_t sent = 0;
 
+   /* Sent again after a fault: documents whose `_id` is stored landed with the first attempt; the
+    * others are inserted now, in their order. */
+   if (op->resent > 0 && !stored_ids (op, client, &op->args, &found, error)) {
+      bson_destroy (&found);
+      bson_free (aligned);
+      bson_free (docs);
+      mongoc_collection_destroy (coll);
+      return false;
+   }
    bson_iter_init (&it, &op->args);
    while (bson_iter_next (&it) && i < n) {
       uint32_t len;
       const uint8_t *data;
+      bson_iter_t id;
       bson_iter_document (&it, &len, &data);
       bson_init_static (&aligned[i], data, len);
-      docs[i] = &aligned[i];
       i++;
+      if (!bson_empty (&found) && bson_iter_init_find (&id, &aligned[i - 1], "_id") &&
+          id_in (&found, bson_iter_value (&id))) {
+         continue;
+      }
+      docs[sent++] = &aligned[i - 1];
    }
-   ok = mongoc_collection_insert_many (coll, docs, i, &op->opts, &server_reply, &be);
+   if (sent == 0) {
+      ok = true;
+      bson_init (&server_reply);
+   } else {
+      ok = mongoc_collection_insert_many (coll, docs, sent, &op->opts, &server_reply, &be);
+   }
+   bson_destroy (&found);
    if (ok) {
       bson_append_array_unsafe_begin (reply, "insertedIds", -1, &ids);
       for (uint32_t k = 0; k < i; k++) {
          bson_iter_t id;
-         bson_iter_init_find (&id, docs[k], "_id");
+         bson_iter_init_find (&id, &aligned[k], "_id");
          append_array_index (&ids, k, bson_iter_value (&id));
       }
       bson_append_array_end (reply, &ids);
@@ -344,7 +600,8 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    return ok;
 }
 
-static const mg_op_kind insert_many_kind = {"insert_many", "insertMany", exec_insert_many, true, true};
+static const mg_op_kind insert_many_kind = {"insert_many", "insertMany", exec_insert_many, true, true,
+                                            .idempotent = mg_resend_always, .writes = true, .driver_retry = 1};
 
 int
 mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
@@ -376,7 +633,9 @@ mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
       }
       bson_iter_document (&it, &len, &data);
       bson_init_static (&doc, data, len);
-      with_id (&doc, &one);
+      if (with_id (&doc, &one)) {
+         add_document_key (op, &one);
+      }
       op->largest_doc = one.len > op->largest_doc ? one.len : op->largest_doc;
       bson_uint32_to_string (i++, &key, buf, sizeof buf);
       BSON_APPEND_DOCUMENT (&with_ids, key, &one);
@@ -435,9 +694,12 @@ exec_replace_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
    return run_write (op, c, r, e, mongoc_collection_replace_one, NULL);
 }
 
-static const mg_op_kind update_one_kind = {"update_one", "updateOne", exec_update_one, true, false};
-static const mg_op_kind update_many_kind = {"update_many", "updateMany", exec_update_many, true, false};
-static const mg_op_kind replace_one_kind = {"replace_one", "replaceOne", exec_replace_one, true, false};
+static const mg_op_kind update_one_kind = {"update_one", "updateOne", exec_update_one, true, false,
+                                           .idempotent = update_one_idempotent, .writes = true, .driver_retry = 1};
+static const mg_op_kind update_many_kind = {"update_many", "updateMany", exec_update_many, true, false,
+                                            .idempotent = update_many_idempotent, .writes = true};
+static const mg_op_kind replace_one_kind = {"replace_one", "replaceOne", exec_replace_one, true, false,
+                                            .idempotent = pins_one_document, .writes = true, .driver_retry = 1};
 
 static int
 start_update (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, mgconn_collection *collection,
@@ -452,6 +714,10 @@ start_update (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, 
       return rc;
    }
    op->largest_doc = op->args2.len;
+   add_filter_key (op, &op->args);
+   if (kind == &replace_one_kind) {
+      add_document_key (op, &op->args2);
+   }
    return submit_checked (op, out, kind == &replace_one_kind ? 'r' : 'u');
 }
 
@@ -494,16 +760,31 @@ exec_delete_many (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
    return run_write (op, c, r, e, NULL, mongoc_collection_delete_many);
 }
 
-static const mg_op_kind delete_one_kind = {"delete_one", "deleteOne", exec_delete_one, true, false};
-static const mg_op_kind delete_many_kind = {"delete_many", "deleteMany", exec_delete_many, true, false};
+static const mg_op_kind delete_one_kind = {"delete_one", "deleteOne", exec_delete_one, true, false,
+                                           .idempotent = pins_one_document, .writes = true, .driver_retry = 1};
+static const mg_op_kind delete_many_kind = {"delete_many", "deleteMany", exec_delete_many, true, false,
+                                            .idempotent = mg_resend_always, .writes = true};
+
+static int
+start_delete (mgconn_op **out, const mg_op_kind *kind, mgconn_collection *collection, const uint8_t *filter,
+              size_t filter_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
+                     .opts = opts, .opts_len = opts_len};
+   mgconn_op *op;
+   int rc = mg_op_build (&op, NULL, kind, &in, cb, userdata);
+   if (rc) {
+      return rc;
+   }
+   add_filter_key (op, &op->args);
+   return mg_op_submit (op, out);
+}
 
 int
 mgconn_collection_delete_one (mgconn_op **out, mgconn_collection *collection, const uint8_t *filter,
                               size_t filter_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
 {
-   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
-                     .opts = opts, .opts_len = opts_len};
-   return start (out, NULL, &delete_one_kind, &in, cb, userdata);
+   return start_delete (out, &delete_one_kind, collection, filter, filter_len, opts, opts_len, cb, userdata);
 }
 
 int
@@ -511,9 +792,7 @@ mgconn_collection_delete_many (mgconn_op **out, mgconn_collection *collection,
                                const uint8_t *filter, size_t filter_len, const uint8_t *opts, size_t opts_len,
                                mgconn_op_cb cb, void *userdata)
 {
-   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
-                     .opts = opts, .opts_len = opts_len};
-   return start (out, NULL, &delete_many_kind, &in, cb, userdata);
+   return start_delete (out, &delete_many_kind, collection, filter, filter_len, opts, opts_len, cb, userdata);
 }
 
 /* ---- counts ---- */
@@ -548,9 +827,11 @@ exec_estimated_count (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error
    return run_count (op, c, r, e, true);
 }
 
-static const mg_op_kind count_documents_kind = {"count_documents", "countDocuments", exec_count_documents, true, false};
+static const mg_op_kind count_documents_kind = {"count_documents", "countDocuments", exec_count_documents, true,
+                                                false, .idempotent = mg_resend_always, .driver_retry = 2};
 static const mg_op_kind estimated_count_kind = {"estimated_document_count", "estimatedDocumentCount",
-                                                exec_estimated_count, true, false};
+                                                exec_estimated_count, true, false, .idempotent = mg_resend_always,
+                                                .driver_retry = 2};
 
 int
 mgconn_collection_count_documents (mgconn_op **out, mgconn_collection *collection,
@@ -603,7 +884,9 @@ exec_create_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgco
    return ok;
 }
 
-static const mg_op_kind create_indexes_kind = {"create_indexes", "createIndexes", exec_create_indexes, true, true};
+/* Creating an index that exists already succeeds: idempotent. */
+static const mg_op_kind create_indexes_kind = {"create_indexes", "createIndexes", exec_create_indexes, true, true,
+                                               .idempotent = mg_resend_always, .writes = true};
 
 /* Index models with a "name" made from their keys where they have none ("name_1_score_-1").
  * Used by create_indexes and by a model's autoIndex. */
@@ -685,7 +968,8 @@ exec_drop (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
    return ok;
 }
 
-static const mg_op_kind drop_kind = {"drop", "drop", exec_drop, true, false};
+static const mg_op_kind drop_kind = {"drop", "drop", exec_drop, true, false, .idempotent = mg_resend_always,
+                                     .writes = true};
 
 int
 mgconn_collection_drop (mgconn_op **out, mgconn_collection *collection, mgconn_op_cb cb,
@@ -705,6 +989,10 @@ exec_create_collection (mgconn_op *op, mongoc_client_t *client, bson_t *reply, m
    bson_error_t be;
    mongoc_collection_t *coll = mongoc_database_create_collection (db, op->collection, &op->opts, &be);
    (void) reply;
+   if (!coll && op->resent > 0 && be.code == 48) { /* NamespaceExists: the first attempt made it */
+      mongoc_database_destroy (db);
+      return true;
+   }
    if (coll) {
       mongoc_collection_destroy (coll);
    } else {
@@ -714,7 +1002,8 @@ exec_create_collection (mgconn_op *op, mongoc_client_t *client, bson_t *reply, m
    return coll != NULL;
 }
 
-static const mg_op_kind mg_create_collection_kind = {"create_collection", "createCollection", exec_create_collection, true, false};
+static const mg_op_kind mg_create_collection_kind = {"create_collection", "createCollection", exec_create_collection,
+                                                     true, false, .idempotent = mg_resend_always, .writes = true};
 
 int
 mgconn_connection_create_collection (mgconn_op **out, mgconn_connection *conn, const char *name,
@@ -741,7 +1030,8 @@ exec_drop_database (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgcon
    return ok;
 }
 
-static const mg_op_kind drop_database_kind = {"drop_database", "dropDatabase", exec_drop_database, true, false};
+static const mg_op_kind drop_database_kind = {"drop_database", "dropDatabase", exec_drop_database, true, false,
+                                              .idempotent = mg_resend_always, .writes = true};
 
 int
 mgconn_connection_drop_database (mgconn_op **out, mgconn_connection *conn, mgconn_op_cb cb, void *userdata)

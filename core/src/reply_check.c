@@ -87,6 +87,9 @@ mg_reply_check_end (bool ok, mgconn_error *error, bson_t *reply)
    check.bad = false;
    if (ok && bad) {
       mg_error_set (error, MGCONN_ERR_NETWORK, "%s", check.why);
+      /* as the driver's own unreadable replies are told (buffer.c does not send such an op again) */
+      error->domain = MONGOC_ERROR_PROTOCOL;
+      error->code = MONGOC_ERROR_PROTOCOL_INVALID_REPLY;
       bson_reinit (reply); /* nothing of what the driver made of it */
       return false;
    }

@@ -12,23 +12,61 @@
 #include "internal.h"
 #include "connection.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
 
+/*
+ * Workers: as many as the work needs, so that one connection never starves another.
+ *
+ * A job (an operation, a pool's creation, a probe) runs on a worker from start to end, and a hung
+ * server holds the worker as long as the driver waits (socketTimeoutMS: five minutes by default).
+ * With a fixed set of workers, one connection whose server hung filled them all and every other
+ * connection waited behind it. So:
+ *   - a connection never has more than maxPoolSize operations in flight (the pump's rule), so it
+ *     holds at most that many workers (plus its short pool jobs);
+ *   - whenever a job is queued and no idle worker is left to take it, another worker is started
+ *     at once, up to MG_MAX_WORKERS; a job never waits behind a busy worker before that cap;
+ *   - the `workers` runtime option (default 8) starts that many with the runtime and keeps them;
+ *     workers started beyond it leave after MG_WORKER_IDLE_S without work (they are joined by the
+ *     next start, or by mgconn_runtime_free).
+ * The cost of a hung server is then threads, not other connections' latency. Threads are started
+ * by a thread of their own (mgconn-spawner), outside every lock: an enqueue, which may run on the
+ * host thread and under a connection's lock, only counts what is wanted and signals it (a connection
+ * coming back with a hundred buffered operations asks for dozens of threads at once, and creating
+ * them under rt->lock kept the host's dispatch waiting for the lock).
+ */
 #define MG_DEFAULT_WORKERS 8
+#define MG_MAX_WORKERS 1024
+#define MG_WORKER_IDLE_S 10
 
 /* Runtimes given up by mgconn_runtime_free because a worker was stuck on the network. */
 static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 static mgconn_runtime *abandoned;
 
+/* An extra worker without work for MG_WORKER_IDLE_S leaves: it takes itself off rt->workers and
+ * leaves its id for joining. rt->lock held. */
+static void
+retire_self_locked (mgconn_runtime *rt)
+{
+   pthread_t self = pthread_self ();
+   for (int i = 0; i < rt->n_workers; i++) {
+      if (pthread_equal (rt->workers[i], self)) {
+         rt->workers[i] = rt->workers[--rt->n_workers];
+         break;
+      }
+   }
+   rt->retired = bson_realloc (rt->retired, sizeof (pthread_t) * (size_t) (rt->n_retired + 1));
+   rt->retired[rt->n_retired++] = self;
+}
+
 static void *
 worker_main (void *arg)
 {
    mgconn_runtime *rt = arg;
-   mg_name_this_thread ("mgconn-worker");
    /* SCHED_BATCH: a worker woken by the host's enqueue never preempts the host thread (the kernel
     * skips wake-up preemption for batch threads); it runs on an idle core, or when the host's frame
     * yields. On two cores this halved the p99 time per frame that a 60 Hz host spends inside mgconn
@@ -39,25 +77,108 @@ worker_main (void *arg)
       struct sched_param no_priority = {0};
       (void) pthread_setschedparam (pthread_self (), SCHED_BATCH, &no_priority);
    }
+   mg_name_this_thread ("mgconn-worker"); /* after the policy: a named worker is a batch one */
+   pthread_mutex_lock (&rt->lock);
+   rt->starting_workers--;
    for (;;) {
-      mg_link *l;
-      pthread_mutex_lock (&rt->lock);
-      while (!rt->stopping && mg_list_empty (&rt->work)) {
-         pthread_cond_wait (&rt->work_cond, &rt->lock);
+      mg_link *l = mg_list_pop_front (&rt->work);
+      int rc;
+      if (l) {
+         rt->work_len--;
+         pthread_mutex_unlock (&rt->lock);
+         MG_CONTAINER_OF (l, mg_job, link)->run (MG_CONTAINER_OF (l, mg_job, link));
+         pthread_mutex_lock (&rt->lock);
+         continue;
       }
-      l = mg_list_pop_front (&rt->work);
-      pthread_mutex_unlock (&rt->lock);
-      if (!l) {
-         return NULL; /* stopping, and nothing left to do */
+      if (rt->stopping) {
+         break; /* stopping, and nothing left to do */
       }
-      MG_CONTAINER_OF (l, mg_job, link)->run (MG_CONTAINER_OF (l, mg_job, link));
+      rt->idle_workers++;
+      if (rt->n_workers > rt->base_workers) {
+         struct timespec until;
+         clock_gettime (CLOCK_MONOTONIC, &until);
+         until.tv_sec += MG_WORKER_IDLE_S;
+         rc = pthread_cond_timedwait (&rt->work_cond, &rt->lock, &until);
+      } else {
+         rc = pthread_cond_wait (&rt->work_cond, &rt->lock);
+      }
+      rt->idle_workers--;
+      if (rc == ETIMEDOUT && mg_list_empty (&rt->work) && !rt->stopping && rt->n_workers > rt->base_workers) {
+         retire_self_locked (rt);
+         break;
+      }
    }
+   pthread_mutex_unlock (&rt->lock);
+   return NULL;
+}
+
+/* Lists a worker that has been created (counted in starting_workers until it runs). rt->lock held. */
+static void
+add_worker_locked (mgconn_runtime *rt, pthread_t t)
+{
+   if (rt->n_workers == rt->workers_alloc) {
+      rt->workers_alloc = rt->workers_alloc ? rt->workers_alloc * 2 : 16;
+      rt->workers = bson_realloc (rt->workers, sizeof (pthread_t) * (size_t) rt->workers_alloc);
+   }
+   rt->workers[rt->n_workers++] = t;
+   if (rt->n_workers > rt->peak_workers) {
+      rt->peak_workers = rt->n_workers;
+   }
+}
+
+static void *
+spawner_main (void *arg)
+{
+   mgconn_runtime *rt = arg;
+   mg_name_this_thread ("mgconn-spawner");
+   pthread_mutex_lock (&rt->lock);
+   for (;;) {
+      int n;
+      while (!rt->stopping && rt->spawn_wanted == 0) {
+         pthread_cond_wait (&rt->spawn_cond, &rt->lock);
+      }
+      if (rt->stopping) {
+         break;
+      }
+      n = rt->spawn_wanted;
+      rt->spawn_wanted = 0;
+      /* Workers that retired have returned or are about to: join the finished ones now. */
+      for (int i = 0; i < rt->n_retired;) {
+         if (pthread_tryjoin_np (rt->retired[i], NULL) == 0) {
+            rt->retired[i] = rt->retired[--rt->n_retired];
+         } else {
+            i++;
+         }
+      }
+      pthread_mutex_unlock (&rt->lock);
+      for (int i = 0; i < n; i++) {
+         pthread_t t;
+         bool made = pthread_create (&t, NULL, worker_main, rt) == 0;
+         pthread_mutex_lock (&rt->lock);
+         if (made) {
+            add_worker_locked (rt, t);
+         } else {
+            rt->starting_workers--; /* the jobs wait for a busy worker to come back */
+         }
+         pthread_mutex_unlock (&rt->lock);
+      }
+      pthread_mutex_lock (&rt->lock);
+   }
+   pthread_mutex_unlock (&rt->lock);
+   return NULL;
 }
 
 void
 mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job)
 {
    mg_list_push_back (&rt->work, &job->link);
+   rt->work_len++;
+   if (rt->work_len > (size_t) (rt->idle_workers + rt->starting_workers) &&
+       rt->n_workers + rt->starting_workers < MG_MAX_WORKERS && !rt->stopping && rt->spawner_started) {
+      rt->starting_workers++;
+      rt->spawn_wanted++;
+      pthread_cond_signal (&rt->spawn_cond);
+   }
    pthread_cond_signal (&rt->work_cond);
 }
 
@@ -161,8 +282,15 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
    mg_process_ref ();
    rt = bson_malloc0 (sizeof *rt);
    pthread_mutex_init (&rt->lock, NULL);
-   pthread_cond_init (&rt->work_cond, NULL);
+   {
+      pthread_condattr_t attr; /* idle workers' timeouts are monotonic */
+      pthread_condattr_init (&attr);
+      pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+      pthread_cond_init (&rt->work_cond, &attr);
+      pthread_condattr_destroy (&attr);
+   }
    pthread_cond_init (&rt->idle_cond, NULL);
+   pthread_cond_init (&rt->spawn_cond, NULL);
    mg_list_init (&rt->work);
    mg_list_init (&rt->done);
    mg_list_init (&rt->connections);
@@ -172,14 +300,23 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
       mgconn_runtime_free (rt);
       return mg_fail (error, MGCONN_ERR_INTERNAL, "could not create the runtime's wake-up fd or timer thread");
    }
-   rt->workers = bson_malloc0 (sizeof (pthread_t) * (size_t) workers);
+   rt->base_workers = workers;
    for (int i = 0; i < workers; i++) {
-      if (pthread_create (&rt->workers[i], NULL, worker_main, rt) != 0) {
+      pthread_t t;
+      if (pthread_create (&t, NULL, worker_main, rt) != 0) {
          mgconn_runtime_free (rt);
          return mg_fail (error, MGCONN_ERR_INTERNAL, "could not start worker thread %d of %d", i + 1, workers);
       }
-      rt->n_workers++;
+      pthread_mutex_lock (&rt->lock);
+      rt->starting_workers++;
+      add_worker_locked (rt, t);
+      pthread_mutex_unlock (&rt->lock);
    }
+   if (pthread_create (&rt->spawner, NULL, spawner_main, rt) != 0) {
+      mgconn_runtime_free (rt);
+      return mg_fail (error, MGCONN_ERR_INTERNAL, "could not start the thread that starts workers");
+   }
+   rt->spawner_started = true;
    mg_log_register_runtime (rt);
    *out = rt;
    return 0;
@@ -199,7 +336,9 @@ runtime_final_free (mgconn_runtime *rt)
       mg_wakeup_close (&rt->wake);
    }
    bson_free (rt->workers);
+   bson_free (rt->retired);
    pthread_cond_destroy (&rt->idle_cond);
+   pthread_cond_destroy (&rt->spawn_cond);
    pthread_cond_destroy (&rt->work_cond);
    pthread_mutex_destroy (&rt->lock);
    bson_free (rt);
@@ -235,9 +374,18 @@ mgconn_runtime_free (mgconn_runtime *rt)
    mg_conn_close_all_for_runtime_free (rt);
 
    pthread_mutex_lock (&rt->lock);
-   rt->stopping = true;
+   rt->stopping = true; /* from here no worker starts or retires: the two lists stay as they are */
    pthread_cond_broadcast (&rt->work_cond);
+   pthread_cond_signal (&rt->spawn_cond);
    pthread_mutex_unlock (&rt->lock);
+   if (rt->spawner_started) {
+      pthread_join (rt->spawner, NULL); /* it creates nothing more once it has seen `stopping` */
+      rt->spawner_started = false;
+   }
+   for (int i = 0; i < rt->n_retired; i++) {
+      pthread_join (rt->retired[i], NULL); /* it has left its loop: returning takes no time */
+   }
+   rt->n_retired = 0;
    clock_gettime (CLOCK_REALTIME, &until);
    until.tv_sec += 1;
    for (int i = 0; i < rt->n_workers; i++) {

@@ -86,11 +86,19 @@ mg_timers_stop (mg_timers *ts)
    pthread_mutex_destroy (&ts->lock);
 }
 
-void
+bool
 mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_timer *))
 {
    mg_link *it;
+   bool was_armed;
    pthread_mutex_lock (&ts->lock);
+   /* Arming an armed timer moves it. Linking it a second time instead corrupted the list: two
+    * arms of a connection's connect timer (close() then open_uri() while connecting, twice) made a
+    * cycle, and the next arm searched it forever on the host thread. */
+   was_armed = t->armed;
+   if (was_armed) {
+      mg_link_unlink (&t->link);
+   }
    t->deadline_us = deadline_us;
    t->fire = fire;
    t->armed = true;
@@ -108,6 +116,17 @@ mg_timer_arm (mg_timers *ts, mg_timer *t, int64_t deadline_us, void (*fire) (mg_
       pthread_cond_signal (&ts->cond);
    }
    pthread_mutex_unlock (&ts->lock);
+   return was_armed;
+}
+
+bool
+mg_timer_is_armed (mg_timers *ts, mg_timer *t)
+{
+   bool armed;
+   pthread_mutex_lock (&ts->lock);
+   armed = t->armed;
+   pthread_mutex_unlock (&ts->lock);
+   return armed;
 }
 
 bool

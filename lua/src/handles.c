@@ -420,6 +420,15 @@ conn_open (lua_State *L)
 }
 
 static int
+conn_when_open (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   lm_op *o = new_op (L, 2, 0);
+   started (L, o, mgconn_connection_when_open (&o->op, c, lm_op_done, o));
+   return 1;
+}
+
+static int
 conn_close (lua_State *L)
 {
    mgconn_connection *c = check (L, 1, LM_CONNECTION);
@@ -1029,7 +1038,7 @@ lm_open_handles (lua_State *L)
    static const luaL_Reg cursor_m[] = {{"next", cursor_next}, {"done", cursor_done}, {"close", cursor_gc}, {NULL, NULL}};
    static const luaL_Reg conn_m[] = {
       {"onEvent", conn_on_event},     {"info", conn_info},         {"open", conn_open},
-      {"close", conn_close},          {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
+      {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
       {"dropDatabase", conn_drop_database}, {"collection", conn_collection}, {"useDb", conn_use_db},
       {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
       {"stats", conn_stats},          {"free", conn_gc},           {NULL, NULL}};

@@ -14,7 +14,6 @@ from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tupl
 from . import _mgconn
 from ._host import Host, report_unraisable
 from .collection import Collection, Model
-from .errors import ConnectionClosedError
 from .futures import Future
 from .schema import Schema
 
@@ -50,9 +49,6 @@ class Connection:
         self._listeners: Dict[str, List[Tuple[Callable[..., Any], bool]]] = {}
         self._models: Dict[str, Model] = {}
         self._children: Dict[str, "Connection"] = {}
-        self._open_waiters: List[Future["Connection"]] = []
-        self._open_error: Optional[BaseException] = None
-        self._closed_before_open = False
         # What a fork needs to make this connection again in the child (see _remake_after_fork).
         self._open_args: Optional[Tuple[str, Optional[Dict[str, Any]]]] = None
         self._closed = False
@@ -141,13 +137,6 @@ class Connection:
         return self
 
     def _on_event(self, name: str, error: Optional[BaseException]) -> None:
-        if name == "open":
-            self._resolve_open(None)
-        elif name == "error" and self.ready_state != 1:
-            self._open_error = error
-            self._resolve_open(error)
-        elif name == "close":
-            self._resolve_open(ConnectionClosedError("the connection was closed before it opened"))
         for cb, once in list(self._listeners.get(name, [])):
             if once:
                 self.off(name, cb)
@@ -158,14 +147,6 @@ class Connection:
                     cb()
             except Exception:
                 report_unraisable(f"an mgconn {name!r} listener", cb)
-
-    def _resolve_open(self, error: Optional[BaseException]) -> None:
-        waiters, self._open_waiters = self._open_waiters, []
-        for fut in waiters:
-            if error is None:
-                fut._set_result(self)
-            else:
-                fut._set_exception(error)
 
     # -- opening and closing --
     def open_uri(self, uri: str, **options: Any) -> "Connection":
@@ -182,7 +163,6 @@ class Connection:
             OptionError: a malformed URI, an unknown option or a bad value.
             ValueError: the connection is already open to another URI.
         """
-        self._open_error = None
         opts = keyword_options(options)
         self._ext.open(uri, opts)
         self._open_args, self._closed = (uri, opts), False
@@ -192,16 +172,11 @@ class Connection:
         """A Future that completes with the connection once it is open (``conn.asPromise()``).
 
         It fails with the initial connect error (ServerSelectionError, AuthenticationError, ...)
-        or with ConnectionClosedError when the connection is closed before it opened.
-        ``await conn`` is the same.
+        or with ConnectionClosedError once the connection is closed (at once when it is closed
+        already). ``await conn`` is the same.
         """
-        fut: Future["Connection"] = Future(self._host)
-        if self.ready_state == 1:
-            fut._set_result(self)
-        elif self.ready_state == 0 and self._open_error is not None:
-            fut._set_exception(self._open_error)
-        else:
-            self._open_waiters.append(fut)
+        fut: Future["Connection"] = Future(self._host, lambda op: self)
+        fut._op = self._ext.when_open(fut._on_op_done)
         return fut
 
     def __await__(self) -> Generator[Any, None, "Connection"]:
@@ -343,8 +318,6 @@ class Connection:
                 ext.open(*self._open_args)
         self._ext = ext
         ext.set_listener(self._on_event)
-        for fut in self._open_waiters:
-            fut._host = host
         for name, m in self._models.items():
             m._rebind(ext.model(name, m.schema._ext, m.collection_name))
         for coll in list(self._collections):

@@ -47,11 +47,13 @@ def _options(**kw: Any) -> Optional[Dict[str, Any]]:
 # operation then allocates nothing for its transform (the host thread's cost per call is what a game
 # loop feels).
 def _insert_one_result(op: Any) -> InsertOneResult:
-    return InsertOneResult(op.reply()["insertedId"])
+    reply = op.reply()
+    return InsertOneResult(reply["insertedId"], reply.get("resent", 0))
 
 
 def _insert_many_result(op: Any) -> InsertManyResult:
-    return InsertManyResult(op.reply()["insertedIds"])
+    reply = op.reply()
+    return InsertManyResult(reply["insertedIds"], reply.get("resent", 0))
 
 
 def _update_result(op: Any) -> UpdateResult:

@@ -14,7 +14,7 @@ __all__ = [
     "MgconnError", "OptionError", "ServerSelectionError", "BufferTimeoutError", "NotConnectedError",
     "ConnectionClosedError", "OverwriteModelError", "MissingSchemaError", "OperationError",
     "DuplicateKeyError", "WriteError", "NetworkError", "AuthenticationError", "DocumentTooLargeError",
-    "CancelledError", "InternalError", "ValidationError",
+    "CancelledError", "InternalError", "OutcomeUnknownError", "ValidationError",
 ]
 
 
@@ -136,6 +136,14 @@ class InternalError(MgconnError):
     category = "Internal"
 
 
+class OutcomeUnknownError(MgconnError):
+    """A write whose connection failed before the reply and that was not sent again (it is not
+    idempotent, or re-sending is off, or its bufferTimeoutMS passed): it may or may not have been
+    applied. Read the document back before deciding to write it again."""
+
+    category = "OutcomeUnknown"
+
+
 class ValidationError(MgconnError, ValueError):
     """A model's write holds a value of another type than its schema declares, as Mongoose's
     ValidationError: the message names the model, the path, the declared type and the value's
@@ -149,7 +157,8 @@ _BY_CATEGORY: Dict[str, Type[MgconnError]] = {
     cls.category: cls for cls in [
         OptionError, ServerSelectionError, BufferTimeoutError, NotConnectedError, ConnectionClosedError,
         OverwriteModelError, MissingSchemaError, OperationError, DuplicateKeyError, WriteError, NetworkError,
-        AuthenticationError, DocumentTooLargeError, CancelledError, InternalError, ValidationError,
+        AuthenticationError, DocumentTooLargeError, CancelledError, InternalError, OutcomeUnknownError,
+        ValidationError,
     ]
 }
 

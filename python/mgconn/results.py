@@ -4,29 +4,36 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 
+# `resent`: how many times the operation was sent again because its connection failed before the
+# reply (0: it ran once).
+
+
 class InsertOneResult:
     """What insert_one gives (PyMongo's): ``inserted_id``, the document's ``_id`` (the ObjectId
-    added when it had none); ``acknowledged`` is always True."""
+    added when it had none); ``resent``, how many times it was sent again because its connection
+    failed before the reply (0: it ran once); ``acknowledged`` is always True."""
 
-    __slots__ = ("inserted_id",)
+    __slots__ = ("inserted_id", "resent")
     acknowledged = True
 
-    def __init__(self, inserted_id: Any) -> None:
+    def __init__(self, inserted_id: Any, resent: int = 0) -> None:
         self.inserted_id = inserted_id
+        self.resent = resent
 
     def __repr__(self) -> str:
         return f"InsertOneResult({self.inserted_id!r})"
 
 
 class InsertManyResult:
-    """What insert_many gives: ``inserted_ids``, the ``_id`` of every document in order;
-    ``acknowledged`` is always True."""
+    """What insert_many gives: ``inserted_ids``, the ``_id`` of every document in order; ``resent``,
+    as for InsertOneResult; ``acknowledged`` is always True."""
 
-    __slots__ = ("inserted_ids",)
+    __slots__ = ("inserted_ids", "resent")
     acknowledged = True
 
-    def __init__(self, inserted_ids: List[Any]) -> None:
+    def __init__(self, inserted_ids: List[Any], resent: int = 0) -> None:
         self.inserted_ids = inserted_ids
+        self.resent = resent
 
     def __repr__(self) -> str:
         return f"InsertManyResult({self.inserted_ids!r})"
@@ -57,6 +64,12 @@ class UpdateResult:
         """The ``_id`` of the document an upsert inserted, else None."""
         return self.raw_result.get("upsertedId")
 
+    @property
+    def resent(self) -> int:
+        """How many times the operation was sent again because its connection failed before the
+        reply (0: it ran once)."""
+        return int(self.raw_result.get("resent", 0))
+
     def __repr__(self) -> str:
         return f"UpdateResult({self.raw_result!r})"
 
@@ -75,6 +88,12 @@ class DeleteResult:
     def deleted_count(self) -> int:
         """How many documents were deleted."""
         return int(self.raw_result.get("deletedCount", 0))
+
+    @property
+    def resent(self) -> int:
+        """How many times the operation was sent again because its connection failed before the
+        reply (0: it ran once)."""
+        return int(self.raw_result.get("resent", 0))
 
     def __repr__(self) -> str:
         return f"DeleteResult({self.raw_result!r})"

@@ -301,17 +301,52 @@ void
 server_kill (test_server *s)
 {
    if (s->pid > 0) {
-      kill (s->pid, SIGCONT); /* a paused process must run to die */
+      /* SIGKILL first: it ends a SIGSTOPped process too, which must not run again before it dies (a
+       * SIGCONT first would let it answer the requests that waited in its sockets). */
       kill (s->pid, SIGKILL);
+      kill (s->pid, SIGCONT);
       waitpid (s->pid, NULL, 0);
       s->pid = 0;
    }
 }
 
+/* Every thread of the process is stopped ('T' in its stat): a thread running on another core
+ * when SIGSTOP was sent may otherwise still answer a request or two. */
+static bool
+all_threads_stopped (pid_t pid)
+{
+   char path[64];
+   DIR *d;
+   struct dirent *e;
+   bool all = true;
+   snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+   if (!(d = opendir (path))) {
+      return true;
+   }
+   while (all && (e = readdir (d))) {
+      char stat_path[400], line[512] = "";
+      const char *after;
+      if (e->d_name[0] == '.') {
+         continue;
+      }
+      snprintf (stat_path, sizeof stat_path, "%s/%s/stat", path, e->d_name);
+      if (read_line (stat_path, line, sizeof line) && (after = strrchr (line, ')')) && after[1] == ' ') {
+         all = after[2] == 'T' || after[2] == 't';
+      }
+   }
+   closedir (d);
+   return all;
+}
+
 void
 server_pause (test_server *s)
 {
+   int64_t deadline = now_ms () + 5000;
    kill (s->pid, SIGSTOP);
+   while (!all_threads_stopped (s->pid)) {
+      CHECK (now_ms () < deadline, "FerretDB (pid %d) did not stop within 5 s of SIGSTOP", (int) s->pid);
+      usleep (1000);
+   }
 }
 
 void

@@ -34,7 +34,8 @@ void server_prepare (test_server *s);
 void server_restart (test_server *s);
 /* SIGKILL, and waits for the process to be gone. */
 void server_kill (test_server *s);
-/* SIGSTOP / SIGCONT: a server that hangs without closing its sockets. */
+/* SIGSTOP / SIGCONT: a server that hangs without closing its sockets. server_pause returns once
+ * every thread of the server is stopped. */
 void server_pause (test_server *s);
 void server_resume (test_server *s);
 /* Kills it if running and removes its directory. */

@@ -211,13 +211,16 @@ hello_case (const char *scenario, const char *expect)
    hostile_stop (&h);
 }
 
-static void t_op_huge_length (void) { op_case ("huge_length", MGCONN_ERR_NETWORK, "message length"); }
-static void t_op_section_overrun (void) { op_case ("section_overrun", MGCONN_ERR_NETWORK, "malformed"); }
-static void t_op_truncated (void) { op_case ("truncated", MGCONN_ERR_NETWORK, "socket"); }
-static void t_op_corrupt_type (void) { op_case ("corrupt_type", MGCONN_ERR_NETWORK, "invalid reply from server to insert"); }
-static void t_op_no_ok (void) { op_case ("no_ok", MGCONN_ERR_NETWORK, "no \"ok\""); }
-static void t_op_silence (void) { op_case ("silence", MGCONN_ERR_NETWORK, "timeout"); }
-static void t_op_slow_drip (void) { op_case ("slow_drip", MGCONN_ERR_NETWORK, "timeout"); }
+/* Each case misbehaves on an insert, a write: one whose outcome the client cannot know (an unreadable
+ * reply, or none). Unreadable replies are not sent again; a lost reply is (an insert may be), until the
+ * re-send limit; either way the error says why, as OutcomeUnknown. */
+static void t_op_huge_length (void) { op_case ("huge_length", MGCONN_ERR_OUTCOME_UNKNOWN, "message length"); }
+static void t_op_section_overrun (void) { op_case ("section_overrun", MGCONN_ERR_OUTCOME_UNKNOWN, "malformed"); }
+static void t_op_truncated (void) { op_case ("truncated", MGCONN_ERR_OUTCOME_UNKNOWN, "socket"); }
+static void t_op_corrupt_type (void) { op_case ("corrupt_type", MGCONN_ERR_OUTCOME_UNKNOWN, "invalid reply from server to insert"); }
+static void t_op_no_ok (void) { op_case ("no_ok", MGCONN_ERR_OUTCOME_UNKNOWN, "no \"ok\""); }
+static void t_op_silence (void) { op_case ("silence", MGCONN_ERR_OUTCOME_UNKNOWN, "timeout"); }
+static void t_op_slow_drip (void) { op_case ("slow_drip", MGCONN_ERR_OUTCOME_UNKNOWN, "timeout"); }
 static void t_hello_huge_length (void) { hello_case ("huge_length", "message length"); }
 static void t_hello_claim_then_flood (void) { hello_case ("claim_then_flood", "message length"); }
 static void t_hello_section_overrun (void) { hello_case ("section_overrun", "malformed"); }

@@ -6,7 +6,9 @@
 #include "connection.h" /* white box: a connection's count, for the dying-connection test */
 
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool
 reason_lists_server (const mgconn_error *e, const char *hostport, char *type_out, size_t type_size)
@@ -219,24 +221,137 @@ test_close_emits_disconnecting_disconnected_close_and_later_ops_fail (void)
    server_cleanup (&s);
 }
 
+/* close() while connecting ends the attempt at once (it used to wait for the outcome: up to
+ * serverSelectionTimeoutMS, 30 s by default, for a server that does not answer), and waiting for
+ * the open of a closed connection fails at once instead of waiting forever. */
 static void
-test_close_while_connecting_waits_for_the_outcome (void)
+test_close_while_connecting_ends_the_attempt_at_once (void)
+{
+   mgconn_runtime *rt = runtime_new ();
+   char uri[128];
+   mgconn_connection *conn;
+   mgconn_op *close_op = NULL, *before = NULL, *after = NULL;
+   recorder r;
+   int64_t t0;
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", closed_port ()); /* default options: 30 s */
+   conn = conn_new (rt, uri, NULL);
+   recorder_attach (&r, conn);
+   CHECK (mgconn_connection_when_open (&before, conn, NULL, NULL) == 0, "when_open");
+   CHECK (mgconn_op_wait (before, 200) == MGCONN_OP_PENDING, "when_open finished while still connecting");
+   t0 = now_ms ();
+   CHECK (mgconn_connection_close (&close_op, conn, 0, NULL, NULL) == 0, "close");
+   CHECK (mgconn_op_wait (close_op, 5000) == MGCONN_OP_SUCCEEDED, "close did not finish within 5 s");
+   fprintf (stderr, "   close while connecting finished after %lld ms\n", (long long) (now_ms () - t0));
+   CHECK (now_ms () - t0 < 1000, "close while connecting took %lld ms", (long long) (now_ms () - t0));
+   expect_failure (before, MGCONN_ERR_CONNECTION_CLOSED, "waiting for open, then closed");
+   t0 = now_ms ();
+   CHECK (mgconn_connection_when_open (&after, conn, NULL, NULL) == 0, "when_open after close");
+   CHECK (mgconn_op_wait (after, 1000) == MGCONN_OP_FAILED, "waiting for the open of a closed connection did not fail");
+   CHECK (mgconn_op_error (after)->category == MGCONN_ERR_CONNECTION_CLOSED, "category %s",
+          mgconn_error_category_name (mgconn_op_error (after)->category));
+   CHECK (now_ms () - t0 < 200, "it failed after %lld ms", (long long) (now_ms () - t0));
+   mgconn_runtime_dispatch (rt, 0);
+   CHECK (strcmp (recorder_sequence (&r), "connecting,disconnected,close") == 0, "events were %s",
+          recorder_sequence (&r));
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_DISCONNECTED, "state %d",
+          mgconn_connection_ready_state (conn));
+   mgconn_op_free (before);
+   mgconn_op_free (after);
+   mgconn_op_free (close_op);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+}
+
+/* when_open (asPromise) on an open connection and on a failed one answers at once. */
+static void
+test_when_open_answers_at_once_once_the_outcome_is_known (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn, *bad;
+   mgconn_op *op = NULL;
+   recorder r, rb;
+   char uri[128];
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "whenopen", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (mgconn_connection_when_open (&op, conn, NULL, NULL) == 0, "when_open");
+   CHECK (mgconn_op_wait (op, 10000) == MGCONN_OP_SUCCEEDED, "when_open did not succeed with the open");
+   CHECK (recorder_find (&r, "open", 0) >= 0, "when_open succeeded before the open event: %s", recorder_sequence (&r));
+   mgconn_op_free (op);
+   CHECK (mgconn_connection_when_open (&op, conn, NULL, NULL) == 0, "when_open");
+   CHECK (mgconn_op_wait (op, 100) == MGCONN_OP_SUCCEEDED, "when_open on an open connection did not succeed at once");
+   mgconn_op_free (op);
+
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/x", closed_port ());
+   bad = conn_new (rt, uri, "{\"serverSelectionTimeoutMS\": 300}");
+   recorder_attach (&rb, bad);
+   CHECK (wait_event (rt, &rb, "error", 0, 5000) >= 0, "no error event");
+   CHECK (mgconn_connection_when_open (&op, bad, NULL, NULL) == 0, "when_open");
+   CHECK (mgconn_op_wait (op, 100) == MGCONN_OP_FAILED, "when_open on a failed open did not fail at once");
+   CHECK (mgconn_op_error (op)->category == MGCONN_ERR_SERVER_SELECTION, "category %s",
+          mgconn_error_category_name (mgconn_op_error (op)->category));
+   mgconn_op_free (op);
+   mgconn_connection_free (bad);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   recorder_reset (&r);
+   recorder_reset (&rb);
+   server_cleanup (&s);
+}
+
+static void
+frozen (int sig)
+{
+   static const char msg[] = "CHECK failed: the host thread did not come back within 20 s (frozen)\n";
+   (void) sig;
+   (void) !write (2, msg, sizeof msg - 1);
+   _exit (1);
+}
+
+/* close() then open_uri() without waiting, twice: each close resolves, the connection opens and
+ * works, and the next operation returns at once (the connect timer armed twice used to corrupt the
+ * timer list, and the next arm spun the host thread forever). */
+static void
+test_close_then_open_without_waiting_twice_keeps_the_host_going (void)
 {
    test_server s;
    mgconn_runtime *rt;
    mgconn_connection *conn;
-   mgconn_op *close_op = NULL;
+   mgconn_op *closes[2] = {NULL, NULL}, *ins = NULL;
+   bson_t *doc = BCON_NEW ("a", BCON_INT32 (1));
    recorder r;
+   double t;
    server_start (&s);
+   signal (SIGALRM, frozen);
+   alarm (20);
    rt = runtime_new ();
-   conn = conn_new (rt, server_uri (&s, "lifecycle", NULL), NULL);
+   conn = conn_new (rt, server_uri (&s, "reopen", NULL), NULL);
    recorder_attach (&r, conn);
-   CHECK (mgconn_connection_close (&close_op, conn, 0, NULL, NULL) == 0, "close");
-   CHECK (mgconn_op_wait (close_op, 10000) == MGCONN_OP_SUCCEEDED, "close did not finish");
-   mgconn_runtime_dispatch (rt, 0);
-   CHECK (strcmp (recorder_sequence (&r), "connecting,connected,open,disconnecting,disconnected,close") == 0,
-          "events were %s", recorder_sequence (&r));
-   mgconn_op_free (close_op);
+   for (int i = 0; i < 2; i++) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      CHECK (mgconn_connection_close (&closes[i], conn, 0, NULL, NULL) == 0, "close");
+      CHECK (mgconn_connection_open (conn, server_uri (&s, "reopen", NULL), NULL, 0, &e) == 0, "open: %s", e.message);
+   }
+   mgconn_collection *c = coll_of (conn, "c");
+   t = now_us ();
+   CHECK (mgconn_collection_insert_one (&ins, c, bson_get_data (doc), doc->len, NULL, 0, NULL, NULL) == 0, "insert");
+   t = now_us () - t;
+   CHECK (t < 1000000, "insert_one took %.1f ms on the host thread", t / 1000); /* a spin never returns */
+   mgconn_collection_free (c);
+   expect_ok (ins, "the insert after two close/open_uri");
+   for (int i = 0; i < 2; i++) {
+      CHECK (mgconn_op_wait (closes[i], 5000) == MGCONN_OP_SUCCEEDED, "close %d did not resolve", i + 1);
+      mgconn_op_free (closes[i]);
+   }
+   CHECK (mgconn_connection_ready_state (conn) == MGCONN_STATE_CONNECTED, "state %d",
+          mgconn_connection_ready_state (conn));
+   alarm (0);
+   mgconn_op_free (ins);
+   bson_destroy (doc);
    mgconn_connection_free (conn);
    mgconn_runtime_free (rt);
    recorder_reset (&r);
@@ -586,7 +701,9 @@ static const test_case tests[] = {
    {"initial_failure", test_initial_failure_on_closed_port_reports_server_selection_error},
    {"kill_restart", test_server_killed_and_restarted_emits_disconnected_then_reconnected},
    {"close_sequence", test_close_emits_disconnecting_disconnected_close_and_later_ops_fail},
-   {"close_while_connecting", test_close_while_connecting_waits_for_the_outcome},
+   {"close_while_connecting", test_close_while_connecting_ends_the_attempt_at_once},
+   {"when_open", test_when_open_answers_at_once_once_the_outcome_is_known},
+   {"close_open_twice", test_close_then_open_without_waiting_twice_keeps_the_host_going},
    {"insert_find", test_insert_then_find_round_trip},
    {"posted_callbacks", test_posted_callbacks_wake_the_fd_and_run_in_order},
    {"connect_twice", test_connecting_twice_same_uri_is_a_no_op_other_uri_is_refused},

@@ -168,6 +168,30 @@ function scenarios.ops_during_outage()
   return { outcomes = array({ o }), values = { stored = n } }
 end
 
+function scenarios.writes_in_flight_at_kill()
+  -- The server is stopped, so both writes are sent and unanswered, then killed and restarted:
+  -- neither was applied.
+  local conn = mgconn.createConnection(URI, { heartbeatFrequencyMS = 500, serverSelectionTimeoutMS = 10000,
+                                             minPoolSize = 5 })
+  local events = watch(conn)
+  conn:asPromise():wait(15)
+  local raw = conn:collection("raw")
+  raw:insertOne({ _id = "counter", n = 0 }):wait(10) -- the database exists before the kill
+  sleep(0.3)
+  control("pause")
+  local inserted = raw:insertOne({ _id = "in flight" })
+  local incremented = raw:updateOne({ _id = "counter" }, { ["$inc"] = { n = 1 } })
+  sleep(0.4)
+  control("kill")
+  control("restart")
+  local o = { outcome("insertOne", inserted), outcome("updateOne", incremented) }
+  until_(function() return contains(events, "reconnected") end, 20)
+  local stored = raw:countDocuments({ _id = "in flight" }):wait(10)
+  local counter = raw:findOne({ _id = "counter" }):wait(10)
+  conn:close():wait(10)
+  return { outcomes = array(o), values = { stored = stored, n = counter.n } }
+end
+
 function scenarios.close_sequence()
   local conn = mgconn.createConnection(URI)
   local events = watch(conn)

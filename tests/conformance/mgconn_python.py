@@ -130,6 +130,29 @@ async def ops_during_outage() -> Dict[str, Any]:
     return {"outcomes": [o], "values": {"stored": n}}
 
 
+async def writes_in_flight_at_kill() -> Dict[str, Any]:
+    # The server is stopped, so both writes are sent and unanswered, then killed and restarted:
+    # neither was applied.
+    conn = mgconn.create_connection(URI, heartbeatFrequencyMS=500, serverSelectionTimeoutMS=10000, minPoolSize=5)
+    events = watch(conn)
+    await conn.as_promise()
+    raw = conn.collection("raw")
+    await raw.insert_one({"_id": "counter", "n": 0})  # the database exists before the kill
+    await asyncio.sleep(0.3)
+    await control("pause")
+    inserted = asyncio.ensure_future(outcome("insertOne", raw.insert_one({"_id": "in flight"})))
+    incremented = asyncio.ensure_future(outcome("updateOne", raw.update_one({"_id": "counter"}, {"$inc": {"n": 1}})))
+    await asyncio.sleep(0.4)
+    await control("kill")
+    await control("restart")
+    o = [await inserted, await incremented]
+    await until(lambda: "reconnected" in events, 20)
+    stored = await raw.count_documents({"_id": "in flight"})
+    counter = await raw.find_one({"_id": "counter"})
+    await conn.close()
+    return {"outcomes": o, "values": {"stored": stored, "n": counter["n"]}}
+
+
 async def close_sequence() -> Dict[str, Any]:
     conn = mgconn.create_connection(URI)
     events = watch(conn)

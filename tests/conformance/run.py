@@ -137,6 +137,19 @@ def outage_buffered(m: Trace, ours: Trace) -> Optional[str]:
     return None
 
 
+def in_flight_survives(m: Trace, ours: Trace) -> Optional[str]:
+    """Work in flight when the server dies: Mongoose fails both writes with a network error; mgconn
+    sends the insert again after the restart (stored once) and reports the $inc, which it does not
+    send again, as OutcomeUnknown (the guide's "What survives an outage")."""
+    mo, oo = m["outcomes"], ours["outcomes"]
+    if (all(not o["ok"] and o.get("category") == "Network" for o in mo) and m["values"] == {"stored": 0, "n": 0}
+            and oo[0]["ok"] and not oo[1]["ok"] and oo[1].get("category") == "OutcomeUnknown"
+            and ours["values"] == {"stored": 1, "n": 0}):
+        return ("the insert in flight at the kill was sent again and stored once; the $inc, not sent again, "
+                "failed as OutcomeUnknown, not as a bare network error")
+    return None
+
+
 def connect_other_uri_leaves_connection(m: Trace, ours: Trace) -> Optional[str]:
     """behaviour.md §7: connect() with a different URI is an error and the open connection is left
     untouched; Mongoose marks it disconnected."""
@@ -160,6 +173,8 @@ SCENARIOS = [
     Scenario("buffer_commands_off", "bufferCommands off"),
     Scenario("kill_restart", "server SIGKILLed and restarted"),
     Scenario("ops_during_outage", "operations during an outage", compare=drop_messages, better=outage_buffered),
+    Scenario("writes_in_flight_at_kill", "writes in flight at a SIGKILL (insert, $inc)", compare=drop_messages,
+             better=in_flight_survives),
     Scenario("close_sequence", "close sequence"),
     Scenario("close_force", "close(force) with an operation in flight", compare=drop_messages),
     Scenario("connect_twice", "connect twice (same URI, then another)", compare=drop_messages,

@@ -3,11 +3,13 @@ that is SIGKILLed every 5-10 s and restarted about a second later.
 
     python tests/soak/run.py [--seconds 60]
 
-Fails unless: both workers finish (every operation resolved: succeeded, or failed with a clear
-error category), the collection holds every acknowledged insert and nothing that was not attempted
-(a write that failed with a network error may or may not have been applied: it is in flight when
-the server dies), every document's counter lies between its acknowledged updates and those plus the
-ambiguous ones (none applied twice), and neither process grew more than 48 MiB after its first 10 s.
+Fails unless: both workers finish (every operation resolved); no idempotent operation (insert,
+find_one, $set update) failed and no insert is ambiguous: work in flight at a kill is sent again
+after the restart; OutcomeUnknown comes only from the non-idempotent $inc updates (in flight at a
+kill, not sent again); the collection holds every acknowledged insert, each once, and nothing else;
+every document's counter lies between its acknowledged $inc updates and those plus the ones whose
+outcome is unknown (none applied twice); and neither process grew more than 48 MiB after its first
+10 s.
 """
 from __future__ import annotations
 
@@ -115,6 +117,20 @@ def main() -> int:
             if not low <= value <= high:
                 failures.append(f"{name}: {_id} counts {value} updates, {low} acknowledged (+{high - low} ambiguous)")
                 break
+        by_kind, errors_by_kind = r.get("by_kind", {}), r.get("errors_by_kind", {})
+        for kind in ("insert", "find", "set"):
+            if by_kind.get(kind, {}).get("failed", 0):
+                failures.append(f"{name}: {by_kind[kind]['failed']} idempotent {kind} operations failed: "
+                                f"{errors_by_kind.get(kind)}")
+        if ambiguous:
+            failures.append(f"{name}: {len(ambiguous)} inserts ambiguous (failed, maybe stored)")
+        for kind, errs in errors_by_kind.items():
+            for category in errs:
+                if category in ("OutcomeUnknown", "OutcomeUnknownError") and kind != "inc":
+                    failures.append(f"{name}: OutcomeUnknown for {kind}, which is idempotent")
+                if category in ("Network", "NetworkError") and kind != "find":
+                    failures.append(f"{name}: a {kind} failed as a bare NetworkError")
+        print(f"  {name}: per kind {json.dumps(by_kind)}; errors {json.dumps(errors_by_kind)}")
         growth = r["rss_kib"]["end"] - r["rss_kib"].get("at_10s", r["rss_kib"]["end"])
         if growth > GROWTH_LIMIT_KIB:
             failures.append(f"{name}: grew {growth} KiB after its first 10 s")

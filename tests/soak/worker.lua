@@ -20,51 +20,62 @@ local docs = conn:collection("soak")
 
 local acked, ambiguous, updates_acked, updates_ambiguous = {}, {}, {}, {}
 local counts = { ops = 0, ok = 0, failed = 0 }
+local by_kind, errors_by_kind = {}, {}
+for _, k in ipairs({ "insert", "find", "set", "inc" }) do by_kind[k] = { ok = 0, failed = 0 } errors_by_kind[k] = {} end
 local errors, rss = {}, {}
 local pending, n, max_frame_ms = 0, 0, 0
 local timeline, updating = {}, {} -- one update at a time per document: FerretDB's $inc is read-modify-write
 math.randomseed(11)
 
-local function done(err)
+local function done(err, what)
   pending = pending - 1
   if err then
     counts.failed = counts.failed + 1
     errors[err.category] = (errors[err.category] or 0) + 1
+    by_kind[what].failed = by_kind[what].failed + 1
+    errors_by_kind[what][err.category] = (errors_by_kind[what][err.category] or 0) + 1
     if #timeline < 100 then
       timeline[#timeline + 1] = string.format("%.2f %s %s", (mgconn.now() - START) / 1000, err.category,
                                               err.message:sub(1, 120):gsub('[%c"\\]', " "))
     end
   else
     counts.ok = counts.ok + 1
+    by_kind[what].ok = by_kind[what].ok + 1
   end
 end
+
+local function unknown(err) return err.category == "OutcomeUnknown" or err.category == "Network" end
 
 local function issue()
   counts.ops = counts.ops + 1
   pending = pending + 1
   local kind = math.random()
-  if kind < 0.6 or #acked == 0 then
+  if kind < 0.55 or #acked == 0 then
     n = n + 1
     local id = PREFIX .. "-" .. n
     docs:insertOne({ _id = id, n = 0 }, function(err)
-      if not err then acked[#acked + 1] = id elseif err.category == "Network" then ambiguous[#ambiguous + 1] = id end
-      done(err)
+      if not err then acked[#acked + 1] = id elseif unknown(err) then ambiguous[#ambiguous + 1] = id end
+      done(err, "insert")
     end)
-  elseif kind < 0.8 then
+  elseif kind < 0.75 then
     local id = acked[math.random(#acked)]
     docs:findOne({ _id = id }, function(err, doc)
       if not err then assert(doc and doc._id == id, "acknowledged " .. id .. " not found") end
-      done(err)
+      done(err, "find")
     end)
   else
+    local what = kind < 0.87 and "set" or "inc"
     local id = acked[math.random(#acked)]
-    if updating[id] then done(nil) return end
+    if updating[id] then done(nil, what) return end
     updating[id] = true
-    docs:updateOne({ _id = id }, { ["$inc"] = { n = 1 } }, function(err)
-      if not err then updates_acked[id] = (updates_acked[id] or 0) + 1
-      elseif err.category == "Network" then updates_ambiguous[id] = (updates_ambiguous[id] or 0) + 1 end
+    local update = what == "set" and { ["$set"] = { saved = n } } or { ["$inc"] = { n = 1 } }
+    docs:updateOne({ _id = id }, update, function(err)
+      if what == "inc" then
+        if not err then updates_acked[id] = (updates_acked[id] or 0) + 1
+        elseif unknown(err) then updates_ambiguous[id] = (updates_ambiguous[id] or 0) + 1 end
+      end
       updating[id] = nil
-      done(err)
+      done(err, what)
     end)
   end
 end
@@ -101,5 +112,6 @@ local function json(v)
 end
 print(json({ host = "lua", acked = acked, ambiguous = ambiguous, updates_acked = updates_acked,
              updates_ambiguous = updates_ambiguous, counts = counts, errors = errors, rss_kib = rss,
+             by_kind = by_kind, errors_by_kind = errors_by_kind,
              timeline = timeline,
              max_frame_us = math.floor(max_frame_ms * 1000) }))

@@ -1,5 +1,6 @@
-"""The Python half of the fault soak: inserts with unique _ids, finds and updates, 16 in flight,
-for DURATION seconds while run.py kills and restarts the server. Prints one JSON line at the end.
+"""The Python half of the fault soak: inserts with unique _ids, finds, idempotent updates ($set) and
+non-idempotent ones ($inc), 16 in flight, for DURATION seconds while run.py kills and restarts the
+server. Prints one JSON line at the end, with counts and errors per kind of operation.
 
     python worker.py URI DURATION PREFIX
 """
@@ -28,11 +29,13 @@ async def main() -> None:
     await conn
     docs = conn.collection("soak")
     acked: List[str] = []
-    ambiguous: List[str] = []  # failed with a network error: may or may not have been applied
+    ambiguous: List[str] = []  # failed as OutcomeUnknown (or NetworkError): may or may not have been applied
     updates_acked: Dict[str, int] = {}
     updates_ambiguous: Dict[str, int] = {}
     counts = {"ops": 0, "ok": 0, "failed": 0}
     errors: Dict[str, int] = {}
+    by_kind: Dict[str, Dict[str, int]] = {k: {"ok": 0, "failed": 0} for k in ("insert", "find", "set", "inc")}
+    errors_by_kind: Dict[str, Dict[str, int]] = {k: {} for k in by_kind}
     rss: Dict[str, int] = {}
     rng = random.Random(7)
     updating: set = set()  # one update at a time per document: FerretDB's $inc is read-modify-write
@@ -41,9 +44,11 @@ async def main() -> None:
 
     timeline: List[Any] = []
 
-    def failed(e: BaseException) -> None:
+    def failed(e: BaseException, what: str) -> None:
         counts["failed"] += 1
         errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+        by_kind[what]["failed"] += 1
+        errors_by_kind[what][type(e).__name__] = errors_by_kind[what].get(type(e).__name__, 0) + 1
         if len(timeline) < 100:
             timeline.append([round(time.monotonic() - started, 2), type(e).__name__, str(e)[:120]])
 
@@ -51,17 +56,18 @@ async def main() -> None:
         nonlocal n
         kind = rng.random()
         counts["ops"] += 1
+        what = "insert" if kind < 0.55 or not acked else "find" if kind < 0.75 else "set" if kind < 0.87 else "inc"
         try:
-            if kind < 0.6 or not acked:
+            if what == "insert":
                 n += 1
                 _id = f"{PREFIX}-{n}"
                 try:
                     await docs.insert_one({"_id": _id, "n": 0})
                     acked.append(_id)
-                except mgconn.NetworkError:
+                except (mgconn.OutcomeUnknownError, mgconn.NetworkError):
                     ambiguous.append(_id)
                     raise
-            elif kind < 0.8:
+            elif what == "find":
                 _id = rng.choice(acked)
                 doc = await docs.find_one({"_id": _id})
                 assert doc is not None and doc["_id"] == _id, f"acknowledged {_id} not found"
@@ -69,19 +75,25 @@ async def main() -> None:
                 _id = rng.choice(acked)
                 if _id in updating:
                     counts["ok"] += 1
+                    by_kind[what]["ok"] += 1
                     return
                 updating.add(_id)
                 try:
-                    await docs.update_one({"_id": _id}, {"$inc": {"n": 1}})
-                    updates_acked[_id] = updates_acked.get(_id, 0) + 1
-                except mgconn.NetworkError:
-                    updates_ambiguous[_id] = updates_ambiguous.get(_id, 0) + 1
-                    raise
+                    if what == "set":
+                        await docs.update_one({"_id": _id}, {"$set": {"saved": n}})
+                    else:
+                        try:
+                            await docs.update_one({"_id": _id}, {"$inc": {"n": 1}})
+                            updates_acked[_id] = updates_acked.get(_id, 0) + 1
+                        except (mgconn.OutcomeUnknownError, mgconn.NetworkError):
+                            updates_ambiguous[_id] = updates_ambiguous.get(_id, 0) + 1
+                            raise
                 finally:
                     updating.discard(_id)
             counts["ok"] += 1
+            by_kind[what]["ok"] += 1
         except mgconn.MgconnError as e:
-            failed(e)
+            failed(e, what)
 
     async def lane() -> None:
         while time.monotonic() - started < DURATION:
@@ -94,6 +106,7 @@ async def main() -> None:
     await conn.close()
     print(json.dumps({"host": "python", "acked": acked, "ambiguous": ambiguous, "updates_acked": updates_acked,
                       "updates_ambiguous": updates_ambiguous, "counts": counts, "errors": errors, "rss_kib": rss,
+                      "by_kind": by_kind, "errors_by_kind": errors_by_kind,
                       "timeline": timeline}))
 
 

@@ -198,6 +198,13 @@ start_close (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
 }
 
 static int
+start_when_open (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   conn_ctx *c = ctx;
+   return mgconn_connection_when_open (out, c->conn, cb, ud);
+}
+
+static int
 start_run_command (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
 {
    conn_ctx *c = ctx;
@@ -230,6 +237,18 @@ Connection_close (ConnectionObject *self, PyObject *args)
    }
    c.force = force;
    return start_op (st, self->runtime, callback, 0, start_close, &c);
+}
+
+static PyObject *
+Connection_when_open (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *callback = Py_None;
+   conn_ctx c = {self->conn, 0, NULL, NULL, NULL, 0};
+   if (!PyArg_ParseTuple (args, "|O", &callback)) {
+      return NULL;
+   }
+   return start_op (st, self->runtime, callback, 0, start_when_open, &c);
 }
 
 static PyObject *
@@ -450,6 +469,8 @@ static PyMethodDef Connection_methods[] = {
    {"set_listener", (PyCFunction) Connection_set_listener, METH_O, "listener(name, error_or_None) for every event"},
    {"open", (PyCFunction) Connection_open, METH_VARARGS, "open(uri, options=None)"},
    {"close", (PyCFunction) Connection_close, METH_VARARGS, "close(force=False, callback=None) -> Op"},
+   {"when_open", (PyCFunction) Connection_when_open, METH_VARARGS,
+    "when_open(callback=None) -> Op: finishes with this open's outcome (fails at once when closed)"},
    {"run_command", (PyCFunction) Connection_run_command, METH_VARARGS, "run_command(cmd, db=None, callback=None)"},
    {"create_collection", (PyCFunction) Connection_create_collection, METH_VARARGS,
     "create_collection(name, options=None, callback=None)"},

@@ -128,6 +128,29 @@ const scenarios = {
     await conn.close();
     return { outcomes: [o], values: { stored: n } };
   },
+  async writes_in_flight_at_kill() {
+    // The server is stopped, so both writes are sent and unanswered, then killed and restarted:
+    // neither was applied.
+    const conn = mongoose.createConnection(uri, { heartbeatFrequencyMS: 500, serverSelectionTimeoutMS: 10000,
+                                                  minPoolSize: 5 });
+    const events = watch(conn);
+    await conn.asPromise();
+    const raw = conn.collection('raw');
+    await raw.insertOne({ _id: 'counter', n: 0 }); // the database exists before the kill
+    await sleep(300);
+    await control('pause');
+    const inserted = outcome('insertOne', raw.insertOne({ _id: 'in flight' }));
+    const incremented = outcome('updateOne', raw.updateOne({ _id: 'counter' }, { $inc: { n: 1 } }));
+    await sleep(400);
+    await control('kill');
+    await control('restart');
+    const o = [await inserted, await incremented];
+    await until(() => events.includes('reconnected'), 20000);
+    const stored = await raw.countDocuments({ _id: 'in flight' });
+    const counter = await raw.findOne({ _id: 'counter' });
+    await conn.close();
+    return { outcomes: o, values: { stored, n: counter.n } };
+  },
   async close_sequence() {
     const conn = mongoose.createConnection(uri);
     const events = watch(conn);

@@ -1,0 +1,583 @@
+/*
+ * buffer.c: where an operation waits for its connection, when it goes out, and what happens when
+ * the connection fails under it.
+ *
+ * The queue
+ *   conn->waiting holds a root connection's WAITING ops in issue order (op->seq, given at
+ *   submission). An op waits there while the connection is not up (buffered: before the first
+ *   open, during an outage), while maxPoolSize ops are in flight, while its model's autoCreate runs,
+ *   and while an earlier write on the same document is in flight (below). The pump moves ops from
+ *   the front to the workers; nothing else does.
+ *
+ * Per-document order
+ *   A write whose filter pins an `_id` ({_id: v}, {_id: {$eq: v}}) or whose document gives one
+ *   (insert, replace) carries that `_id`, hashed with its collection (op->doc_keys). The pump never
+ *   starts an op while an op sharing one of its keys is running, or waits ahead of it: writes to
+ *   one document run one after another in issue order. Ops without keys (reads, inserts whose
+ *   `_id` mgconn made, writes by other filters) are not held. A hash collision only serialises two
+ *   unrelated writes.
+ *
+ * Re-sending
+ *   A worker's op whose connection failed before its reply (fault_of: a network error, no server
+ *   to be had, "not primary", the server shutting down) goes back into the queue in its issue
+ *   place, ahead of everything issued after it, when running it again is safe: nothing was sent
+ *   (the failure was in server selection or in connecting), or the kind says the op is idempotent
+ *   (ops.c, cursor.c; the list is in docs/guide.md). It then runs after the reconnect, still under
+ *   its bufferTimeoutMS counted from issue. A write that may have reached the server and is not
+ *   sent again is marked outcome_unknown: whatever ends it is reported as MGCONN_ERR_OUTCOME_UNKNOWN
+ *   (op.c), never as a bare network error. Where libmongoc retries by itself (retryable writes and
+ *   reads on replica sets and sharded clusters), its one retry is the only one: mgconn does not add
+ *   a second. resendInterrupted: false (connection option, or per operation) turns re-sending off.
+ *
+ * Threads and locks
+ *   Everything here runs under the root connection's lock: submission on the host thread, the pump
+ *   and the after-run decision on workers (and on whichever thread changed the connection's
+ *   state), buffer deadlines on the timer thread (buffer_timeout takes the lock itself). The pump
+ *   also takes rt->lock to queue jobs (conn->lock -> rt->lock, as internal.h orders). Nothing here
+ *   calls libmongoc or host code.
+ *
+ * Ownership
+ *   conn->waiting and conn->running link ops without owning them: the host's submission reference
+ *   (the delivery's) keeps an op alive until it finishes. The pump takes a reference for the worker
+ *   (dropped by op_job_run); an armed buffer timer holds one (dropped when it fires or is disarmed).
+ *   op->doc_keys belongs to the op (freed in mg_op_unref).
+ */
+#include "connection.h"
+
+#include <string.h>
+
+static atomic_llong next_op_seq;
+
+/* An op is sent again at most this many times. A server that drops the connection on this one
+ * request while it answers everything else (monitoring keeps the connection up) would otherwise have
+ * it sent back to back until its bufferTimeoutMS. */
+#define MG_RESEND_LIMIT 5
+
+/* ---- document keys ---- */
+
+static uint64_t
+fnv (uint64_t h, const void *data, size_t len)
+{
+   const uint8_t *p = data;
+   for (size_t i = 0; i < len; i++) {
+      h = (h ^ p[i]) * 1099511628211ULL;
+   }
+   return h;
+}
+
+void
+mg_op_add_doc_key (mgconn_op *op, const bson_value_t *id)
+{
+   uint64_t h = fnv (14695981039346656037ULL, op->collection ? op->collection : "", op->collection ? strlen (op->collection) : 0);
+   uint8_t tag;
+   int64_t n;
+   /* _id 1, 1.0 and NumberLong(1) are the same key to the server. */
+   if (id->value_type == BSON_TYPE_INT32 || id->value_type == BSON_TYPE_INT64 ||
+       (id->value_type == BSON_TYPE_DOUBLE && id->value.v_double == (double) (int64_t) id->value.v_double)) {
+      tag = 'n';
+      n = id->value_type == BSON_TYPE_INT32   ? id->value.v_int32
+          : id->value_type == BSON_TYPE_INT64 ? id->value.v_int64
+                                              : (int64_t) id->value.v_double;
+      h = fnv (fnv (h, &tag, 1), &n, sizeof n);
+   } else {
+      bson_t one = BSON_INITIALIZER;
+      bson_append_value (&one, "", 0, id);
+      h = fnv (h, bson_get_data (&one), one.len);
+      bson_destroy (&one);
+   }
+   h |= 1; /* 0 marks an empty slot of the pump's key set */
+   for (uint32_t i = 0; i < op->n_doc_keys; i++) {
+      if (op->doc_keys[i] == h) {
+         return;
+      }
+   }
+   if (op->n_doc_keys == 0) {
+      op->doc_keys = &op->doc_key1;
+   } else if (op->doc_keys == &op->doc_key1) {
+      op->doc_keys = bson_malloc (sizeof *op->doc_keys * 2);
+      op->doc_keys[0] = op->doc_key1;
+   } else if ((op->n_doc_keys & (op->n_doc_keys - 1)) == 0) { /* a power of two: full */
+      op->doc_keys = bson_realloc (op->doc_keys, sizeof *op->doc_keys * op->n_doc_keys * 2);
+   }
+   op->doc_keys[op->n_doc_keys++] = h;
+}
+
+bool
+mg_filter_pins_id (const bson_t *filter, bson_iter_t *id)
+{
+   bson_iter_t it, sub;
+   if (!bson_iter_init_find (&it, filter, "_id")) {
+      return false;
+   }
+   if (BSON_ITER_HOLDS_DOCUMENT (&it) && bson_iter_recurse (&it, &sub) && bson_iter_next (&sub) &&
+       bson_iter_key (&sub)[0] == '$') {
+      /* an operator: only {$eq: v} alone names one document */
+      if (strcmp (bson_iter_key (&sub), "$eq") != 0) {
+         return false;
+      }
+      *id = sub;
+      return !bson_iter_next (&sub);
+   }
+   *id = it;
+   return true;
+}
+
+/* The keys the pump holds back: open addressing over nonzero 64-bit keys. */
+typedef struct {
+   uint64_t *slots;
+   size_t cap; /* a power of two */
+   size_t n;
+   uint64_t inline_slots[64];
+} key_set;
+
+static void
+key_set_init (key_set *s)
+{
+   s->slots = s->inline_slots;
+   s->cap = sizeof s->inline_slots / sizeof s->inline_slots[0];
+   s->n = 0;
+   memset (s->slots, 0, sizeof s->inline_slots);
+}
+
+static bool
+key_set_has (const key_set *s, uint64_t k)
+{
+   for (size_t i = (size_t) k & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+      if (s->slots[i] == k) {
+         return true;
+      }
+      if (s->slots[i] == 0) {
+         return false;
+      }
+   }
+}
+
+static void key_set_add (key_set *s, uint64_t k);
+
+static void
+key_set_grow (key_set *s)
+{
+   uint64_t *old = s->slots;
+   size_t old_cap = s->cap;
+   s->cap *= 2;
+   s->slots = bson_malloc0 (sizeof *s->slots * s->cap);
+   s->n = 0;
+   for (size_t i = 0; i < old_cap; i++) {
+      if (old[i]) {
+         key_set_add (s, old[i]);
+      }
+   }
+   if (old != s->inline_slots) {
+      bson_free (old);
+   }
+}
+
+static void
+key_set_add (key_set *s, uint64_t k)
+{
+   size_t i;
+   if ((s->n + 1) * 2 > s->cap) {
+      key_set_grow (s);
+   }
+   for (i = (size_t) k & (s->cap - 1); s->slots[i] != 0; i = (i + 1) & (s->cap - 1)) {
+      if (s->slots[i] == k) {
+         return;
+      }
+   }
+   s->slots[i] = k;
+   s->n++;
+}
+
+static void
+key_set_add_op (key_set *s, const mgconn_op *op)
+{
+   for (uint32_t i = 0; i < op->n_doc_keys; i++) {
+      key_set_add (s, op->doc_keys[i]);
+   }
+}
+
+static bool
+key_set_meets (const key_set *s, const mgconn_op *op)
+{
+   if (s->n == 0) {
+      return false;
+   }
+   for (uint32_t i = 0; i < op->n_doc_keys; i++) {
+      if (key_set_has (s, op->doc_keys[i])) {
+         return true;
+      }
+   }
+   return false;
+}
+
+static void
+key_set_cleanup (key_set *s)
+{
+   if (s->slots != s->inline_slots) {
+      bson_free (s->slots);
+   }
+}
+
+/* ---- the pump ---- */
+
+void
+mg_conn_pump_locked (mgconn_connection *conn)
+{
+   mgconn_runtime *rt = conn->rt;
+   if (mg_conn_connected_locked (conn) && !mg_list_empty (&conn->waiting)) {
+      mg_link *it, *tmp;
+      key_set busy; /* the documents of running ops, and of ops held back in this pass */
+      key_set_init (&busy);
+      for (it = conn->running.next; it != &conn->running; it = it->next) {
+         key_set_add_op (&busy, MG_CONTAINER_OF (it, mgconn_op, conn_link));
+      }
+      pthread_mutex_lock (&rt->lock);
+      MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
+      {
+         mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
+         if (conn->in_flight >= conn->opts.max_pool_size) {
+            break;
+         }
+         if ((op->model && op->model->create_pending && !op->is_init) || key_set_meets (&busy, op)) {
+            /* Waits (for its model's autoCreate, or for an earlier write on its document); ops on
+             * other documents go on, and later ones on its document wait behind it. */
+            key_set_add_op (&busy, op);
+            continue;
+         }
+         key_set_add_op (&busy, op);
+         mg_link_unlink (&op->conn_link);
+         mg_op_disarm_buffer_timer_locked (op);
+         if (!op->db) {
+            op->db = bson_strdup (conn->opts.db_name); /* the database of the open it runs in */
+         }
+         op->phase = MG_OP_RUNNING;
+         mg_list_push_back (&conn->running, &op->conn_link);
+         conn->in_flight++;
+         conn->peak_in_flight = conn->in_flight > conn->peak_in_flight ? conn->in_flight : conn->peak_in_flight;
+         mg_op_ref (op); /* the worker's */
+         mg_runtime_push_job_locked (rt, &op->job);
+      }
+      pthread_mutex_unlock (&rt->lock);
+      key_set_cleanup (&busy);
+   }
+   mg_conn_teardown_if_idle_locked (conn);
+}
+
+/* ---- deadlines ---- */
+
+void
+mg_op_disarm_buffer_timer_locked (mgconn_op *op)
+{
+   if (op->buffer_timer_armed && mg_timer_disarm (&op->rt->timers, &op->buffer_timer)) {
+      op->buffer_timer_armed = false;
+      atomic_fetch_sub (&op->refs, 1); /* the timer's reference; never the last (the caller's is live) */
+   }
+}
+
+static int64_t
+buffer_deadline_us (const mgconn_op *op)
+{
+   return op->submitted_us + (int64_t) mg_effective_buffer_timeout_ms (op) * 1000;
+}
+
+static void
+buffer_timeout (mg_timer *t)
+{
+   mgconn_op *op = MG_CONTAINER_OF (t, mgconn_op, buffer_timer);
+   mgconn_connection *conn = op->conn;
+   pthread_mutex_lock (&conn->lock);
+   op->buffer_timer_armed = false;
+   if (op->phase == MG_OP_WAITING) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
+                    mg_op_target_name (op), mg_op_method_name (op),
+                    (long long) ((t->deadline_us - op->submitted_us) / 1000));
+      mg_op_fail_locked (op, &e); /* a re-queued write becomes OutcomeUnknown there (op.c) */
+      mgconn_error_cleanup (&e);
+   }
+   pthread_mutex_unlock (&conn->lock);
+   mg_op_unref (op); /* the timer's reference */
+}
+
+void
+mg_op_arm_buffer_timer_locked (mgconn_op *op)
+{
+   if (op->buffer_timer_armed || !op->kind->buffered) {
+      return;
+   }
+   op->buffer_timer_armed = true;
+   mg_op_ref (op);
+   mg_timer_arm (&op->rt->timers, &op->buffer_timer, buffer_deadline_us (op), buffer_timeout);
+}
+
+void
+mg_conn_arm_buffer_timers_locked (mgconn_connection *conn)
+{
+   mg_link *it;
+   for (it = conn->waiting.next; it != &conn->waiting; it = it->next) {
+      mg_op_arm_buffer_timer_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link));
+   }
+}
+
+void
+mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *cause)
+{
+   mg_link *it, *tmp;
+   MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
+   {
+      mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mgconn_error_copy (&e, cause);
+      mg_error_set (&e, cause->category, "Operation `%s.%s()` failed because the initial connection failed: %s",
+                    mg_op_target_name (op), mg_op_method_name (op), cause->message);
+      mg_op_fail_locked (op, &e);
+      mgconn_error_cleanup (&e);
+   }
+}
+
+/* ---- submission ---- */
+
+/* Runs on the host thread. The op never finishes here synchronously in the caller's sight: even an
+ * immediate failure reaches the host through its delivery, like every other result. */
+int
+mg_op_submit (mgconn_op *op, mgconn_op **out)
+{
+   mgconn_connection *conn = op->conn; /* the root */
+   if (out) {
+      mg_op_ref (op);
+      *out = op;
+   }
+   op->debug = mg_effective_debug (op);
+   op->seq = atomic_fetch_add (&next_op_seq, 1);
+   pthread_mutex_lock (&conn->lock);
+   op->phase = MG_OP_WAITING;
+   mg_list_push_back (&conn->waiting, &op->conn_link);
+   if (conn->host_released || conn->closed || conn->close_wanted || op->via_detached ||
+       (op->model && op->model->coll->conn->detached)) {
+      mg_op_fail_fmt_locked (op, MGCONN_ERR_CONNECTION_CLOSED, "Cannot run `%s.%s()`: the connection is %s", "closed");
+   } else if (op->largest_doc > (uint32_t) conn->max_bson_size) {
+      char detail[96];
+      bson_snprintf (detail, sizeof detail, "%u bytes, over the server's maxBsonObjectSize of %d bytes",
+                     op->largest_doc, conn->max_bson_size);
+      mg_op_fail_fmt_locked (op, MGCONN_ERR_DOCUMENT_TOO_LARGE,
+                             "Cannot run `%s.%s()`: a document is %s; nothing was sent", detail);
+   } else if (mg_conn_connected_locked (conn)) {
+      mg_conn_pump_locked (conn);
+   } else if (op->kind->buffered && mg_effective_buffer_commands (op) == 0) {
+      if (conn->ever_connected) {
+         mg_op_fail_fmt_locked (op, MGCONN_ERR_NOT_CONNECTED,
+                                "Cannot call `%s.%s()` while the connection is down if `bufferCommands = false`.%s", "");
+      } else {
+         mg_op_fail_fmt_locked (op, MGCONN_ERR_NOT_CONNECTED,
+                                "Cannot call `%s.%s()` before initial connection is complete if `bufferCommands = "
+                                "false`. Make sure you `await mgconn.connect()` if you have `bufferCommands = false`.%s",
+                                "");
+      }
+   } else {
+      /* Buffered: before the first open (also on a connection not opened yet, as for Mongoose's
+       * models defined before connect()) and during an outage. */
+      mg_op_arm_buffer_timer_locked (op);
+   }
+   pthread_mutex_unlock (&conn->lock);
+   return 0;
+}
+
+/* ---- after a run: finished, or back in the queue ---- */
+
+typedef enum {
+   FAULT_NONE,      /* not the connection's failure: the answer stands */
+   FAULT_NOT_SENT,  /* the connection failed before the op could reach a server */
+   FAULT_IN_FLIGHT, /* it failed after the op may have reached the server, before the reply */
+   FAULT_BAD_REPLY  /* the server answered, with a reply that cannot be read (a hostile or broken
+                       peer): sending the op again would only get the same answer, so it is not,
+                       and a write's outcome is unknown */
+} fault_kind;
+
+static bool
+server_domain (uint32_t domain)
+{
+   return domain == MONGOC_ERROR_SERVER || domain == MONGOC_ERROR_WRITE_CONCERN || domain == MONGOC_ERROR_QUERY ||
+          domain == MONGOC_ERROR_COLLECTION || domain == MONGOC_ERROR_COMMAND;
+}
+
+static fault_kind
+fault_of (const mgconn_error *e)
+{
+   if (e->domain == MONGOC_ERROR_PROTOCOL && e->code == MONGOC_ERROR_PROTOCOL_INVALID_REPLY) {
+      return FAULT_BAD_REPLY; /* the driver's "invalid reply", "malformed server message", and reply_check.c's */
+   }
+   if (e->domain == MONGOC_ERROR_SERVER_SELECTION ||
+       (e->domain == MONGOC_ERROR_STREAM &&
+        (e->code == MONGOC_ERROR_STREAM_CONNECT || e->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION))) {
+      return FAULT_NOT_SENT;
+   }
+   if (server_domain (e->domain)) {
+      switch (e->code) {
+      case 10107: /* NotWritablePrimary */
+      case 13435: /* NotPrimaryNoSecondaryOk */
+      case 13436: /* NotPrimaryOrSecondary */
+         return FAULT_NOT_SENT; /* refused before running: nothing was applied */
+      case 6:     /* HostUnreachable */
+      case 7:     /* HostNotFound */
+      case 89:    /* NetworkTimeout */
+      case 91:    /* ShutdownInProgress */
+      case 189:   /* PrimarySteppedDown */
+      case 9001:  /* SocketException */
+      case 11600: /* InterruptedAtShutdown */
+      case 11602: /* InterruptedDueToReplStateChange */
+         return FAULT_IN_FLIGHT;
+      default:
+         break;
+      }
+   }
+   return e->category == MGCONN_ERR_NETWORK ? FAULT_IN_FLIGHT : FAULT_NONE;
+}
+
+/* libmongoc's own retry applied to this op: a retryable write or read on a topology with sessions. */
+static bool
+driver_retried_locked (const mgconn_op *op)
+{
+   const mgconn_connection *conn = op->conn;
+   const char *t = conn->topology_type;
+   if (!op->kind->driver_retry || !conn->has_opts ||
+       !(strncmp (t, "ReplicaSet", 10) == 0 || strcmp (t, "Sharded") == 0 || strcmp (t, "LoadBalanced") == 0)) {
+      return false;
+   }
+   return mongoc_uri_get_option_as_bool (conn->opts.uri,
+                                         op->kind->driver_retry == 1 ? MONGOC_URI_RETRYWRITES : MONGOC_URI_RETRYREADS,
+                                         true);
+}
+
+static bool
+resend_enabled (const mgconn_op *op)
+{
+   if (op->resend >= 0) {
+      return op->resend != 0;
+   }
+   return !op->conn->has_opts || op->conn->opts.resend_interrupted != 0;
+}
+
+/* Back into the waiting queue in its issue place: before every op issued after it. */
+static void
+requeue_locked (mgconn_op *op)
+{
+   mgconn_connection *conn = op->conn;
+   mg_link *it;
+   mg_link_unlink (&op->conn_link);
+   for (it = conn->waiting.next; it != &conn->waiting; it = it->next) {
+      if (MG_CONTAINER_OF (it, mgconn_op, conn_link)->seq > op->seq) {
+         break;
+      }
+   }
+   /* insert before `it` */
+   op->conn_link.next = it;
+   op->conn_link.prev = it->prev;
+   it->prev->next = &op->conn_link;
+   it->prev = &op->conn_link;
+   op->phase = MG_OP_WAITING;
+   op->resent++;
+   mg_op_arm_buffer_timer_locked (op);
+}
+
+void
+mg_buffer_outcome_unknown (mgconn_op *op, const mgconn_error *final, const char *why, mgconn_error *out)
+{
+   mgconn_error e;
+   char then[MGCONN_ERROR_MESSAGE_SIZE];
+   mgconn_error_init (&e);
+   mgconn_error_copy (&e, &op->fault); /* code, domain and labels of the fault */
+   then[0] = '\0';
+   if (!why && final && strcmp (final->message, op->fault.message) != 0) {
+      bson_snprintf (then, sizeof then, "then: %s", final->message);
+   }
+   mg_error_set (&e, MGCONN_ERR_OUTCOME_UNKNOWN,
+                 "Operation `%s.%s()` may or may not have been applied: its connection failed before the reply "
+                 "(%s), and it was not sent again%s%s%s",
+                 mg_op_target_name (op), mg_op_method_name (op), op->fault.message,
+                 op->resent ? " after its last attempt" : "", why || then[0] ? ": " : "", why ? why : then);
+   mgconn_error_copy (out, &e);
+   mgconn_error_cleanup (&e);
+}
+
+void
+mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error)
+{
+   mgconn_connection *conn = op->conn;
+   fault_kind fault;
+   bool driver, safe, writes = op->kind->writes || op->writes;
+   const char *why = NULL;
+   char why_buf[160];
+
+   if (ok) {
+      mg_op_finish_locked (op, true, reply, NULL);
+      return;
+   }
+   fault = fault_of (error);
+   if (fault == FAULT_NONE) {
+      if (server_domain (error->domain)) {
+         op->outcome_unknown = false; /* a server answered this attempt: its answer is the outcome */
+      }
+      mg_op_finish_locked (op, false, reply, error);
+      return;
+   }
+   driver = driver_retried_locked (op);
+   if (fault == FAULT_BAD_REPLY) {
+      safe = false;
+      why = "the server's reply could not be read";
+   } else if (driver) {
+      /* libmongoc sent it again itself and reports its second attempt: the first may have landed. */
+      fault = FAULT_IN_FLIGHT;
+      safe = false;
+      why = op->kind->driver_retry == 1 ? "libmongoc's retryable write (retryWrites) was its one retry"
+                                        : "libmongoc's retryable read (retryReads) was its one retry";
+   } else if (!op->kind->idempotent) {
+      safe = false;
+      why = "this operation cannot be sent again";
+   } else if (fault == FAULT_NOT_SENT) {
+      safe = true; /* nothing reached a server */
+   } else {
+      safe = op->kind->idempotent (op, &why);
+   }
+   if (safe && !resend_enabled (op)) {
+      safe = false;
+      why = "re-sending is turned off (resendInterrupted: false)";
+   }
+   if (safe && !op->kind->buffered) {
+      safe = false;
+   }
+   if (safe && op->resent >= MG_RESEND_LIMIT) {
+      safe = false;
+      bson_snprintf (why_buf, sizeof why_buf, "it was sent again %d times, and each time the connection failed first",
+                     MG_RESEND_LIMIT);
+      why = why_buf;
+   }
+   if (safe && mg_now_us () >= buffer_deadline_us (op)) {
+      safe = false;
+      bson_snprintf (why_buf, sizeof why_buf, "its bufferTimeoutMS (%dms from issue) had passed",
+                     mg_effective_buffer_timeout_ms (op));
+      why = why_buf;
+   }
+   if (safe && (conn->close_wanted || conn->host_released || conn->failed || conn->pool_phase != MG_POOL_READY)) {
+      safe = false;
+      why = "the connection is being closed";
+   }
+   if ((fault == FAULT_IN_FLIGHT || fault == FAULT_BAD_REPLY) && writes) {
+      op->outcome_unknown = true;
+      mgconn_error_copy (&op->fault, error);
+   }
+   if (safe) {
+      requeue_locked (op);
+      return;
+   }
+   if (op->outcome_unknown) {
+      mgconn_error e;
+      mgconn_error_init (&e);
+      mg_buffer_outcome_unknown (op, error, why, &e);
+      mg_op_finish_locked (op, false, reply, &e);
+      mgconn_error_cleanup (&e);
+   } else {
+      mg_op_finish_locked (op, false, reply, error);
+   }
+}
