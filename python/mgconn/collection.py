@@ -91,7 +91,8 @@ class Collection:
 
     Errors come through the Future: DuplicateKeyError, WriteError and OperationError from the
     server, BufferTimeoutError, NotConnectedError, ConnectionClosedError, NetworkError,
-    DocumentTooLargeError, and a model's ValidationError. A value that cannot be encoded as BSON
+    OutcomeUnknownError (a write whose connection failed before its reply and that was not sent
+    again), DocumentTooLargeError, and a model's ValidationError. A value that cannot be encoded as BSON
     raises TypeError at the call, naming the argument and the key; nothing is sent.
     """
 
