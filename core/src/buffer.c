@@ -413,6 +413,14 @@ fault_of (const mgconn_error *e)
         (e->code == MONGOC_ERROR_STREAM_CONNECT || e->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION))) {
       return FAULT_NOT_SENT;
    }
+   /* A new pooled socket whose handshake failed: libmongoc says so in its one format for a command it
+    * could not send or read back (`Failed to send "hello" command ...`), naming the handshake's
+    * command, which is never the operation's own: the operation was not sent. */
+   if (e->domain == MONGOC_ERROR_STREAM &&
+       (strncmp (e->message, "Failed to send \"hello\" command", 30) == 0 ||
+        strncmp (e->message, "Failed to send \"isMaster\" command", 33) == 0)) {
+      return FAULT_NOT_SENT;
+   }
    if (server_domain (e->domain)) {
       switch (e->code) {
       case 10107: /* NotWritablePrimary */
