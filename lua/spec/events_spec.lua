@@ -45,7 +45,11 @@ describe("event details (Lua)", function()
     conn:collection("x"):insertOne({ a = 1 })
     assert.truthy(H.until_true(function() return heard end, 15))
     assert.is_table(got)
-    assert.truthy(got.message:find("Lost the connection", 1, true), got.message)
+    -- the first failure that told of the loss: the operation's socket error, or mgconn's own words
+    -- when the driver marked the server unknown before saying why
+    assert.equals("Network", got.category)
+    assert.truthy(got.message:find("Lost the connection", 1, true) or got.message:find("socket", 1, true),
+                  got.message)
     conn:close(true):wait(10)
     own.stop()
   end)
