@@ -967,8 +967,6 @@ mgconn_connection_use_db (mgconn_connection **out, mgconn_connection *conn, cons
       atomic_init (&child->refs, 1);
       atomic_init (&child->handles, 1);
       atomic_init (&child->ready_state, MGCONN_STATE_UNINITIALIZED);
-      atomic_init (&child->host_state, atomic_load (&root->host_state)); /* it hears the root's next events */
-      child->host_seq = root->host_seq;
       child->rt = root->rt;
       child->id = atomic_fetch_add (&next_connection_id, 1);
       child->parent = root;
@@ -1169,7 +1167,9 @@ mgconn_connection_ready_state (const mgconn_connection *conn)
    if (conn->detached) {
       return MGCONN_STATE_DISCONNECTED;
    }
-   return atomic_load (&conn->host_state);
+   /* A use_db child has its root's state: a family's events are the root's. (A child of its own could
+    * miss the events queued before it was made and not yet dispatched.) */
+   return atomic_load (&mg_conn_root ((mgconn_connection *) conn)->host_state);
 }
 
 const char *

@@ -180,14 +180,9 @@ state_after (int32_t type)
 void
 mg_conn_sync_host_state_locked (mgconn_connection *conn)
 {
-   mg_link *it;
+   conn = mg_conn_root (conn); /* a use_db child reads its root's (mgconn_connection_ready_state) */
    conn->host_seq = conn->event_seq;
    atomic_store (&conn->host_state, atomic_load (&conn->ready_state));
-   for (it = conn->children.next; it != &conn->children; it = it->next) {
-      mgconn_connection *child = MG_CONTAINER_OF (it, mgconn_connection, child_link);
-      child->host_seq = conn->event_seq; /* a family's events are numbered by the root */
-      atomic_store (&child->host_state, atomic_load (&conn->ready_state));
-   }
 }
 
 static void
@@ -198,7 +193,7 @@ deliver_to (mgconn_connection *conn, const mg_event_item *item)
 
    pthread_mutex_lock (&mg_conn_root (conn)->lock);
    released = conn->host_released;
-   if (item->seq > conn->host_seq) {
+   if (!conn->parent && item->seq > conn->host_seq) { /* children read their root's */
       conn->host_seq = item->seq;
       atomic_store (&conn->host_state, state_after (item->ev.type));
    }
