@@ -11,7 +11,7 @@ import types
 import weakref
 from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
 
-from . import _mgconn
+from . import _fork, _mgconn
 from ._host import Host, report_unraisable
 from .collection import Collection, Model
 from .errors import ConnectionClosedError
@@ -52,29 +52,38 @@ class Connection:
         if registry is not None:
             registry.append(self)
 
+    # Every method that reaches the runtime starts with _fork.remade_for(self._host): in the child of
+    # a fork, the first use of a connection made before it remakes mgconn (see mgconn/_fork.py).
+
     # -- state --
     @property
     def ready_state(self) -> int:
+        _fork.remade_for(self._host)
         return int(self._ext.ready_state)
 
     @property
     def name(self) -> str:
+        _fork.remade_for(self._host)
         return str(self._ext.name)
 
     @property
     def host(self) -> str:
+        _fork.remade_for(self._host)
         return str(self._ext.host)
 
     @property
     def port(self) -> int:
+        _fork.remade_for(self._host)
         return int(self._ext.port)
 
     @property
     def id(self) -> int:
+        _fork.remade_for(self._host)
         return int(self._ext.id)
 
     def stats(self) -> Dict[str, Any]:
         """{inFlight, waiting, peakInFlight, maxPoolSize}: the connection's queue right now."""
+        _fork.remade_for(self._host)
         return dict(self._ext.stats())
 
     def __repr__(self) -> str:
@@ -86,6 +95,7 @@ class Connection:
             raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
         if not callable(callback):
             raise TypeError(f"the listener for {event!r} must be callable, not {type(callback).__name__}")
+        _fork.remade_for(self._host)
         self._listeners.setdefault(event, []).append((callback, False))
         return self
 
@@ -132,6 +142,7 @@ class Connection:
     # -- opening and closing --
     def open_uri(self, uri: str, **options: Any) -> "Connection":
         """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
+        _fork.remade_for(self._host)
         self._open_error = None
         opts = keyword_options(options)
         self._ext.open(uri, opts)
@@ -140,6 +151,7 @@ class Connection:
 
     def as_promise(self) -> Future["Connection"]:
         """A future that completes when the connection is open, or fails with the connect error."""
+        _fork.remade_for(self._host)
         fut: Future["Connection"] = Future(self._host)
         if self.ready_state == 1:
             fut._set_result(self)
@@ -159,6 +171,7 @@ class Connection:
     def close(self, force: bool = False) -> Future[None]:
         """disconnecting, disconnected, close; buffered operations fail with ConnectionClosedError.
         With force, operations in flight fail at once too."""
+        _fork.remade_for(self._host)
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.close(force, fut._on_op_done)
         self._closed = True
@@ -177,6 +190,7 @@ class Connection:
 
     def model(self, name: str, schema: Optional[Schema] = None, collection: Optional[str] = None) -> Model:
         """Registers (with a schema) or looks up (without) the model `name` on this connection."""
+        _fork.remade_for(self._host)
         if schema is None:
             if name in self._models:
                 return self._models[name]
@@ -191,18 +205,21 @@ class Connection:
         return m
 
     def delete_model(self, name: str) -> "Connection":
+        _fork.remade_for(self._host)
         self._ext.delete_model(name)
         self._models.pop(name, None)
         return self
 
     def collection(self, name: str) -> Collection:
         """A raw collection of this database: buffered like a model's operations, no schema."""
+        _fork.remade_for(self._host)
         coll = Collection(self._ext.collection(name), self)
         self._collections.add(coll)
         return coll
 
     def use_db(self, name: str, use_cache: bool = False) -> "Connection":
         """A connection to another database on the same pool, with its own model registry."""
+        _fork.remade_for(self._host)
         if use_cache and name in self._children:
             return self._children[name]
         child = Connection(self._host, self._ext.use_db(name, use_cache))
@@ -239,16 +256,19 @@ class Connection:
 
     # -- database operations --
     def run_command(self, command: Mapping[str, Any], db: Optional[str] = None) -> Future[Dict[str, Any]]:
+        _fork.remade_for(self._host)
         fut: Future[Dict[str, Any]] = Future(self._host)
         fut._op = self._ext.run_command(dict(command), db, fut._on_op_done)
         return fut
 
     def create_collection(self, name: str, **options: Any) -> Future[Collection]:
+        _fork.remade_for(self._host)
         fut: Future[Collection] = Future(self._host, lambda op: self.collection(name))
         fut._op = self._ext.create_collection(name, options or None, fut._on_op_done)
         return fut
 
     def drop_database(self) -> Future[None]:
+        _fork.remade_for(self._host)
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.drop_database(fut._on_op_done)
         return fut
