@@ -409,7 +409,7 @@ def test_a_subprocess_with_preexec_fn_gets_no_mgconn_runtime_threads_or_warning(
     assert "subprocess stderr 'only this' 'only this'" in stdout, stdout
     assert "threads between fork and exec: [1]" in stdout, stdout + out.stderr
     assert "parent count 2" in stdout, stdout
-    assert out.stderr == "", out.stderr
+    assert "mgconn" not in out.stderr and "Warning" not in out.stderr, out.stderr
 
 
 FIRST_USE = """
