@@ -459,6 +459,50 @@ def test_a_fork_child_is_warned_once_on_its_first_use_of_mgconn_not_at_the_fork(
     assert before.splitlines()[-1].startswith("<string>:"), out.stderr
 
 
+FORK_ASYNCIO = """
+    import asyncio, os
+    conn = mgconn.create_connection(uri)
+    conn.wait_open(20)
+    coll = conn.collection("c")
+    coll.insert_many([{"i": i} for i in range(7)]).result(20)
+    counted = coll.count_documents({})
+    counted.result(20)  # done before the fork: its result is the child's too
+    unstarted = coll.find({}, batch_size=2)
+    opened = iter(coll.find({}, batch_size=2))
+    next(opened)  # a server cursor the parent holds
+    sub = conn.use_db(conn.name + "_sub").collection("s")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        async def main():
+            print("child awaits", await counted, len(await asyncio.wait_for(unstarted.to_list(), 20)),
+                  (await asyncio.wait_for(sub.insert_one({"s": 1}), 20)).inserted_id is not None,
+                  await asyncio.wait_for(sub.count_documents({}), 20), flush=True)
+        try:
+            asyncio.run(main())
+            try:
+                list(opened)
+            except RuntimeError as exc:
+                print("child refused the parent's cursor:", "os.fork()" in str(exc), flush=True)
+            code = 0
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print("parent", os.waitstatus_to_exitcode(status), len(list(opened)), sub.count_documents({}).result(20))
+    conn.close().result(20)
+"""
+
+
+def test_a_fork_child_awaits_pre_fork_cursors_use_db_children_and_finished_operations(mongodb_uri):
+    out = ok(child(FORK_ASYNCIO, mongodb_uri, timeout=90))
+    assert "child awaits 7 7 True 1" in out, out
+    assert "child refused the parent's cursor: True" in out, out
+    assert "parent 0 6 1" in out, out
+
+
 # -- libmongoc's socket warnings during an outage --
 
 OUTAGE = """
