@@ -31,11 +31,12 @@ import datetime as _datetime
 import logging as _logging
 import os as _os
 import sys as _sys
+import threading as _threading
 import uuid as _uuid
 import warnings as _warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from . import _mgconn
+from . import _fork, _mgconn
 from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
@@ -77,35 +78,63 @@ def _on_log(level: int, domain: str, message: str) -> None:
         _log.log(py_level, "%s: %s", domain, message)
 
 
+def _new_host() -> _Host:
+    runtime = _mgconn.Runtime(method_case="snake")
+    runtime.set_log_handler(_on_log)
+    if _state["settings"]:
+        runtime.set(dict(_state["settings"]))
+    return _Host(runtime)
+
+
 def _host() -> _Host:
-    if _state["host"] is None:
-        runtime = _mgconn.Runtime(method_case="snake")
-        runtime.set_log_handler(_on_log)
-        if _state["settings"]:
-            runtime.set(dict(_state["settings"]))
-        _state["host"] = _Host(runtime)
-    return _state["host"]  # type: ignore[no-any-return]
+    host = _state["host"]
+    if host is None:
+        host = _state["host"] = _new_host()
+    elif host.runtime.foreign():  # the child of a fork, using mgconn for the first time
+        _remake_after_fork()
+        host = _state["host"]
+    return host  # type: ignore[no-any-return]
+
+
+_remake_lock = _threading.Lock()
+
+
+def _remake_after_fork() -> None:
+    """The child's first use of mgconn after os.fork() (the rule: mgconn/_fork.py): a runtime of its
+    own, and every connection made before the fork made again on it, opening with the same URI and
+    options, with its models and collections; a RuntimeWarning says so, once. What was in flight at
+    the fork finishes in the parent only: such an operation's .result() here raises a RuntimeError."""
+    with _remake_lock:  # two threads of the child may meet their first use at once: one remakes
+        old = _state["host"]
+        if old is None or not old.runtime.foreign():
+            return  # remade already (or nothing was made before the fork)
+        host = _state["host"] = _new_host()
+        for conn in connections:
+            conn._remake_after_fork(host)
+    if connections:
+        _warnings.warn("mgconn was in use before os.fork(): this process has its own mgconn runtime, and the "
+                       "connections made before the fork open again in it", RuntimeWarning,
+                       stacklevel=_stacklevel_of_the_caller())
+
+
+def _stacklevel_of_the_caller() -> int:
+    """The warning's stacklevel that names the user's line, however deep in the package the first
+    use was noticed."""
+    package = _os.path.dirname(__file__) + _os.sep
+    frame, level = _sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
 
 
 def _after_fork_in_child() -> None:
-    """os.fork() (multiprocessing, gunicorn --preload, Celery prefork): the parent's runtime has no
-    threads in the child and must not be touched there. The child gets a runtime of its own (at once
-    when connections exist, else on first use), and every connection made before the fork is made
-    again on it, opening with the same URI and options, with its models and collections (as
-    PyMongo's clients reconnect in a child, with a warning). What was in flight at the fork finishes in the parent only: such an operation's
-    .result() in the child raises a RuntimeError at once."""
-    if _state["host"] is None:
-        return
-    _state["host"] = None
-    if not connections:
-        return
-    host = _host()
-    for conn in connections:
-        conn._remake_after_fork(host)
-    _warnings.warn("mgconn was in use before os.fork(): this process has its own mgconn runtime, and the "
-                   "connections made before the fork open again in it", RuntimeWarning, stacklevel=2)
+    # Only what the child's first use needs: a lock no thread of the parent can be holding. No
+    # runtime, no threads, no warning here (this runs in subprocess's preexec_fn children too).
+    global _remake_lock
+    _remake_lock = _threading.Lock()
 
 
+_fork.remake = _remake_after_fork
 _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 exit_flush_timeout = 10.0
@@ -131,8 +160,9 @@ _atexit.register(_flush_at_exit)
 
 
 def _default() -> Connection:
+    host = _host()  # in the child of a fork, the first use remakes the default connection too
     if _state["default"] is None:
-        _state["default"] = Connection(_host(), _mgconn.Connection(_host().runtime), connections)
+        _state["default"] = Connection(host, _mgconn.Connection(host.runtime), connections)
     return _state["default"]  # type: ignore[no-any-return]
 
 
@@ -184,7 +214,8 @@ def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
         OptionError: a malformed URI, an unknown option or a bad value.
     """
     opts = _keyword_options(options)
-    conn = Connection(_host(), _mgconn.Connection(_host().runtime, uri, opts), connections)
+    host = _host()
+    conn = Connection(host, _mgconn.Connection(host.runtime, uri, opts), connections)
     if uri is not None:
         conn._open_args = (uri, opts)
     return conn
@@ -197,8 +228,9 @@ def disconnect() -> Future[None]:
         A Future that completes when all are closed. Their buffered operations fail with
         ConnectionClosedError.
     """
-    fut: Future[None] = Future(_host(), lambda op: None)
-    fut._op = _host().runtime.disconnect(fut._on_op_done)
+    host = _host()
+    fut: Future[None] = Future(host, lambda op: None)
+    fut._op = host.runtime.disconnect(fut._on_op_done)
     for conn in connections:
         conn._closed = True  # not opened again in a child forked later
     return fut
@@ -280,7 +312,13 @@ def poll(max: Optional[int] = None) -> int:  # noqa: A002
     Returns:
         How many ran.
     """
-    return _host().dispatch(max or 0)
+    host = _state["host"] or _host()
+    try:
+        return host.dispatch(max or 0)
+    except RuntimeError:  # the parent's runtime, in the child of a fork: remade, then dispatched
+        if not _fork.remade_for(host):
+            raise
+        return _host().dispatch(max or 0)
 
 
 def fd() -> int:

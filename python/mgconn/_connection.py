@@ -11,7 +11,7 @@ import types
 import weakref
 from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
 
-from . import _mgconn
+from . import _fork, _mgconn
 from ._host import Host, report_unraisable
 from .collection import Collection, Model
 from .futures import Future
@@ -59,37 +59,46 @@ class Connection:
         if registry is not None:
             registry.append(self)
 
+    # Every method that reaches the runtime starts with _fork.remade_for(self._host): in the child of
+    # a fork, the first use of a connection made before it remakes mgconn (see mgconn/_fork.py).
+
     # -- state --
     @property
     def ready_state(self) -> int:
         """0 disconnected, 1 connected, 2 connecting, 3 disconnecting, 99 uninitialized (Mongoose's
         ``readyState``)."""
+        _fork.remade_for(self._host)
         return int(self._ext.ready_state)
 
     @property
     def name(self) -> str:
         """The database name: ``dbName``, else the URI's database, else "test" ("" before a URI is
         given)."""
+        _fork.remade_for(self._host)
         return str(self._ext.name)
 
     @property
     def host(self) -> str:
         """The first host of the URI ("" before one is given)."""
+        _fork.remade_for(self._host)
         return str(self._ext.host)
 
     @property
     def port(self) -> int:
         """The first port of the URI (27017 when it names none; 0 before a URI is given)."""
+        _fork.remade_for(self._host)
         return int(self._ext.port)
 
     @property
     def id(self) -> int:
         """The connection's number, unique in the process (Mongoose's ``conn.id``)."""
+        _fork.remade_for(self._host)
         return int(self._ext.id)
 
     def stats(self) -> Dict[str, Any]:
         """The connection's queue right now: ``{"inFlight": running operations, "waiting": buffered or
         queued ones, "peakInFlight": the most that ran at once, "maxPoolSize": the pool's size}``."""
+        _fork.remade_for(self._host)
         return dict(self._ext.stats())
 
     def __repr__(self) -> str:
@@ -117,6 +126,7 @@ class Connection:
             raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
         if not callable(callback):
             raise TypeError(f"the listener for {event!r} must be callable, not {type(callback).__name__}")
+        _fork.remade_for(self._host)
         self._listeners.setdefault(event, []).append((callback, False))
         return self
 
@@ -163,6 +173,7 @@ class Connection:
             OptionError: a malformed URI, an unknown option or a bad value.
             ValueError: the connection is already open to another URI.
         """
+        _fork.remade_for(self._host)
         opts = keyword_options(options)
         self._ext.open(uri, opts)
         self._open_args, self._closed = (uri, opts), False
@@ -175,6 +186,7 @@ class Connection:
         or with ConnectionClosedError once the connection is closed (at once when it is closed
         already). ``await conn`` is the same.
         """
+        _fork.remade_for(self._host)
         fut: Future["Connection"] = Future(self._host, lambda op: self)
         fut._op = self._ext.when_open(fut._on_op_done)
         return fut
@@ -211,6 +223,7 @@ class Connection:
         Returns:
             A Future that completes once the pool is gone.
         """
+        _fork.remade_for(self._host)
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.close(force, fut._on_op_done)
         self._closed = True
@@ -245,6 +258,7 @@ class Connection:
             OverwriteModelError: ``Cannot overwrite `User` model once compiled.`` (unless the
                 ``overwriteModels`` setting is on, which replaces it).
         """
+        _fork.remade_for(self._host)
         if schema is None:
             if name in self._models:
                 return self._models[name]
@@ -267,6 +281,7 @@ class Connection:
         Raises:
             MissingSchemaError: no model of that name is registered.
         """
+        _fork.remade_for(self._host)
         self._ext.delete_model(name)
         self._models.pop(name, None)
         return self
@@ -278,6 +293,7 @@ class Connection:
         Raises:
             ValueError: an empty name, or one containing "$" or a NUL.
         """
+        _fork.remade_for(self._host)
         coll = Collection(self._ext.collection(name), self)
         self._collections.add(coll)
         return coll
@@ -296,6 +312,7 @@ class Connection:
         Raises:
             ValueError: an empty or invalid database name.
         """
+        _fork.remade_for(self._host)
         if use_cache and name in self._children:
             return self._children[name]
         child = Connection(self._host, self._ext.use_db(name, use_cache))
@@ -344,6 +361,7 @@ class Connection:
             OperationError: through the Future, when the server refuses it (with its ``code``
                 and ``code_name``).
         """
+        _fork.remade_for(self._host)
         fut: Future[Dict[str, Any]] = Future(self._host)
         fut._op = self._ext.run_command(dict(command), db, fut._on_op_done)
         return fut
@@ -355,12 +373,14 @@ class Connection:
             A Future of the new :class:`Collection`; it fails with OperationError (NamespaceExists)
             when the collection exists.
         """
+        _fork.remade_for(self._host)
         fut: Future[Collection] = Future(self._host, lambda op: self.collection(name))
         fut._op = self._ext.create_collection(name, options or None, fut._on_op_done)
         return fut
 
     def drop_database(self) -> Future[None]:
         """Drops this connection's database. Returns a Future of None."""
+        _fork.remade_for(self._host)
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.drop_database(fut._on_op_done)
         return fut

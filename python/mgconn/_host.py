@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Callable, Optional
 
-from . import _mgconn
+from . import _fork, _mgconn
 
 
 class Host:
@@ -25,6 +25,10 @@ class Host:
         """Makes `loop` the one that dispatches (once per loop)."""
         if self.loop is loop:
             return
+        if _fork.remade_for(self):  # the parent's runtime: its fd never becomes readable here
+            raise RuntimeError("this mgconn operation was issued before os.fork(), in the parent, and finishes "
+                               "there only; the connections, models and collections are remade in this "
+                               "process: issue it again on them")
         if self.loop is not None and not self.loop.is_closed() and self.loop.is_running():
             raise RuntimeError(
                 "mgconn is already used from another running event loop; a runtime serves one loop at a "
@@ -47,7 +51,11 @@ class Host:
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self.runtime.fd()
         while True:
-            self.runtime.dispatch(0)
+            try:
+                self.runtime.dispatch(0)
+            except RuntimeError:  # the parent's runtime, in the child of a fork: a first use remakes
+                _fork.remade_for(self)
+                raise
             if is_done():
                 return True
             left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())

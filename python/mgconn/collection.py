@@ -9,7 +9,7 @@ import collections
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional,
                     Sequence, Tuple, Union)
 
-from . import _mgconn
+from . import _fork, _mgconn
 from ._host import report_unraisable
 from .futures import Future
 from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -122,7 +122,13 @@ class Collection:
     def _call(self, name: str, a: Any = None, b: Any = None, options: Optional[Dict[str, Any]] = None,
               transform: Optional[Callable[[Any], Any]] = None) -> Future[Any]:
         fut: Future[Any] = Future(self._connection._host, transform)
-        fut._op = self._ext.call(name, a, b, options, fut._on_op_done)
+        try:
+            fut._op = self._ext.call(name, a, b, options, fut._on_op_done)
+        except RuntimeError:  # made before os.fork(), first used in the child: issued again, remade
+            if not _fork.remade_for(fut._host):
+                raise
+            fut = Future(self._connection._host, transform)
+            fut._op = self._ext.call(name, a, b, options, fut._on_op_done)
         return fut
 
     # -- writes --
@@ -393,6 +399,7 @@ class Model(Collection):
         """A Future that completes when this model's init (autoCreate, then autoIndex) for the current
         open has finished (Mongoose's ``Model.init()``); it fails with the init's error (an index
         the server refused, for one)."""
+        _fork.remade_for(self._connection._host)
         fut: Future[None] = Future(self._connection._host, _nothing)
         fut._op = self._model.init(fut._on_op_done)
         return fut
@@ -411,6 +418,7 @@ class Model(Collection):
             raise ValueError(f"a model's only event is 'index', not {event!r}")
         if not callable(callback):
             raise TypeError(f"the listener for 'index' must be callable, not {type(callback).__name__}")
+        _fork.remade_for(self._connection._host)
         if not self._listeners:
             self._model.set_index_listener(self._emit_index)
         self._listeners.append((callback, False))
@@ -452,7 +460,6 @@ class Cursor:
 
     def __init__(self, collection: Collection, kind: str, arg: Any, options: Optional[Dict[str, Any]]) -> None:
         self._collection = collection
-        self._host = collection._connection._host
         self._kind = kind
         self._arg = arg
         self._options = options
@@ -463,12 +470,18 @@ class Cursor:
 
     def _fetch(self) -> Future[None]:
         """The next batch into the buffer (the query itself the first time)."""
-        fut: Future[None] = Future(self._host, self._take_batch)
-        if not self._started:
-            self._started = True
-            fut._op = self._collection._ext.call(self._kind, self._arg, None, self._options, fut._on_op_done)
-        else:
-            fut._op = self._ext_cursor.next(fut._on_op_done)
+        fut: Future[None] = Future(self._collection._connection._host, self._take_batch)
+        try:
+            if not self._started:
+                fut._op = self._collection._ext.call(self._kind, self._arg, None, self._options, fut._on_op_done)
+                self._started = True
+            else:
+                fut._op = self._ext_cursor.next(fut._on_op_done)
+        except RuntimeError:  # made before os.fork(), first used in the child: the query is issued again,
+            # remade; a server cursor the parent opened stays the parent's and is refused
+            if not _fork.remade_for(fut._host) or self._started:
+                raise
+            return self._fetch()
         return fut
 
     def _take_batch(self, op: Any) -> None:
@@ -512,7 +525,8 @@ class Cursor:
             A Future of the list of documents.
         """
         out: List[Document] = []
-        result: Future[List[Document]] = Future(self._host)
+        _fork.remade_for(self._collection._connection._host)
+        result: Future[List[Document]] = Future(self._collection._connection._host)
 
         def step(_: Optional[Future[None]] = None) -> None:
             if _ is not None and _.exception() is not None:

@@ -17,6 +17,7 @@ import asyncio
 import collections.abc
 from typing import Any, Callable, Generator, Generic, List, Optional, TypeVar
 
+from . import _fork
 from ._host import Host, report_unraisable
 
 T = TypeVar("T")
@@ -122,7 +123,11 @@ class Future(Generic[T]):
             if self._host.in_loop_thread():
                 raise RuntimeError("Future.result() would block the running event loop: use `await` instead")
             if self._op is not None:
-                self._op.wait(timeout)
+                try:
+                    self._op.wait(timeout)
+                except RuntimeError:  # issued before os.fork(): the parent's, refused; a first use remakes
+                    _fork.remade_for(self._host)
+                    raise
             else:
                 self._host.wait_until(self.done, timeout)
             if self._state != _DONE:
@@ -161,7 +166,11 @@ class Future(Generic[T]):
         # Bound even when already done: the loop that awaits is the one that dispatches from now on
         # (so a .result() inside it is refused rather than blocking it).
         loop = asyncio.get_running_loop()
-        self._host.bind(loop)
+        try:
+            self._host.bind(loop)
+        except RuntimeError:  # issued before os.fork(): only its result, if it has one, is here
+            if self._state != _DONE or not self._host.runtime.foreign():
+                raise
         if self._state != _DONE:
             if self._aio is None:
                 self._aio = loop.create_future()
