@@ -35,8 +35,8 @@ local function done(err, what)
     by_kind[what].failed = by_kind[what].failed + 1
     errors_by_kind[what][err.category] = (errors_by_kind[what][err.category] or 0) + 1
     if #timeline < 100 then
-      timeline[#timeline + 1] = string.format("%.2f %s %s", (mgconn.now() - START) / 1000, err.category,
-                                              err.message:sub(1, 120):gsub('[%c"\\]', " "))
+      timeline[#timeline + 1] = string.format("%.2f %s(%s) %s", (mgconn.now() - START) / 1000, err.category, what,
+                                              (err.message:sub(1, 400):gsub('[%c"\\]', " ")))
     end
   else
     counts.ok = counts.ok + 1

@@ -50,7 +50,7 @@ async def main() -> None:
         by_kind[what]["failed"] += 1
         errors_by_kind[what][type(e).__name__] = errors_by_kind[what].get(type(e).__name__, 0) + 1
         if len(timeline) < 100:
-            timeline.append([round(time.monotonic() - started, 2), type(e).__name__, str(e)[:120]])
+            timeline.append([round(time.monotonic() - started, 2), f"{type(e).__name__}({what})", str(e)[:400]])
 
     async def one() -> None:
         nonlocal n
