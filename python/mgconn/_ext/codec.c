@@ -94,9 +94,9 @@ is_instance (PyObject *v, PyObject *cls)
 }
 
 static int
-attr_bytes (PyObject *v, const char *name, Py_ssize_t want, char **data, Py_ssize_t *len, PyObject **holder)
+attr_bytes (PyObject *v, PyObject *name, Py_ssize_t want, char **data, Py_ssize_t *len, PyObject **holder)
 {
-   *holder = PyObject_GetAttrString (v, name);
+   *holder = PyObject_GetAttr (v, name);
    if (!*holder || !PyBytes_Check (*holder) || PyBytes_AsStringAndSize (*holder, data, len) < 0 ||
        (want >= 0 && *len != want)) {
       Py_XDECREF (*holder);
@@ -210,19 +210,43 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
    char *data;
    Py_ssize_t len;
    PyDateTime_CAPI *capi = st->datetime_capi;
+   PyObject *kind = NULL;
    if (capi && PyObject_TypeCheck (v, capi->DateTimeType)) {
       return encode_datetime_fast (e, b, key, klen, v) < 0 ? -1 : 1;
    }
-   if (is_instance (v, st->ObjectId)) {
+   /* Which of mgconn's types: its exact type first, then (a subclass) isinstance in the order below.
+    * Trying isinstance first made every miss look up __class__ on the value: a MaxKey went through
+    * seven of them, a third of encoding the "full" document (perf). */
+   {
+      PyObject *const kinds[] = {st->ObjectId, st->Decimal128, st->Binary,   st->Regex,
+                                 st->Timestamp, st->MinKey,    st->MaxKey,   st->uuid_UUID};
+      const size_t nkinds = sizeof kinds / sizeof kinds[0];
+      for (size_t i = 0; i < nkinds && !kind; i++) {
+         kind = kinds[i] && (PyObject *) Py_TYPE (v) == kinds[i] ? kinds[i] : NULL;
+      }
+      for (size_t i = 0; i < nkinds && !kind; i++) {
+         kind = is_instance (v, kinds[i]) ? kinds[i] : NULL;
+      }
+   }
+   if (kind == NULL) {
+      if (!is_instance (v, st->datetime_datetime)) {
+         return 0;
+      }
+      if (encode_datetime (e, b, key, klen, v) < 0) {
+         return PyErr_Occurred () ? -1 : fail_at (e, PyExc_ValueError, "a datetime out of range", NULL);
+      }
+      return 1;
+   }
+   if (kind == st->ObjectId) {
       bson_oid_t oid;
-      if (attr_bytes (v, "binary", 12, &data, &len, &h) < 0) {
+      if (attr_bytes (v, st->attr_names[EXT_ATTR_BINARY], 12, &data, &len, &h) < 0) {
          return fail_at (e, PyExc_ValueError, "an ObjectId without its 12 bytes", NULL);
       }
       bson_oid_init_from_data (&oid, (const uint8_t *) data);
       bson_append_oid (b, key, klen, &oid);
-   } else if (is_instance (v, st->Decimal128)) {
+   } else if (kind == st->Decimal128) {
       bson_decimal128_t d;
-      if (attr_bytes (v, "bid", 16, &data, &len, &h) < 0) {
+      if (attr_bytes (v, st->attr_names[EXT_ATTR_BID], 16, &data, &len, &h) < 0) {
          return fail_at (e, PyExc_ValueError, "a Decimal128 without its 16 bytes", NULL);
       }
       memcpy (&d.low, data, 8);
@@ -230,17 +254,18 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
       d.low = BSON_UINT64_FROM_LE (d.low);
       d.high = BSON_UINT64_FROM_LE (d.high);
       bson_append_decimal128 (b, key, klen, &d);
-   } else if (is_instance (v, st->Binary)) {
-      PyObject *sub = PyObject_GetAttrString (v, "subtype");
+   } else if (kind == st->Binary) {
+      PyObject *sub = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_SUBTYPE]);
       long subtype = sub ? PyLong_AsLong (sub) : -1;
       Py_XDECREF (sub);
-      if (subtype < 0 || subtype > 255 || attr_bytes (v, "data", -1, &data, &len, &h) < 0) {
+      if (subtype < 0 || subtype > 255 || attr_bytes (v, st->attr_names[EXT_ATTR_DATA], -1, &data, &len, &h) < 0) {
          PyErr_Clear ();
          return fail_at (e, PyExc_ValueError, "a Binary needs bytes data and a subtype 0..255", NULL);
       }
       bson_append_binary (b, key, klen, (bson_subtype_t) subtype, (const uint8_t *) data, (uint32_t) len);
-   } else if (is_instance (v, st->Regex)) {
-      PyObject *pattern = PyObject_GetAttrString (v, "pattern"), *flags = PyObject_GetAttrString (v, "flags");
+   } else if (kind == st->Regex) {
+      PyObject *pattern = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_PATTERN]),
+               *flags = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_FLAGS]);
       const char *p = pattern && PyUnicode_Check (pattern) ? PyUnicode_AsUTF8 (pattern) : NULL;
       const char *f = flags && PyUnicode_Check (flags) ? PyUnicode_AsUTF8 (flags) : "";
       if (p) {
@@ -252,8 +277,9 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
          PyErr_Clear ();
          return fail_at (e, PyExc_ValueError, "a Regex needs a str pattern", NULL);
       }
-   } else if (is_instance (v, st->Timestamp)) {
-      PyObject *t = PyObject_GetAttrString (v, "time"), *i = PyObject_GetAttrString (v, "inc");
+   } else if (kind == st->Timestamp) {
+      PyObject *t = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_TIME]),
+               *i = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_INC]);
       unsigned long tv = t ? PyLong_AsUnsignedLong (t) : 0, iv = i ? PyLong_AsUnsignedLong (i) : 0;
       Py_XDECREF (t);
       Py_XDECREF (i);
@@ -262,21 +288,15 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
          return fail_at (e, PyExc_ValueError, "a Timestamp needs unsigned 32-bit time and inc", NULL);
       }
       bson_append_timestamp (b, key, klen, (uint32_t) tv, (uint32_t) iv);
-   } else if (is_instance (v, st->MinKey)) {
+   } else if (kind == st->MinKey) {
       bson_append_minkey (b, key, klen);
-   } else if (is_instance (v, st->MaxKey)) {
+   } else if (kind == st->MaxKey) {
       bson_append_maxkey (b, key, klen);
-   } else if (is_instance (v, st->uuid_UUID)) {
-      if (attr_bytes (v, "bytes", 16, &data, &len, &h) < 0) {
+   } else if (kind == st->uuid_UUID) {
+      if (attr_bytes (v, st->attr_names[EXT_ATTR_BYTES], 16, &data, &len, &h) < 0) {
          return fail_at (e, PyExc_ValueError, "a UUID without its 16 bytes", NULL);
       }
       bson_append_binary (b, key, klen, BSON_SUBTYPE_UUID, (const uint8_t *) data, 16);
-   } else if (is_instance (v, st->datetime_datetime)) {
-      if (encode_datetime (e, b, key, klen, v) < 0) {
-         return PyErr_Occurred () ? -1 : fail_at (e, PyExc_ValueError, "a datetime out of range", NULL);
-      }
-   } else {
-      return 0;
    }
    Py_XDECREF (h);
    return 1;
@@ -579,28 +599,48 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
    }
 }
 
-/* A key as str, from the cache when the same bytes were decoded before (see ext_state). */
+/* The key cache's set for a key: a hash of its length and of its first and last 8 bytes, read as
+ * words. A byte-at-a-time hash of the whole key cost a tenth of decoding a flat document (perf); a
+ * collision of this cheaper one only costs a miss, since a hit compares the bytes. */
+static size_t
+key_cache_set (const char *key, size_t len)
+{
+   uint64_t head = 0, tail = 0, h;
+   if (len >= 8) {
+      memcpy (&head, key, 8);
+      memcpy (&tail, key + len - 8, 8);
+   } else {
+      memcpy (&head, key, len);
+   }
+   h = (head ^ (tail * 0x9E3779B97F4A7C15ull) ^ len) * 0xFF51AFD7ED558CCDull;
+   return (size_t) (h >> 40) % (EXT_KEY_CACHE_SIZE / EXT_KEY_CACHE_WAYS);
+}
+
+/* A key as str, from the cache when the same bytes were decoded before (see ext_state). Only ASCII
+ * keys are kept, so a cached key's characters are its bytes. */
 static PyObject *
 decode_key (ext_state *st, const char *key, size_t len)
 {
-   uint32_t h = 2166136261u; /* FNV-1a */
-   PyObject **slot, *k;
-   Py_ssize_t cached_len;
-   const char *cached;
+   PyObject **set, *k;
    if (len > EXT_KEY_CACHE_MAX_LEN) {
       return PyUnicode_DecodeUTF8 (key, (Py_ssize_t) len, "replace");
    }
-   for (size_t i = 0; i < len; i++) {
-      h = (h ^ (unsigned char) key[i]) * 16777619u;
-   }
-   slot = &st->key_cache[h % EXT_KEY_CACHE_SIZE];
-   if (*slot && (cached = PyUnicode_AsUTF8AndSize (*slot, &cached_len)) && (size_t) cached_len == len &&
-       memcmp (cached, key, len) == 0) {
-      return Py_NewRef (*slot);
+   set = &st->key_cache[key_cache_set (key, len) * EXT_KEY_CACHE_WAYS];
+   for (int w = 0; w < EXT_KEY_CACHE_WAYS; w++) {
+      k = set[w];
+      if (k && (size_t) PyUnicode_GET_LENGTH (k) == len && memcmp (PyUnicode_DATA (k), key, len) == 0) {
+         if (w > 0) { /* most recently used first: a miss replaces the least recently used */
+            memmove (set + 1, set, (size_t) w * sizeof *set);
+            set[0] = k;
+         }
+         return Py_NewRef (k);
+      }
    }
    k = PyUnicode_DecodeUTF8 (key, (Py_ssize_t) len, "replace");
-   if (k && PyUnicode_IS_ASCII (k)) { /* its UTF-8 form is its own buffer: comparing costs nothing */
-      Py_XSETREF (*slot, Py_NewRef (k));
+   if (k && PyUnicode_IS_ASCII (k)) {
+      Py_XDECREF (set[EXT_KEY_CACHE_WAYS - 1]);
+      memmove (set + 1, set, (EXT_KEY_CACHE_WAYS - 1) * sizeof *set);
+      set[0] = Py_NewRef (k);
    }
    return k;
 }

@@ -1,0 +1,101 @@
+"""The codec's fast paths give the same values as the plain ones: decoded keys come from a cache whose
+sets are picked by a hash of a key's length and first and last 8 bytes, and mgconn's own types are
+recognised by their exact type before isinstance (so subclasses must still be recognised)."""
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+
+from mgconn import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, _mgconn
+
+
+def round_trip(doc):
+    return _mgconn.decode(_mgconn.encode(doc))
+
+
+def test_keys_alike_at_both_ends_are_told_apart():
+    # same length, same first and last 8 bytes: the same cache set, so only the byte comparison
+    # tells them apart; four of them also evict one another from the two-way set, in turn
+    keys = [f"aaaaaaaa{c}bbbbbbbb" for c in "WXYZ"]
+    for _ in range(3):
+        for k in keys:
+            assert list(round_trip({k: 1})) == [k]
+        doc = {k: i for i, k in enumerate(keys)}
+        assert round_trip(doc) == doc and list(round_trip(doc)) == keys
+
+
+@pytest.mark.parametrize("key", ["", "a", "abcdefg", "abcdefgh", "abcdefghi", "x" * 64, "x" * 65, "y" * 300])
+def test_keys_of_every_length_round_trip(key):
+    for _ in range(2):  # the second decode reads the cached key, when it is cached
+        assert round_trip({key: key, "k" + key: 1}) == {key: key, "k" + key: 1}
+
+
+def test_keys_that_differ_only_in_length_or_in_the_middle():
+    doc = {"ab": 1, "ab\x01": 2, "abc": 3, "abcdefghXijklmnop": 4, "abcdefghYijklmnop": 5, "abcdefgh": 6}
+    for _ in range(2):
+        assert round_trip(doc) == doc
+
+
+def test_non_ascii_keys_are_decoded_each_time_not_cached_wrongly():
+    doc = {"clé": 1, "cle": 2, "ключ": 3, "鍵": 4, "aaaaaaaaébbbbbbbb": 5, "aaaaaaaaebbbbbbbb": 6}
+    for _ in range(3):
+        back = round_trip(doc)
+        assert back == doc and list(back) == list(doc)
+
+
+def test_more_distinct_keys_than_the_cache_holds():
+    doc = {f"field_{i:05d}": i for i in range(6000)}
+    for _ in range(2):
+        assert round_trip(doc) == doc
+
+
+def test_every_type_round_trips_by_its_exact_type():
+    doc = {"oid": ObjectId(), "dec": Decimal128("1.5"), "bin": Binary(b"\x00\x01", 5), "re": Regex("^a", "i"),
+           "ts": Timestamp(7, 9), "min": MinKey(), "max": MaxKey(), "uuid": uuid.uuid4(), "i64": Int64(3),
+           "dt": datetime.datetime(2020, 1, 2, 3, 4, 5, 6000, tzinfo=datetime.timezone.utc)}
+    assert round_trip(doc) == doc
+
+
+def test_subclasses_of_the_types_are_still_recognised():
+    class MyOid(ObjectId):
+        pass
+
+    class MyRegex(Regex):
+        pass
+
+    class MyBinary(Binary):
+        pass
+
+    class MyTimestamp(Timestamp):
+        pass
+
+    class MyMax(MaxKey):
+        pass
+
+    class MyUUID(uuid.UUID):
+        pass
+
+    oid = MyOid()
+    u = MyUUID(int=12345)
+    back = round_trip({"o": oid, "r": MyRegex("x", "m"), "b": MyBinary(b"z", 9), "t": MyTimestamp(1, 2),
+                       "m": MyMax(), "u": u})
+    assert back == {"o": ObjectId(oid.binary), "r": Regex("x", "m"), "b": Binary(b"z", 9), "t": Timestamp(1, 2),
+                    "m": MaxKey(), "u": uuid.UUID(int=12345)}
+    assert type(back["o"]) is ObjectId and type(back["m"]) is MaxKey
+
+
+def test_an_unknown_type_still_names_its_key_path():
+    class Other:
+        pass
+
+    with pytest.raises(TypeError, match=r"doc\.a\.b\[1\]: .*Other"):
+        _mgconn.encode({"a": {"b": [MaxKey(), Other()]}})
+
+
+def test_a_broken_value_of_a_known_type_names_its_key_path():
+    r = Regex("x")
+    r.pattern = 5  # type: ignore[assignment]
+    with pytest.raises(ValueError, match=r"a Regex needs a str pattern at doc\.r"):
+        _mgconn.encode({"r": r})
