@@ -99,3 +99,19 @@ def test_a_broken_value_of_a_known_type_names_its_key_path():
     r.pattern = 5  # type: ignore[assignment]
     with pytest.raises(ValueError, match=r"a Regex needs a str pattern at doc\.r"):
         _mgconn.encode({"r": r})
+
+
+def test_int64_values_decode_exactly_and_as_int64():
+    values = [Int64(v) for v in (0, 1, -1, 2**31, -2**31 - 1, 2**63 - 1, -2**63, 123456789012345)]
+    back = round_trip({"v": values, "one": values[-1], "d": {"x": values[5]}})
+    assert back["v"] == values and all(type(v) is Int64 for v in back["v"])
+    assert type(back["one"]) is Int64 and back["one"] == 123456789012345 and back["d"]["x"] == 2**63 - 1
+    assert [repr(v) for v in back["v"][:3]] == ["Int64(0)", "Int64(1)", "Int64(-1)"]
+    kept = [round_trip({"i": Int64(i)})["i"] for i in range(2**40, 2**40 + 1000)]  # none shares another's value
+    assert kept == list(range(2**40, 2**40 + 1000))
+
+
+def test_strings_symbols_doubles_bools_and_int32_decode_through_the_inline_readers():
+    doc = {"s": "héllo\x00 wörld", "e": "", "f": -0.5, "t": True, "n": False, "i": -7, "big": 2**31 - 1}
+    back = round_trip(doc)
+    assert back == doc and type(back["i"]) is int and type(back["big"]) is int

@@ -49,6 +49,7 @@ typedef struct {
    /* The attribute names the encoder reads from mgconn.types values, interned by _setup(): a name
     * made from a C string on every read was a tenth of encoding the "full" document (perf). */
    PyObject *attr_names[EXT_ATTR_COUNT];
+   PyObject *int64_args; /* a 1-tuple reused to make Int64 values (codec.c, new_int64); item NULL between */
    /* Decoded keys, reused: the documents of one collection repeat the same keys, and a reused str
     * keeps its cached hash, which saves decoding, allocating and hashing each key again (callgrind:
     * those were a fifth of decoding a flat document). Two-way set-associative (a document's 150 keys

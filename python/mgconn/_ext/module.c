@@ -597,6 +597,9 @@ setup (PyObject *module, PyObject *args, PyObject *kwargs)
    for (int i = 0; i < 12; i++) {
       Py_XSETREF (*slots[i], Py_NewRef (v[i]));
    }
+   if (!st->int64_args && !(st->int64_args = PyTuple_New (1))) {
+      return NULL;
+   }
    static const char *const attr_names[EXT_ATTR_COUNT] = EXT_ATTR_NAMES;
    for (int i = 0; i < EXT_ATTR_COUNT; i++) {
       Py_XSETREF (st->attr_names[i], PyUnicode_InternFromString (attr_names[i]));
@@ -739,6 +742,7 @@ module_traverse (PyObject *module, visitproc visit, void *arg)
    for (int i = 0; i < EXT_ATTR_COUNT; i++) {
       Py_VISIT (st->attr_names[i]);
    }
+   Py_VISIT (st->int64_args);
    return 0;
 }
 
@@ -772,6 +776,7 @@ module_clear (PyObject *module)
    for (int i = 0; i < EXT_ATTR_COUNT; i++) {
       Py_CLEAR (st->attr_names[i]);
    }
+   Py_CLEAR (st->int64_args);
    return 0;
 }
 
