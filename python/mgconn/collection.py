@@ -110,9 +110,8 @@ class Collection:
     # -- writes --
     def insert_one(self, document: Document, *, bypass_document_validation: Optional[bool] = None
                    ) -> Future[InsertOneResult]:
-        return self._call("insert_one", document, None,
-                          _options(bypassDocumentValidation=bypass_document_validation),
-                          _insert_one_result)
+        options = None if bypass_document_validation is None else {"bypassDocumentValidation": bypass_document_validation}
+        return self._call("insert_one", document, None, options, _insert_one_result)
 
     def insert_many(self, documents: Sequence[Document], *, ordered: bool = True) -> Future[InsertManyResult]:
         if not isinstance(documents, (list, tuple)):
