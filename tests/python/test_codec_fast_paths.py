@@ -115,3 +115,14 @@ def test_strings_symbols_doubles_bools_and_int32_decode_through_the_inline_reade
     doc = {"s": "héllo\x00 wörld", "e": "", "f": -0.5, "t": True, "n": False, "i": -7, "big": 2**31 - 1}
     back = round_trip(doc)
     assert back == doc and type(back["i"]) is int and type(back["big"]) is int
+
+
+def test_ascii_and_other_strs_encode_alike_and_bad_ones_are_still_refused():
+    doc = {"ascii": "plain", "latin": "é", "wide": "鍵 \U0001F600", "nul": "a\x00b", "é": "k", "": ""}
+    assert round_trip(doc) == doc
+    with pytest.raises(ValueError, match=r"a key that is not valid UTF-8 at doc"):
+        _mgconn.encode({"a\ud800": 1})
+    with pytest.raises(ValueError, match=r"not valid UTF-8 \(lone surrogates\) at doc\.a"):
+        _mgconn.encode({"a": "x\ud800"})
+    with pytest.raises(ValueError, match=r"a key with a NUL character at doc\.a\x00b"):
+        _mgconn.encode({"a\x00b": 1})

@@ -302,6 +302,18 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
    return 1;
 }
 
+/* A str's UTF-8: an ASCII str's own characters are its UTF-8, read inline (the common case of keys
+ * and values); any other str through CPython, which caches its UTF-8 form. */
+static inline const char *
+str_utf8 (PyObject *s, Py_ssize_t *len)
+{
+   if (PyUnicode_IS_COMPACT_ASCII (s)) {
+      *len = PyUnicode_GET_LENGTH (s);
+      return (const char *) PyUnicode_DATA (s);
+   }
+   return PyUnicode_AsUTF8AndSize (s, len);
+}
+
 static int
 encode_value (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
 {
@@ -312,7 +324,7 @@ encode_value (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
       bson_append_bool (b, key, klen, v == Py_True);
    } else if (PyUnicode_Check (v)) {
       Py_ssize_t len;
-      const char *s = PyUnicode_AsUTF8AndSize (v, &len);
+      const char *s = str_utf8 (v, &len);
       if (!s) {
          PyErr_Clear ();
          return fail_at (e, PyExc_ValueError, "a str that is not valid UTF-8 (lone surrogates)", NULL);
@@ -382,7 +394,7 @@ encode_pair (encoder *e, bson_t *out, PyObject *k, PyObject *v)
                     path_text (e), k, Py_TYPE (k)->tp_name);
       return -1;
    }
-   key = PyUnicode_AsUTF8AndSize (k, &klen);
+   key = str_utf8 (k, &klen);
    if (!key) {
       PyErr_Clear ();
       return fail_at (e, PyExc_ValueError, "a key that is not valid UTF-8", NULL);
