@@ -1,6 +1,7 @@
--- The benchmark's Lua tasks, each through mgconn (sync style, op:wait()) and through lua-mongo (the
--- blocking libmongoc binding, tests/bench/peers/lua-mongo), in one process: every iteration of a task
--- runs mgconn then lua-mongo, so that a drift of the machine during the task falls on both alike.
+-- The benchmark's Lua tasks (the converters alone, then operations), each through mgconn (sync style,
+-- op:wait()) and through lua-mongo (the blocking libmongoc binding, tests/bench/peers/lua-mongo), in
+-- one process: every iteration of a task runs mgconn then lua-mongo, so that a drift of the machine
+-- during the task falls on both alike.
 --   lua5.4 bench.lua URI DATA_DIR N REPEAT LARGE     prints one JSON result per line
 -- CPU is os.clock(): the whole process's user+system time (glibc's clock() reads the process CPU clock,
 -- the same sum getrusage gives), so mgconn's worker threads are counted; the other client is idle
@@ -53,6 +54,23 @@ local function run(task, ops, bytes, bodies, setup)
                         task, c.name, ops, bytes, median(walls[c.key]), median(cpus[c.key]), lo, hi, repeat_))
   end
   io.stdout:flush()
+end
+
+-- The converters alone, no server: a Lua table to BSON and back, for the tweet and the small
+-- document (each client's own values; lua-mongo's BSON object stays a bson_t, mgconn's encode makes a
+-- Lua string, so the encode figure favours lua-mongo).
+for _, name in ipairs({ "small", "tweet" }) do
+  local d, count = docs[name], n * 10
+  local lm_bson = mongo.BSON(d.lm)
+  local bytes = core.encode(d.mgconn)
+  run("Lua encode " .. name, count, count * d.bytes, {
+    mgconn = function() for _ = 1, count do core.encode(d.mgconn) end end,
+    lm = function() for _ = 1, count do mongo.BSON(d.lm) end end,
+  })
+  run("Lua decode " .. name, count, count * d.bytes, {
+    mgconn = function() for _ = 1, count do core.decode(bytes) end end,
+    lm = function() for _ = 1, count do lm_bson:value() end end,
+  })
 end
 
 local conn = mgconn.createConnection(uri .. "bench_lua")
