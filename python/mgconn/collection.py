@@ -315,7 +315,10 @@ class Cursor:
             if _ is not None and _.exception() is not None:
                 result._set_exception(_.exception())  # type: ignore[arg-type]
                 return
-            while self._buffer and (length is None or len(out) < length):
+            if length is None:  # the whole batch at once: a Python step per document was a visible share
+                out.extend(self._buffer)
+                self._buffer.clear()
+            while self._buffer and length is not None and len(out) < length:
                 out.append(self._buffer.popleft())
             if (length is not None and len(out) >= length) or not self._more():
                 self.close()
