@@ -126,3 +126,11 @@ def test_ascii_and_other_strs_encode_alike_and_bad_ones_are_still_refused():
         _mgconn.encode({"a": "x\ud800"})
     with pytest.raises(ValueError, match=r"a key with a NUL character at doc\.a"):
         _mgconn.encode({"a\x00b": 1})
+
+
+def test_short_keys_that_share_bytes_are_told_apart():
+    keys = ["a", "b", "ab", "ba", "aa", "abc", "acb", "bac", "abcd", "abdc", "abcde", "abxde", "abcdefg", "abcxefg"]
+    doc = {k: i for i, k in enumerate(keys)}
+    for _ in range(3):
+        back = round_trip(doc)
+        assert back == doc and list(back) == keys
