@@ -134,3 +134,12 @@ def test_short_keys_that_share_bytes_are_told_apart():
     for _ in range(3):
         back = round_trip(doc)
         assert back == doc and list(back) == keys
+
+
+def test_documents_of_changing_shape_under_the_same_first_key():
+    # the size hint comes from the last document that began with the same key: wrong hints in both
+    # directions, empty documents and nested ones must all decode exactly
+    shapes = [{"k": 1, **{f"f{i}": i for i in range(n)}} for n in (0, 200, 3, 1000, 0, 50)]
+    for doc in shapes + shapes[::-1]:
+        assert round_trip(doc) == doc
+    assert round_trip({}) == {} and round_trip({"a": {}, "b": [{}, {"k": {}}]}) == {"a": {}, "b": [{}, {"k": {}}]}

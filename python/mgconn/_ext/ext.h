@@ -56,6 +56,9 @@ typedef struct {
     * no longer evict each other), sets chosen by a hash of the key's bytes, least recently used
     * replaced; touched only with the GIL held. */
    PyObject *key_cache[EXT_KEY_CACHE_SIZE];
+   /* Per set of the key cache: how many keys the last document beginning with a key of that set
+    * had, so that the next one's dict is made that size at once (codec.c, new_dict). */
+   uint16_t size_hints[EXT_KEY_CACHE_SIZE / EXT_KEY_CACHE_WAYS];
 } ext_state;
 
 extern PyModuleDef ext_module_def;
