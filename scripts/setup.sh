@@ -26,6 +26,7 @@ debian_packages=(
   lua5.4 liblua5.4-dev lua-busted luarocks
   libffi-dev abigail-tools valgrind
   clang-14 libclang-rt-14-dev openssl
+  libmongoc-dev libbson-dev # lua-mongo, the Lua benchmark peer, builds on Debian's driver (mgconn does not)
 )
 
 say() { echo "setup: $*"; }

@@ -40,11 +40,10 @@ class Host:
         return int(self.runtime.dispatch(limit))
 
     def in_loop_thread(self) -> bool:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        return running is self.loop
+        # asyncio's own None-returning query: get_running_loop() raises outside a loop, and raising
+        # and catching that on every blocking .result() was a visible share of a sync operation.
+        running = asyncio._get_running_loop()
+        return running is not None and running is self.loop
 
     def wait_until(self, is_done: Callable[[], bool], timeout: Optional[float]) -> bool:
         """Dispatches until is_done() or the timeout; the GIL is free while waiting in select()."""

@@ -149,9 +149,8 @@ class Collection:
             DuplicateKeyError: through the Future, on a unique index; also WriteError,
                 DocumentTooLargeError, and a model's ValidationError.
         """
-        return self._call("insert_one", document, None,
-                          _options(bypassDocumentValidation=bypass_document_validation),
-                          _insert_one_result)
+        options = None if bypass_document_validation is None else {"bypassDocumentValidation": bypass_document_validation}
+        return self._call("insert_one", document, None, options, _insert_one_result)
 
     def insert_many(self, documents: Sequence[Document], *, ordered: bool = True) -> Future[InsertManyResult]:
         """Inserts documents in one operation; each without an ``_id`` gets an ObjectId.
@@ -532,7 +531,10 @@ class Cursor:
             if _ is not None and _.exception() is not None:
                 result._set_exception(_.exception())  # type: ignore[arg-type]
                 return
-            while self._buffer and (length is None or len(out) < length):
+            if length is None:  # the whole batch at once: a Python step per document was a visible share
+                out.extend(self._buffer)
+                self._buffer.clear()
+            while self._buffer and length is not None and len(out) < length:
                 out.append(self._buffer.popleft())
             if (length is not None and len(out) >= length) or not self._more():
                 self.close()

@@ -123,11 +123,14 @@ class FerretDB:
         port: the port (default: a free one).
         extra_args: more FerretDB flags (``--repl-set-name=rs0``, ``--listen-tls=...``, the
             ``--setup-*`` flags of authentication).
+        backend_args: the storage flags, instead of SQLite in the data directory (e.g.
+            ``["--handler=postgresql", "--postgresql-url=postgres://..."]``).
     """
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, port: int | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, backend_args: list[str] | None = None) -> None:
         self.extra_args = list(extra_args or [])
+        self.backend_args = list(backend_args) if backend_args is not None else None
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mgconn-ferretdb-"))
         self.port = port or free_port()  # 0 or None: any free port
@@ -149,7 +152,8 @@ class FerretDB:
         (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "ferretdb.log", "ab")
         self.process = subprocess.Popen(
-            [binary_path(), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir}/data/",
+            [binary_path(), *(self.backend_args if self.backend_args is not None
+                              else ["--handler=sqlite", f"--sqlite-url=file:{self.data_dir}/data/"]),
              f"--listen-addr=127.0.0.1:{self.port}", "--telemetry=disable", "--debug-addr=-",
              f"--state-dir={self.data_dir}", "--log-level=warn", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent)

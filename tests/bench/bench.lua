@@ -1,69 +1,131 @@
--- The benchmark's single- and multi-document tasks from Lua through mgconn (sync style, op:wait()).
+-- The benchmark's Lua tasks (the converters alone, then operations), each through mgconn (sync style,
+-- op:wait()) and through lua-mongo (the blocking libmongoc binding, tests/bench/peers/lua-mongo), in
+-- one process: every iteration of a task runs mgconn then lua-mongo, so that a drift of the machine
+-- during the task falls on both alike.
 --   lua5.4 bench.lua URI DATA_DIR N REPEAT LARGE     prints one JSON result per line
+-- CPU is os.clock(): the whole process's user+system time (glibc's clock() reads the process CPU clock,
+-- the same sum getrusage gives), so mgconn's worker threads are counted; the other client is idle
+-- meanwhile (lua-mongo has no threads; mgconn's workers sleep with nothing queued).
 local mgconn = require "mgconn"
 local core = require "mgconn.core"
+local mongo = require "mongo"
 local uri, dir, n, repeat_, large_count = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5] or 10)
 
-local function load(name)
+local function read(name)
   local f = assert(io.open(dir .. "/" .. name))
   local text = f:read("a")
   f:close()
-  return core.fromjson(text)
+  return text
 end
 
-local function size(doc) return #core.encode(doc) end
+-- Each client gets the documents as its own Lua values (mgconn's converters; lua-mongo's, where a JSON
+-- null is mongo.Null), so each pays for turning its own tables into BSON.
+local docs = {}
+for _, name in ipairs({ "tweet", "small", "large" }) do
+  local text = read((name == "tweet" and "tweet" or name .. "_doc") .. ".json")
+  docs[name] = { mgconn = core.fromjson(text), lm = mongo.BSON(text):value(), bytes = #core.encode(core.fromjson(text)) }
+end
 
-local function median(t) table.sort(t) return t[(#t + 1) // 2] end
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  return s[(#s + 1) // 2]
+end
 
-local function run(task, ops, bytes, body, setup)
-  local walls, cpus = {}, {}
+local CLIENTS = { { key = "mgconn", name = "mgconn (Lua)" }, { key = "lm", name = "lua-mongo" } }
+
+-- bodies: {mgconn = fn, lm = fn}; setup runs before every iteration, outside the clock.
+local function run(task, ops, bytes, bodies, setup)
+  local walls, cpus = { mgconn = {}, lm = {} }, { mgconn = {}, lm = {} }
   for r = 1, repeat_ do
-    if setup then setup() end
-    local w0, c0 = mgconn.now(), os.clock()
-    body()
-    walls[r], cpus[r] = (mgconn.now() - w0) / 1000, os.clock() - c0
+    for _, c in ipairs(CLIENTS) do
+      if setup then setup() end
+      local w0, c0 = mgconn.now(), os.clock()
+      bodies[c.key]()
+      walls[c.key][r], cpus[c.key][r] = (mgconn.now() - w0) / 1000, os.clock() - c0
+    end
   end
-  local lo, hi = math.huge, 0
-  for _, w in ipairs(walls) do lo, hi = math.min(lo, w), math.max(hi, w) end
-  print(string.format('{"task": "%s", "client": "mgconn (Lua)", "ops": %d, "bytes": %d, "seconds": %.6f, '
-                      .. '"cpu_seconds": %.6f, "wall_spread": [%.6f, %.6f], "iterations": %d}',
-                      task, ops, bytes, median(walls), median(cpus), lo, hi, repeat_))
+  for _, c in ipairs(CLIENTS) do
+    local lo, hi = math.huge, 0
+    for _, w in ipairs(walls[c.key]) do lo, hi = math.min(lo, w), math.max(hi, w) end
+    print(string.format('{"task": "%s", "client": "%s", "ops": %d, "bytes": %d, "seconds": %.6f, '
+                        .. '"cpu_seconds": %.6f, "wall_spread": [%.6f, %.6f], "iterations": %d}',
+                        task, c.name, ops, bytes, median(walls[c.key]), median(cpus[c.key]), lo, hi, repeat_))
+  end
   io.stdout:flush()
+end
+
+-- The converters alone, no server: a Lua table to BSON and back, for the tweet and the small
+-- document (each client's own values; lua-mongo's BSON object stays a bson_t, mgconn's encode makes a
+-- Lua string, so the encode figure favours lua-mongo).
+for _, name in ipairs({ "small", "tweet" }) do
+  local d, count = docs[name], n * 10
+  local lm_bson = mongo.BSON(d.lm)
+  local bytes = core.encode(d.mgconn)
+  run("Lua encode " .. name, count, count * d.bytes, {
+    mgconn = function() for _ = 1, count do core.encode(d.mgconn) end end,
+    lm = function() for _ = 1, count do mongo.BSON(d.lm) end end,
+  })
+  run("Lua decode " .. name, count, count * d.bytes, {
+    mgconn = function() for _ = 1, count do core.decode(bytes) end end,
+    lm = function() for _ = 1, count do lm_bson:value() end end,
+  })
 end
 
 local conn = mgconn.createConnection(uri .. "bench_lua")
 assert(conn:asPromise():wait(30))
-local tweet, small, large = load("tweet.json"), load("small_doc.json"), load("large_doc.json")
+local lm_client = mongo.Client(uri .. "bench_lua")
 local tweets, smalls, larges = conn:collection("tweets"), conn:collection("smalls"), conn:collection("larges")
+local lm_tweets, lm_smalls, lm_larges = lm_client:getCollection("bench_lua", "tweets"),
+  lm_client:getCollection("bench_lua", "smalls"), lm_client:getCollection("bench_lua", "larges")
 assert(tweets:drop():wait(30))
 for i = 1, n do
   local d = {}
-  for k, v in pairs(tweet) do d[k] = v end
+  for k, v in pairs(docs.tweet.mgconn) do d[k] = v end
   d._id = i
   assert(tweets:insertOne(d):wait(30))
 end
 
 local function fresh(coll) return function() assert(coll:drop():wait(30)) end end
+-- lua-mongo's insertMany takes at most 20 documents (its arguments); for more, its way is an ordered
+-- bulk operation (what mgconn's insertMany is too): one insert per document, then one execute.
+local function lm_insert_many(coll, doc, count)
+  local bulk = coll:createBulkOperation()
+  for _ = 1, count do bulk:insert(doc) end
+  assert(bulk:execute())
+end
+local function copies(doc, count)
+  local t = {}
+  for i = 1, count do t[i] = doc end
+  return t
+end
 
-run("find_one by _id", n, n * size(tweet), function()
-  for i = 1, n do assert(tweets:findOne({ _id = i }):wait(30)) end
-end)
-run("insert_one small", n, n * size(small), function()
-  for _ = 1, n do assert(smalls:insertOne(small):wait(30)) end
-end, fresh(smalls))
-run("find all tweets", n, n * size(tweet), function()
-  assert(#tweets:find():toArray():wait(60) == n)
-end)
-run("insert_many small", n, n * size(small), function()
-  local docs = {}
-  for i = 1, n do docs[i] = small end
-  assert(smalls:insertMany(docs):wait(60))
-end, fresh(smalls))
+local tweet, small, large = docs.tweet, docs.small, docs.large
+run("find_one by _id", n, n * tweet.bytes, {
+  mgconn = function() for i = 1, n do assert(tweets:findOne({ _id = i }):wait(30)) end end,
+  lm = function() for i = 1, n do assert(lm_tweets:findOne({ _id = i })):value() end end,
+})
+run("insert_one small", n, n * small.bytes, {
+  mgconn = function() for _ = 1, n do assert(smalls:insertOne(small.mgconn):wait(30)) end end,
+  lm = function() for _ = 1, n do assert(lm_smalls:insertOne(small.lm)) end end,
+}, fresh(smalls))
+run("find all tweets", n, n * tweet.bytes, {
+  mgconn = function() assert(#tweets:find():toArray():wait(60) == n) end,
+  lm = function()
+    local got = {}
+    for d in lm_tweets:find({}):iterator() do got[#got + 1] = d end
+    assert(#got == n)
+  end,
+})
+run("insert_many small", n, n * small.bytes, {
+  mgconn = function() assert(smalls:insertMany(copies(small.mgconn, n)):wait(60)) end,
+  lm = function() lm_insert_many(lm_smalls, small.lm, n) end,
+}, fresh(smalls))
 if large_count > 0 then
-  run("insert_many large", large_count, large_count * size(large), function()
-    local docs = {}
-    for i = 1, large_count do docs[i] = large end
-    assert(larges:insertMany(docs):wait(600))
-  end, fresh(larges))
+  run("insert_many large", large_count, large_count * large.bytes, {
+    mgconn = function() assert(larges:insertMany(copies(large.mgconn, large_count)):wait(600)) end,
+    lm = function() lm_insert_many(lm_larges, large.lm, large_count) end,
+  }, fresh(larges))
 end
 conn:close():wait(30)

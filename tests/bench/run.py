@@ -14,6 +14,7 @@ with tiny counts (the test suite does, so the benchmark never rots).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,19 +30,28 @@ sys.path.insert(0, str(HERE))
 
 import tasks_python  # noqa: E402
 from mgconn.ferretdb import FerretDB  # noqa: E402
+from postgres import LocalPostgres  # noqa: E402
 
-PAIRS = {  # mgconn client -> its peer
-    "mgconn": "pymongo", "mgconn (sync)": "pymongo", "mgconn (asyncio)": "pymongo (async)",
-    "mgconn (Lua)": "libmongoc (C)",
+PAIRS = {  # mgconn client -> its peers (each row of the report is one pair)
+    "mgconn": ["pymongo"], "mgconn (sync)": ["pymongo"], "mgconn (asyncio)": ["pymongo (async)"],
+    "mgconn (Lua)": ["lua-mongo", "libmongoc (C)"],
 }
+PEERS = {peer for peers in PAIRS.values() for peer in peers}
+# label: (field, tasks or None for all, "<=" or ">=", bound, mgconn clients, peer)
 TARGETS = {
-    "single-document client CPU per op (Python) <= 0.8x PyMongo": ("cpu_ratio", ["find_one by _id", "insert_one small"],
-                                                                  "<=", 0.8, ["mgconn (sync)", "mgconn (asyncio)"]),
-    "find-many decode MB/s >= 1.2x PyMongo": ("mbps_ratio", ["find all tweets"], ">=", 1.2, ["mgconn"]),
-    "BSON codec MB/s >= 1.0x PyMongo's bson": ("mbps_ratio", ["encode flat", "encode deep", "encode full",
-                                                              "decode flat", "decode deep", "decode full"],
-                                               ">=", 1.0, ["mgconn"]),
-    "Lua overhead above raw libmongoc <= 1.3x client CPU per op": ("cpu_ratio", None, "<=", 1.3, ["mgconn (Lua)"]),
+    "single-document client CPU per op (Python) <= 0.5x PyMongo": (
+        "cpu_ratio", ["find_one by _id", "insert_one small", "64 tasks find_one"], "<=", 0.5,
+        ["mgconn (sync)", "mgconn (asyncio)"], None),
+    "find-many client CPU per document (Python) <= 0.5x PyMongo": (
+        "cpu_ratio", ["find all tweets"], "<=", 0.5, ["mgconn"], "pymongo"),
+    "BSON codec MB/s >= 1.5x PyMongo's bson": (
+        "mbps_ratio", ["encode flat", "encode deep", "encode full", "decode flat", "decode deep", "decode full"],
+        ">=", 1.5, ["mgconn"], "pymongo"),
+    "single-document client CPU per op (Lua) <= 1.2x lua-mongo": (
+        "cpu_ratio", ["find_one by _id", "insert_one small"], "<=", 1.2, ["mgconn (Lua)"], "lua-mongo"),
+    "conversion-bound client CPU (Lua: find all, insert_many) <= 1.0x lua-mongo": (
+        "cpu_ratio", ["find all tweets", "insert_many small", "insert_many large"], "<=", 1.0, ["mgconn (Lua)"],
+        "lua-mongo"),
 }
 
 
@@ -66,22 +76,21 @@ def pair_rows(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     by_key = {(r["task"], r["client"]): r for r in results if "ops" in r}
     rows = []
     for (task, client), r in by_key.items():
-        peer = by_key.get((task, PAIRS.get(client, "")))
-        if not peer and client.startswith("mgconn"):
-            continue
-        if client in PAIRS and peer:
-            rows.append({"task": task, "client": client, "peer": peer["client"], "ours": r, "theirs": peer,
-                         "cpu_ratio": r["cpu_us_per_op"] / peer["cpu_us_per_op"] if peer["cpu_us_per_op"] else None,
-                         "mbps_ratio": r["mb_per_s"] / peer["mb_per_s"] if peer["mb_per_s"] else None,
-                         "ops_ratio": r["ops_per_s"] / peer["ops_per_s"]})
+        for peer in (by_key.get((task, name)) for name in PAIRS.get(client, [])):
+            if peer:
+                rows.append({"task": task, "client": client, "peer": peer["client"], "ours": r, "theirs": peer,
+                             "cpu_ratio": r["cpu_us_per_op"] / peer["cpu_us_per_op"] if peer["cpu_us_per_op"] else None,
+                             "mbps_ratio": r["mb_per_s"] / peer["mb_per_s"] if peer["mb_per_s"] else None,
+                             "ops_ratio": r["ops_per_s"] / peer["ops_per_s"]})
     return rows
 
 
 def check_targets(rows: List[Dict[str, Any]], stall: List[Dict[str, Any]]) -> List[str]:
     lines = []
-    for label, (field, tasks, op, bound, clients) in TARGETS.items():
+    for label, (field, tasks, op, bound, clients, peer) in TARGETS.items():
         vals = [(row["task"], row["client"], row[field]) for row in rows
-                if row["client"] in clients and (tasks is None or row["task"] in tasks) and row[field] is not None]
+                if row["client"] in clients and (peer is None or row["peer"] == peer)
+                and (tasks is None or row["task"] in tasks) and row[field] is not None]
         if not vals:
             lines.append(f"- {label}: not measured in this run")
             continue
@@ -103,7 +112,8 @@ def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[s
                                                         indent=1, default=str))
     md = ["# Benchmarks", "",
           f"Measured by `scripts/bench.sh` (`tests/bench/run.py`) on {meta['when']}: {meta['machine']}; FerretDB "
-          f"{meta['ferretdb']} (SQLite) on loopback, shared by every client; n = {meta['n']} (tweets found, "
+          f"{meta['ferretdb']} ({meta['backend']}) on loopback, shared by every client; load average at the start "
+          f"{meta['load']} (1 / 5 / 15 min); n = {meta['n']} (tweets found, "
           f"small documents inserted), {meta['large']} large documents per bulk insert, median of "
           f"{meta['repeat']} iterations. Ratios are mgconn / peer: for client CPU per operation lower is better, "
           "for MB/s and operations per second higher is better. Client CPU is the client process's own "
@@ -116,7 +126,7 @@ def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[s
         md.append(f"| {row['task']} | {row['client']} | {row['peer']} | {o['mb_per_s']:.1f} | {t['mb_per_s']:.1f} | "
                   f"{row['mbps_ratio']:.2f} | {o['ops_per_s']:.0f} | {t['ops_per_s']:.0f} | {o['cpu_us_per_op']:.1f} | "
                   f"{t['cpu_us_per_op']:.1f} | {row['cpu_ratio']:.2f} |")
-    others = [r for r in results if "ops" in r and r["client"] not in PAIRS and r["client"] not in PAIRS.values()]
+    others = [r for r in results if "ops" in r and r["client"] not in PAIRS and r["client"] not in PEERS]
     if others:
         md += ["", "Other peers measured in the same run (against mgconn for Python's figure for the same task):", "",
                "| task | client | MB/s | ops/s | CPU µs/op |", "| --- | --- | ---: | ---: | ---: |"]
@@ -137,7 +147,7 @@ def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[s
     (out_dir / "benchmarks.md").write_text("\n".join(md))
 
 
-def plots(out_dir: Path, rows: List[Dict[str, Any]]) -> bool:
+def plots(out_dir: Path, rows: List[Dict[str, Any]], meta: Dict[str, Any]) -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -145,20 +155,36 @@ def plots(out_dir: Path, rows: List[Dict[str, Any]]) -> bool:
     except ImportError:
         return False
     (out_dir / "benchmarks").mkdir(parents=True, exist_ok=True)
-    rows = sorted(rows, key=lambda r: (r["task"], r["client"]))
-    labels = [f"{r['task']}\n{r['client']}" for r in rows]
+    rows = sorted(rows, key=lambda r: (r["task"], r["client"], r["peer"]))
+    labels = [f"{r['task']}: {r['client']} / {r['peer']}" for r in rows]
+    colours = {"lua-mongo": "#cc6677", "libmongoc (C)": "#ddcc77", "pymongo": "#4477aa", "pymongo (async)": "#88ccee"}
+    note = f"{meta['when']}; {meta['machine']}; FerretDB {meta['ferretdb']} ({meta['backend']}); n = {meta['n']}"
     for field, title, good in (("cpu_ratio", "client CPU per operation, mgconn / peer (lower is better)", 1.0),
                                ("mbps_ratio", "MB/s, mgconn / peer (higher is better)", 1.0)):
-        fig, ax = plt.subplots(figsize=(10, max(3, 0.38 * len(rows))))
-        ax.barh(labels, [r[field] for r in rows], color="#4477aa")
+        fig, ax = plt.subplots(figsize=(11, max(3, 0.34 * len(rows) + 1)))
+        values = [r[field] or 0 for r in rows]
+        bars = ax.barh(labels, values, color=[colours.get(r["peer"], "#999999") for r in rows])
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=3, fontsize=7)
         ax.axvline(good, color="black", linewidth=0.8)
-        ax.set_title(title)
+        ax.set_xlim(0, max(values + [good]) * 1.15)
+        ax.set_title(f"{title}\n{note}", fontsize=9)
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)
         fig.tight_layout()
         fig.savefig(out_dir / "benchmarks" / f"{field}.png", dpi=110)
         plt.close(fig)
     return True
+
+
+def machine() -> str:
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                     "")
+    except OSError:
+        pass
+    return (f"{platform.machine()}{' ' + model if model else ''}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}")
 
 
 def main() -> int:
@@ -171,6 +197,10 @@ def main() -> int:
     p.add_argument("--large", type=int, default=None, help="large documents in the bulk insert (default 10; smoke 0)")
     p.add_argument("--build", default=str(ROOT / "build"))
     p.add_argument("--skip", default="", help="comma-separated: codec,ops,lua,node,stall")
+    p.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite",
+                   help="FerretDB's storage: sqlite (default) or postgresql, a scratch cluster of the system's "
+                        "PostgreSQL started for the run (tests/bench/postgres.py), whose indexed _id lookups let "
+                        "operations per second compare the clients rather than the server")
     a = p.parse_args()
     out = Path(a.out or (ROOT / "build" / "bench-smoke" if a.smoke else ROOT / "docs"))
     if a.smoke and out.resolve() == (ROOT / "docs").resolve():
@@ -184,7 +214,13 @@ def main() -> int:
     data = a.data
     results: List[Dict[str, Any]] = []
     stall: List[Dict[str, Any]] = []
-    with FerretDB() as server:
+    load_at_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    with contextlib.ExitStack() as stack:
+        backend_args = None
+        if a.backend == "postgresql":
+            pg = stack.enter_context(LocalPostgres())
+            backend_args = ["--handler=postgresql", f"--postgresql-url={pg.url}"]
+        server = stack.enter_context(FerretDB(backend_args=backend_args))
         def step(name: str, fn: Any) -> None:
             if name in skip:
                 return
@@ -196,8 +232,11 @@ def main() -> int:
         step("codec", lambda: tasks_python.codec_tasks(data, n * 10, repeat))
         step("ops", lambda: tasks_python.op_tasks(server.uri, data, n, repeat, large))
         build = Path(a.build)
-        lua_env = {"LUA_CPATH": f"{build}/lua/?.so;;", "LUA_PATH": f"{ROOT}/lua/?.lua;;"}
+        lua_env = {"LUA_CPATH": f"{build}/lua/?.so;{build}/peers/lua-mongo/?.so;;", "LUA_PATH": f"{ROOT}/lua/?.lua;;"}
         args = [server.uri, data, str(n), str(repeat), str(large)]
+        if "lua" not in skip:  # the lua-mongo peer, built once from its archive (scripts/bench.sh does too)
+            subprocess.run(["bash", str(HERE / "peers" / "lua-mongo" / "build.sh"), str(build / "peers" / "lua-mongo")],
+                           check=True, timeout=900)
         step("lua", lambda: external(["lua5.4", str(HERE / "bench.lua"), *args], lua_env)
              + external([str(build / "tests" / "bench" / "libmongoc_bench"), *args]))
         step("node", lambda: external(["node", str(HERE / "node" / "bench.js"), *args], cwd=HERE / "node"))
@@ -208,9 +247,9 @@ def main() -> int:
     rows = pair_rows(results)
     targets = check_targets(rows, stall)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": n, "repeat": repeat, "large": large,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "ferretdb": "v1.24.2", "smoke": a.smoke}
-    meta["plots"] = plots(out, rows)
+            "machine": machine(), "load": load_at_start, "ferretdb": "v1.24.2",
+            "backend": {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[a.backend], "smoke": a.smoke}
+    meta["plots"] = plots(out, rows, meta)
     write_report(out, results, rows, stall, targets, meta)
     print((out / "benchmarks.md").read_text())
     return 0

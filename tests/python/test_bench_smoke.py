@@ -23,10 +23,12 @@ def test_benchmark_smoke_run_measures_every_peer(tmp_path):
     data = json.loads((tmp_path / "benchmarks.json").read_text())
     clients = {r["client"] for r in data["results"]}
     assert {"mgconn", "pymongo", "mgconn (sync)", "mgconn (asyncio)", "pymongo (async)", "mgconn (Lua)",
-            "libmongoc (C)", "mongoose"} <= clients, clients
+            "lua-mongo", "libmongoc (C)", "mongoose"} <= clients, clients
     assert {s["client"] for s in data["stall"]} == {"mgconn", "pymongo"}
     table = (tmp_path / "benchmarks.md").read_text()
     assert "| find_one by _id | mgconn (sync) | pymongo |" in table and "Targets" in table
+    for task in ("find_one by _id", "insert_one small", "find all tweets", "insert_many small"):
+        assert f"| {task} | mgconn (Lua) | lua-mongo |" in table, table
 
 
 def test_benchmark_smoke_run_never_writes_over_the_published_results():

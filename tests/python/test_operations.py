@@ -52,6 +52,8 @@ def test_cursor_streams_thousands_of_documents_in_batches(mongodb_uri, run):
             seen += 1
         assert seen == 3000
         assert len(await c.find(batch_size=100).to_list(length=150)) == 150
+        # every batch, in order, nothing repeated or dropped (to_list takes a whole batch at once)
+        assert [d["n"] for d in await c.find(sort="n", batch_size=128).to_list()] == list(range(3000))
         await conn.close()
     run(main())
 

@@ -94,9 +94,9 @@ is_instance (PyObject *v, PyObject *cls)
 }
 
 static int
-attr_bytes (PyObject *v, const char *name, Py_ssize_t want, char **data, Py_ssize_t *len, PyObject **holder)
+attr_bytes (PyObject *v, PyObject *name, Py_ssize_t want, char **data, Py_ssize_t *len, PyObject **holder)
 {
-   *holder = PyObject_GetAttrString (v, name);
+   *holder = PyObject_GetAttr (v, name);
    if (!*holder || !PyBytes_Check (*holder) || PyBytes_AsStringAndSize (*holder, data, len) < 0 ||
        (want >= 0 && *len != want)) {
       Py_XDECREF (*holder);
@@ -210,19 +210,43 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
    char *data;
    Py_ssize_t len;
    PyDateTime_CAPI *capi = st->datetime_capi;
+   PyObject *kind = NULL;
    if (capi && PyObject_TypeCheck (v, capi->DateTimeType)) {
       return encode_datetime_fast (e, b, key, klen, v) < 0 ? -1 : 1;
    }
-   if (is_instance (v, st->ObjectId)) {
+   /* Which of mgconn's types: its exact type first, then (a subclass) isinstance in the order below.
+    * Trying isinstance first made every miss look up __class__ on the value: a MaxKey went through
+    * seven of them, a third of encoding the "full" document (perf). */
+   {
+      PyObject *const kinds[] = {st->ObjectId, st->Decimal128, st->Binary,   st->Regex,
+                                 st->Timestamp, st->MinKey,    st->MaxKey,   st->uuid_UUID};
+      const size_t nkinds = sizeof kinds / sizeof kinds[0];
+      for (size_t i = 0; i < nkinds && !kind; i++) {
+         kind = kinds[i] && (PyObject *) Py_TYPE (v) == kinds[i] ? kinds[i] : NULL;
+      }
+      for (size_t i = 0; i < nkinds && !kind; i++) {
+         kind = is_instance (v, kinds[i]) ? kinds[i] : NULL;
+      }
+   }
+   if (kind == NULL) {
+      if (!is_instance (v, st->datetime_datetime)) {
+         return 0;
+      }
+      if (encode_datetime (e, b, key, klen, v) < 0) {
+         return PyErr_Occurred () ? -1 : fail_at (e, PyExc_ValueError, "a datetime out of range", NULL);
+      }
+      return 1;
+   }
+   if (kind == st->ObjectId) {
       bson_oid_t oid;
-      if (attr_bytes (v, "binary", 12, &data, &len, &h) < 0) {
+      if (attr_bytes (v, st->attr_names[EXT_ATTR_BINARY], 12, &data, &len, &h) < 0) {
          return fail_at (e, PyExc_ValueError, "an ObjectId without its 12 bytes", NULL);
       }
       bson_oid_init_from_data (&oid, (const uint8_t *) data);
       bson_append_oid (b, key, klen, &oid);
-   } else if (is_instance (v, st->Decimal128)) {
+   } else if (kind == st->Decimal128) {
       bson_decimal128_t d;
-      if (attr_bytes (v, "bid", 16, &data, &len, &h) < 0) {
+      if (attr_bytes (v, st->attr_names[EXT_ATTR_BID], 16, &data, &len, &h) < 0) {
          return fail_at (e, PyExc_ValueError, "a Decimal128 without its 16 bytes", NULL);
       }
       memcpy (&d.low, data, 8);
@@ -230,17 +254,18 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
       d.low = BSON_UINT64_FROM_LE (d.low);
       d.high = BSON_UINT64_FROM_LE (d.high);
       bson_append_decimal128 (b, key, klen, &d);
-   } else if (is_instance (v, st->Binary)) {
-      PyObject *sub = PyObject_GetAttrString (v, "subtype");
+   } else if (kind == st->Binary) {
+      PyObject *sub = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_SUBTYPE]);
       long subtype = sub ? PyLong_AsLong (sub) : -1;
       Py_XDECREF (sub);
-      if (subtype < 0 || subtype > 255 || attr_bytes (v, "data", -1, &data, &len, &h) < 0) {
+      if (subtype < 0 || subtype > 255 || attr_bytes (v, st->attr_names[EXT_ATTR_DATA], -1, &data, &len, &h) < 0) {
          PyErr_Clear ();
          return fail_at (e, PyExc_ValueError, "a Binary needs bytes data and a subtype 0..255", NULL);
       }
       bson_append_binary (b, key, klen, (bson_subtype_t) subtype, (const uint8_t *) data, (uint32_t) len);
-   } else if (is_instance (v, st->Regex)) {
-      PyObject *pattern = PyObject_GetAttrString (v, "pattern"), *flags = PyObject_GetAttrString (v, "flags");
+   } else if (kind == st->Regex) {
+      PyObject *pattern = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_PATTERN]),
+               *flags = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_FLAGS]);
       const char *p = pattern && PyUnicode_Check (pattern) ? PyUnicode_AsUTF8 (pattern) : NULL;
       const char *f = flags && PyUnicode_Check (flags) ? PyUnicode_AsUTF8 (flags) : "";
       if (p) {
@@ -252,8 +277,9 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
          PyErr_Clear ();
          return fail_at (e, PyExc_ValueError, "a Regex needs a str pattern", NULL);
       }
-   } else if (is_instance (v, st->Timestamp)) {
-      PyObject *t = PyObject_GetAttrString (v, "time"), *i = PyObject_GetAttrString (v, "inc");
+   } else if (kind == st->Timestamp) {
+      PyObject *t = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_TIME]),
+               *i = PyObject_GetAttr (v, st->attr_names[EXT_ATTR_INC]);
       unsigned long tv = t ? PyLong_AsUnsignedLong (t) : 0, iv = i ? PyLong_AsUnsignedLong (i) : 0;
       Py_XDECREF (t);
       Py_XDECREF (i);
@@ -262,24 +288,30 @@ encode_typed (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
          return fail_at (e, PyExc_ValueError, "a Timestamp needs unsigned 32-bit time and inc", NULL);
       }
       bson_append_timestamp (b, key, klen, (uint32_t) tv, (uint32_t) iv);
-   } else if (is_instance (v, st->MinKey)) {
+   } else if (kind == st->MinKey) {
       bson_append_minkey (b, key, klen);
-   } else if (is_instance (v, st->MaxKey)) {
+   } else if (kind == st->MaxKey) {
       bson_append_maxkey (b, key, klen);
-   } else if (is_instance (v, st->uuid_UUID)) {
-      if (attr_bytes (v, "bytes", 16, &data, &len, &h) < 0) {
+   } else if (kind == st->uuid_UUID) {
+      if (attr_bytes (v, st->attr_names[EXT_ATTR_BYTES], 16, &data, &len, &h) < 0) {
          return fail_at (e, PyExc_ValueError, "a UUID without its 16 bytes", NULL);
       }
       bson_append_binary (b, key, klen, BSON_SUBTYPE_UUID, (const uint8_t *) data, 16);
-   } else if (is_instance (v, st->datetime_datetime)) {
-      if (encode_datetime (e, b, key, klen, v) < 0) {
-         return PyErr_Occurred () ? -1 : fail_at (e, PyExc_ValueError, "a datetime out of range", NULL);
-      }
-   } else {
-      return 0;
    }
    Py_XDECREF (h);
    return 1;
+}
+
+/* A str's UTF-8: an ASCII str's own characters are its UTF-8, read inline (the common case of keys
+ * and values); any other str through CPython, which caches its UTF-8 form. */
+static inline const char *
+str_utf8 (PyObject *s, Py_ssize_t *len)
+{
+   if (PyUnicode_IS_COMPACT_ASCII (s)) {
+      *len = PyUnicode_GET_LENGTH (s);
+      return (const char *) PyUnicode_DATA (s);
+   }
+   return PyUnicode_AsUTF8AndSize (s, len);
 }
 
 static int
@@ -292,7 +324,7 @@ encode_value (encoder *e, bson_t *b, const char *key, int klen, PyObject *v)
       bson_append_bool (b, key, klen, v == Py_True);
    } else if (PyUnicode_Check (v)) {
       Py_ssize_t len;
-      const char *s = PyUnicode_AsUTF8AndSize (v, &len);
+      const char *s = str_utf8 (v, &len);
       if (!s) {
          PyErr_Clear ();
          return fail_at (e, PyExc_ValueError, "a str that is not valid UTF-8 (lone surrogates)", NULL);
@@ -362,7 +394,7 @@ encode_pair (encoder *e, bson_t *out, PyObject *k, PyObject *v)
                     path_text (e), k, Py_TYPE (k)->tp_name);
       return -1;
    }
-   key = PyUnicode_AsUTF8AndSize (k, &klen);
+   key = str_utf8 (k, &klen);
    if (!key) {
       PyErr_Clear ();
       return fail_at (e, PyExc_ValueError, "a key that is not valid UTF-8", NULL);
@@ -481,17 +513,42 @@ call1 (PyObject *cls, PyObject *arg)
    return r;
 }
 
+/* An Int64: its type's tp_new called with a reused 1-tuple, as calling the class would do after
+ * making a tuple (calling it made and freed one per value: a twentieth of decoding a flat document).
+ * Only while nothing else holds the tuple, and only while Int64 has no __init__ of its own (calling
+ * the class would run it). With the GIL held. */
+static PyObject *
+new_int64 (ext_state *st, long long n)
+{
+   PyTypeObject *type = (PyTypeObject *) st->Int64;
+   PyObject *value = PyLong_FromLongLong (n), *args = st->int64_args, *r;
+   if (!value || !args || Py_REFCNT (args) != 1 || !type->tp_new || type->tp_init != PyBaseObject_Type.tp_init) {
+      return call1 (st->Int64, value);
+   }
+   PyTuple_SET_ITEM (args, 0, value); /* the tuple holds the reference while tp_new runs */
+   r = type->tp_new (type, args, NULL);
+   PyTuple_SET_ITEM (args, 0, NULL);
+   Py_DECREF (value);
+   return r;
+}
+
 static PyObject *
 decode_value (ext_state *st, bson_iter_t *it, int depth)
 {
    uint32_t len;
    const uint8_t *data;
-   switch (bson_iter_type (it)) {
+   /* bson_iter_next has checked the element, so the commonest types are read with libbson's inline
+    * *_unsafe accessors rather than a call into the library each (perf: a twentieth of decoding). */
+   switch (bson_iter_type_unsafe (it)) {
    case BSON_TYPE_DOUBLE:
-      return PyFloat_FromDouble (bson_iter_double (it));
-   case BSON_TYPE_UTF8:
+      return PyFloat_FromDouble (bson_iter_double_unsafe (it));
+   case BSON_TYPE_UTF8: {
+      size_t slen;
+      const char *s = bson_iter_utf8_unsafe (it, &slen);
+      return PyUnicode_DecodeUTF8 (s, (Py_ssize_t) slen, "replace");
+   }
    case BSON_TYPE_SYMBOL: {
-      const char *s = BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, &len) : bson_iter_symbol (it, &len);
+      const char *s = bson_iter_symbol (it, &len);
       return PyUnicode_DecodeUTF8 (s, len, "replace");
    }
    case BSON_TYPE_DOCUMENT:
@@ -522,7 +579,7 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
    case BSON_TYPE_OID:
       return call1 (st->ObjectId, PyBytes_FromStringAndSize ((const char *) bson_iter_oid (it)->bytes, 12));
    case BSON_TYPE_BOOL:
-      return PyBool_FromLong (bson_iter_bool (it));
+      return PyBool_FromLong (bson_iter_bool_unsafe (it));
    case BSON_TYPE_DATE_TIME: {
       int64_t ms = bson_iter_date_time (it);
       PyDateTime_CAPI *capi = st->datetime_capi;
@@ -551,14 +608,14 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
       return PyUnicode_DecodeUTF8 (bson_iter_codewscope (it, &len, &slen, &scope), len, "replace");
    }
    case BSON_TYPE_INT32:
-      return PyLong_FromLong (bson_iter_int32 (it));
+      return PyLong_FromLong (bson_iter_int32_unsafe (it));
    case BSON_TYPE_TIMESTAMP: {
       uint32_t t, i;
       bson_iter_timestamp (it, &t, &i);
       return PyObject_CallFunction (st->Timestamp, "kk", (unsigned long) t, (unsigned long) i);
    }
    case BSON_TYPE_INT64:
-      return call1 (st->Int64, PyLong_FromLongLong (bson_iter_int64 (it)));
+      return new_int64 (st, bson_iter_int64_unsafe (it));
    case BSON_TYPE_DECIMAL128: {
       bson_decimal128_t d;
       uint64_t le[2];
@@ -579,58 +636,114 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
    }
 }
 
-/* A key as str, from the cache when the same bytes were decoded before (see ext_state). */
-static PyObject *
-decode_key (ext_state *st, const char *key, size_t len)
+/* The key cache's set for a key: a hash of its length and of its first and last 8 bytes (4, or
+ * three bytes, for shorter keys), read as words. A byte-at-a-time hash of the whole key cost a tenth of decoding a flat document (perf); a
+ * collision of this cheaper one only costs a miss, since a hit compares the bytes. */
+static size_t
+key_cache_set (const char *key, size_t len)
 {
-   uint32_t h = 2166136261u; /* FNV-1a */
-   PyObject **slot, *k;
-   Py_ssize_t cached_len;
-   const char *cached;
+   uint64_t head = 0, tail = 0, h;
+   /* fixed-size loads only: a memcpy of a variable length was a library call, and reading its
+    * result back stalled on the bytes just stored (perf: a quarter of decoding the deep document) */
+   if (len >= 8) {
+      memcpy (&head, key, 8);
+      memcpy (&tail, key + len - 8, 8);
+   } else if (len >= 4) {
+      uint32_t first, last;
+      memcpy (&first, key, 4);
+      memcpy (&last, key + len - 4, 4);
+      head = (uint64_t) first << 32 | last;
+   } else if (len > 0) {
+      head = (uint64_t) (unsigned char) key[0] | (uint64_t) (unsigned char) key[len / 2] << 8 |
+             (uint64_t) (unsigned char) key[len - 1] << 16;
+   }
+   h = (head ^ (tail * 0x9E3779B97F4A7C15ull) ^ len) * 0xFF51AFD7ED558CCDull;
+   return (size_t) (h >> 40) % (EXT_KEY_CACHE_SIZE / EXT_KEY_CACHE_WAYS);
+}
+
+/* A key as str, from the cache when the same bytes were decoded before (see ext_state). Only ASCII
+ * keys are kept, so a cached key's characters are its bytes. */
+static PyObject *
+decode_key (ext_state *st, const char *key, size_t len, size_t *set_index)
+{
+   PyObject **set, *k;
    if (len > EXT_KEY_CACHE_MAX_LEN) {
+      *set_index = SIZE_MAX;
       return PyUnicode_DecodeUTF8 (key, (Py_ssize_t) len, "replace");
    }
-   for (size_t i = 0; i < len; i++) {
-      h = (h ^ (unsigned char) key[i]) * 16777619u;
-   }
-   slot = &st->key_cache[h % EXT_KEY_CACHE_SIZE];
-   if (*slot && (cached = PyUnicode_AsUTF8AndSize (*slot, &cached_len)) && (size_t) cached_len == len &&
-       memcmp (cached, key, len) == 0) {
-      return Py_NewRef (*slot);
+   *set_index = key_cache_set (key, len);
+   set = &st->key_cache[*set_index * EXT_KEY_CACHE_WAYS];
+   for (int w = 0; w < EXT_KEY_CACHE_WAYS; w++) {
+      k = set[w];
+      if (k && (size_t) PyUnicode_GET_LENGTH (k) == len && memcmp (PyUnicode_DATA (k), key, len) == 0) {
+         if (w > 0) { /* most recently used first: a miss replaces the least recently used */
+            memmove (set + 1, set, (size_t) w * sizeof *set);
+            set[0] = k;
+         }
+         return Py_NewRef (k);
+      }
    }
    k = PyUnicode_DecodeUTF8 (key, (Py_ssize_t) len, "replace");
-   if (k && PyUnicode_IS_ASCII (k)) { /* its UTF-8 form is its own buffer: comparing costs nothing */
-      Py_XSETREF (*slot, Py_NewRef (k));
+   if (k && PyUnicode_IS_ASCII (k)) {
+      Py_XDECREF (set[EXT_KEY_CACHE_WAYS - 1]);
+      memmove (set + 1, set, (EXT_KEY_CACHE_WAYS - 1) * sizeof *set);
+      set[0] = Py_NewRef (k);
    }
    return k;
 }
 
+/* A dict sized as the last document that began with the same key was: one grown a key at a time
+ * is rebuilt at 6, 11, 22, 43, 86... keys, a twentieth of decoding a flat document (perf), and the
+ * documents of one collection repeat their shape. A wrong hint only costs a resize or some room. */
+static PyObject *
+new_dict (ext_state *st, size_t hint_set)
+{
+   Py_ssize_t hint = hint_set == SIZE_MAX ? 0 : st->size_hints[hint_set];
+   return hint > 5 ? _PyDict_NewPresized (hint) : PyDict_New ();
+}
+
+/* A document's dict is made when its first key is known (its set names the size hint), so an
+ * empty document's only at the end. */
 static PyObject *
 decode_iter (ext_state *st, bson_iter_t *it, int as_array, int depth)
 {
-   PyObject *out = as_array ? PyList_New (0) : PyDict_New ();
-   if (!out) {
+   size_t hint_set = SIZE_MAX;
+   Py_ssize_t n = 0;
+   PyObject *out = as_array ? PyList_New (0) : NULL;
+   if (as_array && !out) {
       return NULL;
    }
    while (bson_iter_next (it)) {
       PyObject *v = decode_value (st, it, depth);
       int r;
+      n++;
       if (!v) {
-         Py_DECREF (out);
+         Py_XDECREF (out);
          return NULL;
       }
       if (as_array) {
          r = PyList_Append (out, v);
       } else {
-         PyObject *k = decode_key (st, bson_iter_key (it), bson_iter_key_len (it));
+         size_t set;
+         PyObject *k = decode_key (st, bson_iter_key (it), bson_iter_key_len (it), &set);
+         if (k && !out && !(out = new_dict (st, hint_set = set))) {
+            Py_CLEAR (k);
+         }
          r = k ? PyDict_SetItem (out, k, v) : -1;
          Py_XDECREF (k);
       }
       Py_DECREF (v);
       if (r < 0) {
-         Py_DECREF (out);
+         Py_XDECREF (out);
          return NULL;
       }
+   }
+   if (!out) {
+      return PyDict_New ();
+   }
+   if (hint_set != SIZE_MAX) {
+      /* capped: a wrong hint then wastes at most a 1024-key table (about 40 KB) */
+      st->size_hints[hint_set] = (uint16_t) (n < 1024 ? n : 1024);
    }
    return out;
 }

@@ -22,7 +22,14 @@
 
 #include "mgconn.h"
 
-#define EXT_KEY_CACHE_SIZE 512
+#define EXT_KEY_CACHE_SIZE 2048 /* slots: sets of EXT_KEY_CACHE_WAYS */
+#define EXT_KEY_CACHE_WAYS 2
+
+enum { /* ext_state.attr_names */
+   EXT_ATTR_BINARY, EXT_ATTR_BID, EXT_ATTR_SUBTYPE, EXT_ATTR_DATA, EXT_ATTR_PATTERN, EXT_ATTR_FLAGS,
+   EXT_ATTR_TIME, EXT_ATTR_INC, EXT_ATTR_BYTES, EXT_ATTR_COUNT
+};
+#define EXT_ATTR_NAMES {"binary", "bid", "subtype", "data", "pattern", "flags", "time", "inc", "bytes"}
 #define EXT_KEY_CACHE_MAX_LEN 64 /* longer keys are rare and not worth a slot */
 
 typedef struct {
@@ -39,12 +46,19 @@ typedef struct {
    PyObject *fromtimestamp; /* datetime.fromtimestamp, looked up once */
    void *datetime_capi;     /* PyDateTime_CAPI from its capsule: dates from and to fields, in C */
    PyObject *make_error; /* (category, message, code, code_name, labels, reason) -> exception */
-   PyObject *bytes_key;  /* "binary" attribute names, interned */
+   /* The attribute names the encoder reads from mgconn.types values, interned by _setup(): a name
+    * made from a C string on every read was a tenth of encoding the "full" document (perf). */
+   PyObject *attr_names[EXT_ATTR_COUNT];
+   PyObject *int64_args; /* a 1-tuple reused to make Int64 values (codec.c, new_int64); item NULL between */
    /* Decoded keys, reused: the documents of one collection repeat the same keys, and a reused str
     * keeps its cached hash, which saves decoding, allocating and hashing each key again (callgrind:
-    * those were a fifth of decoding a flat document). Direct-mapped by a hash of the key's bytes;
-    * touched only with the GIL held. */
+    * those were a fifth of decoding a flat document). Two-way set-associative (a document's 150 keys
+    * no longer evict each other), sets chosen by a hash of the key's bytes, least recently used
+    * replaced; touched only with the GIL held. */
    PyObject *key_cache[EXT_KEY_CACHE_SIZE];
+   /* Per set of the key cache: how many keys the last document beginning with a key of that set
+    * had, so that the next one's dict is made that size at once (codec.c, new_dict). */
+   uint16_t size_hints[EXT_KEY_CACHE_SIZE / EXT_KEY_CACHE_WAYS];
 } ext_state;
 
 extern PyModuleDef ext_module_def;

@@ -597,6 +597,16 @@ setup (PyObject *module, PyObject *args, PyObject *kwargs)
    for (int i = 0; i < 12; i++) {
       Py_XSETREF (*slots[i], Py_NewRef (v[i]));
    }
+   if (!st->int64_args && !(st->int64_args = PyTuple_New (1))) {
+      return NULL;
+   }
+   static const char *const attr_names[EXT_ATTR_COUNT] = EXT_ATTR_NAMES;
+   for (int i = 0; i < EXT_ATTR_COUNT; i++) {
+      Py_XSETREF (st->attr_names[i], PyUnicode_InternFromString (attr_names[i]));
+      if (!st->attr_names[i]) {
+         return NULL;
+      }
+   }
    Py_XSETREF (st->fromtimestamp, PyObject_GetAttrString (st->datetime_datetime, "fromtimestamp"));
    st->datetime_capi = PyCapsule_Import ("datetime.datetime_CAPI", 0);
    if (!st->fromtimestamp || !st->datetime_capi) {
@@ -729,6 +739,10 @@ module_traverse (PyObject *module, visitproc visit, void *arg)
    for (size_t i = 0; i < EXT_KEY_CACHE_SIZE; i++) {
       Py_VISIT (st->key_cache[i]);
    }
+   for (int i = 0; i < EXT_ATTR_COUNT; i++) {
+      Py_VISIT (st->attr_names[i]);
+   }
+   Py_VISIT (st->int64_args);
    return 0;
 }
 
@@ -759,6 +773,10 @@ module_clear (PyObject *module)
    for (size_t i = 0; i < EXT_KEY_CACHE_SIZE; i++) {
       Py_CLEAR (st->key_cache[i]);
    }
+   for (int i = 0; i < EXT_ATTR_COUNT; i++) {
+      Py_CLEAR (st->attr_names[i]);
+   }
+   Py_CLEAR (st->int64_args);
    return 0;
 }
 
