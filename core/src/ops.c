@@ -499,6 +499,21 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
       bson_init (&server_reply);
    } else {
       ok = mongoc_collection_insert_one (coll, &op->args, &op->opts, &server_reply, &be);
+      if (!ok && op->resent > 0 && be.code == MONGOC_ERROR_DUPLICATE_KEY) {
+         /* The first attempt was still being applied when the lookup above ran (its reply was lost,
+          * or timed out, while the server went on): a duplicate `_id` now stored is that attempt. */
+         bson_t one = BSON_INITIALIZER, found = BSON_INITIALIZER;
+         mgconn_error lookup;
+         mgconn_error_init (&lookup);
+         BSON_APPEND_DOCUMENT (&one, "0", &op->args);
+         if (stored_ids (op, client, &one, &found, &lookup) && !bson_empty (&found)) {
+            ok = true;
+            bson_reinit (&server_reply);
+         }
+         mgconn_error_cleanup (&lookup);
+         bson_destroy (&one);
+         bson_destroy (&found);
+      }
    }
    if (ok) {
       bson_iter_init_find (&id, &op->args, "_id");
@@ -580,6 +595,31 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
       bson_init (&server_reply);
    } else {
       ok = mongoc_collection_insert_many (coll, docs, sent, &op->opts, &server_reply, &be);
+      if (!ok && op->resent > 0 && be.code == MONGOC_ERROR_DUPLICATE_KEY) {
+         /* As for insert_one: the first attempt was still being applied when the lookup ran. The
+          * documents now stored are that attempt's; the rest (an unordered insert, or an ordered
+          * one stopped at the duplicate) are inserted once more. */
+         mgconn_error lookup;
+         uint32_t left = 0;
+         mgconn_error_init (&lookup);
+         bson_reinit (&found);
+         if (stored_ids (op, client, &op->args, &found, &lookup)) {
+            for (uint32_t k = 0; k < i; k++) {
+               bson_iter_t id;
+               if (!(bson_iter_init_find (&id, &aligned[k], "_id") && id_in (&found, bson_iter_value (&id)))) {
+                  docs[left++] = &aligned[k];
+               }
+            }
+            bson_destroy (&server_reply);
+            if (left == 0) {
+               ok = true;
+               bson_init (&server_reply);
+            } else {
+               ok = mongoc_collection_insert_many (coll, docs, left, &op->opts, &server_reply, &be);
+            }
+         }
+         mgconn_error_cleanup (&lookup);
+      }
    }
    bson_destroy (&found);
    if (ok) {
