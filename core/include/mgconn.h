@@ -517,6 +517,97 @@ MGCONN_EXTERN (int) mgconn_connection_drop_database (mgconn_op **out,
                                                       mgconn_op_cb cb,
                                                       void *userdata);
 
+/* `requests` is a BSON array, in order, of {"insertOne": {"document": d}}, {"updateOne" or
+ * "updateMany": {"filter": f, "update": u, "upsert": b, "arrayFilters": [...]}}, {"replaceOne":
+ * {"filter": f, "replacement": r, "upsert": b}}, {"deleteOne" or "deleteMany": {"filter": f}}; an
+ * inserted document without `_id` gets an ObjectId. opts: "ordered" (default true). Reply:
+ * {"insertedIds": {"<index>": id}, "insertedCount", "matchedCount", "modifiedCount",
+ * "deletedCount", "upsertedCount", "upsertedIds": {"<index>": id}}. */
+MGCONN_EXTERN (int) mgconn_collection_bulk_write (mgconn_op **out,
+                                                   mgconn_collection *collection,
+                                                   const uint8_t *requests,
+                                                   size_t requests_len,
+                                                   const uint8_t *opts,
+                                                   size_t opts_len,
+                                                   mgconn_op_cb cb,
+                                                   void *userdata);
+/* findAndModify. A NULL filter is {}. opts as the server takes them: "new" (true: the document
+ * after the change), "fields" (projection), "sort", "upsert", "collation", "hint", "maxTimeMS".
+ * Reply: {"document": the document, or null when nothing matched}. */
+MGCONN_EXTERN (int) mgconn_collection_find_one_and_update (mgconn_op **out,
+                                                            mgconn_collection *collection,
+                                                            const uint8_t *filter,
+                                                            size_t filter_len,
+                                                            const uint8_t *update,
+                                                            size_t update_len,
+                                                            const uint8_t *opts,
+                                                            size_t opts_len,
+                                                            mgconn_op_cb cb,
+                                                            void *userdata);
+/* As find_one_and_update, with a replacement document. */
+MGCONN_EXTERN (int) mgconn_collection_find_one_and_replace (mgconn_op **out,
+                                                             mgconn_collection *collection,
+                                                             const uint8_t *filter,
+                                                             size_t filter_len,
+                                                             const uint8_t *replacement,
+                                                             size_t replacement_len,
+                                                             const uint8_t *opts,
+                                                             size_t opts_len,
+                                                             mgconn_op_cb cb,
+                                                             void *userdata);
+/* As find_one_and_update, removing the document found (opts: "fields", "sort", "collation"). */
+MGCONN_EXTERN (int) mgconn_collection_find_one_and_delete (mgconn_op **out,
+                                                            mgconn_collection *collection,
+                                                            const uint8_t *filter,
+                                                            size_t filter_len,
+                                                            const uint8_t *opts,
+                                                            size_t opts_len,
+                                                            mgconn_op_cb cb,
+                                                            void *userdata);
+/* The distinct values of the field opts["key"] (required) among the documents matching `filter`
+ * (NULL: all). Reply: {"values": [...]}. */
+MGCONN_EXTERN (int) mgconn_collection_distinct (mgconn_op **out,
+                                                mgconn_collection *collection,
+                                                const uint8_t *filter,
+                                                size_t filter_len,
+                                                const uint8_t *opts,
+                                                size_t opts_len,
+                                                mgconn_op_cb cb,
+                                                void *userdata);
+/* Reply: {"indexes": [the index documents]}; a collection that does not exist has none. */
+MGCONN_EXTERN (int) mgconn_collection_list_indexes (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* Drops the index opts["index"] (a name or a keys document), or every index but _id_ when absent
+ * or "*". Reply: {}. */
+MGCONN_EXTERN (int) mgconn_collection_drop_indexes (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* The connection's database's collections matching `filter` (NULL: all). opts: "nameOnly".
+ * Reply: {"collections": [{"name": ..., "type": ..., "options": ...}]}. */
+MGCONN_EXTERN (int) mgconn_connection_list_collections (mgconn_op **out,
+                                                        mgconn_connection *conn,
+                                                        const uint8_t *filter,
+                                                        size_t filter_len,
+                                                        const uint8_t *opts,
+                                                        size_t opts_len,
+                                                        mgconn_op_cb cb,
+                                                        void *userdata);
+/* The server's databases. opts: "filter", "nameOnly". Reply: {"databases": [{"name", "sizeOnDisk",
+ * "empty"}], "totalSize"}. */
+MGCONN_EXTERN (int) mgconn_connection_list_databases (mgconn_op **out,
+                                                      mgconn_connection *conn,
+                                                      const uint8_t *opts,
+                                                      size_t opts_len,
+                                                      mgconn_op_cb cb,
+                                                      void *userdata);
+
 /* ---- Cursors --------------------------------------------------------------------------------- */
 
 typedef struct mgconn_cursor mgconn_cursor;

@@ -194,6 +194,9 @@ int mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *k
 /* An mg_op_kind.idempotent for kinds that are always safe to send again (ops.c). */
 bool mg_resend_always (const mgconn_op *op, const char **why_not);
 
+/* True when applying `update` twice leaves what applying it once does (ops.c); else `why_not`. */
+bool mg_update_is_idempotent (const bson_t *update, const char **why_not);
+
 /* Index models with a "name" made from their keys where they have none (ops.c). */
 int mg_named_indexes (const bson_t *models, bson_t *out);
 

@@ -183,6 +183,12 @@ update_is_idempotent (const bson_t *update, const char **why_not)
    return true;
 }
 
+bool
+mg_update_is_idempotent (const bson_t *update, const char **why_not)
+{
+   return update_is_idempotent (update, why_not);
+}
+
 /* update_one, replace_one and delete_one act on the first match: only a filter that names one
  * `_id` makes running them twice act on the same document. */
 static bool

@@ -483,6 +483,29 @@ conn_drop_database (lua_State *L)
    return 1;
 }
 
+/* conn:list("collections" | "databases", filter, options, done) -> op (a database listing takes
+ * its filter among the options) */
+static int
+conn_list (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   int databases = strcmp (luaL_checkstring (L, 2), "databases") == 0;
+   bson_t filter, opts;
+   const uint8_t *fd, *od;
+   size_t fl, ol;
+   lm_op *o;
+   int rc;
+   opt_doc (L, 3, &filter, "filter", &fd, &fl);
+   opt_doc (L, 4, &opts, "options", &od, &ol);
+   o = new_op (L, 5, 0);
+   rc = databases ? mgconn_connection_list_databases (&o->op, c, od, ol, lm_op_done, o)
+                  : mgconn_connection_list_collections (&o->op, c, fd, fl, od, ol, lm_op_done, o);
+   bson_destroy (&filter);
+   bson_destroy (&opts);
+   started (L, o, rc);
+   return 1;
+}
+
 static int
 conn_collection (lua_State *L)
 {
@@ -608,6 +631,13 @@ static const coll_op_def coll_ops[] = {
    {"estimatedDocumentCount", 0, 0, 0, (void *) mgconn_collection_estimated_document_count},
    {"createIndexes", 1, 1, 0, (void *) mgconn_collection_create_indexes},
    {"drop", 0, 0, 0, (void *) drop_opts},
+   {"bulkWrite", 1, 1, 0, (void *) mgconn_collection_bulk_write},
+   {"findOneAndUpdate", 2, 0, 0, (void *) mgconn_collection_find_one_and_update},
+   {"findOneAndReplace", 2, 0, 0, (void *) mgconn_collection_find_one_and_replace},
+   {"findOneAndDelete", 1, 0, 0, (void *) mgconn_collection_find_one_and_delete},
+   {"distinct", 1, 0, 0, (void *) mgconn_collection_distinct},
+   {"listIndexes", 0, 0, 0, (void *) mgconn_collection_list_indexes},
+   {"dropIndexes", 0, 0, 0, (void *) mgconn_collection_drop_indexes},
 };
 
 /* coll:call(name, a, b, options, done) -> op, or nil, message when a value cannot be converted (the
@@ -1039,7 +1069,7 @@ lm_open_handles (lua_State *L)
    static const luaL_Reg conn_m[] = {
       {"onEvent", conn_on_event},     {"info", conn_info},         {"open", conn_open},
       {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
-      {"dropDatabase", conn_drop_database}, {"collection", conn_collection}, {"useDb", conn_use_db},
+      {"dropDatabase", conn_drop_database}, {"list", conn_list}, {"collection", conn_collection}, {"useDb", conn_use_db},
       {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
       {"stats", conn_stats},          {"free", conn_gc},           {NULL, NULL}};
    static const luaL_Reg coll_m[] = {{"call", coll_call}, {"name", coll_name}, {NULL, NULL}};

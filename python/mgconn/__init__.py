@@ -28,7 +28,8 @@ from .collection import Collection, Cursor, Model
 from ._connection import Connection, keyword_options as _keyword_options
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
-from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
+from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 from .schema import Schema
 from .types import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
@@ -201,6 +202,7 @@ __all__ = [
     "connect", "create_connection", "connection", "connections", "disconnect", "model", "delete_model", "models",
     "set", "get", "poll", "fd", "pluralize", "version", "Schema", "Connection", "Collection", "Model", "Cursor",
     "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
-    "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors",
+    "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors", "BulkWriteResult", "InsertOne",
+    "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "ReturnDocument",
 ]
 __all__ += errors.__all__

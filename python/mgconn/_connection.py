@@ -226,3 +226,33 @@ class Connection:
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.drop_database(fut._on_op_done)
         return fut
+
+    def drop_collection(self, name: str) -> Future[None]:
+        """Drops the collection ``name`` of this database; one that is not there is no error."""
+        return self.collection(name).drop()
+
+    def list_collections(self, filter: Optional[Mapping[str, Any]] = None) -> Future[List[Dict[str, Any]]]:
+        """This database's collections as the server describes them (``{"name", "type", "options",
+        ...}``), as a list; ``filter`` matches those documents (``{"name": "users"}``)."""
+        fut: Future[List[Dict[str, Any]]] = Future(self._host, lambda op: list(op.reply()["collections"]))
+        fut._op = self._ext.list("collections", dict(filter) if filter else None, None, fut._on_op_done)
+        return fut
+
+    def list_collection_names(self, filter: Optional[Mapping[str, Any]] = None) -> Future[List[str]]:
+        """The names of this database's collections."""
+        fut: Future[List[str]] = Future(self._host, lambda op: [c["name"] for c in op.reply()["collections"]])
+        fut._op = self._ext.list("collections", dict(filter) if filter else None, {"nameOnly": True},
+                                 fut._on_op_done)
+        return fut
+
+    def list_databases(self) -> Future[List[Dict[str, Any]]]:
+        """The server's databases (``{"name", "sizeOnDisk", "empty"}``), as a list."""
+        fut: Future[List[Dict[str, Any]]] = Future(self._host, lambda op: list(op.reply()["databases"]))
+        fut._op = self._ext.list("databases", None, None, fut._on_op_done)
+        return fut
+
+    def list_database_names(self) -> Future[List[str]]:
+        """The names of the server's databases."""
+        fut: Future[List[str]] = Future(self._host, lambda op: [d["name"] for d in op.reply()["databases"]])
+        fut._op = self._ext.list("databases", None, {"nameOnly": True}, fut._on_op_done)
+        return fut

@@ -304,6 +304,45 @@ Connection_drop_database (ConnectionObject *self, PyObject *args)
    return start_op (st, self->runtime, callback, 0, start_drop_database, &c);
 }
 
+typedef struct {
+   mgconn_connection *conn;
+   bool databases;
+   const uint8_t *filter, *opts;
+   size_t filter_len, opts_len;
+} list_ctx;
+
+static int
+start_list (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   list_ctx *c = ctx;
+   return c->databases ? mgconn_connection_list_databases (out, c->conn, c->opts, c->opts_len, cb, ud)
+                       : mgconn_connection_list_collections (out, c->conn, c->filter, c->filter_len, c->opts,
+                                                             c->opts_len, cb, ud);
+}
+
+/* list(what, filter=None, options=None, callback=None): what is "collections" or "databases"
+ * (a database listing takes its filter among the options). */
+static PyObject *
+Connection_list (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *filter = Py_None, *options = Py_None, *callback = Py_None, *r = NULL;
+   const char *what;
+   bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+   list_ctx c = {self->conn, false, NULL, NULL, 0, 0};
+   if (!PyArg_ParseTuple (args, "s|OOO", &what, &filter, &options, &callback)) {
+      return NULL;
+   }
+   c.databases = strcmp (what, "databases") == 0;
+   if (opt_doc (st, filter, &f, "filter", &c.filter, &c.filter_len) == 0 &&
+       opt_doc (st, options, &o, "options", &c.opts, &c.opts_len) == 0) {
+      r = start_op (st, self->runtime, callback, 0, start_list, &c);
+   }
+   bson_destroy (&f);
+   bson_destroy (&o);
+   return r;
+}
+
 static CollectionObject *
 wrap_collection (ext_state *st, mgconn_collection *coll, PyObject *owner, RuntimeObject *rt)
 {
@@ -475,6 +514,8 @@ static PyMethodDef Connection_methods[] = {
    {"create_collection", (PyCFunction) Connection_create_collection, METH_VARARGS,
     "create_collection(name, options=None, callback=None)"},
    {"drop_database", (PyCFunction) Connection_drop_database, METH_VARARGS, "drop_database(callback=None)"},
+   {"list", (PyCFunction) Connection_list, METH_VARARGS,
+    "list(\"collections\" | \"databases\", filter=None, options=None, callback=None)"},
    {"collection", (PyCFunction) Connection_collection, METH_O, "collection(name) -> Collection"},
    {"use_db", (PyCFunction) Connection_use_db, METH_VARARGS, "use_db(name, use_cache=False) -> Connection"},
    {"model", (PyCFunction) Connection_model, METH_VARARGS, "model(name, schema=None, collection=None) -> Model"},
@@ -576,6 +617,13 @@ static const coll_op coll_ops[] = {
    {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}, NULL},
    {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}, "indexes"},
    {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}, NULL},
+   {"bulk_write", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_bulk_write}, "requests"},
+   {"find_one_and_update", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_find_one_and_update}, "filter"},
+   {"find_one_and_replace", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_find_one_and_replace}, "filter"},
+   {"find_one_and_delete", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one_and_delete}, "filter"},
+   {"distinct", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_distinct}, NULL},
+   {"list_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_list_indexes}, NULL},
+   {"drop_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_drop_indexes}, NULL},
 };
 
 /* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
@@ -648,7 +696,7 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
    }
    if (c.def->shape == ARGS_A_B_OPTS && b == Py_None) {
       PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not None", name,
-                    strcmp (name, "replace_one") == 0 ? "replacement" : "update");
+                    strstr (name, "replace") ? "replacement" : "update");
       goto done;
    }
    if (a != Py_None) {
@@ -659,7 +707,7 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
       c.a = &ba;
    }
    if (b != Py_None) {
-      if (ext_encode_document (st, b, &bb, strcmp (name, "replace_one") == 0 ? "replacement" : "update") < 0) {
+      if (ext_encode_document (st, b, &bb, strstr (name, "replace") ? "replacement" : "update") < 0) {
          goto done;
       }
       c.b = &bb;

@@ -1,0 +1,137 @@
+"""bulk_write, find-and-modify, distinct, index and namespace listings, awaited finds and cursor
+options: PyMongo's names and results, buffered like every other operation."""
+from __future__ import annotations
+
+import pytest
+
+import mgconn
+from mgconn import (DeleteMany, DeleteOne, InsertOne, ObjectId, ReplaceOne, ReturnDocument, UpdateMany,
+                    UpdateOne)
+
+
+def test_bulk_write_issued_before_the_connection_is_open_runs_in_order(mongodb_uri, run):
+    async def main():
+        conn = mgconn.create_connection(mongodb_uri)  # not awaited: the bulk write waits in the buffer
+        items = conn.collection("bulk")
+        result = await items.bulk_write([
+            InsertOne({"_id": 1, "n": 1}),
+            InsertOne({"n": 2}),
+            ReplaceOne({"_id": 9}, {"n": 9}, upsert=True),
+            UpdateOne({"_id": 1}, {"$inc": {"n": 10}}),
+            UpdateMany({}, {"$set": {"seen": True}}),
+            DeleteOne({"n": 2}),
+            DeleteMany({"nothing": True}),
+        ])
+        assert isinstance(result, mgconn.BulkWriteResult)
+        assert (result.inserted_count, result.matched_count, result.modified_count, result.deleted_count,
+                result.upserted_count) == (2, 4, 4, 1, 1)
+        # keyed by the request's index (FerretDB 1.24 numbers an upsert by its place among the
+        # command's upserts instead, which agrees here: the upsert comes first among the updates)
+        assert result.upserted_ids == {2: 9}
+        assert result.inserted_ids[0] == 1 and isinstance(result.inserted_ids[1], ObjectId)
+        docs = await items.find({}, sort="_id").to_list()
+        assert docs == [{"_id": 1, "n": 11, "seen": True}, {"_id": 9, "n": 9, "seen": True}]
+        await conn.close()
+    run(main())
+
+
+def test_bulk_write_refuses_what_is_not_a_request_and_the_connection_goes_on(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        items = conn.collection("bulk_bad")
+        with pytest.raises(TypeError, match="request 1 must be InsertOne"):
+            items.bulk_write([InsertOne({"a": 1}), {"insertOne": {"document": {}}}])
+        with pytest.raises(ValueError, match="bulk_write: the requests are empty"):
+            items.bulk_write([])
+        assert (await items.bulk_write([InsertOne({"a": 1})])).inserted_count == 1
+        assert await items.count_documents() == 1
+        await conn.close()
+    run(main())
+
+
+def test_find_one_and_update_replace_delete_return_the_document(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        c = conn.collection("fam")
+        await c.insert_many([{"_id": i, "n": i, "tag": "x"} for i in range(3)])
+        before = await c.find_one_and_update({"tag": "x"}, {"$inc": {"n": 100}}, sort=[("n", -1)])
+        assert before == {"_id": 2, "n": 2, "tag": "x"}
+        after = await c.find_one_and_update({"_id": 0}, {"$inc": {"n": 100}}, return_document=ReturnDocument.AFTER)
+        assert after == {"_id": 0, "n": 100, "tag": "x"}
+        assert await c.find_one_and_update({"_id": 7}, {"$set": {"n": 7}}) is None
+        upserted = await c.find_one_and_update({"_id": 8}, {"$set": {"n": 8}}, upsert=True,
+                                               return_document=ReturnDocument.AFTER)
+        assert upserted == {"_id": 8, "n": 8}
+        replaced = await c.find_one_and_replace({"_id": 1}, {"n": -1}, return_document=ReturnDocument.AFTER)
+        assert replaced == {"_id": 1, "n": -1}
+        deleted = await c.find_one_and_delete({"tag": "x"}, sort=[("n", 1)])
+        assert deleted == {"_id": 0, "n": 100, "tag": "x"}
+        assert await c.find_one_and_delete({"_id": 0}) is None
+        assert sorted(d["_id"] for d in await c.find()) == [1, 2, 8]
+        await conn.close()
+    run(main())
+
+
+def test_distinct_gives_the_values_of_matching_documents(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        c = conn.collection("dist")
+        await c.insert_many([{"k": "a", "n": 1}, {"k": "b", "n": 1}, {"k": "a", "n": 2}, {"k": "c", "n": 2}])
+        assert sorted(await c.distinct("k")) == ["a", "b", "c"]
+        assert sorted(await c.distinct("k", {"n": 2})) == ["a", "c"]
+        with pytest.raises(TypeError, match="key must be a str"):
+            c.distinct(None)  # type: ignore[arg-type]
+        await conn.close()
+    run(main())
+
+
+def test_list_and_drop_indexes(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        c = conn.collection("idx")
+        assert await c.list_indexes() == []  # no collection yet
+        await c.create_indexes([{"key": {"a": 1}}, {"key": {"b": -1}}, {"key": {"c": 1}}])
+        names = sorted(ix["name"] for ix in await c.list_indexes())
+        assert names == ["_id_", "a_1", "b_-1", "c_1"]
+        await c.drop_index("a_1")
+        await c.drop_index([("b", -1)])
+        assert sorted(ix["name"] for ix in await c.list_indexes()) == ["_id_", "c_1"]
+        with pytest.raises(mgconn.OperationError):
+            await c.drop_index("a_1")
+        await c.drop_indexes()
+        assert [ix["name"] for ix in await c.list_indexes()] == ["_id_"]
+        await conn.close()
+    run(main())
+
+
+def test_list_and_drop_collections_and_list_databases(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        await conn.collection("one").insert_one({})
+        await conn.collection("two").insert_one({})
+        assert sorted(c["name"] for c in await conn.list_collections()) == ["one", "two"]
+        assert [c["name"] for c in await conn.list_collections({"name": "two"})] == ["two"]
+        assert sorted(await conn.list_collection_names()) == ["one", "two"]
+        await conn.drop_collection("one")
+        await conn.drop_collection("never-there")
+        assert await conn.list_collection_names() == ["two"]
+        assert conn.name in [d["name"] for d in await conn.list_databases()]
+        assert conn.name in await conn.list_database_names()
+        await conn.close()
+    run(main())
+
+
+def test_awaiting_find_gives_the_list_and_cursor_options_reach_the_server(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        c = conn.collection("cur")
+        await c.insert_many([{"n": i, "s": "B" if i % 2 else "a"} for i in range(30)])
+        await c.create_indexes([{"key": {"n": 1}}])
+        assert [d["n"] for d in await c.find({"n": {"$lt": 3}}, sort="n")] == [0, 1, 2]
+        assert len([d async for d in c.find(batch_size=7)]) == 30  # async iteration still works
+        opts = dict(batch_size=5, hint="n_1", max_time_ms=5000, comment="from the test")
+        assert len(await c.find({}, **opts)) == 30
+        assert len(await c.find({}, hint=[("n", 1)])) == 30
+        assert len(await c.aggregate([{"$match": {}}], batch_size=4, comment="c", max_time_ms=5000)) == 30
+        await conn.close()
+    run(main())
