@@ -734,6 +734,10 @@ MGCONN_EXTERN (int) mgconn_model_off (mgconn_model *model, const char *name, mgc
  * (createIndexes). It fails with the init's error. The model's buffered operations wait for its
  * autoCreate. close() cancels an init. */
 MGCONN_EXTERN (int) mgconn_model_init (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb, void *userdata);
+/* Mongoose's syncIndexes: creates the schema's indexes, then drops every other index of the
+ * collection but _id_. Reply: {"dropped": [the names dropped]}. */
+MGCONN_EXTERN (int) mgconn_model_sync_indexes (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb,
+                                                void *userdata);
 
 /* The collection name Mongoose makes from a model name: "User" -> "users", "Person" -> "people",
  * "Mouse" -> "mice". Writes at most `size` bytes, NUL included; returns the full length. */

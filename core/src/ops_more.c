@@ -629,3 +629,114 @@ mgconn_connection_list_databases (mgconn_op **out, mgconn_connection *conn, cons
    mg_op_input in = {.opts = opts, .opts_len = opts_len};
    return start (out, conn, &list_databases_kind, &in, cb, userdata);
 }
+
+/* ---- a model's syncIndexes ---- */
+
+static bool
+name_in (const bson_t *models, const char *name)
+{
+   bson_iter_t it, n;
+   bson_iter_init (&it, models);
+   while (bson_iter_next (&it)) {
+      if (bson_iter_recurse (&it, &n) && bson_iter_find (&n, "name") && BSON_ITER_HOLDS_UTF8 (&n) &&
+          strcmp (bson_iter_utf8 (&n, NULL), name) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* args: the schema's index models, named. Creates them, then drops every other index but _id_.
+ * Reply: {"dropped": [names]}. */
+static bool
+exec_sync_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_t listed = BSON_INITIALIZER, dropped, server_reply;
+   bson_error_t be;
+   bson_iter_t it, f;
+   uint32_t n = 0;
+   bool ok = true;
+   if (!bson_empty (&op->args)) {
+      bson_t cmd = BSON_INITIALIZER;
+      BSON_APPEND_UTF8 (&cmd, "createIndexes", op->collection);
+      BSON_APPEND_ARRAY (&cmd, "indexes", &op->args);
+      ok = mongoc_database_write_command_with_opts (db, &cmd, NULL, &server_reply, &be);
+      if (!ok) {
+         failed (error, &be, &server_reply, reply);
+      }
+      bson_destroy (&server_reply);
+      bson_destroy (&cmd);
+   }
+   if (ok) {
+      mongoc_cursor_t *cursor = mongoc_collection_find_indexes_with_opts (coll, NULL);
+      ok = drain (cursor, &listed, "indexes", error);
+      mongoc_cursor_destroy (cursor);
+   }
+   bson_append_array_unsafe_begin (reply, "dropped", -1, &dropped);
+   if (ok && bson_iter_init_find (&f, &listed, "indexes") && bson_iter_recurse (&f, &it)) {
+      while (ok && bson_iter_next (&it)) {
+         bson_iter_t name;
+         const char *s;
+         bson_t cmd = BSON_INITIALIZER;
+         if (!bson_iter_recurse (&it, &name) || !bson_iter_find (&name, "name") || !BSON_ITER_HOLDS_UTF8 (&name)) {
+            bson_destroy (&cmd);
+            continue;
+         }
+         s = bson_iter_utf8 (&name, NULL);
+         if (strcmp (s, "_id_") == 0 || name_in (&op->args, s)) {
+            bson_destroy (&cmd);
+            continue;
+         }
+         BSON_APPEND_UTF8 (&cmd, "dropIndexes", op->collection);
+         BSON_APPEND_UTF8 (&cmd, "index", s);
+         ok = mongoc_database_write_command_with_opts (db, &cmd, NULL, &server_reply, &be) ||
+              be.code == 27; /* IndexNotFound: gone already */
+         if (ok) {
+            char buf[16];
+            const char *key;
+            size_t len = bson_uint32_to_string (n++, &key, buf, sizeof buf);
+            bson_append_value (&dropped, key, (int) len, bson_iter_value (&name));
+         }
+         bson_destroy (&server_reply);
+         bson_destroy (&cmd);
+      }
+   }
+   bson_append_array_end (reply, &dropped);
+   if (!ok && !error->category) {
+      bson_reinit (reply);
+      mg_error_from_driver (error, &be, NULL);
+   }
+   bson_destroy (&listed);
+   mongoc_collection_destroy (coll);
+   mongoc_database_destroy (db);
+   return ok;
+}
+
+/* Creating what exists and dropping what is gone are no-ops: running it again converges. */
+static const mg_op_kind sync_indexes_kind = {"sync_indexes", "syncIndexes", exec_sync_indexes, true, true,
+                                             .idempotent = mg_resend_always, .writes = true};
+
+int
+mgconn_model_sync_indexes (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = model ? model->coll : NULL};
+   mgconn_op *op;
+   bson_t named = BSON_INITIALIZER;
+   int rc;
+   if (!model) {
+      bson_destroy (&named);
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "sync_indexes: the model is NULL");
+   }
+   if ((rc = mg_op_build (&op, NULL, &sync_indexes_kind, &in, cb, userdata)) != 0) {
+      bson_destroy (&named);
+      return rc;
+   }
+   if (!bson_empty (&model->schema->indexes)) {
+      mg_named_indexes (&model->schema->indexes, &named); /* the schema's are checked: never fails */
+   }
+   bson_destroy (&op->args);
+   bson_steal (&op->args, &named);
+   return mg_op_submit (op, out);
+}

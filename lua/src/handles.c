@@ -781,6 +781,15 @@ model_init (lua_State *L)
    return 1;
 }
 
+static int
+model_sync_indexes (lua_State *L)
+{
+   mgconn_model *m = check (L, 1, LM_MODEL);
+   lm_op *o = new_op (L, 2, 0);
+   started (L, o, mgconn_model_sync_indexes (&o->op, m, lm_op_done, o));
+   return 1;
+}
+
 static void
 index_trampoline (mgconn_model *model, const mgconn_event *ev, void *userdata)
 {
@@ -1075,6 +1084,7 @@ lm_open_handles (lua_State *L)
    static const luaL_Reg coll_m[] = {{"call", coll_call}, {"name", coll_name}, {NULL, NULL}};
    static const luaL_Reg schema_m[] = {{"index", schema_index}, {NULL, NULL}};
    static const luaL_Reg model_m[] = {{"collection", model_collection}, {"name", model_name}, {"init", model_init},
+                                      {"syncIndexes", model_sync_indexes},
                                       {"onIndex", model_on_index}, {NULL, NULL}};
    lm_rt *r;
    mgconn_error e;

@@ -323,6 +323,13 @@ class Model(Collection):
         fut._op = self._model.init(fut._on_op_done)
         return fut
 
+    def sync_indexes(self) -> Future[List[str]]:
+        """Mongoose's syncIndexes: creates the schema's indexes, then drops every other index of the
+        collection but ``_id_``; the names of those dropped."""
+        fut: Future[List[str]] = Future(self._connection._host, lambda op: list(op.reply()["dropped"]))
+        fut._op = self._model.sync_indexes(fut._on_op_done)
+        return fut
+
     def on(self, event: str, callback: Callable[..., Any]) -> "Model":
         if event != "index":
             raise ValueError(f"a model's only event is 'index', not {event!r}")

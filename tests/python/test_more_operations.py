@@ -135,3 +135,17 @@ def test_awaiting_find_gives_the_list_and_cursor_options_reach_the_server(mongod
         assert len(await c.aggregate([{"$match": {}}], batch_size=4, comment="c", max_time_ms=5000)) == 30
         await conn.close()
     run(main())
+
+
+def test_sync_indexes_creates_the_schemas_and_drops_the_others_but_id(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        schema = mgconn.Schema({"name": str}, autoIndex=False)
+        schema.index({"name": 1})
+        Player = conn.model("SyncPlayer", schema)
+        await Player.create_indexes([{"key": {"old": 1}}])
+        assert await Player.sync_indexes() == ["old_1"]
+        assert sorted(ix["name"] for ix in await Player.list_indexes()) == ["_id_", "name_1"]
+        assert await Player.sync_indexes() == []  # nothing more to do
+        await conn.close()
+    run(main())

@@ -976,6 +976,23 @@ Model_init (ModelObject *self, PyObject *args)
                     self->model);
 }
 
+static int
+start_sync_indexes (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   return mgconn_model_sync_indexes (out, ctx, cb, ud);
+}
+
+static PyObject *
+Model_sync_indexes (ModelObject *self, PyObject *args)
+{
+   PyObject *callback = Py_None;
+   if (!PyArg_ParseTuple (args, "|O", &callback)) {
+      return NULL;
+   }
+   return start_op (ext_state_of_type (Py_TYPE (self)), self->connection->runtime, callback, 0, start_sync_indexes,
+                    self->model);
+}
+
 static PyObject *
 Model_get_collection (ModelObject *self, void *unused)
 {
@@ -1001,6 +1018,7 @@ Model_get_connection (ModelObject *self, void *unused)
 static PyMethodDef Model_methods[] = {
    {"set_index_listener", (PyCFunction) Model_set_index_listener, METH_O, "listener(error_or_None)"},
    {"init", (PyCFunction) Model_init, METH_VARARGS, "init(callback=None) -> Op"},
+   {"sync_indexes", (PyCFunction) Model_sync_indexes, METH_VARARGS, "sync_indexes(callback=None) -> Op"},
    {NULL, NULL, 0, NULL},
 };
 
