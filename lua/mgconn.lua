@@ -405,6 +405,26 @@ function Collection:distinct(field, filter, cb)
   check_fn(cb, 3, "distinct")
   return op_on(self, "distinct", filter or {}, nil, { key = field }, cb, function(n) return n:reply().values end)
 end
+--- findById(id, opts) -> the document whose _id is id, or nil (Mongoose's).
+function Collection:findById(id, opts, cb)
+  check_arg(id ~= nil, 1, "findById", "an _id", id)
+  return self:findOne({ _id = id }, opts, cb)
+end
+--- findByIdAndUpdate(id, update, opts): findOneAndUpdate on { _id = id }.
+function Collection:findByIdAndUpdate(id, update, opts, cb)
+  check_arg(id ~= nil, 1, "findByIdAndUpdate", "an _id", id)
+  return self:findOneAndUpdate({ _id = id }, update, opts, cb)
+end
+--- findByIdAndDelete(id, opts): findOneAndDelete on { _id = id }.
+function Collection:findByIdAndDelete(id, opts, cb)
+  check_arg(id ~= nil, 1, "findByIdAndDelete", "an _id", id)
+  return self:findOneAndDelete({ _id = id }, opts, cb)
+end
+--- exists(filter) -> { _id = id } of the first match, or nil (Mongoose's).
+function Collection:exists(filter, cb)
+  check_table(filter, 1, "exists")
+  return self:findOne(filter, { projection = { _id = 1 } }, cb)
+end
 --- listIndexes() -> the array of the collection's index documents ({ v, key, name, ... }).
 function Collection:listIndexes(cb)
   check_fn(cb, 1, "listIndexes")
@@ -684,6 +704,13 @@ function Connection:deleteModel(name)
   self._native:deleteModel(name)
   self._models[name] = nil
   return self
+end
+--- The names of the models registered on this connection (Mongoose's modelNames()).
+function Connection:modelNames()
+  local out = {}
+  for name in pairs(self._models) do out[#out + 1] = name end
+  table.sort(out)
+  return out
 end
 function Connection:stats() return self._native:stats() end
 

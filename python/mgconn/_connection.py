@@ -171,6 +171,11 @@ class Connection:
         self._models.pop(name, None)
         return self
 
+    def model_names(self) -> List[str]:
+        """The names of the models registered on this connection, in registration order (Mongoose's
+        modelNames())."""
+        return list(self._models)
+
     def collection(self, name: str) -> Collection:
         """A raw collection of this database: buffered like a model's operations, no schema."""
         coll = Collection(self._ext.collection(name), self)

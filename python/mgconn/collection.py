@@ -262,6 +262,23 @@ class Collection:
         models = [dict(ix) if "key" in ix else {"key": dict(ix)} for ix in indexes]
         return self._call("create_indexes", models, None, None, _reply_names)
 
+    def create_index(self, keys: Any, **kwargs: Any) -> Future[str]:
+        """Creates one index (keys as a field name, (field, direction) pairs or a dict; options such as
+        ``unique=True`` or ``name=...``) and gives its name."""
+        model = {"key": _sort_doc(keys), **kwargs}
+        return self._call("create_indexes", [model], None, None, lambda op: _reply_names(op)[0])
+
+    def index_information(self) -> Future[Dict[str, Dict[str, Any]]]:
+        """The indexes by name, each with its ``key`` as (field, direction) pairs, as PyMongo's."""
+        def shape(op: Any) -> Dict[str, Dict[str, Any]]:
+            out: Dict[str, Dict[str, Any]] = {}
+            for ix in _reply_indexes(op):
+                info = {k: v for k, v in ix.items() if k != "name"}
+                info["key"] = list(ix["key"].items())
+                out[ix["name"]] = info
+            return out
+        return self._call("list_indexes", None, None, None, shape)
+
     def drop(self) -> Future[None]:
         return self._call("drop", None, None, None, _nothing)
 

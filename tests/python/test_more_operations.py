@@ -149,3 +149,23 @@ def test_sync_indexes_creates_the_schemas_and_drops_the_others_but_id(mongodb_ur
         assert await Player.sync_indexes() == []  # nothing more to do
         await conn.close()
     run(main())
+
+
+def test_create_index_index_information_model_names_and_drop_database(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri)
+        c = conn.collection("info")
+        assert await c.create_index([("a", 1), ("b", -1)]) == "a_1_b_-1"
+        assert await c.create_index("u", unique=True) == "u_1"
+        info = await c.index_information()
+        assert info["a_1_b_-1"]["key"] == [("a", 1), ("b", -1)]
+        assert info["u_1"]["unique"] is True and set(info) == {"_id_", "a_1_b_-1", "u_1"}
+        await conn.drop_database()
+        assert conn.name not in await conn.list_database_names()
+        conn.model("First", mgconn.Schema({}))
+        conn.model("Second", mgconn.Schema({}))
+        assert conn.model_names() == ["First", "Second"]
+        conn.delete_model("First")
+        assert conn.model_names() == ["Second"]
+        await conn.close()
+    run(main())
