@@ -25,7 +25,7 @@ from . import _mgconn
 from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
-from ._connection import Connection, keyword_options as _keyword_options
+from ._connection import Connection, codec_options as _codec_options, keyword_options as _keyword_options
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
 from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
@@ -139,8 +139,12 @@ def connect(uri: str, **options: Any) -> Connection:
 
 def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
     """A new connection with its own pool, opening at once when a URI is given."""
+    options = dict(options)
+    tz_aware = _codec_options(options)
     opts = _keyword_options(options)
     conn = Connection(_host(), _mgconn.Connection(_host().runtime, uri, opts), connections)
+    if tz_aware is not None:
+        conn._tz_aware = tz_aware
     if uri is not None:
         conn._open_args = (uri, opts)
     return conn

@@ -13,11 +13,22 @@ from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tupl
 
 from . import _mgconn
 from ._host import Host, report_unraisable
-from .collection import Collection, Model
+from .collection import Collection, Model, naive_transform
 from .futures import Future
 from .schema import Schema
 
 EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
+
+
+def codec_options(options: Dict[str, Any]) -> Optional[bool]:
+    """Takes the codec option tz_aware out of the keyword options (the core does not know it):
+    its value, or None when not given."""
+    if "tz_aware" not in options:
+        return None
+    tz_aware = options.pop("tz_aware")
+    if not isinstance(tz_aware, bool):
+        raise TypeError(f"the option tz_aware must be True or False, not {tz_aware!r}")
+    return tz_aware
 
 
 def keyword_options(options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -44,6 +55,9 @@ class Connection:
         self._collections: "weakref.WeakSet[Collection]" = weakref.WeakSet()
         self._other_children: "weakref.WeakSet[Connection]" = weakref.WeakSet()
         self._parent: Optional[Tuple["Connection", str]] = None
+        # The codec option tz_aware (PyMongo's): False gives datetimes naive, in UTC; mgconn's
+        # default is True (aware, in UTC). A use_db child takes its parent's.
+        self._tz_aware = True
         ext.set_listener(self._on_event)
         if registry is not None:
             registry.append(self)
@@ -113,8 +127,12 @@ class Connection:
     # -- opening and closing --
     def open_uri(self, uri: str, **options: Any) -> "Connection":
         """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
+        options = dict(options)
+        tz_aware = codec_options(options)
         opts = keyword_options(options)
         self._ext.open(uri, opts)
+        if tz_aware is not None:
+            self._tz_aware = tz_aware
         self._open_args, self._closed = (uri, opts), False
         return self
 
@@ -187,6 +205,7 @@ class Connection:
         if use_cache and name in self._children:
             return self._children[name]
         child = Connection(self._host, self._ext.use_db(name, use_cache))
+        child._tz_aware = self._tz_aware
         child._parent = (self, name)
         if use_cache:
             self._children[name] = child
@@ -218,7 +237,7 @@ class Connection:
 
     # -- database operations --
     def run_command(self, command: Mapping[str, Any], db: Optional[str] = None) -> Future[Dict[str, Any]]:
-        fut: Future[Dict[str, Any]] = Future(self._host)
+        fut: Future[Dict[str, Any]] = Future(self._host, None if self._tz_aware else naive_transform(None))
         fut._op = self._ext.run_command(dict(command), db, fut._on_op_done)
         return fut
 

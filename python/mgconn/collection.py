@@ -81,6 +81,28 @@ def _nothing(op: Any) -> None:
     return None
 
 
+class _NaiveReplies:
+    """An op whose reply decodes datetimes naive, in UTC (a connection made with tz_aware=False)."""
+
+    __slots__ = ("_op",)
+
+    def __init__(self, op: Any) -> None:
+        self._op = op
+
+    def reply(self) -> Any:
+        return self._op.reply_naive()
+
+    def cursor(self) -> Any:
+        return self._op.cursor()
+
+
+def naive_transform(transform: Optional[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """`transform` reading the op's reply with naive datetimes."""
+    if transform is None:
+        return lambda op: op.reply_naive()
+    return lambda op: transform(_NaiveReplies(op))
+
+
 def _bulk_write_result(op: Any) -> BulkWriteResult:
     return BulkWriteResult(op.reply())
 
@@ -135,6 +157,8 @@ class Collection:
 
     def _call(self, name: str, a: Any = None, b: Any = None, options: Optional[Dict[str, Any]] = None,
               transform: Optional[Callable[[Any], Any]] = None) -> Future[Any]:
+        if not self._connection._tz_aware:
+            transform = naive_transform(transform)
         fut: Future[Any] = Future(self._connection._host, transform)
         fut._op = self._ext.call(name, a, b, options, fut._on_op_done)
         return fut
@@ -395,7 +419,8 @@ class Cursor:
 
     def _fetch(self) -> Future[None]:
         """The next batch into the buffer (the query itself the first time)."""
-        fut: Future[None] = Future(self._host, self._take_batch)
+        take = self._take_batch if self._collection._connection._tz_aware else naive_transform(self._take_batch)
+        fut: Future[None] = Future(self._host, take)
         if not self._started:
             self._started = True
             fut._op = self._collection._ext.call(self._kind, self._arg, None, self._options, fut._on_op_done)

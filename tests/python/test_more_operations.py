@@ -169,3 +169,25 @@ def test_create_index_index_information_model_names_and_drop_database(mongodb_ur
         assert conn.model_names() == ["Second"]
         await conn.close()
     run(main())
+
+
+def test_tz_aware_false_gives_naive_utc_datetimes_and_the_default_stays_aware(mongodb_uri, run):
+    import datetime
+    when = datetime.datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=datetime.timezone.utc)
+
+    async def main():
+        aware = await mgconn.create_connection(mongodb_uri)
+        naive = await mgconn.create_connection(mongodb_uri, tz_aware=False)
+        await aware.collection("tz").insert_one({"_id": 1, "at": when})
+        assert (await aware.collection("tz").find_one())["at"] == when
+        got = await naive.collection("tz").find_one()
+        assert got["at"] == when.replace(tzinfo=None) and got["at"].tzinfo is None
+        assert [d["at"].tzinfo for d in await naive.collection("tz").find()] == [None]
+        fam = await naive.collection("tz").find_one_and_update({"_id": 1}, {"$set": {"x": 1}})
+        assert fam["at"].tzinfo is None
+        assert (await naive.use_db(naive.name).collection("tz").find_one())["at"].tzinfo is None
+        with pytest.raises(TypeError, match="tz_aware must be True or False"):
+            mgconn.create_connection(mongodb_uri, tz_aware="no")
+        await aware.close()
+        await naive.close()
+    run(main())
