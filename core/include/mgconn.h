@@ -608,6 +608,21 @@ MGCONN_EXTERN (int) mgconn_connection_list_databases (mgconn_op **out,
                                                       mgconn_op_cb cb,
                                                       void *userdata);
 
+/* ---- Command monitoring ---------------------------------------------------------------------- */
+
+/* One command event, a BSON document: {"type": "started" | "succeeded" | "failed", "commandName",
+ * "databaseName", "requestId" (int64), "operationId" (int64), "serverAddress": "host:port"}, with
+ * "command" (started), "durationMicros" and "reply" (succeeded, failed), "code" and "failure" (the
+ * message; failed). A sensitive command (authentication, user management) has empty command and
+ * reply documents. Borrowed for the call. */
+typedef void (*mgconn_command_cb) (mgconn_connection *conn, const uint8_t *event, size_t event_len,
+                                   void *userdata);
+/* Sets the connection's command listener (NULL: none; nothing is copied then). It runs on the host
+ * thread in dispatch, for every command the connection's pool sends, its use_db children's
+ * included; a child refuses one (-MGCONN_ERR_INVALID_ARGUMENT). Never called after
+ * mgconn_connection_free. */
+MGCONN_EXTERN (int) mgconn_connection_on_command (mgconn_connection *conn, mgconn_command_cb cb, void *userdata);
+
 /* ---- Cursors --------------------------------------------------------------------------------- */
 
 typedef struct mgconn_cursor mgconn_cursor;

@@ -26,6 +26,8 @@ from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
 from ._connection import Connection, codec_options as _codec_options, keyword_options as _keyword_options
+from ._connection import listener_option as _listener_option
+from . import monitoring
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
 from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
@@ -141,10 +143,13 @@ def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
     """A new connection with its own pool, opening at once when a URI is given."""
     options = dict(options)
     tz_aware = _codec_options(options)
+    listeners = _listener_option(options)
     opts = _keyword_options(options)
     conn = Connection(_host(), _mgconn.Connection(_host().runtime, uri, opts), connections)
     if tz_aware is not None:
         conn._tz_aware = tz_aware
+    for listener in listeners:
+        conn.add_command_listener(listener)
     if uri is not None:
         conn._open_args = (uri, opts)
     return conn
@@ -207,6 +212,6 @@ __all__ = [
     "set", "get", "poll", "fd", "pluralize", "version", "Schema", "Connection", "Collection", "Model", "Cursor",
     "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
     "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors", "BulkWriteResult", "InsertOne",
-    "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "ReturnDocument",
+    "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "ReturnDocument", "monitoring",
 ]
 __all__ += errors.__all__

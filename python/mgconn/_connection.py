@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tupl
 from . import _mgconn
 from ._host import Host, report_unraisable
 from .collection import Collection, Model, naive_transform
+from .monitoring import EVENTS as COMMAND_EVENTS, CommandListener
 from .futures import Future
 from .schema import Schema
 
@@ -29,6 +30,16 @@ def codec_options(options: Dict[str, Any]) -> Optional[bool]:
     if not isinstance(tz_aware, bool):
         raise TypeError(f"the option tz_aware must be True or False, not {tz_aware!r}")
     return tz_aware
+
+
+def listener_option(options: Dict[str, Any]) -> List[CommandListener]:
+    """Takes PyMongo's event_listeners out of the keyword options: the command listeners given."""
+    given = options.pop("event_listeners", None) or []
+    for listener in given:
+        if not isinstance(listener, CommandListener):
+            raise TypeError(f"event_listeners takes mgconn.monitoring.CommandListener objects, not "
+                            f"{type(listener).__name__}")
+    return list(given)
 
 
 def keyword_options(options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -58,6 +69,7 @@ class Connection:
         # The codec option tz_aware (PyMongo's): False gives datetimes naive, in UTC; mgconn's
         # default is True (aware, in UTC). A use_db child takes its parent's.
         self._tz_aware = True
+        self._command_listeners: List[CommandListener] = []
         ext.set_listener(self._on_event)
         if registry is not None:
             registry.append(self)
@@ -129,10 +141,13 @@ class Connection:
         """Opens this connection (it must not be open to another URI). Returns it, awaitable."""
         options = dict(options)
         tz_aware = codec_options(options)
+        listeners = listener_option(options)
         opts = keyword_options(options)
         self._ext.open(uri, opts)
         if tz_aware is not None:
             self._tz_aware = tz_aware
+        for listener in listeners:
+            self.add_command_listener(listener)
         self._open_args, self._closed = (uri, opts), False
         return self
 
@@ -188,6 +203,35 @@ class Connection:
         self._ext.delete_model(name)
         self._models.pop(name, None)
         return self
+
+    # -- command monitoring --
+    def add_command_listener(self, listener: CommandListener) -> "Connection":
+        """Adds a command listener (PyMongo's CommandListener): started / succeeded / failed for
+        every command this connection's pool sends, its use_db children's included."""
+        if not isinstance(listener, CommandListener):
+            raise TypeError(f"a command listener is a mgconn.monitoring.CommandListener, not {type(listener).__name__}")
+        if self._parent is not None:
+            raise ValueError("command listeners are added to the connection itself, not to a use_db child "
+                             "(the child's commands reach its connection's listeners)")
+        if not self._command_listeners:
+            self._ext.set_command_listener(self._on_command)
+        self._command_listeners.append(listener)
+        return self
+
+    def remove_command_listener(self, listener: CommandListener) -> "Connection":
+        self._command_listeners = [x for x in self._command_listeners if x is not listener]
+        if not self._command_listeners:
+            self._ext.set_command_listener(None)
+        return self
+
+    def _on_command(self, raw: Dict[str, Any]) -> None:
+        kind = raw["type"]
+        event = COMMAND_EVENTS[kind](raw)
+        for listener in list(self._command_listeners):
+            try:
+                getattr(listener, kind)(event)
+            except Exception:
+                report_unraisable("an mgconn command listener", listener)
 
     def model_names(self) -> List[str]:
         """The names of the models registered on this connection, in registration order (Mongoose's

@@ -191,3 +191,67 @@ def test_tz_aware_false_gives_naive_utc_datetimes_and_the_default_stays_aware(mo
         await aware.close()
         await naive.close()
     run(main())
+
+
+class Recording(mgconn.monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.events = []
+
+    def started(self, event):
+        self.events.append(("started", event))
+
+    def succeeded(self, event):
+        self.events.append(("succeeded", event))
+
+    def failed(self, event):
+        self.events.append(("failed", event))
+
+
+def test_command_listener_sees_started_succeeded_and_failed_with_ids_and_durations(mongodb_uri, run):
+    async def main():
+        listener = Recording()
+        conn = await mgconn.create_connection(mongodb_uri, event_listeners=[listener])
+        c = conn.collection("mon")
+        await c.insert_one({"_id": 1})
+        with pytest.raises(mgconn.DuplicateKeyError):
+            await c.insert_one({"_id": 1})
+        await conn.use_db(conn.name + "_child").collection("x").find_one()
+        mine = [(k, e) for k, e in listener.events if e.command_name in ("insert", "find")]
+        kinds = [(k, e.command_name) for k, e in mine]
+        assert kinds[:2] == [("started", "insert"), ("succeeded", "insert")]
+        started, succeeded = mine[0][1], mine[1][1]
+        assert started.request_id == succeeded.request_id and started.database_name == conn.name
+        assert started.command["documents"] == [{"_id": 1}] and started.connection_id[1] > 0
+        assert succeeded.duration_micros >= 0 and succeeded.reply["n"] == 1
+        # a duplicate key is a write error inside an ok reply: the command itself succeeded
+        assert kinds[2:4] == [("started", "insert"), ("succeeded", "insert")]
+        assert kinds[4:] == [("started", "find"), ("succeeded", "find")]
+        assert mine[4][1].database_name == conn.name + "_child"  # a use_db child's command, on the pool
+        with pytest.raises(ValueError, match="not to a use_db child"):
+            conn.use_db("other").add_command_listener(Recording())
+        before = len(listener.events)
+        with pytest.raises(mgconn.OperationError):
+            await conn.run_command({"noSuchCommand": 1})
+        failed = [e for k, e in listener.events[before:] if k == "failed"]
+        assert [e.command_name for e in failed] == ["noSuchCommand"] and failed[0].failure
+        conn.remove_command_listener(listener)
+        n = len(listener.events)
+        await c.find_one()
+        assert len(listener.events) == n
+        await conn.close()
+    run(main())
+
+
+def test_command_listener_redacts_sensitive_commands(mongodb_uri, run):
+    async def main():
+        listener = Recording()
+        conn = await mgconn.create_connection(mongodb_uri, event_listeners=[listener])
+        with pytest.raises(mgconn.OperationError):
+            await conn.run_command({"createUser": "u", "pwd": "hunter2", "roles": []})
+        mine = [e for k, e in listener.events if e.command_name == "createUser"]
+        assert mine and all(getattr(e, "command", {}) == {} for e in mine)
+        assert "hunter2" not in repr([vars(e) if hasattr(e, "__dict__") else
+                                      {s: getattr(e, s, None) for c in type(e).__mro__
+                                       for s in getattr(c, "__slots__", ())} for e in mine])
+        await conn.close()
+    run(main())

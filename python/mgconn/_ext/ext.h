@@ -67,6 +67,7 @@ typedef struct {
    mgconn_connection *conn;
    RuntimeObject *runtime;
    PyObject *on_event; /* callable (name, error or None), or NULL */
+   PyObject *on_command; /* callable (event dict), or NULL: command monitoring */
 } ConnectionObject;
 
 typedef struct {

@@ -89,6 +89,7 @@ wrap_connection (ext_state *st, RuntimeObject *rt, mgconn_connection *conn)
    Py_INCREF (rt);
    self->runtime = rt;
    self->on_event = NULL;
+   self->on_command = NULL;
    mgconn_connection_on (conn, NULL, event_trampoline, self);
    PyObject_GC_Track (self);
    return self;
@@ -131,6 +132,7 @@ Connection_dealloc (ConnectionObject *self)
       mgconn_connection_free (self->conn); /* no event reaches this object after it */
    }
    Py_CLEAR (self->on_event);
+   Py_CLEAR (self->on_command);
    Py_CLEAR (self->runtime);
    tp->tp_free (self);
    Py_DECREF (tp);
@@ -141,6 +143,7 @@ Connection_traverse (ConnectionObject *self, visitproc visit, void *arg)
 {
    Py_VISIT (Py_TYPE (self));
    Py_VISIT (self->on_event);
+   Py_VISIT (self->on_command);
    Py_VISIT (self->runtime);
    return 0;
 }
@@ -149,6 +152,7 @@ static int
 Connection_clear (ConnectionObject *self)
 {
    Py_CLEAR (self->on_event);
+   Py_CLEAR (self->on_command);
    return 0;
 }
 
@@ -156,6 +160,40 @@ static PyObject *
 Connection_set_listener (ConnectionObject *self, PyObject *callback)
 {
    Py_XSETREF (self->on_event, callback == Py_None ? NULL : Py_NewRef (callback));
+   Py_RETURN_NONE;
+}
+
+static void
+command_trampoline (mgconn_connection *conn, const uint8_t *event, size_t len, void *userdata)
+{
+   ConnectionObject *self = userdata;
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *doc, *r;
+   (void) conn;
+   if (!self->on_command || !(doc = ext_decode_document (st, event, len, 0))) {
+      if (PyErr_Occurred ()) {
+         ext_report_callback_error ("command listener", NULL);
+      }
+      return;
+   }
+   r = PyObject_CallOneArg (self->on_command, doc);
+   if (!r) {
+      ext_report_callback_error ("command listener", self->on_command);
+   }
+   Py_XDECREF (r);
+   Py_DECREF (doc);
+}
+
+/* set_command_listener(callable or None): callable(event dict) for every command event. */
+static PyObject *
+Connection_set_command_listener (ConnectionObject *self, PyObject *callback)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   bool on = callback != Py_None;
+   if (mgconn_connection_on_command (self->conn, on ? command_trampoline : NULL, self) != 0) {
+      return ext_raise_last (st);
+   }
+   Py_XSETREF (self->on_command, on ? Py_NewRef (callback) : NULL);
    Py_RETURN_NONE;
 }
 
@@ -506,6 +544,8 @@ Connection_get_id (ConnectionObject *self, void *unused)
 
 static PyMethodDef Connection_methods[] = {
    {"set_listener", (PyCFunction) Connection_set_listener, METH_O, "listener(name, error_or_None) for every event"},
+   {"set_command_listener", (PyCFunction) Connection_set_command_listener, METH_O,
+    "listener(event dict) for every command event, or None"},
    {"open", (PyCFunction) Connection_open, METH_VARARGS, "open(uri, options=None)"},
    {"close", (PyCFunction) Connection_close, METH_VARARGS, "close(force=False, callback=None) -> Op"},
    {"when_open", (PyCFunction) Connection_when_open, METH_VARARGS,
