@@ -637,6 +637,32 @@ function Connection:dropDatabase(cb)
   check_fn(cb, 1, "dropDatabase")
   return start(function(done) return self._native:dropDatabase(done) end, cb, function() return true end, self)
 end
+--- Command monitoring: conn:onCommand({ started = fn, succeeded = fn, failed = fn }) (any of the
+--- three) or conn:onCommand(fn) for every event; nil removes it. Each event is a table: type,
+--- commandName, databaseName, requestId, operationId, serverAddress ("host:port"), with command
+--- (started), durationMicros and reply (succeeded, failed), code and failure (failed). A sensitive
+--- command (authentication, user management) has empty command and reply tables. The connection's
+--- use_db children's commands arrive here too; a child itself takes no listener.
+function Connection:onCommand(handlers)
+  if handlers == nil then self._native:onCommand(nil); return self end
+  check_arg(type(handlers) == "table" or type(handlers) == "function", 1, "onCommand",
+            "function or table of started/succeeded/failed functions", handlers)
+  local fn = handlers
+  if type(handlers) == "table" then
+    for k, v in pairs(handlers) do
+      if k ~= "started" and k ~= "succeeded" and k ~= "failed" then
+        error("onCommand: the events are started, succeeded and failed, not '" .. tostring(k) .. "'", 2)
+      end
+      check_arg(type(v) == "function", 1, "onCommand", "function for " .. k, v)
+    end
+    fn = function(event)
+      local h = handlers[event.type]
+      if h then h(event) end
+    end
+  end
+  self._native:onCommand(fn)
+  return self
+end
 --- listCollections() -> the array of the database's collections ({ name, type, options, ... }).
 function Connection:listCollections(filter, cb)
   if type(filter) == "function" and cb == nil then filter, cb = nil, filter end

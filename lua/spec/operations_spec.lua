@@ -185,3 +185,43 @@ describe("the rest of Mongoose's everyday calls (Lua)", function()
     assert.are.equal(10000, mgconn.get("bufferTimeoutMS"))
   end)
 end)
+
+describe("command monitoring (Lua)", function()
+  local server
+
+  setup(function() server = H.server() end)
+  teardown(function() server.stop() end)
+
+  it("calls started, succeeded and failed with the command's name, database, ids and duration", function()
+    local conn = mgconn.createConnection(server.uri .. "monitored")
+    local seen = {}
+    conn:onCommand({
+      started = function(e) seen[#seen + 1] = e end,
+      succeeded = function(e) seen[#seen + 1] = e end,
+      failed = function(e) seen[#seen + 1] = e end,
+    })
+    assert(conn:asPromise():wait(10))
+    assert(conn:collection("m"):insertOne({ _id = 1 }):wait(10))
+    local _, err = conn:runCommand({ noSuchCommand = 1 }):wait(10)
+    assert.truthy(err)
+    local mine = {}
+    for _, e in ipairs(seen) do
+      if e.commandName == "insert" or e.commandName == "noSuchCommand" then mine[#mine + 1] = e end
+    end
+    assert.are.same({ "started", "succeeded", "started", "failed" },
+                    { mine[1].type, mine[2].type, mine[3].type, mine[4].type })
+    assert.are.equal("monitored", mine[1].databaseName)
+    assert.are.equal(mine[1].requestId, mine[2].requestId)
+    assert.are.equal(1, mine[1].command.documents[1]._id)
+    assert.is_true(mine[2].durationMicros >= 0)
+    assert.are.equal(1, mine[2].reply.n)
+    assert.truthy(mine[4].failure)
+    assert.has_error(function() conn:useDb("other"):onCommand(function() end) end)
+    assert.has_error(function() conn:onCommand({ begun = function() end }) end)
+    conn:onCommand(nil)
+    local n = #seen
+    assert(conn:collection("m"):findOne({}):wait(10))
+    assert.are.equal(n, #seen)
+    conn:close():wait(10)
+  end)
+end)

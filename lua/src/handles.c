@@ -372,6 +372,11 @@ conn_gc (lua_State *L)
       lua_pushnil (L);
       lua_rawsetp (L, -2, b->handle);
       lua_pop (L, 1);
+      if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners") == LUA_TTABLE) {
+         lua_pushnil (L);
+         lua_rawsetp (L, -2, b->handle);
+      }
+      lua_pop (L, 1);
       mgconn_connection_free (b->handle); /* no event reaches Lua for it after this */
       b->handle = NULL;
    }
@@ -384,6 +389,53 @@ conn_on_event (lua_State *L)
    mgconn_connection *c = check (L, 1, LM_CONNECTION);
    luaL_checktype (L, 2, LUA_TFUNCTION);
    lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+   lua_pushvalue (L, 2);
+   lua_rawsetp (L, -2, c);
+   return 0;
+}
+
+/* Command monitoring: the event's table to the function in "mgconn.command_listeners" (by handle). */
+static void
+command_trampoline (mgconn_connection *conn, const uint8_t *event, size_t len, void *userdata)
+{
+   lm_rt *r = userdata;
+   lua_State *L = r->current;
+   if (!L) {
+      return;
+   }
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners");
+   if (!lua_istable (L, -1)) {
+      lua_pop (L, 1);
+      return;
+   }
+   lua_rawgetp (L, -1, conn);
+   lua_remove (L, -2);
+   if (!lua_isfunction (L, -1)) {
+      lua_pop (L, 1);
+      return;
+   }
+   lm_decode (L, event, len, 0);
+   lm_pcall (L, 1);
+}
+
+/* conn:onCommand(fn or nil): fn(event) for every command event */
+static int
+conn_on_command (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   int on = !lua_isnoneornil (L, 2);
+   if (on) {
+      luaL_checktype (L, 2, LUA_TFUNCTION);
+   }
+   if (mgconn_connection_on_command (c, on ? command_trampoline : NULL, rt_of (L)) != 0) {
+      return raise_last (L);
+   }
+   if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners") != LUA_TTABLE) {
+      lua_pop (L, 1);
+      lua_newtable (L);
+      lua_pushvalue (L, -1);
+      lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners");
+   }
    lua_pushvalue (L, 2);
    lua_rawsetp (L, -2, c);
    return 0;
@@ -1076,7 +1128,7 @@ lm_open_handles (lua_State *L)
                                    {NULL, NULL}};
    static const luaL_Reg cursor_m[] = {{"next", cursor_next}, {"done", cursor_done}, {"close", cursor_gc}, {NULL, NULL}};
    static const luaL_Reg conn_m[] = {
-      {"onEvent", conn_on_event},     {"info", conn_info},         {"open", conn_open},
+      {"onEvent", conn_on_event},     {"onCommand", conn_on_command}, {"info", conn_info},         {"open", conn_open},
       {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
       {"dropDatabase", conn_drop_database}, {"list", conn_list}, {"collection", conn_collection}, {"useDb", conn_use_db},
       {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
