@@ -89,10 +89,16 @@ sub_doc (const bson_t *parent, const char *key, bson_t *out)
    bson_iter_t it;
    uint32_t len;
    const uint8_t *data;
-   if (!bson_iter_init_find (&it, parent, key) || !BSON_ITER_HOLDS_DOCUMENT (&it)) {
+   if (!bson_iter_init_find (&it, parent, key)) {
       return false;
    }
-   bson_iter_document (&it, &len, &data);
+   if (BSON_ITER_HOLDS_DOCUMENT (&it)) {
+      bson_iter_document (&it, &len, &data);
+   } else if (BSON_ITER_HOLDS_ARRAY (&it) && strcmp (key, "update") == 0) {
+      bson_iter_array (&it, &len, &data); /* an update pipeline: libmongoc takes it as is */
+   } else {
+      return false;
+   }
    return bson_init_static (out, data, len);
 }
 
@@ -245,8 +251,7 @@ check_request (const bson_t *req, uint32_t i, bson_t *out)
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "bulk_write: request %u (%s) has no filter", i,
                       bulk_names[kind]);
    }
-   if ((kind == 1 || kind == 2) && !sub_doc (&body, "update", &part) &&
-       !(bson_iter_init_find (&it, &body, "update") && BSON_ITER_HOLDS_ARRAY (&it))) {
+   if ((kind == 1 || kind == 2) && !sub_doc (&body, "update", &part)) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "bulk_write: request %u (%s) has no update", i,
                       bulk_names[kind]);
    }
