@@ -371,7 +371,7 @@ find_one_and_update_idempotent (const mgconn_op *op, const char **why_not)
       *why_not = "its filter does not name one `_id`, so a second run could act on another document";
       return false;
    }
-   return op->kind->snake[12] == 'r' /* replace */ || mg_update_is_idempotent (&op->args2, why_not);
+   return strcmp (op->kind->snake, "find_one_and_replace") == 0 || mg_update_is_idempotent (&op->args2, why_not);
 }
 
 static bool

@@ -53,11 +53,14 @@ def test_a_find_and_modify_not_safe_to_send_again_fails_as_outcome_unknown(serve
     run(main())
 
 
-def test_a_set_by_id_returning_the_document_after_is_sent_again(server, run):
+@pytest.mark.parametrize("call", [
+    lambda c: c.find_one_and_update({"_id": 7}, {"$set": {"a": 1}}, return_document=ReturnDocument.AFTER),
+    lambda c: c.find_one_and_replace({"_id": 7}, {"a": 1}, return_document=ReturnDocument.AFTER),
+])
+def test_a_change_by_id_returning_the_document_after_is_sent_again(server, run, call):
     async def main():
         conn = await connect(server)
-        fut = asyncio.ensure_future(conn.collection("players").find_one_and_update(
-            {"_id": 7}, {"$set": {"a": 1}}, return_document=ReturnDocument.AFTER))
+        fut = asyncio.ensure_future(call(conn.collection("players")))
         (await receive(server, "findAndModify")).hangup()
         (await receive(server, "findAndModify")).replies({"ok": 1, "value": {"_id": 7, "a": 1}})
         assert await asyncio.wait_for(fut, 10) == {"_id": 7, "a": 1}
