@@ -199,6 +199,10 @@ bool mg_resend_always (const mgconn_op *op, const char **why_not);
 void mg_command_monitor_set_callbacks (mongoc_apm_callbacks_t *cbs);
 void mg_command_monitor_succeeded (const mongoc_apm_command_succeeded_t *event);
 
+/* A libmongoc failure into `error`, with the server's reply (when there is one) kept in `reply`;
+ * returns false (ops.c). */
+bool mg_driver_failed (mgconn_error *error, const bson_error_t *be, const bson_t *server_reply, bson_t *reply);
+
 /* True when applying `update` twice leaves what applying it once does (ops.c); else `why_not`. */
 bool mg_update_is_idempotent (const bson_t *update, const char **why_not);
 
