@@ -334,6 +334,113 @@ function Collection:drop(cb)
   check_fn(cb, 1, "drop")
   return op_on(self, "drop", nil, nil, nil, cb, function() return true end)
 end
+-- Mongoose's `{"0": id}` maps keyed by a request's index become Lua tables keyed by the request's
+-- position in the array given (1-based).
+local function by_position(map)
+  local t = {}
+  for k, v in pairs(map or {}) do t[tonumber(k) + 1] = v end
+  return t
+end
+
+--- Model.bulkWrite({ { insertOne = { document = d } }, { updateOne = { filter = f, update = u, upsert = true } },
+--- { updateMany = ... }, { replaceOne = { filter = f, replacement = r } }, { deleteOne = { filter = f } },
+--- { deleteMany = ... } }, { ordered = false }) -> { insertedCount, matchedCount, modifiedCount, deletedCount,
+--- upsertedCount, insertedIds, upsertedIds } (the ids keyed by the request's position). Never sent again
+--- after a fault: its outcome is then unknown.
+function Collection:bulkWrite(ops, opts, cb)
+  check_table(ops, 1, "bulkWrite")
+  opts, cb = split_cb(opts, cb, 2, "bulkWrite")
+  return op_on(self, "bulkWrite", M.array(ops), nil, options(opts), cb, function(n)
+    local r = n:reply()
+    r.insertedIds, r.upsertedIds = by_position(r.insertedIds), by_position(r.upsertedIds)
+    return r
+  end)
+end
+
+-- Mongoose's find-and-modify options onto the server's: `new` or returnDocument = "after" for the
+-- document after the change, projection (or fields), sort, upsert; the rest as given.
+local function fam_options(opts, method)
+  if opts == nil then return nil end
+  local o = {}
+  for k, v in pairs(opts) do
+    if k == "returnDocument" then
+      check_arg(v == "before" or v == "after", 3, method, '"before" or "after"', v)
+      o.new = v == "after"
+    elseif k == "projection" then o.fields = v
+    else o[k] = v end
+  end
+  return options(o)
+end
+local function found_document(n)
+  local doc = n:reply().document
+  if doc == M.null then return nil end
+  return doc
+end
+local function find_and_modify(method)
+  return function(self, filter, doc, opts, cb)
+    check_table(filter, 1, method)
+    check_table(doc, 2, method)
+    opts, cb = split_cb(opts, cb, 3, method)
+    return op_on(self, method, filter, doc, fam_options(opts, method), cb, found_document)
+  end
+end
+--- findOneAndUpdate(filter, update, { new = true | returnDocument = "after", projection, sort, upsert })
+--- -> the document (before the change unless asked otherwise), or nil when nothing matched.
+Collection.findOneAndUpdate = find_and_modify("findOneAndUpdate")
+--- findOneAndReplace(filter, replacement, opts): as findOneAndUpdate.
+Collection.findOneAndReplace = find_and_modify("findOneAndReplace")
+--- findOneAndDelete(filter, { projection, sort }) -> the document deleted, or nil.
+function Collection:findOneAndDelete(filter, opts, cb)
+  if type(filter) == "function" and opts == nil then filter, cb = nil, filter end
+  check_table(filter, 1, "findOneAndDelete", true)
+  opts, cb = split_cb(opts, cb, 2, "findOneAndDelete")
+  return op_on(self, "findOneAndDelete", filter or {}, nil, fam_options(opts, "findOneAndDelete"), cb,
+               found_document)
+end
+--- distinct(field, filter) -> the array of the field's distinct values among the matching documents.
+function Collection:distinct(field, filter, cb)
+  if type(filter) == "function" and cb == nil then filter, cb = nil, filter end
+  check_arg(type(field) == "string", 1, "distinct", "string", field)
+  check_table(filter, 2, "distinct", true)
+  check_fn(cb, 3, "distinct")
+  return op_on(self, "distinct", filter or {}, nil, { key = field }, cb, function(n) return n:reply().values end)
+end
+--- findById(id, opts) -> the document whose _id is id, or nil (Mongoose's).
+function Collection:findById(id, opts, cb)
+  check_arg(id ~= nil, 1, "findById", "an _id", id)
+  return self:findOne({ _id = id }, opts, cb)
+end
+--- findByIdAndUpdate(id, update, opts): findOneAndUpdate on { _id = id }.
+function Collection:findByIdAndUpdate(id, update, opts, cb)
+  check_arg(id ~= nil, 1, "findByIdAndUpdate", "an _id", id)
+  return self:findOneAndUpdate({ _id = id }, update, opts, cb)
+end
+--- findByIdAndDelete(id, opts): findOneAndDelete on { _id = id }.
+function Collection:findByIdAndDelete(id, opts, cb)
+  check_arg(id ~= nil, 1, "findByIdAndDelete", "an _id", id)
+  return self:findOneAndDelete({ _id = id }, opts, cb)
+end
+--- exists(filter) -> { _id = id } of the first match, or nil (Mongoose's).
+function Collection:exists(filter, cb)
+  check_table(filter, 1, "exists")
+  return self:findOne(filter, { projection = { _id = 1 } }, cb)
+end
+--- listIndexes() -> the array of the collection's index documents ({ v, key, name, ... }).
+function Collection:listIndexes(cb)
+  check_fn(cb, 1, "listIndexes")
+  return op_on(self, "listIndexes", nil, nil, nil, cb, function(n) return n:reply().indexes end)
+end
+--- dropIndex(name or keys) -> true; IndexNotFound when there is none such.
+function Collection:dropIndex(index, cb)
+  check_arg(type(index) == "string" or type(index) == "table", 1, "dropIndex", "index name or keys table", index)
+  check_fn(cb, 2, "dropIndex")
+  return op_on(self, "dropIndexes", nil, nil, { index = index }, cb, function() return true end)
+end
+--- dropIndexes() -> true: every index but _id_ dropped.
+function Collection:dropIndexes(cb)
+  check_fn(cb, 1, "dropIndexes")
+  return op_on(self, "dropIndexes", nil, nil, nil, cb, function() return true end)
+end
 function Collection:find(filter, opts)
   check_table(filter, 1, "find", true)
   check_table(opts, 2, "find", true)
@@ -365,6 +472,13 @@ function Model:createCollection(cb)
   end
   opts.collation = so.collation
   return self.db:createCollection(self.collectionName, opts, cb)
+end
+--- Mongoose's Model.syncIndexes(): creates the schema's indexes, then drops every other index of the
+--- collection but _id_; the array of the names dropped.
+function Model:syncIndexes(cb)
+  check_fn(cb, 1, "syncIndexes")
+  return start(function(done) return self._model:syncIndexes(done) end, cb, function(n) return n:reply().dropped end,
+               self)
 end
 function Model:on(event, fn)
   if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 2) end
@@ -528,6 +642,51 @@ function Connection:dropDatabase(cb)
   check_fn(cb, 1, "dropDatabase")
   return start(function(done) return self._native:dropDatabase(done) end, cb, function() return true end, self)
 end
+--- Command monitoring: conn:onCommand({ started = fn, succeeded = fn, failed = fn }) (any of the
+--- three) or conn:onCommand(fn) for every event; nil removes it. Each event is a table: type,
+--- commandName, databaseName, requestId, operationId, serverAddress ("host:port"), with command
+--- (started), durationMicros and reply (succeeded, failed), code and failure (failed). A sensitive
+--- command (authentication, user management) has empty command and reply tables. The connection's
+--- use_db children's commands arrive here too; a child itself takes no listener.
+function Connection:onCommand(handlers)
+  if handlers == nil then self._native:onCommand(nil); return self end
+  check_arg(type(handlers) == "table" or type(handlers) == "function", 1, "onCommand",
+            "function or table of started/succeeded/failed functions", handlers)
+  local fn = handlers
+  if type(handlers) == "table" then
+    for k, v in pairs(handlers) do
+      if k ~= "started" and k ~= "succeeded" and k ~= "failed" then
+        error("onCommand: the events are started, succeeded and failed, not '" .. tostring(k) .. "'", 2)
+      end
+      check_arg(type(v) == "function", 1, "onCommand", "function for " .. k, v)
+    end
+    fn = function(event)
+      local h = handlers[event.type]
+      if h then h(event) end
+    end
+  end
+  self._native:onCommand(fn)
+  return self
+end
+--- listCollections() -> the array of the database's collections ({ name, type, options, ... }).
+function Connection:listCollections(filter, cb)
+  if type(filter) == "function" and cb == nil then filter, cb = nil, filter end
+  check_table(filter, 1, "listCollections", true)
+  check_fn(cb, 2, "listCollections")
+  return start(function(done) return self._native:list("collections", options(filter), nil, done) end, cb,
+               function(n) return n:reply().collections end, self)
+end
+--- dropCollection(name) -> true; a collection that is not there is no error.
+function Connection:dropCollection(name, cb)
+  check_arg(type(name) == "string", 1, "dropCollection", "string", name)
+  check_fn(cb, 2, "dropCollection")
+  return self:collection(name):drop(cb)
+end
+--- listDatabases() -> { databases = { { name, sizeOnDisk, empty }, ... }, totalSize } (the server's reply).
+function Connection:listDatabases(cb)
+  check_fn(cb, 1, "listDatabases")
+  return start(function(done) return self._native:list("databases", nil, nil, done) end, cb, nil, self)
+end
 function Connection:collection(name)
   check_arg(type(name) == "string", 1, "collection", "string", name)
   return setmetatable({ _native = self._native:collection(name), db = self, collectionName = name }, Collection)
@@ -576,6 +735,13 @@ function Connection:deleteModel(name)
   self._native:deleteModel(name)
   self._models[name] = nil
   return self
+end
+--- The names of the models registered on this connection (Mongoose's modelNames()).
+function Connection:modelNames()
+  local out = {}
+  for name in pairs(self._models) do out[#out + 1] = name end
+  table.sort(out)
+  return out
 end
 function Connection:stats() return self._native:stats() end
 

@@ -519,6 +519,112 @@ MGCONN_EXTERN (int) mgconn_connection_drop_database (mgconn_op **out,
                                                       mgconn_op_cb cb,
                                                       void *userdata);
 
+/* `requests` is a BSON array, in order, of {"insertOne": {"document": d}}, {"updateOne" or
+ * "updateMany": {"filter": f, "update": u, "upsert": b, "arrayFilters": [...]}}, {"replaceOne":
+ * {"filter": f, "replacement": r, "upsert": b}}, {"deleteOne" or "deleteMany": {"filter": f}}; an
+ * inserted document without `_id` gets an ObjectId. opts: "ordered" (default true). Reply:
+ * {"insertedIds": {"<index>": id}, "insertedCount", "matchedCount", "modifiedCount",
+ * "deletedCount", "upsertedCount", "upsertedIds": {"<index>": id}}. */
+MGCONN_EXTERN (int) mgconn_collection_bulk_write (mgconn_op **out,
+                                                   mgconn_collection *collection,
+                                                   const uint8_t *requests,
+                                                   size_t requests_len,
+                                                   const uint8_t *opts,
+                                                   size_t opts_len,
+                                                   mgconn_op_cb cb,
+                                                   void *userdata);
+/* findAndModify. A NULL filter is {}. opts as the server takes them: "new" (true: the document
+ * after the change), "fields" (projection), "sort", "upsert", "collation", "hint", "maxTimeMS".
+ * Reply: {"document": the document, or null when nothing matched}. */
+MGCONN_EXTERN (int) mgconn_collection_find_one_and_update (mgconn_op **out,
+                                                            mgconn_collection *collection,
+                                                            const uint8_t *filter,
+                                                            size_t filter_len,
+                                                            const uint8_t *update,
+                                                            size_t update_len,
+                                                            const uint8_t *opts,
+                                                            size_t opts_len,
+                                                            mgconn_op_cb cb,
+                                                            void *userdata);
+/* As find_one_and_update, with a replacement document. */
+MGCONN_EXTERN (int) mgconn_collection_find_one_and_replace (mgconn_op **out,
+                                                             mgconn_collection *collection,
+                                                             const uint8_t *filter,
+                                                             size_t filter_len,
+                                                             const uint8_t *replacement,
+                                                             size_t replacement_len,
+                                                             const uint8_t *opts,
+                                                             size_t opts_len,
+                                                             mgconn_op_cb cb,
+                                                             void *userdata);
+/* As find_one_and_update, removing the document found (opts: "fields", "sort", "collation"). */
+MGCONN_EXTERN (int) mgconn_collection_find_one_and_delete (mgconn_op **out,
+                                                            mgconn_collection *collection,
+                                                            const uint8_t *filter,
+                                                            size_t filter_len,
+                                                            const uint8_t *opts,
+                                                            size_t opts_len,
+                                                            mgconn_op_cb cb,
+                                                            void *userdata);
+/* The distinct values of the field opts["key"] (required) among the documents matching `filter`
+ * (NULL: all). Reply: {"values": [...]}. */
+MGCONN_EXTERN (int) mgconn_collection_distinct (mgconn_op **out,
+                                                mgconn_collection *collection,
+                                                const uint8_t *filter,
+                                                size_t filter_len,
+                                                const uint8_t *opts,
+                                                size_t opts_len,
+                                                mgconn_op_cb cb,
+                                                void *userdata);
+/* Reply: {"indexes": [the index documents]}; a collection that does not exist has none. */
+MGCONN_EXTERN (int) mgconn_collection_list_indexes (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* Drops the index opts["index"] (a name or a keys document), or every index but _id_ when absent
+ * or "*". Reply: {}. */
+MGCONN_EXTERN (int) mgconn_collection_drop_indexes (mgconn_op **out,
+                                                    mgconn_collection *collection,
+                                                    const uint8_t *opts,
+                                                    size_t opts_len,
+                                                    mgconn_op_cb cb,
+                                                    void *userdata);
+/* The connection's database's collections matching `filter` (NULL: all). opts: "nameOnly".
+ * Reply: {"collections": [{"name": ..., "type": ..., "options": ...}]}. */
+MGCONN_EXTERN (int) mgconn_connection_list_collections (mgconn_op **out,
+                                                        mgconn_connection *conn,
+                                                        const uint8_t *filter,
+                                                        size_t filter_len,
+                                                        const uint8_t *opts,
+                                                        size_t opts_len,
+                                                        mgconn_op_cb cb,
+                                                        void *userdata);
+/* The server's databases. opts: "filter", "nameOnly". Reply: {"databases": [{"name", "sizeOnDisk",
+ * "empty"}], "totalSize"}. */
+MGCONN_EXTERN (int) mgconn_connection_list_databases (mgconn_op **out,
+                                                      mgconn_connection *conn,
+                                                      const uint8_t *opts,
+                                                      size_t opts_len,
+                                                      mgconn_op_cb cb,
+                                                      void *userdata);
+
+/* ---- Command monitoring ---------------------------------------------------------------------- */
+
+/* One command event, a BSON document: {"type": "started" | "succeeded" | "failed", "commandName",
+ * "databaseName", "requestId" (int64), "operationId" (int64), "serverAddress": "host:port"}, with
+ * "command" (started), "durationMicros" and "reply" (succeeded, failed), "code" and "failure" (the
+ * message; failed). A sensitive command (authentication, user management) has empty command and
+ * reply documents. Borrowed for the call. */
+typedef void (*mgconn_command_cb) (mgconn_connection *conn, const uint8_t *event, size_t event_len,
+                                   void *userdata);
+/* Sets the connection's command listener (NULL: none; nothing is copied then). It runs on the host
+ * thread in dispatch, for every command the connection's pool sends, its use_db children's
+ * included; a child refuses one (-MGCONN_ERR_INVALID_ARGUMENT). Never called after
+ * mgconn_connection_free. */
+MGCONN_EXTERN (int) mgconn_connection_on_command (mgconn_connection *conn, mgconn_command_cb cb, void *userdata);
+
 /* ---- Cursors --------------------------------------------------------------------------------- */
 
 typedef struct mgconn_cursor mgconn_cursor;
@@ -652,6 +758,10 @@ MGCONN_EXTERN (int) mgconn_model_off (mgconn_model *model, const char *name, mgc
  * (createIndexes). It fails with the init's error. The model's buffered operations wait for its
  * autoCreate. close() cancels an init. */
 MGCONN_EXTERN (int) mgconn_model_init (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb, void *userdata);
+/* Mongoose's syncIndexes: creates the schema's indexes, then drops every other index of the
+ * collection but _id_. Reply: {"dropped": [the names dropped]}. */
+MGCONN_EXTERN (int) mgconn_model_sync_indexes (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb,
+                                                void *userdata);
 
 /* The collection name Mongoose makes from a model name: "User" -> "users", "Person" -> "people",
  * "Mouse" -> "mice". Writes at most `size` bytes, NUL included; returns the full length. */

@@ -194,6 +194,18 @@ int mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *k
 /* An mg_op_kind.idempotent for kinds that are always safe to send again (ops.c). */
 bool mg_resend_always (const mgconn_op *op, const char **why_not);
 
+/* Command monitoring (command_monitor.c): the started and failed callbacks into `cbs`, and the
+ * succeeded one monitor.c calls along with the reply check. */
+void mg_command_monitor_set_callbacks (mongoc_apm_callbacks_t *cbs);
+void mg_command_monitor_succeeded (const mongoc_apm_command_succeeded_t *event);
+
+/* A libmongoc failure into `error`, with the server's reply (when there is one) kept in `reply`;
+ * returns false (ops.c). */
+bool mg_driver_failed (mgconn_error *error, const bson_error_t *be, const bson_t *server_reply, bson_t *reply);
+
+/* True when applying `update` twice leaves what applying it once does (ops.c); else `why_not`. */
+bool mg_update_is_idempotent (const bson_t *update, const char **why_not);
+
 /* Index models with a "name" made from their keys where they have none (ops.c). */
 int mg_named_indexes (const bson_t *models, bson_t *out);
 
@@ -302,6 +314,10 @@ struct mgconn_connection {
    bool failed;         /* the initial connect of this cycle failed: monitoring results are ignored */
    bool close_wanted;   /* close() was called; finished once the pool is gone */
    bool host_released;  /* the host freed its handle: no more events */
+   /* command monitoring (command_monitor.c): set on the host; the flag is read by workers */
+   mgconn_command_cb command_cb;
+   void *command_userdata;
+   atomic_bool command_monitoring;
    bool reopen_wanted;  /* open() was called while the old pool was still being destroyed */
    bool closed;         /* a close finished in this open cycle: a second close does nothing */
    bool teardown_queued;

@@ -151,6 +151,14 @@ on_heartbeat_succeeded (const mongoc_apm_server_heartbeat_succeeded_t *event)
    pthread_mutex_unlock (&conn->lock);
 }
 
+/* A command's success goes to the reply check (reply_check.c) and to command monitoring. */
+static void
+on_command_succeeded (const mongoc_apm_command_succeeded_t *event)
+{
+   mg_reply_check_on_succeeded (event);
+   mg_command_monitor_succeeded (event);
+}
+
 void
 mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn)
 {
@@ -158,7 +166,8 @@ mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn)
    mongoc_apm_set_topology_changed_cb (cbs, on_topology_changed);
    mongoc_apm_set_server_heartbeat_failed_cb (cbs, on_heartbeat_failed);
    mongoc_apm_set_server_heartbeat_succeeded_cb (cbs, on_heartbeat_succeeded);
-   mongoc_apm_set_command_succeeded_cb (cbs, mg_reply_check_on_succeeded); /* reply_check.c */
+   mongoc_apm_set_command_succeeded_cb (cbs, on_command_succeeded);
+   mg_command_monitor_set_callbacks (cbs); /* command_monitor.c: started and failed */
    /* Once, before the first pop: libmongoc refuses a second call. */
    mongoc_client_pool_set_apm_callbacks (pool, cbs, conn);
    mongoc_apm_callbacks_destroy (cbs);

@@ -183,6 +183,12 @@ update_is_idempotent (const bson_t *update, const char **why_not)
    return true;
 }
 
+bool
+mg_update_is_idempotent (const bson_t *update, const char **why_not)
+{
+   return update_is_idempotent (update, why_not);
+}
+
 /* update_one, replace_one and delete_one act on the first match: only a filter that names one
  * `_id` makes running them twice act on the same document. */
 static bool
@@ -418,8 +424,8 @@ append_array_index (bson_t *array, uint32_t i, const bson_value_t *value)
    bson_append_value (array, key, (int) len, value);
 }
 
-static bool
-driver_failed (mgconn_error *error, const bson_error_t *be, const bson_t *server_reply, bson_t *reply)
+bool
+mg_driver_failed (mgconn_error *error, const bson_error_t *be, const bson_t *server_reply, bson_t *reply)
 {
    mg_error_from_driver (error, be, server_reply);
    if (server_reply && !bson_empty (server_reply)) {
@@ -439,7 +445,7 @@ exec_run_command (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    if (ok) {
       bson_concat (reply, &server_reply);
    } else {
-      driver_failed (error, &be, &server_reply, reply);
+      mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    return ok;
@@ -519,7 +525,7 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
       bson_iter_init_find (&id, &op->args, "_id");
       bson_append_value (reply, "insertedId", -1, bson_iter_value (&id));
    } else {
-      driver_failed (error, &be, &server_reply, reply);
+      mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    mongoc_collection_destroy (coll);
@@ -631,7 +637,7 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
       }
       bson_append_array_end (reply, &ids);
    } else {
-      driver_failed (error, &be, &server_reply, reply);
+      mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    bson_free (aligned);
@@ -711,7 +717,7 @@ run_write (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
    if (ok) {
       bson_concat (reply, &server_reply);
    } else {
-      driver_failed (error, &be, &server_reply, reply);
+      mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    mongoc_collection_destroy (coll);
@@ -849,7 +855,7 @@ run_count (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
    if (ok) {
       BSON_APPEND_INT64 (reply, "count", n);
    } else {
-      driver_failed (error, &be, &server_reply, reply);
+      mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    mongoc_collection_destroy (coll);
@@ -916,7 +922,7 @@ exec_create_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgco
       }
       bson_append_array_end (reply, &names);
    } else {
-      driver_failed (error, &be, &server_reply, reply);
+      mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
    bson_destroy (&cmd);

@@ -372,6 +372,11 @@ conn_gc (lua_State *L)
       lua_pushnil (L);
       lua_rawsetp (L, -2, b->handle);
       lua_pop (L, 1);
+      if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners") == LUA_TTABLE) {
+         lua_pushnil (L);
+         lua_rawsetp (L, -2, b->handle);
+      }
+      lua_pop (L, 1);
       mgconn_connection_free (b->handle); /* no event reaches Lua for it after this */
       b->handle = NULL;
    }
@@ -384,6 +389,53 @@ conn_on_event (lua_State *L)
    mgconn_connection *c = check (L, 1, LM_CONNECTION);
    luaL_checktype (L, 2, LUA_TFUNCTION);
    lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+   lua_pushvalue (L, 2);
+   lua_rawsetp (L, -2, c);
+   return 0;
+}
+
+/* Command monitoring: the event's table to the function in "mgconn.command_listeners" (by handle). */
+static void
+command_trampoline (mgconn_connection *conn, const uint8_t *event, size_t len, void *userdata)
+{
+   lm_rt *r = userdata;
+   lua_State *L = r->current;
+   if (!L) {
+      return;
+   }
+   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners");
+   if (!lua_istable (L, -1)) {
+      lua_pop (L, 1);
+      return;
+   }
+   lua_rawgetp (L, -1, conn);
+   lua_remove (L, -2);
+   if (!lua_isfunction (L, -1)) {
+      lua_pop (L, 1);
+      return;
+   }
+   lm_decode (L, event, len, 0);
+   lm_pcall (L, 1);
+}
+
+/* conn:onCommand(fn or nil): fn(event) for every command event */
+static int
+conn_on_command (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   int on = !lua_isnoneornil (L, 2);
+   if (on) {
+      luaL_checktype (L, 2, LUA_TFUNCTION);
+   }
+   if (mgconn_connection_on_command (c, on ? command_trampoline : NULL, rt_of (L)) != 0) {
+      return raise_last (L);
+   }
+   if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners") != LUA_TTABLE) {
+      lua_pop (L, 1);
+      lua_newtable (L);
+      lua_pushvalue (L, -1);
+      lua_setfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners");
+   }
    lua_pushvalue (L, 2);
    lua_rawsetp (L, -2, c);
    return 0;
@@ -480,6 +532,29 @@ conn_drop_database (lua_State *L)
    mgconn_connection *c = check (L, 1, LM_CONNECTION);
    lm_op *o = new_op (L, 2, 0);
    started (L, o, mgconn_connection_drop_database (&o->op, c, lm_op_done, o));
+   return 1;
+}
+
+/* conn:list("collections" | "databases", filter, options, done) -> op (a database listing takes
+ * its filter among the options) */
+static int
+conn_list (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   int databases = strcmp (luaL_checkstring (L, 2), "databases") == 0;
+   bson_t filter, opts;
+   const uint8_t *fd, *od;
+   size_t fl, ol;
+   lm_op *o;
+   int rc;
+   opt_doc (L, 3, &filter, "filter", &fd, &fl);
+   opt_doc (L, 4, &opts, "options", &od, &ol);
+   o = new_op (L, 5, 0);
+   rc = databases ? mgconn_connection_list_databases (&o->op, c, od, ol, lm_op_done, o)
+                  : mgconn_connection_list_collections (&o->op, c, fd, fl, od, ol, lm_op_done, o);
+   bson_destroy (&filter);
+   bson_destroy (&opts);
+   started (L, o, rc);
    return 1;
 }
 
@@ -608,6 +683,13 @@ static const coll_op_def coll_ops[] = {
    {"estimatedDocumentCount", 0, 0, 0, (void *) mgconn_collection_estimated_document_count},
    {"createIndexes", 1, 1, 0, (void *) mgconn_collection_create_indexes},
    {"drop", 0, 0, 0, (void *) drop_opts},
+   {"bulkWrite", 1, 1, 0, (void *) mgconn_collection_bulk_write},
+   {"findOneAndUpdate", 2, 0, 0, (void *) mgconn_collection_find_one_and_update},
+   {"findOneAndReplace", 2, 0, 0, (void *) mgconn_collection_find_one_and_replace},
+   {"findOneAndDelete", 1, 0, 0, (void *) mgconn_collection_find_one_and_delete},
+   {"distinct", 1, 0, 0, (void *) mgconn_collection_distinct},
+   {"listIndexes", 0, 0, 0, (void *) mgconn_collection_list_indexes},
+   {"dropIndexes", 0, 0, 0, (void *) mgconn_collection_drop_indexes},
 };
 
 /* coll:call(name, a, b, options, done) -> op, or nil, message when a value cannot be converted (the
@@ -748,6 +830,15 @@ model_init (lua_State *L)
    mgconn_model *m = check (L, 1, LM_MODEL);
    lm_op *o = new_op (L, 2, 0);
    started (L, o, mgconn_model_init (&o->op, m, lm_op_done, o));
+   return 1;
+}
+
+static int
+model_sync_indexes (lua_State *L)
+{
+   mgconn_model *m = check (L, 1, LM_MODEL);
+   lm_op *o = new_op (L, 2, 0);
+   started (L, o, mgconn_model_sync_indexes (&o->op, m, lm_op_done, o));
    return 1;
 }
 
@@ -1037,14 +1128,15 @@ lm_open_handles (lua_State *L)
                                    {NULL, NULL}};
    static const luaL_Reg cursor_m[] = {{"next", cursor_next}, {"done", cursor_done}, {"close", cursor_gc}, {NULL, NULL}};
    static const luaL_Reg conn_m[] = {
-      {"onEvent", conn_on_event},     {"info", conn_info},         {"open", conn_open},
+      {"onEvent", conn_on_event},     {"onCommand", conn_on_command}, {"info", conn_info},         {"open", conn_open},
       {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
-      {"dropDatabase", conn_drop_database}, {"collection", conn_collection}, {"useDb", conn_use_db},
+      {"dropDatabase", conn_drop_database}, {"list", conn_list}, {"collection", conn_collection}, {"useDb", conn_use_db},
       {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
       {"stats", conn_stats},          {"free", conn_gc},           {NULL, NULL}};
    static const luaL_Reg coll_m[] = {{"call", coll_call}, {"name", coll_name}, {NULL, NULL}};
    static const luaL_Reg schema_m[] = {{"index", schema_index}, {NULL, NULL}};
    static const luaL_Reg model_m[] = {{"collection", model_collection}, {"name", model_name}, {"init", model_init},
+                                      {"syncIndexes", model_sync_indexes},
                                       {"onIndex", model_on_index}, {NULL, NULL}};
    lm_rt *r;
    mgconn_error e;

@@ -40,10 +40,13 @@ from . import _fork, _mgconn
 from . import errors
 from ._host import Host as _Host
 from .collection import Collection, Cursor, Model
-from ._connection import Connection, keyword_options as _keyword_options
+from ._connection import Connection, codec_options as _codec_options, keyword_options as _keyword_options
+from ._connection import listener_option as _listener_option
+from . import monitoring
 from .errors import *  # noqa: F401,F403  (the hierarchy, re-exported)
 from .futures import Future
-from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
+from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 from .schema import Schema
 from .types import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
@@ -213,9 +216,16 @@ def create_connection(uri: Optional[str] = None, **options: Any) -> Connection:
     Raises:
         OptionError: a malformed URI, an unknown option or a bad value.
     """
+    options = dict(options)
+    tz_aware = _codec_options(options)
+    listeners = _listener_option(options)
     opts = _keyword_options(options)
     host = _host()
     conn = Connection(host, _mgconn.Connection(host.runtime, uri, opts), connections)
+    if tz_aware is not None:
+        conn._tz_aware = tz_aware
+    for listener in listeners:
+        conn.add_command_listener(listener)
     if uri is not None:
         conn._open_args = (uri, opts)
     return conn
@@ -336,6 +346,7 @@ __all__ = [
     "connect", "create_connection", "connection", "connections", "disconnect", "model", "delete_model", "models",
     "set", "get", "poll", "fd", "pluralize", "version", "Schema", "Connection", "Collection", "Model", "Cursor",
     "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
-    "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors",
+    "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors", "BulkWriteResult", "InsertOne",
+    "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "ReturnDocument", "monitoring",
 ]
 __all__ += errors.__all__

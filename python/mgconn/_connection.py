@@ -13,11 +13,33 @@ from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tupl
 
 from . import _fork, _mgconn
 from ._host import Host, report_unraisable
-from .collection import Collection, Model
+from .collection import Collection, Model, naive_transform
+from .monitoring import EVENTS as COMMAND_EVENTS, CommandListener
 from .futures import Future
 from .schema import Schema
 
 EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
+
+
+def codec_options(options: Dict[str, Any]) -> Optional[bool]:
+    """Takes the codec option tz_aware out of the keyword options (the core does not know it):
+    its value, or None when not given."""
+    if "tz_aware" not in options:
+        return None
+    tz_aware = options.pop("tz_aware")
+    if not isinstance(tz_aware, bool):
+        raise TypeError(f"the option tz_aware must be True or False, not {tz_aware!r}")
+    return tz_aware
+
+
+def listener_option(options: Dict[str, Any]) -> List[CommandListener]:
+    """Takes PyMongo's event_listeners out of the keyword options: the command listeners given."""
+    given = options.pop("event_listeners", None) or []
+    for listener in given:
+        if not isinstance(listener, CommandListener):
+            raise TypeError(f"event_listeners takes mgconn.monitoring.CommandListener objects, not "
+                            f"{type(listener).__name__}")
+    return list(given)
 
 
 def keyword_options(options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -55,6 +77,10 @@ class Connection:
         self._collections: "weakref.WeakSet[Collection]" = weakref.WeakSet()
         self._other_children: "weakref.WeakSet[Connection]" = weakref.WeakSet()
         self._parent: Optional[Tuple["Connection", str]] = None
+        # The codec option tz_aware (PyMongo's): False gives datetimes naive, in UTC; mgconn's
+        # default is True (aware, in UTC). A use_db child takes its parent's.
+        self._tz_aware = True
+        self._command_listeners: List[CommandListener] = []
         ext.set_listener(self._on_event)
         if registry is not None:
             registry.append(self)
@@ -174,8 +200,15 @@ class Connection:
             ValueError: the connection is already open to another URI.
         """
         _fork.remade_for(self._host)
+        options = dict(options)
+        tz_aware = codec_options(options)
+        listeners = listener_option(options)
         opts = keyword_options(options)
         self._ext.open(uri, opts)
+        if tz_aware is not None:
+            self._tz_aware = tz_aware
+        for listener in listeners:
+            self.add_command_listener(listener)
         self._open_args, self._closed = (uri, opts), False
         return self
 
@@ -286,6 +319,42 @@ class Connection:
         self._models.pop(name, None)
         return self
 
+    # -- command monitoring --
+    def add_command_listener(self, listener: CommandListener) -> "Connection":
+        """Adds a command listener (PyMongo's CommandListener): started / succeeded / failed for
+        every command this connection's pool sends, its use_db children's included."""
+        if not isinstance(listener, CommandListener):
+            raise TypeError(f"a command listener is a mgconn.monitoring.CommandListener, not {type(listener).__name__}")
+        if self._parent is not None:
+            raise ValueError("command listeners are added to the connection itself, not to a use_db child "
+                             "(the child's commands reach its connection's listeners)")
+        if not self._command_listeners:
+            self._ext.set_command_listener(self._on_command)
+        self._command_listeners.append(listener)
+        return self
+
+    def remove_command_listener(self, listener: CommandListener) -> "Connection":
+        """Removes a command listener added with :meth:`add_command_listener` (no error when it was
+        not added); with none left, the pool's commands are no longer copied for the host."""
+        self._command_listeners = [x for x in self._command_listeners if x is not listener]
+        if not self._command_listeners:
+            self._ext.set_command_listener(None)
+        return self
+
+    def _on_command(self, raw: Dict[str, Any]) -> None:
+        kind = raw["type"]
+        event = COMMAND_EVENTS[kind](raw)
+        for listener in list(self._command_listeners):
+            try:
+                getattr(listener, kind)(event)
+            except Exception:
+                report_unraisable("an mgconn command listener", listener)
+
+    def model_names(self) -> List[str]:
+        """The names of the models registered on this connection, in registration order (Mongoose's
+        modelNames())."""
+        return list(self._models)
+
     def collection(self, name: str) -> Collection:
         """A raw :class:`Collection` of this connection's database (PyMongo's ``db[name]``): buffered
         like a model's operations, without a schema.
@@ -316,6 +385,7 @@ class Connection:
         if use_cache and name in self._children:
             return self._children[name]
         child = Connection(self._host, self._ext.use_db(name, use_cache))
+        child._tz_aware = self._tz_aware
         child._parent = (self, name)
         if use_cache:
             self._children[name] = child
@@ -362,7 +432,7 @@ class Connection:
                 and ``code_name``).
         """
         _fork.remade_for(self._host)
-        fut: Future[Dict[str, Any]] = Future(self._host)
+        fut: Future[Dict[str, Any]] = Future(self._host, None if self._tz_aware else naive_transform(None))
         fut._op = self._ext.run_command(dict(command), db, fut._on_op_done)
         return fut
 
@@ -383,4 +453,34 @@ class Connection:
         _fork.remade_for(self._host)
         fut: Future[None] = Future(self._host, lambda op: None)
         fut._op = self._ext.drop_database(fut._on_op_done)
+        return fut
+
+    def drop_collection(self, name: str) -> Future[None]:
+        """Drops the collection ``name`` of this database; one that is not there is no error."""
+        return self.collection(name).drop()
+
+    def list_collections(self, filter: Optional[Mapping[str, Any]] = None) -> Future[List[Dict[str, Any]]]:
+        """This database's collections as the server describes them (``{"name", "type", "options",
+        ...}``), as a list; ``filter`` matches those documents (``{"name": "users"}``)."""
+        fut: Future[List[Dict[str, Any]]] = Future(self._host, lambda op: list(op.reply()["collections"]))
+        fut._op = self._ext.list("collections", dict(filter) if filter else None, None, fut._on_op_done)
+        return fut
+
+    def list_collection_names(self, filter: Optional[Mapping[str, Any]] = None) -> Future[List[str]]:
+        """The names of this database's collections."""
+        fut: Future[List[str]] = Future(self._host, lambda op: [c["name"] for c in op.reply()["collections"]])
+        fut._op = self._ext.list("collections", dict(filter) if filter else None, {"nameOnly": True},
+                                 fut._on_op_done)
+        return fut
+
+    def list_databases(self) -> Future[List[Dict[str, Any]]]:
+        """The server's databases (``{"name", "sizeOnDisk", "empty"}``), as a list."""
+        fut: Future[List[Dict[str, Any]]] = Future(self._host, lambda op: list(op.reply()["databases"]))
+        fut._op = self._ext.list("databases", None, None, fut._on_op_done)
+        return fut
+
+    def list_database_names(self) -> Future[List[str]]:
+        """The names of the server's databases."""
+        fut: Future[List[str]] = Future(self._host, lambda op: [d["name"] for d in op.reply()["databases"]])
+        fut._op = self._ext.list("databases", None, {"nameOnly": True}, fut._on_op_done)
         return fut

@@ -6,13 +6,14 @@ Every operation returns an :class:`mgconn.Future` at once; ``find`` and ``aggreg
 from __future__ import annotations
 
 import collections
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple, Union)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Generator, Iterator, List, Mapping,
+                    Optional, Sequence, Tuple, Union)
 
 from . import _fork, _mgconn
 from ._host import report_unraisable
 from .futures import Future
-from .results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from .operations import ReturnDocument, request_document
+from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -80,6 +81,57 @@ def _nothing(op: Any) -> None:
     return None
 
 
+class _NaiveReplies:
+    """An op whose reply decodes datetimes naive, in UTC (a connection made with tz_aware=False)."""
+
+    __slots__ = ("_op",)
+
+    def __init__(self, op: Any) -> None:
+        self._op = op
+
+    def reply(self) -> Any:
+        return self._op.reply_naive()
+
+    def cursor(self) -> Any:
+        return self._op.cursor()
+
+
+def naive_transform(transform: Optional[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """`transform` reading the op's reply with naive datetimes."""
+    if transform is None:
+        return lambda op: op.reply_naive()
+    return lambda op: transform(_NaiveReplies(op))
+
+
+def _bulk_write_result(op: Any) -> BulkWriteResult:
+    return BulkWriteResult(op.reply())
+
+
+def _reply_values(op: Any) -> List[Any]:
+    return list(op.reply()["values"])
+
+
+def _reply_indexes(op: Any) -> List[Document]:
+    return list(op.reply()["indexes"])
+
+
+def _index_name(index: Any) -> Any:
+    """drop_index's argument: a name, or keys as create_index takes them (a dict or (key, dir) pairs)."""
+    if isinstance(index, str):
+        return index
+    keys = _sort_doc(index)
+    if not keys:
+        raise TypeError(f"drop_index: the index must be its name or its keys, not {index!r}")
+    return keys
+
+
+def _cursor_options(hint: Any, collation: Optional[Mapping[str, Any]], max_time_ms: Optional[int],
+                    comment: Any) -> Dict[str, Any]:
+    return {"hint": _sort_doc(hint) if hint is not None and not isinstance(hint, str) else hint,
+            "collation": dict(collation) if collation is not None else None, "maxTimeMS": max_time_ms,
+            "comment": comment}
+
+
 class Collection:
     """A collection of a connection's database, with PyMongo's method names and results.
 
@@ -121,6 +173,8 @@ class Collection:
 
     def _call(self, name: str, a: Any = None, b: Any = None, options: Optional[Dict[str, Any]] = None,
               transform: Optional[Callable[[Any], Any]] = None) -> Future[Any]:
+        if not self._connection._tz_aware:
+            transform = naive_transform(transform)
         fut: Future[Any] = Future(self._connection._host, transform)
         try:
             fut._op = self._ext.call(name, a, b, options, fut._on_op_done)
@@ -263,8 +317,9 @@ class Collection:
         return self._call("find_one", filter or {}, None, options, _reply_document)
 
     def find(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
-             skip: Optional[int] = None, limit: Optional[int] = None, batch_size: Optional[int] = None
-             ) -> "Cursor":
+             skip: Optional[int] = None, limit: Optional[int] = None, batch_size: Optional[int] = None,
+             hint: Any = None, collation: Optional[Mapping[str, Any]] = None, max_time_ms: Optional[int] = None,
+             comment: Any = None) -> "Cursor":
         """A :class:`Cursor` over the documents matching ``filter``; nothing is sent until it is
         iterated.
 
@@ -275,17 +330,23 @@ class Collection:
             skip: documents to skip.
             limit: at most this many (0 or None: no limit).
             batch_size: documents per batch from the server.
+            hint: an index name or its keys.
+            collation, max_time_ms, comment: sent to the server as PyMongo sends them.
 
         Returns:
-            The Cursor: ``async for doc in cursor``, ``await cursor.to_list()``, or plain ``for``
-            in a script (which blocks).
+            The Cursor: ``async for doc in cursor``, ``await cursor.to_list()``, ``await cursor``
+            for the list of every document (Mongoose's habit), or plain ``for`` in a script (which
+            blocks).
         """
         opts = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip,
-                        limit=limit or None, batchSize=batch_size)
+                        limit=limit or None, batchSize=batch_size,
+                        **_cursor_options(hint, collation, max_time_ms, comment))
         return Cursor(self, "find", filter or {}, opts)
 
     def aggregate(self, pipeline: Sequence[Document], *, batch_size: Optional[int] = None,
-                  allow_disk_use: Optional[bool] = None) -> "Cursor":
+                  allow_disk_use: Optional[bool] = None, hint: Any = None,
+                  collation: Optional[Mapping[str, Any]] = None, max_time_ms: Optional[int] = None,
+                  comment: Any = None) -> "Cursor":
         """Runs an aggregation pipeline; the results come through a :class:`Cursor`, as for
         :meth:`find`.
 
@@ -293,8 +354,59 @@ class Collection:
             pipeline: the stages (``[{"$match": {...}}, {"$group": {...}}]``).
             batch_size: documents per batch.
             allow_disk_use: let stages write temporary files on the server.
+            hint, collation, max_time_ms, comment: as for :meth:`find`.
         """
-        return Cursor(self, "aggregate", list(pipeline), _options(batchSize=batch_size, allowDiskUse=allow_disk_use))
+        return Cursor(self, "aggregate", list(pipeline),
+                      _options(batchSize=batch_size, allowDiskUse=allow_disk_use,
+                               **_cursor_options(hint, collation, max_time_ms, comment)))
+
+    def distinct(self, key: str, filter: Optional[Document] = None) -> Future[List[Any]]:
+        """The distinct values of the field ``key`` among the documents matching ``filter``."""
+        if not isinstance(key, str):
+            raise TypeError(f"distinct(): the key must be a str, not {type(key).__name__}")
+        return self._call("distinct", filter or {}, None, {"key": key}, _reply_values)
+
+    # -- find and modify --
+    def find_one_and_update(self, filter: Document, update: Any, projection: Any = None, *, sort: SortSpec = None,
+                            upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
+                            array_filters: Optional[List[Document]] = None, hint: Any = None
+                            ) -> Future[Optional[Document]]:
+        """Updates the first document matching ``filter`` (in ``sort`` order) and gives it as it was
+        before the update, or after it with ``return_document=ReturnDocument.AFTER``; None when
+        nothing matched (and nothing was upserted)."""
+        return self._call("find_one_and_update", filter, update,
+                          self._fam_options(projection, sort, upsert, return_document, hint,
+                                            arrayFilters=array_filters),
+                          _reply_document)
+
+    def find_one_and_replace(self, filter: Document, replacement: Document, projection: Any = None, *,
+                             sort: SortSpec = None, upsert: bool = False,
+                             return_document: bool = ReturnDocument.BEFORE, hint: Any = None
+                             ) -> Future[Optional[Document]]:
+        """Replaces the first document matching ``filter``; the result as :meth:`find_one_and_update`'s."""
+        return self._call("find_one_and_replace", filter, replacement,
+                          self._fam_options(projection, sort, upsert, return_document, hint), _reply_document)
+
+    def find_one_and_delete(self, filter: Document, projection: Any = None, *, sort: SortSpec = None,
+                            hint: Any = None) -> Future[Optional[Document]]:
+        """Deletes the first document matching ``filter`` and gives it; None when nothing matched."""
+        return self._call("find_one_and_delete", filter, None,
+                          self._fam_options(projection, sort, False, False, hint), _reply_document)
+
+    @staticmethod
+    def _fam_options(projection: Any, sort: SortSpec, upsert: bool, return_document: bool, hint: Any,
+                     **more: Any) -> Optional[Dict[str, Any]]:
+        return _options(fields=_projection(projection), sort=_sort_doc(sort), upsert=upsert or None,
+                        new=True if return_document else None,
+                        hint=_sort_doc(hint) if hint is not None and not isinstance(hint, str) else hint, **more)
+
+    # -- bulk --
+    def bulk_write(self, requests: Sequence[Any], *, ordered: bool = True) -> Future[BulkWriteResult]:
+        """Runs InsertOne, UpdateOne, UpdateMany, ReplaceOne, DeleteOne and DeleteMany requests in one
+        go, in order (``ordered=False``: the server may run them in any order and goes on past a
+        failure). A bulk write is never sent again after a fault: its outcome is then unknown."""
+        docs = [request_document(r, i) for i, r in enumerate(requests)]
+        return self._call("bulk_write", docs, None, None if ordered else {"ordered": False}, _bulk_write_result)
 
     def count_documents(self, filter: Optional[Document] = None, *, skip: Optional[int] = None,
                         limit: Optional[int] = None) -> Future[int]:
@@ -336,10 +448,40 @@ class Collection:
         models = [dict(ix) if "key" in ix else {"key": dict(ix)} for ix in indexes]
         return self._call("create_indexes", models, None, None, _reply_names)
 
+    def create_index(self, keys: Any, **kwargs: Any) -> Future[str]:
+        """Creates one index (keys as a field name, (field, direction) pairs or a dict; options such as
+        ``unique=True`` or ``name=...``) and gives its name."""
+        model = {"key": _sort_doc(keys), **kwargs}
+        return self._call("create_indexes", [model], None, None, lambda op: _reply_names(op)[0])
+
+    def index_information(self) -> Future[Dict[str, Dict[str, Any]]]:
+        """The indexes by name, each with its ``key`` as (field, direction) pairs, as PyMongo's."""
+        def shape(op: Any) -> Dict[str, Dict[str, Any]]:
+            out: Dict[str, Dict[str, Any]] = {}
+            for ix in _reply_indexes(op):
+                info = {k: v for k, v in ix.items() if k != "name"}
+                info["key"] = list(ix["key"].items())
+                out[ix["name"]] = info
+            return out
+        return self._call("list_indexes", None, None, None, shape)
+
     def drop(self) -> Future[None]:
         """Drops the collection (a collection that does not exist is not an error). Returns a
         Future of None."""
         return self._call("drop", None, None, None, _nothing)
+
+    def list_indexes(self) -> Future[List[Document]]:
+        """The collection's indexes as the server describes them (``{"v", "key", "name", ...}``), as a
+        list (PyMongo gives a cursor over the same documents); none for a collection not there."""
+        return self._call("list_indexes", None, None, None, _reply_indexes)
+
+    def drop_index(self, index: Any) -> Future[None]:
+        """Drops one index, named or given by its keys; IndexNotFound when there is none such."""
+        return self._call("drop_indexes", None, None, {"index": _index_name(index)}, _nothing)
+
+    def drop_indexes(self) -> Future[None]:
+        """Drops every index but ``_id_``."""
+        return self._call("drop_indexes", None, None, None, _nothing)
 
 
 class Model(Collection):
@@ -401,6 +543,13 @@ class Model(Collection):
         _fork.remade_for(self._connection._host)
         fut: Future[None] = Future(self._connection._host, _nothing)
         fut._op = self._model.init(fut._on_op_done)
+        return fut
+
+    def sync_indexes(self) -> Future[List[str]]:
+        """Mongoose's syncIndexes: creates the schema's indexes, then drops every other index of the
+        collection but ``_id_``; the names of those dropped."""
+        fut: Future[List[str]] = Future(self._connection._host, lambda op: list(op.reply()["dropped"]))
+        fut._op = self._model.sync_indexes(fut._on_op_done)
         return fut
 
     def on(self, event: str, callback: Callable[..., Any]) -> "Model":
@@ -469,7 +618,8 @@ class Cursor:
 
     def _fetch(self) -> Future[None]:
         """The next batch into the buffer (the query itself the first time)."""
-        fut: Future[None] = Future(self._collection._connection._host, self._take_batch)
+        take = self._take_batch if self._collection._connection._tz_aware else naive_transform(self._take_batch)
+        fut: Future[None] = Future(self._collection._connection._host, take)
         try:
             if not self._started:
                 fut._op = self._collection._ext.call(self._kind, self._arg, None, self._options, fut._on_op_done)
@@ -497,6 +647,10 @@ class Cursor:
 
     def __aiter__(self) -> AsyncIterator[Document]:
         return self._aiter()
+
+    def __await__(self) -> Generator[Any, None, List[Document]]:
+        """``await coll.find(...)`` is the list of every document (Mongoose's habit)."""
+        return self.to_list().__await__()
 
     async def _aiter(self) -> AsyncIterator[Document]:
         while True:

@@ -97,3 +97,49 @@ class DeleteResult:
 
     def __repr__(self) -> str:
         return f"DeleteResult({self.raw_result!r})"
+
+
+class BulkWriteResult:
+    """What a ``bulk_write`` did, as PyMongo's: counts of each kind and the upserted ``_id`` of each
+    request that upserted (keyed by the request's index). ``inserted_ids`` (keyed the same way) is
+    mgconn's addition: every inserted document has its ``_id`` before it is sent."""
+
+    __slots__ = ("bulk_api_result",)
+    acknowledged = True
+
+    def __init__(self, raw_result: Dict[str, Any]) -> None:
+        self.bulk_api_result = raw_result
+
+    def _count(self, key: str) -> int:
+        return int(self.bulk_api_result.get(key, 0))
+
+    @property
+    def inserted_count(self) -> int:
+        return self._count("insertedCount")
+
+    @property
+    def matched_count(self) -> int:
+        return self._count("matchedCount")
+
+    @property
+    def modified_count(self) -> int:
+        return self._count("modifiedCount")
+
+    @property
+    def deleted_count(self) -> int:
+        return self._count("deletedCount")
+
+    @property
+    def upserted_count(self) -> int:
+        return self._count("upsertedCount")
+
+    @property
+    def upserted_ids(self) -> Dict[int, Any]:
+        return {int(k): v for k, v in self.bulk_api_result.get("upsertedIds", {}).items()}
+
+    @property
+    def inserted_ids(self) -> Dict[int, Any]:
+        return {int(k): v for k, v in self.bulk_api_result.get("insertedIds", {}).items()}
+
+    def __repr__(self) -> str:
+        return f"BulkWriteResult({self.bulk_api_result!r})"

@@ -111,6 +111,33 @@ function scenarios.initial_failure()
   return { events = events, outcomes = array({ o }), values = { readyState = conn.readyState } }
 end
 
+function scenarios.everyday_operations()
+  local conn = mgconn.createConnection(URI)
+  local Item = conn:model("Item", mgconn.Schema({ name = "string", n = "number" }))
+  assert(Item:insertMany({ { _id = 1, name = "a", n = 1 }, { _id = 2, name = "b", n = 2 },
+                           { _id = 3, name = "a", n = 3 } }):wait(10))
+  local bulk = assert(Item:bulkWrite({
+    { insertOne = { document = { _id = 4, name = "c", n = 4 } } },
+    { updateOne = { filter = { _id = 1 }, update = { ["$set"] = { n = 10 } } } },
+    { updateMany = { filter = { name = "a" }, update = { ["$inc"] = { n = 1 } } } },
+    { deleteOne = { filter = { _id = 2 } } },
+  }):wait(10))
+  local updated = Item:findOneAndUpdate({ _id = 3 }, { ["$set"] = { name = "z" } }, { new = true }):wait(10)
+  local before = Item:findOneAndUpdate({ _id = 4 }, { ["$set"] = { n = 40 } }):wait(10)
+  local deleted = Item:findOneAndDelete({ _id = 1 }):wait(10)
+  local names = Item:distinct("name"):wait(10)
+  table.sort(names)
+  assert(Item:createIndexes({ { key = { n = 1 } } }):wait(10))
+  local indexes = {}
+  for i, ix in ipairs(Item:listIndexes():wait(10)) do indexes[i] = ix.name end
+  table.sort(indexes)
+  local values = { bulk = array({ bulk.insertedCount, bulk.matchedCount, bulk.modifiedCount, bulk.deletedCount }),
+                   updated = updated, before = before, deleted = deleted, names = array(names),
+                   indexes = array(indexes), count = Item:countDocuments({}):wait(10) }
+  conn:close():wait(10)
+  return { values = values }
+end
+
 function scenarios.buffered_before_open()
   local conn = mgconn.createConnection()
   local User = conn:model("User", schema())

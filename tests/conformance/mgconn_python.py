@@ -209,6 +209,30 @@ async def use_db() -> Dict[str, Any]:
     return {"values": values}
 
 
+async def everyday_operations() -> Dict[str, Any]:
+    conn = mgconn.create_connection(URI)
+    Item = conn.model("Item", mgconn.Schema({"name": str, "n": int}))
+    await Item.insert_many([{"_id": 1, "name": "a", "n": 1}, {"_id": 2, "name": "b", "n": 2},
+                            {"_id": 3, "name": "a", "n": 3}])
+    bulk = await Item.bulk_write([
+        mgconn.InsertOne({"_id": 4, "name": "c", "n": 4}),
+        mgconn.UpdateOne({"_id": 1}, {"$set": {"n": 10}}),
+        mgconn.UpdateMany({"name": "a"}, {"$inc": {"n": 1}}),
+        mgconn.DeleteOne({"_id": 2}),
+    ])
+    updated = await Item.find_one_and_update({"_id": 3}, {"$set": {"name": "z"}},
+                                             return_document=mgconn.ReturnDocument.AFTER)
+    before = await Item.find_one_and_update({"_id": 4}, {"$set": {"n": 40}})
+    deleted = await Item.find_one_and_delete({"_id": 1})
+    await Item.create_indexes([{"key": {"n": 1}}])
+    values = {"bulk": [bulk.inserted_count, bulk.matched_count, bulk.modified_count, bulk.deleted_count],
+              "updated": updated, "before": before, "deleted": deleted, "names": sorted(await Item.distinct("name")),
+              "indexes": sorted(ix["name"] for ix in await Item.list_indexes()),
+              "count": await Item.count_documents({})}
+    await conn.close()
+    return {"values": values}
+
+
 async def models() -> Dict[str, Any]:
     conn = mgconn.create_connection()
     s1, s2 = schema(), schema()

@@ -184,6 +184,7 @@ SCENARIOS = [
     Scenario("use_db", "useDb with and without cache",
              compare=lambda t: {**t, "values": {k: v for k, v in t["values"].items() if k != "childName"}}),
     Scenario("models", "model overwrite and missing model"),
+    Scenario("everyday_operations", "bulkWrite, findOneAndUpdate / Delete, distinct, listIndexes"),
     Scenario("pluralize", f"pluralisation ({len(APPENDIX)} appendix names + 50 generated)",
              arg=APPENDIX + generated_names()),
     Scenario("autocreate_capped", "autoCreate of a capped collection"),

@@ -532,6 +532,10 @@ new_int64 (ext_state *st, long long n)
    return r;
 }
 
+/* Set while decoding for a connection made with tz_aware=False: datetimes come back naive (UTC).
+ * Per thread: decoding calls back into Python, where another thread may decode meanwhile. */
+static _Thread_local bool naive_datetimes;
+
 static PyObject *
 decode_value (ext_state *st, bson_iter_t *it, int depth)
 {
@@ -589,8 +593,8 @@ decode_value (ext_state *st, bson_iter_t *it, int depth)
       civil_from_days (days, &y, &m, &d);
       if (capi && y >= 1 && y <= 9999) {
          return capi->DateTime_FromDateAndTime (y, m, d, (int) (rest / 3600000), (int) (rest / 60000 % 60),
-                                                (int) (rest / 1000 % 60), (int) (rest % 1000) * 1000, st->utc,
-                                                capi->DateTimeType);
+                                                (int) (rest / 1000 % 60), (int) (rest % 1000) * 1000,
+                                                naive_datetimes ? Py_None : st->utc, capi->DateTimeType);
       }
       /* outside datetime's years: its own error, from the slow path */
       return PyObject_CallFunction (st->fromtimestamp, "dO", (double) ms / 1000.0, st->utc);
@@ -746,6 +750,16 @@ decode_iter (ext_state *st, bson_iter_t *it, int as_array, int depth)
       st->size_hints[hint_set] = (uint16_t) (n < 1024 ? n : 1024);
    }
    return out;
+}
+
+PyObject *
+ext_decode_document_naive (ext_state *st, const uint8_t *data, size_t len)
+{
+   PyObject *r;
+   naive_datetimes = true;
+   r = ext_decode_document (st, data, len, 0);
+   naive_datetimes = false;
+   return r;
 }
 
 PyObject *

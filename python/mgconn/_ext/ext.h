@@ -81,6 +81,7 @@ typedef struct {
    mgconn_connection *conn;
    RuntimeObject *runtime;
    PyObject *on_event; /* callable (name, error or None), or NULL */
+   PyObject *on_command; /* callable (event dict), or NULL: command monitoring */
 } ConnectionObject;
 
 typedef struct {
@@ -125,6 +126,8 @@ int ext_encode_document (ext_state *st, PyObject *obj, bson_t *out, const char *
 int ext_encode_array (ext_state *st, PyObject *obj, bson_t *out, const char *root);
 /* BSON document -> dict (or list when as_array). */
 PyObject *ext_decode_document (ext_state *st, const uint8_t *data, size_t len, int as_array);
+/* The same with datetimes naive (in UTC), for tz_aware=False. */
+PyObject *ext_decode_document_naive (ext_state *st, const uint8_t *data, size_t len);
 /* The Python exception object for an mgconn_error (mgconn.errors via make_error). */
 PyObject *ext_error_object (ext_state *st, const mgconn_error *e);
 /* Raises the error of the last failed mgconn call on this thread. Returns NULL. */

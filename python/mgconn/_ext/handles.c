@@ -89,6 +89,7 @@ wrap_connection (ext_state *st, RuntimeObject *rt, mgconn_connection *conn)
    Py_INCREF (rt);
    self->runtime = rt;
    self->on_event = NULL;
+   self->on_command = NULL;
    mgconn_connection_on (conn, NULL, event_trampoline, self);
    PyObject_GC_Track (self);
    return self;
@@ -131,6 +132,7 @@ Connection_dealloc (ConnectionObject *self)
       mgconn_connection_free (self->conn); /* no event reaches this object after it */
    }
    Py_CLEAR (self->on_event);
+   Py_CLEAR (self->on_command);
    Py_CLEAR (self->runtime);
    tp->tp_free (self);
    Py_DECREF (tp);
@@ -141,6 +143,7 @@ Connection_traverse (ConnectionObject *self, visitproc visit, void *arg)
 {
    Py_VISIT (Py_TYPE (self));
    Py_VISIT (self->on_event);
+   Py_VISIT (self->on_command);
    Py_VISIT (self->runtime);
    return 0;
 }
@@ -149,6 +152,7 @@ static int
 Connection_clear (ConnectionObject *self)
 {
    Py_CLEAR (self->on_event);
+   Py_CLEAR (self->on_command);
    return 0;
 }
 
@@ -156,6 +160,40 @@ static PyObject *
 Connection_set_listener (ConnectionObject *self, PyObject *callback)
 {
    Py_XSETREF (self->on_event, callback == Py_None ? NULL : Py_NewRef (callback));
+   Py_RETURN_NONE;
+}
+
+static void
+command_trampoline (mgconn_connection *conn, const uint8_t *event, size_t len, void *userdata)
+{
+   ConnectionObject *self = userdata;
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *doc, *r;
+   (void) conn;
+   if (!self->on_command || !(doc = ext_decode_document (st, event, len, 0))) {
+      if (PyErr_Occurred ()) {
+         ext_report_callback_error ("command listener", NULL);
+      }
+      return;
+   }
+   r = PyObject_CallOneArg (self->on_command, doc);
+   if (!r) {
+      ext_report_callback_error ("command listener", self->on_command);
+   }
+   Py_XDECREF (r);
+   Py_DECREF (doc);
+}
+
+/* set_command_listener(callable or None): callable(event dict) for every command event. */
+static PyObject *
+Connection_set_command_listener (ConnectionObject *self, PyObject *callback)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   bool on = callback != Py_None;
+   if (mgconn_connection_on_command (self->conn, on ? command_trampoline : NULL, self) != 0) {
+      return ext_raise_last (st);
+   }
+   Py_XSETREF (self->on_command, on ? Py_NewRef (callback) : NULL);
    Py_RETURN_NONE;
 }
 
@@ -302,6 +340,45 @@ Connection_drop_database (ConnectionObject *self, PyObject *args)
       return NULL;
    }
    return start_op (st, self->runtime, callback, 0, start_drop_database, &c);
+}
+
+typedef struct {
+   mgconn_connection *conn;
+   bool databases;
+   const uint8_t *filter, *opts;
+   size_t filter_len, opts_len;
+} list_ctx;
+
+static int
+start_list (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   list_ctx *c = ctx;
+   return c->databases ? mgconn_connection_list_databases (out, c->conn, c->opts, c->opts_len, cb, ud)
+                       : mgconn_connection_list_collections (out, c->conn, c->filter, c->filter_len, c->opts,
+                                                             c->opts_len, cb, ud);
+}
+
+/* list(what, filter=None, options=None, callback=None): what is "collections" or "databases"
+ * (a database listing takes its filter among the options). */
+static PyObject *
+Connection_list (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *filter = Py_None, *options = Py_None, *callback = Py_None, *r = NULL;
+   const char *what;
+   bson_t f = BSON_INITIALIZER, o = BSON_INITIALIZER;
+   list_ctx c = {self->conn, false, NULL, NULL, 0, 0};
+   if (!PyArg_ParseTuple (args, "s|OOO", &what, &filter, &options, &callback)) {
+      return NULL;
+   }
+   c.databases = strcmp (what, "databases") == 0;
+   if (opt_doc (st, filter, &f, "filter", &c.filter, &c.filter_len) == 0 &&
+       opt_doc (st, options, &o, "options", &c.opts, &c.opts_len) == 0) {
+      r = start_op (st, self->runtime, callback, 0, start_list, &c);
+   }
+   bson_destroy (&f);
+   bson_destroy (&o);
+   return r;
 }
 
 static CollectionObject *
@@ -467,6 +544,8 @@ Connection_get_id (ConnectionObject *self, void *unused)
 
 static PyMethodDef Connection_methods[] = {
    {"set_listener", (PyCFunction) Connection_set_listener, METH_O, "listener(name, error_or_None) for every event"},
+   {"set_command_listener", (PyCFunction) Connection_set_command_listener, METH_O,
+    "listener(event dict) for every command event, or None"},
    {"open", (PyCFunction) Connection_open, METH_VARARGS, "open(uri, options=None)"},
    {"close", (PyCFunction) Connection_close, METH_VARARGS, "close(force=False, callback=None) -> Op"},
    {"when_open", (PyCFunction) Connection_when_open, METH_VARARGS,
@@ -475,6 +554,8 @@ static PyMethodDef Connection_methods[] = {
    {"create_collection", (PyCFunction) Connection_create_collection, METH_VARARGS,
     "create_collection(name, options=None, callback=None)"},
    {"drop_database", (PyCFunction) Connection_drop_database, METH_VARARGS, "drop_database(callback=None)"},
+   {"list", (PyCFunction) Connection_list, METH_VARARGS,
+    "list(\"collections\" | \"databases\", filter=None, options=None, callback=None)"},
    {"collection", (PyCFunction) Connection_collection, METH_O, "collection(name) -> Collection"},
    {"use_db", (PyCFunction) Connection_use_db, METH_VARARGS, "use_db(name, use_cache=False) -> Connection"},
    {"model", (PyCFunction) Connection_model, METH_VARARGS, "model(name, schema=None, collection=None) -> Model"},
@@ -577,6 +658,13 @@ static const coll_op coll_ops[] = {
    {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}, NULL},
    {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}, "indexes"},
    {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}, NULL},
+   {"bulk_write", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_bulk_write}, "requests"},
+   {"find_one_and_update", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_find_one_and_update}, "filter"},
+   {"find_one_and_replace", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_find_one_and_replace}, "filter"},
+   {"find_one_and_delete", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one_and_delete}, "filter"},
+   {"distinct", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_distinct}, NULL},
+   {"list_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_list_indexes}, NULL},
+   {"drop_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_drop_indexes}, NULL},
 };
 
 /* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
@@ -649,7 +737,7 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
    }
    if (c.def->shape == ARGS_A_B_OPTS && b == Py_None) {
       PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not None", name,
-                    strcmp (name, "replace_one") == 0 ? "replacement" : "update");
+                    strstr (name, "replace") ? "replacement" : "update");
       goto done;
    }
    if (a != Py_None) {
@@ -660,7 +748,7 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
       c.a = &ba;
    }
    if (b != Py_None) {
-      if (ext_encode_document (st, b, &bb, strcmp (name, "replace_one") == 0 ? "replacement" : "update") < 0) {
+      if (ext_encode_document (st, b, &bb, strstr (name, "replace") ? "replacement" : "update") < 0) {
          goto done;
       }
       c.b = &bb;
@@ -929,6 +1017,23 @@ Model_init (ModelObject *self, PyObject *args)
                     self->model);
 }
 
+static int
+start_sync_indexes (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   return mgconn_model_sync_indexes (out, ctx, cb, ud);
+}
+
+static PyObject *
+Model_sync_indexes (ModelObject *self, PyObject *args)
+{
+   PyObject *callback = Py_None;
+   if (!PyArg_ParseTuple (args, "|O", &callback)) {
+      return NULL;
+   }
+   return start_op (ext_state_of_type (Py_TYPE (self)), self->connection->runtime, callback, 0, start_sync_indexes,
+                    self->model);
+}
+
 static PyObject *
 Model_get_collection (ModelObject *self, void *unused)
 {
@@ -954,6 +1059,7 @@ Model_get_connection (ModelObject *self, void *unused)
 static PyMethodDef Model_methods[] = {
    {"set_index_listener", (PyCFunction) Model_set_index_listener, METH_O, "listener(error_or_None)"},
    {"init", (PyCFunction) Model_init, METH_VARARGS, "init(callback=None) -> Op"},
+   {"sync_indexes", (PyCFunction) Model_sync_indexes, METH_VARARGS, "sync_indexes(callback=None) -> Op"},
    {NULL, NULL, 0, NULL},
 };
 

@@ -210,6 +210,16 @@ Op_wait (OpObject *self, PyObject *args)
 }
 
 static PyObject *
+Op_reply_naive (OpObject *self, PyObject *unused)
+{
+   const uint8_t *data;
+   size_t len;
+   (void) unused;
+   mgconn_op_reply (self->op, &data, &len);
+   return ext_decode_document_naive (ext_state_of_type (Py_TYPE (self)), data, len);
+}
+
+static PyObject *
 Op_reply (OpObject *self, PyObject *unused)
 {
    const uint8_t *data;
@@ -271,6 +281,7 @@ Op_get_status (OpObject *self, void *unused)
 static PyMethodDef Op_methods[] = {
    {"wait", (PyCFunction) Op_wait, METH_VARARGS, "wait(timeout=None) -> status: block, dispatching meanwhile"},
    {"reply", (PyCFunction) Op_reply, METH_NOARGS, "the reply document"},
+   {"reply_naive", (PyCFunction) Op_reply_naive, METH_NOARGS, "the reply document, datetimes naive (UTC)"},
    {"error", (PyCFunction) Op_error, METH_NOARGS, "the mgconn.errors exception, or None"},
    {"cancel", (PyCFunction) Op_cancel, METH_NOARGS, "cancel if not sent yet; True when cancelled"},
    {"cursor", (PyCFunction) Op_cursor, METH_NOARGS, "the open cursor of a find/aggregate, or None"},

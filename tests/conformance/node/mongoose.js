@@ -202,6 +202,29 @@ const scenarios = {
     await conn.close();
     return { values };
   },
+  async everyday_operations() {
+    const conn = mongoose.createConnection(uri);
+    const Item = conn.model('Item', new mongoose.Schema({ _id: Number, name: String, n: Number }, { versionKey: false }));
+    await Item.insertMany([{ _id: 1, name: 'a', n: 1 }, { _id: 2, name: 'b', n: 2 }, { _id: 3, name: 'a', n: 3 }]);
+    const bulk = await Item.bulkWrite([
+      { insertOne: { document: { _id: 4, name: 'c', n: 4 } } },
+      { updateOne: { filter: { _id: 1 }, update: { $set: { n: 10 } } } },
+      { updateMany: { filter: { name: 'a' }, update: { $inc: { n: 1 } } } },
+      { deleteOne: { filter: { _id: 2 } } },
+    ]);
+    const updated = await Item.findOneAndUpdate({ _id: 3 }, { $set: { name: 'z' } }, { new: true }).lean();
+    const before = await Item.findOneAndUpdate({ _id: 4 }, { $set: { n: 40 } }).lean();
+    const deleted = await Item.findOneAndDelete({ _id: 1 }).lean();
+    const names = (await Item.distinct('name')).sort();
+    await Item.collection.createIndex({ n: 1 });
+    const indexes = (await Item.listIndexes()).map((ix) => ix.name).sort();
+    const values = {
+      bulk: [bulk.insertedCount, bulk.matchedCount, bulk.modifiedCount, bulk.deletedCount],
+      updated, before, deleted, names, indexes, count: await Item.countDocuments({}),
+    };
+    await conn.close();
+    return { values };
+  },
   async models() {
     const conn = mongoose.createConnection();
     const s1 = schema(), s2 = schema();
