@@ -14,9 +14,7 @@ local function rss_kib()
   return pages * 4
 end
 
--- socketTimeoutMS: as in worker.py (a request FerretDB leaves unanswered after a restart is sent again)
-local conn = mgconn.createConnection(URI, { heartbeatFrequencyMS = 500, serverSelectionTimeoutMS = 30000,
-                                            socketTimeoutMS = 4000 })
+local conn = mgconn.createConnection(URI, { heartbeatFrequencyMS = 500, serverSelectionTimeoutMS = 30000 })
 assert(conn:asPromise():wait(30), "the soak's Lua connection did not open")
 local docs = conn:collection("soak")
 

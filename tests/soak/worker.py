@@ -25,12 +25,7 @@ def rss_kib() -> int:
 
 
 async def main() -> None:
-    # socketTimeoutMS: right after a restart FerretDB has left a request unanswered for seconds (seen
-    # once in four soaks: an insert sent again after one kill still had no reply at the next, 7 s later,
-    # past its bufferTimeoutMS); a socket timeout ends such a wait and the insert is sent again, as a
-    # deployment with a socket timeout would have it.
-    conn = mgconn.create_connection(URI, heartbeatFrequencyMS=500, serverSelectionTimeoutMS=30000,
-                                    socketTimeoutMS=4000)
+    conn = mgconn.create_connection(URI, heartbeatFrequencyMS=500, serverSelectionTimeoutMS=30000)
     await conn
     docs = conn.collection("soak")
     acked: List[str] = []
