@@ -14,7 +14,9 @@ local function rss_kib()
   return pages * 4
 end
 
-local conn = mgconn.createConnection(URI, { heartbeatFrequencyMS = 500, serverSelectionTimeoutMS = 30000 })
+-- bufferTimeoutMS 30 s: as in worker.py (what is lost, not whether a deadline holds)
+local conn = mgconn.createConnection(URI, { heartbeatFrequencyMS = 500, serverSelectionTimeoutMS = 30000,
+                                            bufferTimeoutMS = 30000 })
 assert(conn:asPromise():wait(30), "the soak's Lua connection did not open")
 local docs = conn:collection("soak")
 
