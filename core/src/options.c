@@ -14,6 +14,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* libmongoc's validation of a URI's options as a whole. Not in its public header but exported (1.23
+ * and 2.5): its own comment asks for it to be called after options are set explicitly. */
+bool mongoc_uri_finalize (mongoc_uri_t *uri, bson_error_t *error);
+
 typedef enum {
    OPT_OWN_BOOL,   /* mgconn's own, bool */
    OPT_OWN_INT,    /* mgconn's own, integer */
@@ -59,6 +63,7 @@ static const opt_def options[] = {
    DRV ("safe", NULL, OPT_SPECIAL, 0, 1),
    DRV ("readPreferenceTags", NULL, OPT_SPECIAL, 0, 0),
    DRV ("authMechanismProperties", NULL, OPT_SPECIAL, 0, 0),
+   DRV ("gssapiServiceName", NULL, OPT_SPECIAL, 0, 0),
    DRV ("authSource", MONGOC_URI_AUTHSOURCE, OPT_STRING, 0, 0),
    DRV ("authMechanism", MONGOC_URI_AUTHMECHANISM, OPT_STRING, 0, 0),
    DRV ("replicaSet", MONGOC_URI_REPLICASET, OPT_STRING, 0, 0),
@@ -328,7 +333,6 @@ apply_auth_mechanism_properties (mg_options *o, const opt_def *def, const bson_i
    static const char *const shape = "a table/document of strings (e.g. {\"SERVICE_NAME\": \"mongodb\"})";
    bson_iter_t prop;
    bson_t props = BSON_INITIALIZER;
-   bool has_service_name = false;
    if (!BSON_ITER_HOLDS_DOCUMENT (it) || !bson_iter_recurse (it, &prop)) {
       char got[160];
       describe_value (it, got, sizeof got);
@@ -350,12 +354,6 @@ apply_auth_mechanism_properties (mg_options *o, const opt_def *def, const bson_i
                          "Option \"%s\" must be %s, got a value that is not a string for the property \"%s\"",
                          def->name, shape, key);
       }
-      has_service_name |= strcasecmp (key, "SERVICE_NAME") == 0;
-   }
-   /* GSSAPI's default service name, which libmongoc adds to the string's properties */
-   const char *mech = mongoc_uri_get_auth_mechanism (o->uri);
-   if (mech && strcasecmp (mech, "GSSAPI") == 0 && !has_service_name) {
-      BSON_APPEND_UTF8 (&props, "SERVICE_NAME", "mongodb");
    }
    bool ok = mongoc_uri_set_mechanism_properties (o->uri, &props);
    bson_destroy (&props);
@@ -386,6 +384,14 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
       return apply_read_preference_tags (o, def, it, error);
    } else if (strcasecmp (def->name, "authMechanismProperties") == 0) {
       return apply_auth_mechanism_properties (o, def, it, error);
+   } else if (strcasecmp (def->name, "gssapiServiceName") == 0) {
+      /* libmongoc's deprecated spelling: in the string it is ignored once authMechanismProperties
+       * holds a SERVICE_NAME, which the parsed URI always does for GSSAPI, so as an option it could
+       * only be ignored or differ: refused, naming the spelling that works both ways. */
+      return mg_fail (error, MGCONN_ERR_OPTION,
+                      "Option \"gssapiServiceName\" is deprecated and not taken as an option: use "
+                      "authMechanismProperties with SERVICE_NAME (e.g. {\"SERVICE_NAME\": \"%s\"})",
+                      BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, NULL) : "mongodb");
    } else if (strcasecmp (def->name, "maxStalenessSeconds") == 0) {
       /* as in the string: -1 is "no maximum", 0 and other negatives are refused (libmongoc only warns) */
       if (!get_int (it, &v) || v == 0 || v < -1 || v > INT32_MAX) {
@@ -772,6 +778,15 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
       }
    }
    if (rc != 0) {
+      goto done;
+   }
+   /* The checks libmongoc makes on the string's options as a whole (tlsInsecure with
+    * tlsAllowInvalidCertificates, directConnection with several seeds, loadBalanced with replicaSet,
+    * srvServiceName without mongodb+srv, an authMechanism's needs): made again on the options, here
+    * rather than when the first worker makes the client pool (libmongoc runs the same function on
+    * the pool's URI then, and the pool would only be invalid). */
+   if (opts && !bson_empty (opts) && !mongoc_uri_finalize (o->uri, &be)) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid options: %s", be.message);
       goto done;
    }
    if (!mongoc_read_prefs_is_valid (mongoc_uri_get_read_prefs_t (o->uri))) {

@@ -6,6 +6,7 @@
 #include "connection.h" /* white box: what libmongoc receives */
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -77,6 +78,8 @@ test_bad_options_are_option_errors_naming_the_option (void)
       {"mongodb://127.0.0.1:1/x", "{\"authMechanismProperties\": {\"SERVICE_NAME\": 5}}",
        {"authMechanismProperties", "\"SERVICE_NAME\""}},
       {"mongodb://127.0.0.1:1/x", "{\"authMechanism\": \"BOGUS\"}", {"authMechanism", "SCRAM-SHA-256"}},
+      {"mongodb://127.0.0.1:1/x", "{\"gssapiServiceName\": \"other\"}", {"gssapiServiceName", "authMechanismProperties", "SERVICE_NAME"}},
+      {"mongodb://127.0.0.1:1/x", "{\"tlsInsecure\": true, \"tlsAllowInvalidCertificates\": true}", {"tlsinsecure", "tlsallowinvalidcertificates"}},
       {"postgres://127.0.0.1/x", NULL, {"Invalid connection string", "postgres"}},
       {"mongodb://", NULL, {"Invalid connection string"}},
       {"mongodb://127.0.0.1:99999/x", NULL, {"Invalid connection string"}},
@@ -294,6 +297,36 @@ test_connection_string_options_work_as_options (void)
    bson_destroy (opts);
 }
 
+static int
+compare_keys (const void *a, const void *b)
+{
+   return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The URI's options as JSON, keys sorted: which option came first is no difference to libmongoc. */
+static char *
+sorted_options_json (const bson_t *options)
+{
+   const char *keys[128];
+   size_t n = 0;
+   bson_iter_t it;
+   bson_t sorted = BSON_INITIALIZER;
+   if (bson_iter_init (&it, options)) {
+      while (n < 128 && bson_iter_next (&it)) {
+         keys[n++] = bson_iter_key (&it);
+      }
+   }
+   qsort (keys, n, sizeof keys[0], compare_keys);
+   for (size_t i = 0; i < n; i++) {
+      if (bson_iter_init_find (&it, options, keys[i])) {
+         bson_append_iter (&sorted, keys[i], -1, &it);
+      }
+   }
+   char *json = bson_as_canonical_extended_json (&sorted, NULL);
+   bson_destroy (&sorted);
+   return json;
+}
+
 /* Everything libmongoc reads from a URI when it makes a client, as one line to compare. */
 static char *
 driver_view (const mongoc_uri_t *uri)
@@ -301,7 +334,7 @@ driver_view (const mongoc_uri_t *uri)
    const mongoc_read_prefs_t *rp = mongoc_uri_get_read_prefs_t (uri);
    const mongoc_write_concern_t *wc = mongoc_uri_get_write_concern (uri);
    const mongoc_read_concern_t *rc = mongoc_uri_get_read_concern (uri);
-   char *opts = bson_as_canonical_extended_json (mongoc_uri_get_options (uri), NULL);
+   char *opts = sorted_options_json (mongoc_uri_get_options (uri));
    bson_t props;
    char *prop_json = mongoc_uri_get_mechanism_properties (uri, &props) ? bson_as_canonical_extended_json (&props, NULL)
                                                                        : bson_strdup ("-");
@@ -427,7 +460,19 @@ test_every_uri_option_has_the_same_effect_as_an_option (void)
       {plain, "sslCertificateAuthorityFile=%2Fetc%2Fca.pem", "{\"sslCertificateAuthorityFile\": \"/etc/ca.pem\"}"},
       {plain, "sslAllowInvalidCertificates=true", "{\"sslAllowInvalidCertificates\": true}"},
       {plain, "sslAllowInvalidHostnames=true", "{\"sslAllowInvalidHostnames\": true}"},
+      {plain, "canonicalizeHostname=true", "{\"canonicalizeHostname\": true}"},
+      {plain, "sslClientCertificateKeyPassword=k3y", "{\"sslClientCertificateKeyPassword\": \"k3y\"}"},
+      {"mongodb+srv://cluster.example.com/x?", "srvServiceName=custom", "{\"srvServiceName\": \"custom\"}"},
+      {"mongodb+srv://cluster.example.com/x?", "srvMaxHosts=2", "{\"srvMaxHosts\": 2}"},
       /* refused both ways */
+      {plain, "srvServiceName=custom", "{\"srvServiceName\": \"custom\"}"},
+      {plain, "srvMaxHosts=2", "{\"srvMaxHosts\": 2}"},
+      {"mongodb+srv://cluster.example.com/x?replicaSet=rs0&", "srvMaxHosts=2", "{\"srvMaxHosts\": 2}"},
+      {"mongodb://127.0.0.1,127.0.0.2/x?", "directConnection=true", "{\"directConnection\": true}"},
+      {"mongodb://127.0.0.1/x?replicaSet=rs0&", "loadBalanced=true", "{\"loadBalanced\": true}"},
+      {"mongodb://127.0.0.1/x?tlsInsecure=true&", "tlsAllowInvalidHostnames=true", "{\"tlsAllowInvalidHostnames\": true}"},
+      {plain, "authMechanism=SCRAM-SHA-256", "{\"authMechanism\": \"SCRAM-SHA-256\"}"},
+      {"mongodb://127.0.0.1/x?authMechanism=MONGODB-AWS&", "authMechanismProperties=FROB:1", "{\"authMechanismProperties\": {\"FROB\": \"1\"}}"},
       {plain, "maxStalenessSeconds=120", "{\"maxStalenessSeconds\": 120}"},
       {plain, "readPreferenceTags=dc:ny", "{\"readPreferenceTags\": [{\"dc\": \"ny\"}]}"},
       {plain, "authMechanism=BOGUS", "{\"authMechanism\": \"BOGUS\"}"},
