@@ -292,6 +292,13 @@ apply_read_preference_tags (mg_options *o, const opt_def *def, const bson_iter_t
       uint32_t len;
       const uint8_t *data;
       bson_t set;
+      if (BSON_ITER_HOLDS_ARRAY (&sets) && bson_iter_recurse (&sets, &tag) && !bson_iter_next (&tag)) {
+         /* an empty table from Lua arrives as an empty array: the empty tag set (any server) */
+         bson_t none = BSON_INITIALIZER;
+         bson_uint32_to_string (n++, &k, key, sizeof key);
+         BSON_APPEND_DOCUMENT (&tags, k, &none);
+         continue;
+      }
       if (!BSON_ITER_HOLDS_DOCUMENT (&sets) || !bson_iter_recurse (&sets, &tag)) {
          char got[160];
          describe_value (&sets, got, sizeof got);
@@ -333,7 +340,9 @@ apply_auth_mechanism_properties (mg_options *o, const opt_def *def, const bson_i
    static const char *const shape = "a table/document of strings (e.g. {\"SERVICE_NAME\": \"mongodb\"})";
    bson_iter_t prop;
    bson_t props = BSON_INITIALIZER;
-   if (!BSON_ITER_HOLDS_DOCUMENT (it) || !bson_iter_recurse (it, &prop)) {
+   bool empty_array = BSON_ITER_HOLDS_ARRAY (it) && bson_iter_recurse (it, &prop) && !bson_iter_next (&prop);
+   /* an empty table from Lua arrives as an empty array: no properties */
+   if (!empty_array && (!BSON_ITER_HOLDS_DOCUMENT (it) || !bson_iter_recurse (it, &prop))) {
       char got[160];
       describe_value (it, got, sizeof got);
       bson_destroy (&props);
@@ -342,7 +351,7 @@ apply_auth_mechanism_properties (mg_options *o, const opt_def *def, const bson_i
       }
       return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s", def->name, shape, got);
    }
-   while (bson_iter_next (&prop)) {
+   while (!empty_array && bson_iter_next (&prop)) {
       const char *key = bson_iter_key (&prop);
       if (BSON_ITER_HOLDS_UTF8 (&prop)) {
          BSON_APPEND_UTF8 (&props, key, bson_iter_utf8 (&prop, NULL));
