@@ -198,6 +198,8 @@ test_password_appears_in_no_error_event_or_log_line (void)
       opts = BCON_NEW ("authMechanism", "MONGODB-AWS", "authMechanismProperties", "{", "AWS_SESSION_TOKEN", secret,
                        "PORT", BCON_INT32 (1), "}");
       CHECK (mgconn_connection_new (&bad, rt, uri, bson_get_data (opts), opts->len, &e) != 0, "int property accepted");
+      CHECK (strstr (e.message, "\"authMechanismProperties\"") && strstr (e.message, "\"PORT\""),
+             "the message does not name the option and the property: %s", e.message);
       capture_error (&cap, &e);
       bson_destroy (opts);
       {
@@ -206,6 +208,7 @@ test_password_appears_in_no_error_event_or_log_line (void)
          opts = BCON_NEW ("authMechanismProperties", text);
       }
       CHECK (mgconn_connection_new (&bad, rt, uri, bson_get_data (opts), opts->len, &e) != 0, "string properties accepted");
+      CHECK (strstr (e.message, "a table/document of strings"), "the message does not say the shape: %s", e.message);
       capture_error (&cap, &e);
       bson_destroy (opts);
    }
