@@ -14,6 +14,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* libmongoc's validation of a URI's options as a whole. Not in its public header but exported (1.23
+ * and 2.5): its own comment asks for it to be called after options are set explicitly. */
+bool mongoc_uri_finalize (mongoc_uri_t *uri, bson_error_t *error);
+
 typedef enum {
    OPT_OWN_BOOL,   /* mgconn's own, bool */
    OPT_OWN_INT,    /* mgconn's own, integer */
@@ -54,7 +58,12 @@ static const opt_def options[] = {
    DRV ("waitQueueTimeoutMS", MONGOC_URI_WAITQUEUETIMEOUTMS, OPT_INT, 0, INT32_MAX),
    DRV ("localThresholdMS", MONGOC_URI_LOCALTHRESHOLDMS, OPT_INT, 0, INT32_MAX),
    DRV ("zlibCompressionLevel", MONGOC_URI_ZLIBCOMPRESSIONLEVEL, OPT_INT, -1, 9),
-   DRV ("wtimeoutMS", MONGOC_URI_WTIMEOUTMS, OPT_INT, 0, INT32_MAX),
+   DRV ("wtimeoutMS", NULL, OPT_SPECIAL, 0, INT32_MAX),
+   DRV ("maxStalenessSeconds", NULL, OPT_SPECIAL, -1, INT32_MAX),
+   DRV ("safe", NULL, OPT_SPECIAL, 0, 1),
+   DRV ("readPreferenceTags", NULL, OPT_SPECIAL, 0, 0),
+   DRV ("authMechanismProperties", NULL, OPT_SPECIAL, 0, 0),
+   DRV ("gssapiServiceName", NULL, OPT_SPECIAL, 0, 0),
    DRV ("authSource", MONGOC_URI_AUTHSOURCE, OPT_STRING, 0, 0),
    DRV ("authMechanism", MONGOC_URI_AUTHMECHANISM, OPT_STRING, 0, 0),
    DRV ("replicaSet", MONGOC_URI_REPLICASET, OPT_STRING, 0, 0),
@@ -238,6 +247,128 @@ warn (mg_options *o, const char *fmt, ...)
    bson_free (line);
 }
 
+/* The URI's own "w" entry, as the string leaves it next to the write concern. libmongoc has no setter
+ * for it (it is neither an int32 nor a string option to mongoc_uri_set_option_*), so the entry is
+ * replaced in the URI's options document itself. */
+static void
+set_uri_w (mongoc_uri_t *uri, int32_t w, const char *w_text)
+{
+   bson_t *uri_options = (bson_t *) mongoc_uri_get_options (uri);
+   bson_t copy = BSON_INITIALIZER;
+   bson_iter_t it;
+   if (bson_iter_init (&it, uri_options)) {
+      while (bson_iter_next (&it)) {
+         if (strcasecmp (bson_iter_key (&it), MONGOC_URI_W) != 0) {
+            bson_append_iter (&copy, bson_iter_key (&it), -1, &it);
+         }
+      }
+   }
+   if (w_text) {
+      BSON_APPEND_UTF8 (&copy, MONGOC_URI_W, w_text);
+   } else {
+      BSON_APPEND_INT32 (&copy, MONGOC_URI_W, w);
+   }
+   bson_reinit (uri_options);
+   bson_concat (uri_options, &copy);
+   bson_destroy (&copy);
+}
+
+/* readPreferenceTags: a list of tag sets tried in order, each a document of strings ({} matches any
+ * server), as the string's repeated readPreferenceTags=dc:ny,rack:1&readPreferenceTags= says. */
+static int
+apply_read_preference_tags (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
+{
+   static const char *const shape = "a list of tag sets, each a table/document of strings (e.g. [{\"dc\": \"ny\"}, {}])";
+   bson_iter_t sets, tag;
+   bson_t tags = BSON_INITIALIZER;
+   uint32_t n = 0;
+   if (!BSON_ITER_HOLDS_ARRAY (it) || !bson_iter_recurse (it, &sets)) {
+      bson_destroy (&tags);
+      return bad_value (error, def, it, shape);
+   }
+   while (bson_iter_next (&sets)) {
+      char key[16];
+      const char *k;
+      uint32_t len;
+      const uint8_t *data;
+      bson_t set;
+      if (BSON_ITER_HOLDS_ARRAY (&sets) && bson_iter_recurse (&sets, &tag) && !bson_iter_next (&tag)) {
+         /* an empty table from Lua arrives as an empty array: the empty tag set (any server) */
+         bson_t none = BSON_INITIALIZER;
+         bson_uint32_to_string (n++, &k, key, sizeof key);
+         BSON_APPEND_DOCUMENT (&tags, k, &none);
+         continue;
+      }
+      if (!BSON_ITER_HOLDS_DOCUMENT (&sets) || !bson_iter_recurse (&sets, &tag)) {
+         char got[160];
+         describe_value (&sets, got, sizeof got);
+         bson_destroy (&tags);
+         return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s at position %u", def->name, shape,
+                         got, (unsigned) n);
+      }
+      while (bson_iter_next (&tag)) {
+         if (!BSON_ITER_HOLDS_UTF8 (&tag)) {
+            char got[160];
+            describe_value (&tag, got, sizeof got);
+            bson_destroy (&tags);
+            return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s for the tag \"%s\"", def->name,
+                            shape, got, bson_iter_key (&tag));
+         }
+      }
+      bson_iter_document (&sets, &len, &data);
+      if (!bson_init_static (&set, data, len)) {
+         bson_destroy (&tags);
+         return bad_value (error, def, it, shape);
+      }
+      bson_uint32_to_string (n++, &k, key, sizeof key);
+      BSON_APPEND_DOCUMENT (&tags, k, &set);
+   }
+   mongoc_read_prefs_t *rp = mongoc_read_prefs_copy (mongoc_uri_get_read_prefs_t (o->uri));
+   mongoc_read_prefs_set_tags (rp, &tags);
+   mongoc_uri_set_read_prefs_t (o->uri, rp);
+   mongoc_read_prefs_destroy (rp);
+   bson_destroy (&tags);
+   return 0;
+}
+
+/* authMechanismProperties: a document of strings (the string's KEY:value,KEY2:value2); true and false
+ * are the strings "true" and "false" there. Values can be secrets (AWS_SESSION_TOKEN): no message
+ * shows one. */
+static int
+apply_auth_mechanism_properties (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
+{
+   static const char *const shape = "a table/document of strings (e.g. {\"SERVICE_NAME\": \"mongodb\"})";
+   bson_iter_t prop;
+   bson_t props = BSON_INITIALIZER;
+   bool empty_array = BSON_ITER_HOLDS_ARRAY (it) && bson_iter_recurse (it, &prop) && !bson_iter_next (&prop);
+   /* an empty table from Lua arrives as an empty array: no properties */
+   if (!empty_array && (!BSON_ITER_HOLDS_DOCUMENT (it) || !bson_iter_recurse (it, &prop))) {
+      char got[160];
+      describe_value (it, got, sizeof got);
+      bson_destroy (&props);
+      if (BSON_ITER_HOLDS_UTF8 (it)) {
+         bson_snprintf (got, sizeof got, "a string");
+      }
+      return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s", def->name, shape, got);
+   }
+   while (!empty_array && bson_iter_next (&prop)) {
+      const char *key = bson_iter_key (&prop);
+      if (BSON_ITER_HOLDS_UTF8 (&prop)) {
+         BSON_APPEND_UTF8 (&props, key, bson_iter_utf8 (&prop, NULL));
+      } else if (BSON_ITER_HOLDS_BOOL (&prop)) {
+         BSON_APPEND_UTF8 (&props, key, bson_iter_bool (&prop) ? "true" : "false");
+      } else {
+         bson_destroy (&props);
+         return mg_fail (error, MGCONN_ERR_OPTION,
+                         "Option \"%s\" must be %s, got a value that is not a string for the property \"%s\"",
+                         def->name, shape, key);
+      }
+   }
+   bool ok = mongoc_uri_set_mechanism_properties (o->uri, &props);
+   bson_destroy (&props);
+   return ok ? 0 : mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", def->name);
+}
+
 static int
 apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
 {
@@ -258,6 +389,47 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
       if (!atomic_exchange (&said[strcasecmp (def->name, "keepAlive") == 0 ? 0 : 1], true)) {
          warn (o, "Option \"%s\" is deprecated and ignored: TCP keep-alive is always on", def->name);
       }
+   } else if (strcasecmp (def->name, "readPreferenceTags") == 0) {
+      return apply_read_preference_tags (o, def, it, error);
+   } else if (strcasecmp (def->name, "authMechanismProperties") == 0) {
+      return apply_auth_mechanism_properties (o, def, it, error);
+   } else if (strcasecmp (def->name, "gssapiServiceName") == 0) {
+      /* libmongoc's deprecated spelling: in the string it is ignored once authMechanismProperties
+       * holds a SERVICE_NAME, which the parsed URI always does for GSSAPI, so as an option it could
+       * only be ignored or differ: refused, naming the spelling that works both ways. */
+      return mg_fail (error, MGCONN_ERR_OPTION,
+                      "Option \"gssapiServiceName\" is deprecated and not taken as an option: use "
+                      "authMechanismProperties with SERVICE_NAME (e.g. {\"SERVICE_NAME\": \"%s\"})",
+                      BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, NULL) : "mongodb");
+   } else if (strcasecmp (def->name, "maxStalenessSeconds") == 0) {
+      /* as in the string: -1 is "no maximum", 0 and other negatives are refused (libmongoc only warns) */
+      if (!get_int (it, &v) || v == 0 || v < -1 || v > INT32_MAX) {
+         return bad_value (error, def, it, "a number of seconds (90 or more), or -1 for no maximum");
+      }
+      mongoc_uri_set_option_as_int32 (o->uri, MONGOC_URI_MAXSTALENESSSECONDS, (int32_t) v);
+      mongoc_read_prefs_t *rp = mongoc_read_prefs_copy (mongoc_uri_get_read_prefs_t (o->uri));
+      mongoc_read_prefs_set_max_staleness_seconds (rp, v);
+      mongoc_uri_set_read_prefs_t (o->uri, rp);
+      mongoc_read_prefs_destroy (rp);
+   } else if (strcasecmp (def->name, "wtimeoutMS") == 0) {
+      if (!get_int (it, &v) || v < 0 || v > INT32_MAX) {
+         return bad_value (error, def, it, "an integer from 0 to 2147483647");
+      }
+      mongoc_uri_set_option_as_int64 (o->uri, MONGOC_URI_WTIMEOUTMS, v);
+      /* the string's wtimeoutMS is the write concern's: libmongoc builds it only while parsing */
+      mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
+      mongoc_write_concern_set_wtimeout_int64 (wc, v);
+      mongoc_uri_set_write_concern (o->uri, wc);
+      mongoc_write_concern_destroy (wc);
+   } else if (strcasecmp (def->name, "safe") == 0) {
+      if (!BSON_ITER_HOLDS_BOOL (it)) {
+         return bad_value (error, def, it, "true or false");
+      }
+      mongoc_uri_set_option_as_bool (o->uri, MONGOC_URI_SAFE, bson_iter_bool (it));
+      mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
+      mongoc_write_concern_set_w (wc, bson_iter_bool (it) ? 1 : MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED);
+      mongoc_uri_set_write_concern (o->uri, wc);
+      mongoc_write_concern_destroy (wc);
    } else if (strcasecmp (def->name, "readPreference") == 0) {
       static const char *const modes[] = {"primary", "primaryPreferred", "secondary", "secondaryPreferred",
                                           "nearest"};
@@ -275,8 +447,11 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
          return bad_value (error, def, it,
                            "one of \"primary\", \"primaryPreferred\", \"secondary\", \"secondaryPreferred\", \"nearest\"");
       }
-      mongoc_read_prefs_t *rp = mongoc_read_prefs_new (values[i]);
+      /* the mode only: tags and maxStalenessSeconds given before it stay */
+      mongoc_read_prefs_t *rp = mongoc_read_prefs_copy (mongoc_uri_get_read_prefs_t (o->uri));
+      mongoc_read_prefs_set_mode (rp, values[i]);
       mongoc_uri_set_read_prefs_t (o->uri, rp);
+      mongoc_uri_set_option_as_utf8 (o->uri, MONGOC_URI_READPREFERENCE, s);
       mongoc_read_prefs_destroy (rp);
    } else if (strcasecmp (def->name, "w") == 0 || strcasecmp (def->name, "journal") == 0) {
       mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
@@ -286,12 +461,16 @@ apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_
             return bad_value (error, def, it, "true or false");
          }
          mongoc_write_concern_set_journal (wc, bson_iter_bool (it));
+         mongoc_uri_set_option_as_bool (o->uri, MONGOC_URI_JOURNAL, bson_iter_bool (it));
       } else if (get_int (it, &v) && v >= 0 && v <= INT32_MAX) {
          mongoc_write_concern_set_w (wc, (int32_t) v);
-      } else if (BSON_ITER_HOLDS_UTF8 (it) && strcmp (bson_iter_utf8 (it, NULL), "majority") == 0) {
+         set_uri_w (o->uri, (int32_t) v, NULL);
+      } else if (BSON_ITER_HOLDS_UTF8 (it) && strcasecmp (bson_iter_utf8 (it, NULL), "majority") == 0) {
          mongoc_write_concern_set_w (wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+         set_uri_w (o->uri, 0, "majority");
       } else if (BSON_ITER_HOLDS_UTF8 (it) && bson_iter_utf8 (it, NULL)[0]) {
          mongoc_write_concern_set_wtag (wc, bson_iter_utf8 (it, NULL));
+         set_uri_w (o->uri, 0, bson_iter_utf8 (it, NULL));
       } else {
          mongoc_write_concern_destroy (wc);
          return bad_value (error, def, it, "a number of servers (0 or more), \"majority\" or a tag set name");
@@ -389,6 +568,17 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
       } else if (strcasecmp (def->name, "authSource") == 0) {
          mongoc_uri_set_auth_source (o->uri, bson_iter_utf8 (it, NULL));
       } else if (strcasecmp (def->name, "authMechanism") == 0) {
+         static const char *const mechanisms[] = {"SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN", "MONGODB-X509",
+                                                  "GSSAPI", "MONGODB-AWS", "MONGODB-OIDC"};
+         size_t m = 0;
+         while (m < 7 && strcasecmp (mechanisms[m], bson_iter_utf8 (it, NULL)) != 0) {
+            m++;
+         }
+         if (m == 7) {
+            return bad_value (error, def, it,
+                              "one of \"SCRAM-SHA-1\", \"SCRAM-SHA-256\", \"PLAIN\", \"MONGODB-X509\", \"GSSAPI\", "
+                              "\"MONGODB-AWS\", \"MONGODB-OIDC\"");
+         }
          mongoc_uri_set_auth_mechanism (o->uri, bson_iter_utf8 (it, NULL));
       } else if (strcasecmp (def->name, "compressors") == 0) {
          /* not a plain string option to libmongoc: its own setter checks each name */
@@ -597,6 +787,21 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
       }
    }
    if (rc != 0) {
+      goto done;
+   }
+   /* The checks libmongoc makes on the string's options as a whole (tlsInsecure with
+    * tlsAllowInvalidCertificates, directConnection with several seeds, loadBalanced with replicaSet,
+    * srvServiceName without mongodb+srv, an authMechanism's needs): made again on the options, here
+    * rather than when the first worker makes the client pool (libmongoc runs the same function on
+    * the pool's URI then, and the pool would only be invalid). */
+   if (opts && !bson_empty (opts) && !mongoc_uri_finalize (o->uri, &be)) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION, "Invalid options: %s", be.message);
+      goto done;
+   }
+   if (!mongoc_read_prefs_is_valid (mongoc_uri_get_read_prefs_t (o->uri))) {
+      rc = mg_fail (error, MGCONN_ERR_OPTION,
+                    "Options \"readPreferenceTags\" and \"maxStalenessSeconds\" need a readPreference other than "
+                    "\"primary\" (the default)");
       goto done;
    }
    if (set_pass && !set_user && !mongoc_uri_get_username (o->uri)) {

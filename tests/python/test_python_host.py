@@ -167,12 +167,36 @@ def test_a_password_with_an_unescaped_at_is_refused_naming_the_fix_and_showing_n
 
 def test_every_connection_string_option_works_as_a_keyword(mongodb_uri):
     conn = mgconn.create_connection(mongodb_uri, readConcernLevel="local", compressors="zlib",
-                                    socketCheckIntervalMS=1000, serverSelectionTryOnce=False)
+                                    socketCheckIntervalMS=1000, serverSelectionTryOnce=False,
+                                    readPreference="secondaryPreferred",
+                                    readPreferenceTags=[{"dc": "ny", "rack": "1"}, {}],
+                                    maxStalenessSeconds=120, w="majority", wtimeoutMS=5000, journal=True,
+                                    authMechanismProperties={"SERVICE_NAME": "mongodb"})
     try:
         conn.wait_open(20)
         assert conn.collection("kw").count_documents({}).result(20) == 0
     finally:
         conn.close().result(20)
+
+
+def test_list_and_dict_options_of_the_wrong_shape_are_named_without_their_secrets():
+    def refused(**options: Any) -> str:
+        with pytest.raises(mgconn.OptionError) as caught:
+            mgconn.create_connection("mongodb://127.0.0.1:1/x", **options)
+        return str(caught.value)
+
+    message = refused(readPreference="nearest", readPreferenceTags={"dc": "ny"})
+    assert '"readPreferenceTags"' in message and "a list of tag sets" in message, message
+    message = refused(readPreference="nearest", readPreferenceTags=["dc:ny"])
+    assert '"readPreferenceTags"' in message and "position 0" in message, message
+    message = refused(readPreferenceTags=[{"dc": "ny"}])  # the default readPreference is primary
+    assert '"readPreferenceTags"' in message and '"primary"' in message, message
+    message = refused(authMechanism="MONGODB-AWS",
+                      authMechanismProperties={"AWS_SESSION_TOKEN": "t0ken-s3cret", "PORT": 5})
+    assert '"authMechanismProperties"' in message and '"PORT"' in message, message
+    assert "t0ken-s3cret" not in message, message
+    message = refused(authMechanismProperties="AWS_SESSION_TOKEN:t0ken-s3cret")
+    assert '"authMechanismProperties"' in message and "t0ken-s3cret" not in message, message
 
 
 def test_pass_with_a_trailing_underscore_is_the_pass_option():
