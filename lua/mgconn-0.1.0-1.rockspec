@@ -24,7 +24,7 @@ description = {
   ]],
   license = "Apache-2.0",
 }
-dependencies = { "lua >= 5.4, < 5.5" }
+dependencies = { "lua >= 5.1, < 5.5" }
 -- The driver itself is in the source (third_party/) and linked in statically; what it needs is not.
 external_dependencies = {
   OPENSSL = { header = "openssl/ssl.h", library = "ssl" }, -- Debian: libssl-dev
