@@ -35,7 +35,7 @@ results=()
 
 mkdir -p build build-asan build-tsan
 run "set-up rerun (no network, nothing rebuilt)" tests/packaging/setup_rerun_check.sh
-run "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMGCONN_LUA_VERSIONS=all
 run "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=address
 run "build (TSan)" build build-tsan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=thread
 
@@ -104,10 +104,41 @@ lua_suite() {
   local tree=build-luarocks
   luarocks --lua-version=5.4 make --tree "$tree" lua/mgconn-0.1.0-1.rockspec > "$tree.log" 2>&1 ||
     { cat "$tree.log"; return 1; }
-  MGCONN_SOURCE_DIR="$top" LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
+  MGCONN_SOURCE_DIR="$top" MGCONN_LUA=lua5.4 LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
     LUA_PATH="$top/$tree/share/lua/5.4/?.lua;$top/lua/spec/?.lua;;" lua5.4 /usr/bin/busted lua/spec
 }
 run "Lua module (luarocks make) and busted specs" lua_suite
+
+other_luas_suite() {
+  # The same specs under every other Lua found here (5.1, 5.2, 5.3, LuaJIT): the module CMake built
+  # for each (build/lua-V/mgconn/core.so beside lua/mgconn.lua), all the specs but install_spec
+  # (the 5.4 run above does the README's luarocks command; here LuaJIT's luarocks make is done once,
+  # for 5.1's tree, which LuaJIT loads); and the single-file module of each, loaded alone.
+  local v lua dir tested=() failed_versions=()
+  for v in 5.1 5.2 5.3 luajit; do
+    lua=lua$v; [[ $v == luajit ]] && lua=luajit
+    command -v "$lua" > /dev/null || continue
+    [[ -f build/lua-$v/mgconn/core.so ]] || { echo "$lua is here but build/lua-$v was not built"; failed_versions+=("$v"); continue; }
+    echo "== $lua"
+    dir=$top/build/lua-$v
+    if [[ $v == luajit ]]; then # the rockspec's own build for 5.1, as a LuaJIT user installs it
+      luarocks --lua-version=5.1 make --tree build-luarocks-5.1 lua/mgconn-0.1.0-1.rockspec > build-luarocks-5.1.log 2>&1 ||
+        { cat build-luarocks-5.1.log; failed_versions+=("$v"); continue; }
+      dir=$top/build-luarocks-5.1/lib/lua/5.1
+    fi
+    LUA_CPATH="$top/build/lua-single-$v/?.so" LUA_PATH="/nonexistent/?.lua" \
+      "$lua" -e 'local m = require "mgconn"; assert(m.Int64 and m.connect and m.version)' || failed_versions+=("$v")
+    MGCONN_SOURCE_DIR="$top" MGCONN_LUA=$lua LUA_CPATH="$dir/?.so;;" \
+      LUA_PATH="$top/lua/?.lua;$top/lua/spec/?.lua;;" "$lua" /usr/bin/busted --exclude-pattern=install_spec lua/spec ||
+      failed_versions+=("$v")
+    tested+=("$v")
+  done
+  echo "other Luas tested: ${tested[*]:-none installed}; failed: ${failed_versions[*]:-none}"
+  ((${#failed_versions[@]} == 0))
+}
+run "Lua 5.1, 5.2, 5.3 and LuaJIT besides 5.4 (the specs; the single-file module)" other_luas_suite
+run "A LÖVE game (LuaJIT) under Xvfb, saving through a server kill (docs/examples/love)" \
+  docs/examples/love/run.sh
 run "Lua source rock (scripts/rock.sh, then built from the rock alone)" tests/packaging/rock_check.sh
 
 soak_suite() {
