@@ -117,8 +117,7 @@ def main() -> int:
           f"screenshot {screenshot}")
     for problem in problems:
         print("FAILED:", problem)
-    if not args.screenshot:
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return 1 if problems else 0
 
 
