@@ -16,10 +16,16 @@ local core = require "mgconn.core"
 -- operators, no goto), with the few library differences settled here.
 local unpack = table.unpack or unpack
 local HAS_INTEGERS = math.type ~= nil -- 5.3+: integers; 5.1, 5.2, LuaJIT: every number a double
--- 5.1's xpcall passes no arguments to the function (LuaJIT's does): a closure carries them.
-local function xcall(fn, ...)
-  local n, args = select("#", ...), { ... }
-  return xpcall(function() return fn(unpack(args, 1, n)) end, debug.traceback)
+-- A callback's protected call with a traceback. 5.1's xpcall passes no arguments to the function
+-- (LuaJIT's and 5.2's on do): there, and only there, a closure carries them.
+local xcall
+if select(2, xpcall(function(a) return a end, debug.traceback, true)) == true then
+  xcall = function(fn, ...) return xpcall(fn, debug.traceback, ...) end
+else
+  xcall = function(fn, ...)
+    local n, args = select("#", ...), { ... }
+    return xpcall(function() return fn(unpack(args, 1, n)) end, debug.traceback)
+  end
 end
 
 local M = { version = core.version, null = core.null }
