@@ -114,7 +114,7 @@ def main() -> int:
         problems.append(f"no screenshot at {screenshot}")
     print(f"LÖVE game: {frames} frames, {saves} saves issued, {landed} landed, {failed} failed, stored state "
           f"{stored}; worst frame work in mgconn {worst:.3f} ms, p99 {float(figures['p99_ms']):.3f} ms; "
-          f"screenshot {screenshot}")
+          f"screenshot {screenshot if args.screenshot else 'taken'}")
     for problem in problems:
         print("FAILED:", problem)
     shutil.rmtree(work, ignore_errors=True)
