@@ -1,7 +1,8 @@
 -- Build and install with `luarocks --lua-version=5.4 make lua/mgconn-0.1.0-1.rockspec` from the
 -- repository root (Debian: liblua5.4-dev, libssl-dev, libsasl2-dev and luarocks; scripts/setup.sh
--- installs them). The module is written for Lua 5.4's C API; Debian's luarocks defaults to 5.1, hence
--- the flag. lua/Makefile links in the pinned mongo-c-driver (third_party/), built once per machine by
+-- installs them). One source for Lua 5.1 to 5.4 and LuaJIT: --lua-version=5.1 (which LuaJIT loads
+-- too), 5.2, 5.3 or 5.4 builds for that version (Debian's luarocks defaults to 5.1). lua/Makefile
+-- links in the pinned mongo-c-driver (third_party/), built once per machine by
 -- scripts/build-driver.sh into the deps cache ($MGCONN_DEPS, else .deps) if it is not there yet;
 -- $MGCONN_DRIVER_PREFIX (a build of it) names another.
 package = "mgconn"
@@ -12,7 +13,7 @@ version = "0.1.0-1"
 -- URL yet; rock.sh points `url` at the archive it made while packing.)
 source = { url = "mgconn-0.1.0.tar.gz", dir = "mgconn-0.1.0" }
 description = {
-  summary = "MongoDB connections for Lua 5.4 with Mongoose's behaviour: buffering, events, models",
+  summary = "MongoDB connections for Lua 5.1-5.4 and LuaJIT with Mongoose's behaviour: buffering, events, models",
   detailed = [[
     require "mgconn" gives Lua scripts and the game hosts that embed them connections with events,
     operation buffering, a model registry and server-selection errors that explain themselves, on a
@@ -24,7 +25,7 @@ description = {
   ]],
   license = "Apache-2.0",
 }
-dependencies = { "lua >= 5.4, < 5.5" }
+dependencies = { "lua >= 5.1, < 5.5" }
 -- The driver itself is in the source (third_party/) and linked in statically; what it needs is not.
 external_dependencies = {
   OPENSSL = { header = "openssl/ssl.h", library = "ssl" }, -- Debian: libssl-dev

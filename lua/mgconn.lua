@@ -1,4 +1,4 @@
---- mgconn: MongoDB connections for Lua 5.4 with Mongoose's behaviour (buffering, events, models),
+--- mgconn: MongoDB connections for Lua (5.1 to 5.4, LuaJIT) with Mongoose's behaviour (buffering, events, models),
 --- on a C core that never makes the host's frame wait for the database.
 ---
 ---   local mgconn = require "mgconn"
@@ -11,6 +11,22 @@
 --- Callbacks, listeners and coroutines run only inside mgconn.poll() (or op:wait()), on the
 --- calling thread. Misuse raises; operational failures come back as err tables.
 local core = require "mgconn.core"
+
+-- One source for Lua 5.1 to 5.4 and LuaJIT: written in the syntax they all accept (no integer
+-- operators, no goto), with the few library differences settled here.
+local unpack = table.unpack or unpack
+local HAS_INTEGERS = math.type ~= nil -- 5.3+: integers; 5.1, 5.2, LuaJIT: every number a double
+-- A callback's protected call with a traceback. 5.1's xpcall passes no arguments to the function
+-- (LuaJIT's and 5.2's on do): there, and only there, a closure carries them.
+local xcall
+if select(2, xpcall(function(a) return a end, debug.traceback, true)) == true then
+  xcall = function(fn, ...) return xpcall(fn, debug.traceback, ...) end
+else
+  xcall = function(fn, ...)
+    local n, args = select("#", ...), { ... }
+    return xpcall(function() return fn(unpack(args, 1, n)) end, debug.traceback)
+  end
+end
 
 local M = { version = core.version, null = core.null }
 
@@ -34,19 +50,65 @@ end
 local hexmap = {}
 for i = 0, 255 do hexmap[string.format("%02x", i)] = string.char(i) end
 
-local oid_counter, oid_random = math.random(0, 0xFFFFFF), ""
-for _ = 1, 5 do oid_random = oid_random .. string.char(math.random(0, 255)) end
+-- Before 5.4 math.random starts from the same seed in every process: a table's address (ASLR) and
+-- the time are mixed in, so that two processes do not make the same ObjectIds. (Seeding math.random
+-- itself would change the host's sequence.)
+local oid_salt = (tonumber(tostring({}):match("0x(%x+)") or "0", 16) + os.time()) % 0x100000000
+local oid_counter, oid_random = (math.random(0, 0xFFFFFF) + oid_salt) % 0x1000000, ""
+for i = 1, 5 do
+  oid_random = oid_random .. string.char((math.random(0, 255) + math.floor(oid_salt / 7 ^ i)) % 256)
+end
+
+-- n (0 <= n < 256^width) as `width` big-endian bytes, in arithmetic every Lua version has
+local function big_endian(n, width)
+  local bytes = {}
+  for i = width, 1, -1 do
+    bytes[i] = string.char(n % 256)
+    n = math.floor(n / 256)
+  end
+  return table.concat(bytes)
+end
 
 function M.ObjectId(hex)
   if hex == nil then
-    oid_counter = (oid_counter + 1) & 0xFFFFFF
-    return typed("ObjectId", { bytes = string.pack(">I4", os.time() & 0xFFFFFFFF) .. oid_random
-                                            .. string.pack(">I3", oid_counter) })
+    oid_counter = (oid_counter + 1) % 0x1000000
+    return typed("ObjectId", { bytes = big_endian(os.time() % 0x100000000, 4) .. oid_random
+                                            .. big_endian(oid_counter, 3) })
   end
   assert(type(hex) == "string" and #hex == 24 and hex:match("^%x+$"), "an ObjectId is 24 hex digits")
   return typed("ObjectId", { bytes = (hex:lower():gsub("%x%x", hexmap)) })
 end
-function M.Int64(v) return typed("Int64", { value = math.tointeger(v) or error("Int64 needs an integer") }) end
+-- Int64: a BSON int64 whatever its value. Where Lua has integers (5.3+) `value` is one; without
+-- them (5.1, 5.2, LuaJIT) it is the exact decimal text ("-9007199254740993"): made from an integral
+-- number within +-2^53, from such text, or from a LuaJIT 64-bit cdata (123LL). tostring, == and <
+-- compare exactly on every version; arithmetic is the host's (tonumber(x.value) where 2^53 is enough).
+local INT64_MAX, INT64_MIN = "9223372036854775807", "9223372036854775808" -- the magnitude of the min
+local function canonical_int64(v)
+  if type(v) == "number" then
+    if v ~= math.floor(v) or math.abs(v) > 2 ^ 53 then return nil end
+    return (string.format("%.0f", v):gsub("^%-0$", "0"))
+  end
+  if type(v) == "cdata" then v = tostring(v):gsub("U?LL$", "") end
+  if type(v) ~= "string" then return nil end
+  local sign, digits = v:match("^([+-]?)(%d+)$")
+  if not digits then return nil end
+  digits = digits:gsub("^0+", "")
+  if digits == "" then return "0" end
+  local limit = sign == "-" and INT64_MIN or INT64_MAX
+  if #digits > #limit or (#digits == #limit and digits > limit) then return nil end
+  return (sign == "-" and "-" or "") .. digits
+end
+function M.Int64(v)
+  local value
+  if HAS_INTEGERS then
+    value = math.tointeger(v)
+    if value == nil and type(v) == "string" and canonical_int64(v) then value = math.tointeger(tonumber(v)) end
+  else
+    value = canonical_int64(v)
+  end
+  if value == nil then error("Int64 needs an integer (an integral number, or its decimal text)", 2) end
+  return typed("Int64", { value = value })
+end
 function M.Decimal128(s) return typed("Decimal128", { value = tostring(s) }) end
 function M.Binary(data, subtype) return typed("Binary", { data = data, subtype = subtype or 0 }) end
 function M.Regex(pattern, flags) return typed("Regex", { pattern = pattern, flags = flags or "" }) end
@@ -59,6 +121,25 @@ registry["mgconn.ObjectId"].__tostring = function(o)
   return (o.bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 registry["mgconn.ObjectId"].__eq = function(a, b) return a.bytes == b.bytes end
+do
+  local mt = registry["mgconn.Int64"]
+  mt.__name = "mgconn.Int64"
+  mt.__tostring = function(x) return tostring(x.value) end
+  mt.__eq = function(a, b) return a.value == b.value end
+  local function less(a, b, or_equal)
+    local x, y = a.value, b.value
+    if x == y then return or_equal end
+    if HAS_INTEGERS then return x < y end
+    -- canonical decimal text: by sign, then by length, then digit by digit
+    local nx, ny = x:sub(1, 1) == "-", y:sub(1, 1) == "-"
+    if nx ~= ny then return nx end
+    local shorter = #x < #y or (#x == #y and x < y)
+    if nx then return not shorter end
+    return shorter
+  end
+  mt.__lt = function(a, b) return less(a, b, false) end
+  mt.__le = function(a, b) return less(a, b, true) end
+end
 registry["mgconn.null"].__tostring = function() return "null" end
 registry["mgconn.Error"].__tostring = function(e) return e.category .. "Error: " .. e.message end
 
@@ -110,7 +191,7 @@ local function later(fn) core.post(fn) end
 local function finish(op, err, result)
   op._done, op._err, op._result, op._owner = true, err, result, nil
   if op._cb then
-    local ok, msg = xpcall(op._cb, debug.traceback, err, result)
+    local ok, msg = xcall(op._cb, err, result)
     if not ok then on_error(msg) end
   end
   for _, co in ipairs(op._waiters) do
@@ -142,7 +223,9 @@ end
 function Op:await()
   if not self._done then
     local co, main = coroutine.running()
-    if main then error("op:await() needs a coroutine (mgconn.spawn); use op:wait() in plain scripts", 2) end
+    if main or co == nil then -- (5.1 gives nil on the main thread)
+      error("op:await() needs a coroutine (mgconn.spawn); use op:wait() in plain scripts", 2)
+    end
     self._waiters[#self._waiters + 1] = co
     return coroutine.yield()
   end
@@ -572,9 +655,9 @@ end
 
 function Connection:_emit(name, err)
   if name == "close" and self ~= default then live[self] = nil end
-  for _, entry in ipairs({ table.unpack(self._listeners[name] or {}) }) do
+  for _, entry in ipairs({ unpack(self._listeners[name] or {}) }) do
     if entry.once then self:off(name, entry.fn) end
-    local ok, msg = xpcall(entry.fn, debug.traceback, err)
+    local ok, msg = xcall(entry.fn, err)
     if not ok then on_error(msg) end
   end
 end
@@ -724,7 +807,7 @@ function Connection:model(name, schema, collection)
     local model = by_number[number]
     if not model then return end
     for _, fn in ipairs(model._index_listeners) do
-      local ok, msg = xpcall(fn, debug.traceback, err)
+      local ok, msg = xcall(fn, err)
       if not ok then on_error(msg) end
     end
   end)
@@ -749,13 +832,16 @@ function Connection:stats() return self._native:stats() end
 -- the module
 
 --- Every connection still open or opening that the script can reach (the default one always), in
---- creation order. Read-only.
-M.connections = setmetatable({}, {
+--- creation order. Read-only. Where `#` and ipairs see through a proxy's metamethods (5.2 on) it is
+--- one live view; on 5.1 and LuaJIT each read of mgconn.connections is a fresh list.
+local connections_proxy = setmetatable({}, {
   __index = function(_, i) return list_live()[i] end,
   __len = function() return #list_live() end,
   __pairs = function() return ipairs(list_live()) end,
+  __ipairs = function() return ipairs(list_live()) end, -- 5.2's ipairs is raw but for this
   __newindex = function() error("mgconn.connections is read-only", 2) end,
 })
+local proxy_len_works = #setmetatable({}, { __len = function() return 1 end }) == 1
 local function default_connection()
   if not default then
     default = wrap_connection(core.connection())
@@ -835,6 +921,10 @@ end
 setmetatable(M, { __index = function(_, key)
   if key == "connection" then return default_connection() end
   if key == "models" then return default_connection()._models end
+  if key == "connections" then return proxy_len_works and connections_proxy or list_live() end
+end, __newindex = function(t, key, value)
+  if key == "connections" then error("mgconn.connections is read-only", 2) end
+  rawset(t, key, value)
 end })
 
 return M

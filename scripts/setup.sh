@@ -24,6 +24,8 @@ debian_packages=(
   build-essential cmake pkg-config
   libssl-dev libsasl2-dev
   lua5.4 liblua5.4-dev lua-busted luarocks
+  lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
+  love xvfb xauth libgl1-mesa-dri
   libffi-dev abigail-tools valgrind
   clang-14 libclang-rt-14-dev openssl
   libmongoc-dev libbson-dev # lua-mongo, the Lua benchmark peer, builds on Debian's driver (mgconn does not)

@@ -35,7 +35,7 @@ results=()
 
 mkdir -p build build-asan build-tsan
 run "set-up rerun (no network, nothing rebuilt)" tests/packaging/setup_rerun_check.sh
-run "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMGCONN_LUA_VERSIONS=all
 run "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=address
 run "build (TSan)" build build-tsan -DCMAKE_BUILD_TYPE=Debug -DMGCONN_SANITIZE=thread
 
@@ -104,10 +104,45 @@ lua_suite() {
   local tree=build-luarocks
   luarocks --lua-version=5.4 make --tree "$tree" lua/mgconn-0.1.0-1.rockspec > "$tree.log" 2>&1 ||
     { cat "$tree.log"; return 1; }
-  MGCONN_SOURCE_DIR="$top" LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
+  MGCONN_SOURCE_DIR="$top" MGCONN_LUA=lua5.4 LUA_CPATH="$top/$tree/lib/lua/5.4/?.so;;" \
     LUA_PATH="$top/$tree/share/lua/5.4/?.lua;$top/lua/spec/?.lua;;" lua5.4 /usr/bin/busted lua/spec
 }
 run "Lua module (luarocks make) and busted specs" lua_suite
+
+other_luas_suite() {
+  # The same specs under every other Lua found here (5.1, 5.2, 5.3, LuaJIT), each against the module
+  # `luarocks --lua-version=V make` installed into a tree of its own (LuaJIT loads 5.1's), all the
+  # specs but install_spec (the 5.4 run above checks the README's command as written); and the two
+  # forms CMake built for each (build/lua-V/mgconn/core.so, build/lua-single-V/mgconn.so), loaded.
+  # lifetime_spec (a minute of open/close and garbage-collection loops) runs under 5.1 and LuaJIT,
+  # whose collectors and userdata differ from 5.4's, and not under 5.2 and 5.3, to keep the time down.
+  local v lua rocks tree skip tested=() failed_versions=()
+  for v in 5.1 5.2 5.3 luajit; do
+    lua=lua$v rocks=$v skip=(--exclude-pattern=install_spec)
+    [[ $v == luajit ]] && lua=luajit rocks=5.1
+    [[ $v == 5.2 || $v == 5.3 ]] && skip+=(--exclude-pattern=lifetime_spec)
+    command -v "$lua" > /dev/null || continue
+    echo "== $lua"
+    tree=build-luarocks-$rocks
+    if [[ ! -f $tree/lib/lua/$rocks/mgconn/core.so || $v != luajit ]]; then
+      luarocks --lua-version="$rocks" make --tree "$tree" lua/mgconn-0.1.0-1.rockspec > "$tree.log" 2>&1 ||
+        { cat "$tree.log"; failed_versions+=("$v"); continue; }
+    fi
+    LUA_CPATH="$top/build/lua-single-$v/?.so" LUA_PATH="/nonexistent/?.lua" \
+      "$lua" -e 'local m = require "mgconn"; assert(m.Int64 and m.connect and m.version)' || failed_versions+=("$v")
+    LUA_CPATH="$top/build/lua-$v/?.so" LUA_PATH="$top/lua/?.lua" \
+      "$lua" -e 'local m = require "mgconn"; assert(m.Int64 and m.connect and m.version)' || failed_versions+=("$v")
+    MGCONN_SOURCE_DIR="$top" MGCONN_LUA=$lua LUA_CPATH="$top/$tree/lib/lua/$rocks/?.so;;" \
+      LUA_PATH="$top/$tree/share/lua/$rocks/?.lua;$top/lua/spec/?.lua;;" \
+      "$lua" /usr/bin/busted "${skip[@]}" lua/spec || failed_versions+=("$v")
+    tested+=("$v")
+  done
+  echo "other Luas tested: ${tested[*]:-none installed}; failed: ${failed_versions[*]:-none}"
+  ((${#failed_versions[@]} == 0))
+}
+run "Lua 5.1, 5.2, 5.3 and LuaJIT besides 5.4 (the specs; the single-file module)" other_luas_suite
+run "A LÖVE game (LuaJIT) under Xvfb, saving through a server kill (docs/examples/love)" \
+  docs/examples/love/run.sh
 run "Lua source rock (scripts/rock.sh, then built from the rock alone)" tests/packaging/rock_check.sh
 
 soak_suite() {

@@ -59,16 +59,46 @@ function H.recorder(conn)
   return r
 end
 
--- Runs fn in a coroutine and polls until it finished; re-raises its error.
+-- Whether a coroutine may yield inside pcall and from a for-loop's iterator: Lua 5.2 on and LuaJIT,
+-- not PUC Lua 5.1 (its "attempt to yield across metamethod/C-call boundary").
+H.yields_anywhere = select(2, coroutine.resume(coroutine.create(function()
+  return pcall(coroutine.yield, "yielded")
+end))) == "yielded"
+
+-- Runs fn in a coroutine and polls until it finished; re-raises its error. (On 5.1 the coroutine
+-- cannot run fn under xpcall and yield: a failure is told by the dead coroutine, and its traceback
+-- goes where mgconn.spawn sends it, mgconn.onError's handler, stderr by default.)
 function H.run(fn, timeout)
   local done, err = false, nil
-  mgconn.spawn(function()
-    local ok, e = xpcall(fn, debug.traceback)
-    done, err = true, (not ok) and e or nil
+  local co = mgconn.spawn(function()
+    if H.yields_anywhere then
+      local ok, e = xpcall(fn, debug.traceback)
+      done, err = true, (not ok) and e or nil
+    else
+      fn()
+      done = true
+    end
   end)
-  H.until_true(function() return done end, timeout or 30)
+  H.until_true(function() return done or coroutine.status(co) == "dead" end, timeout or 30)
+  if not done and coroutine.status(co) == "dead" then
+    error("the coroutine raised (its traceback is above, from mgconn.onError)", 0)
+  end
   assert(done, "the coroutine did not finish in time")
   if err then error(err, 0) end
+end
+
+-- for doc in cursor:iter() where a for-loop's iterator may yield; a next() loop on 5.1.
+function H.each(cursor, fn)
+  if H.yields_anywhere then
+    for doc in cursor:iter() do fn(doc) end
+  else
+    while true do
+      local doc, err = cursor:next()
+      if err then error(err, 2) end
+      if doc == nil then return end
+      fn(doc)
+    end
+  end
 end
 
 return H

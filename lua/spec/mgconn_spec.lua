@@ -132,15 +132,35 @@ describe("mgconn for Lua", function()
   it("round-trips values: integers by range, int64 limits, nested arrays, null, typed values", function()
     local conn = mgconn.createConnection(db("types"))
     local c = conn:collection("t")
-    local doc = { _id = 1, small = 7, big = math.maxinteger, low = math.mininteger, f = 2.5, s = "héllo",
+    -- int64's limits: Lua integers from 5.3 on; before, mgconn.Int64 with the exact decimal text
+    local max = math.maxinteger or mgconn.Int64("9223372036854775807")
+    local min = math.mininteger or mgconn.Int64("-9223372036854775808")
+    local doc = { _id = 1, small = 7, big = max, low = min, f = 2.5, s = "héllo",
                   yes = true, none = mgconn.null, list = mgconn.array({ 1, { inner = mgconn.array({ 2, 3 }) } }),
                   oid = mgconn.ObjectId("0123456789abcdef01234567"), when = mgconn.Date(1700000000123),
-                  re = mgconn.Regex("^a", "i"), ts = mgconn.Timestamp(5, 6), bin = mgconn.Binary("\0\1", 5) }
+                  re = mgconn.Regex("^a", "i"), ts = mgconn.Timestamp(5, 6), bin = mgconn.Binary("\0\1", 5),
+                  exact = math.tointeger and math.tointeger(2 ^ 53) or 2 ^ 53, wide = mgconn.Int64("9007199254740993"), huge = 2 ^ 60 + 0.5 }
     c:insertOne(doc):wait(10)
     local back = c:findOne({ _id = 1 }):wait(10)
-    assert.are.equal(math.maxinteger, back.big)
-    assert.are.equal(math.mininteger, back.low)
-    assert.is_true(math.type(back.small) == "integer" and math.type(back.f) == "float")
+    assert.are.equal(max, back.big)
+    assert.are.equal(min, back.low)
+    assert.are.equal("9223372036854775807", tostring(back.big))
+    assert.are.equal("-9223372036854775808", tostring(back.low))
+    assert.are.equal("9007199254740993", tostring(back.wide)) -- beyond 2^53, not rounded on any version
+    assert.are.equal(2 ^ 53, back.exact)
+    assert.are.equal(2 ^ 60, back.huge)
+    -- the BSON types the server stored: integral numbers by range, the rest doubles
+    for field, bson_type in pairs({ small = "int", f = "double", exact = "long", wide = "long", huge = "double" }) do
+      assert.are.equal(1, c:countDocuments({ _id = 1, [field] = { ["$type"] = bson_type } }):wait(10),
+                       field .. " is not stored as " .. bson_type)
+    end
+    if math.type then
+      assert.is_true(math.type(back.small) == "integer" and math.type(back.f) == "float")
+    else
+      assert.are.equal(getmetatable(mgconn.Int64(1)), getmetatable(back.big))
+      assert.is_false(back.big < max)
+      assert.is_true(back.low < back.big and back.low <= min)
+    end
     assert.are.equal(mgconn.null, back.none)
     assert.are.equal(3, back.list[2].inner[2])
     assert.are.equal(getmetatable(mgconn.array()), getmetatable(back.list)) -- decoded arrays come back marked
@@ -203,7 +223,7 @@ describe("mgconn for Lua", function()
     c:insertMany(docs):wait(10)
     local n = 0
     H.run(function()
-      for doc in c:find({}, { batchSize = 50 }):iter() do n = n + 1 end
+      H.each(c:find({}, { batchSize = 50 }), function() n = n + 1 end)
     end)
     assert.are.equal(250, n)
     assert.are.equal(250, #c:find({}, { batchSize = 40 }):toArray():wait(10))
@@ -236,7 +256,8 @@ describe("the Lua examples", function()
   it("quickstart.lua runs and prints what it promises", function()
     local server = H.server()
     local root = os.getenv("MGCONN_SOURCE_DIR") or "."
-    local p = io.popen(string.format("lua5.4 %s/docs/examples/lua/quickstart.lua %squickstart 2>&1", root, server.uri))
+    local lua = os.getenv("MGCONN_LUA") or "lua5.4" -- the interpreter the specs run under
+    local p = io.popen(string.format("%s %s/docs/examples/lua/quickstart.lua %squickstart 2>&1", lua, root, server.uri))
     local out = p:read("*a")
     local ok = p:close()
     server.stop()

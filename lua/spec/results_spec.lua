@@ -38,7 +38,10 @@ describe("results and cursors (Lua)", function()
     assert.are.equal(7, coll:findOne({ n = 7 }):wait(10).n) -- a match is still the document
   end)
 
-  it("iterates a cursor with `for doc in cursor do` inside a coroutine", function()
+  -- PUC Lua 5.1 cannot yield from a for-loop's iterator: there the cursor is read with next()
+  -- (H.each), and this form is left to the versions that have it.
+  local it_where_for_yields = H.yields_anywhere and it or pending
+  it_where_for_yields("iterates a cursor with `for doc in cursor do` inside a coroutine", function()
     local seen = {}
     H.run(function()
       for doc in coll:find({}, { sort = { n = 1 }, batchSize = 4 }) do seen[#seen + 1] = doc.n end

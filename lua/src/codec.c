@@ -2,6 +2,8 @@
  * codec.c: Lua values <-> BSON, in C.
  *
  *   integer (by range)      <-> int32 / int64     float <-> double       boolean <-> bool
+ *     (Lua 5.1, 5.2, LuaJIT: an integral number within +-2^53 is an integer, the rest a double;
+ *      an int64 beyond 2^53 decodes as mgconn.Int64, its exact decimal text in `value`)
  *   string                  <-> string (must be UTF-8 as a value; keys must be valid UTF-8)
  *   table (string keys)     <-> document          table marked by mgconn.array, or a sequence
  *                                                  1..n                   <-> array
@@ -15,8 +17,10 @@
 #include "lmgconn.h"
 #include "../../core/src/utf8.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 100
@@ -119,6 +123,28 @@ field_integer (lua_State *L, int idx, const char *name, int *ok)
    return v;
 }
 
+/* An Int64's value: a Lua integer where Lua has integers; elsewhere (5.1, 5.2, LuaJIT) the exact
+ * decimal text, which mgconn.Int64 made canonical ("-12", no sign on 0, no leading zeros). */
+static int
+int64_field (lua_State *L, int idx, int64_t *out)
+{
+#if LM_INTEGERS
+   int ok;
+   *out = (int64_t) field_integer (L, idx, "value", &ok);
+   return ok;
+#else
+   size_t len;
+   char *end;
+   const char *s = field_string (L, idx, "value", &len);
+   if (!s || len == 0 || len > 20) {
+      return 0;
+   }
+   errno = 0;
+   *out = (int64_t) strtoll (s, &end, 10);
+   return errno == 0 && end == s + len;
+#endif
+}
+
 static int encode_table (enc *e, int idx, bson_t *out, int as_array);
 
 /* Array, document, or neither (-1, with the error set): a sequence 1..n with no other key is an
@@ -215,11 +241,11 @@ encode_value (enc *e, bson_t *b, const char *key, int klen, int idx)
          bson_oid_init_from_data (&oid, (const uint8_t *) s);
          bson_append_oid (b, key, klen, &oid);
       } else if (has_mt (L, idx, "mgconn.Int64")) {
-         lua_Integer v = field_integer (L, idx, "value", &ok1);
-         if (!ok1) {
+         int64_t v;
+         if (!int64_field (L, idx, &v)) {
             return fail (e, "an Int64 without an integer value");
          }
-         bson_append_int64 (b, key, klen, (int64_t) v);
+         bson_append_int64 (b, key, klen, v);
       } else if (has_mt (L, idx, "mgconn.Decimal128")) {
          bson_decimal128_t d;
          s = field_string (L, idx, "value", &len);
@@ -413,6 +439,24 @@ push_typed (lua_State *L, const char *mt)
 
 static void decode_iter (lua_State *L, bson_iter_t *it, int as_array, int depth);
 
+#if !LM_INTEGERS
+/* Without integers, an int64 a double holds exactly is a number, and one beyond 2^53 an
+ * mgconn.Int64 with its exact decimal text, which encodes back to the same int64. */
+static void
+push_int64 (lua_State *L, int64_t v)
+{
+   char text[24];
+   if (v >= -(int64_t) LM_EXACT_DOUBLE_MAX && v <= (int64_t) LM_EXACT_DOUBLE_MAX) {
+      lua_pushnumber (L, (lua_Number) v);
+      return;
+   }
+   snprintf (text, sizeof text, "%lld", (long long) v);
+   push_typed (L, "mgconn.Int64");
+   lua_pushstring (L, text);
+   lua_setfield (L, -2, "value");
+}
+#endif
+
 static void
 decode_value (lua_State *L, bson_iter_t *it, int depth)
 {
@@ -474,7 +518,11 @@ decode_value (lua_State *L, bson_iter_t *it, int depth)
       lua_pushinteger (L, bson_iter_int32 (it));
       break;
    case BSON_TYPE_INT64:
+#if LM_INTEGERS
       lua_pushinteger (L, bson_iter_int64 (it)); /* Lua integers are 64-bit */
+#else
+      push_int64 (L, bson_iter_int64 (it));
+#endif
       break;
    case BSON_TYPE_TIMESTAMP: {
       uint32_t t, i;

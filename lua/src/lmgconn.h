@@ -14,8 +14,8 @@
 #define LMGCONN_H
 
 #include <bson/bson.h>
-#include <lauxlib.h>
-#include <lua.h>
+
+#include "compat.h" /* lua.h and lauxlib.h, with the 5.4 API on 5.1-5.3 and LuaJIT */
 
 #include "mgconn.h"
 
