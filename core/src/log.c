@@ -194,8 +194,11 @@ driver_log_handler (mongoc_log_level_t level, const char *domain, const char *me
       return;
    }
    ours = level <= MONGOC_LOG_LEVEL_CRITICAL ? MGCONN_LOG_ERROR : MGCONN_LOG_WARNING;
-   if (ours == MGCONN_LOG_WARNING && (strcmp (domain, "stream") == 0 || strcmp (domain, "socket") == 0)) {
-      /* "Failed to buffer 4 bytes" and the like, once per broken socket during an outage: the
+   if (ours == MGCONN_LOG_WARNING &&
+       (strcmp (domain, "stream") == 0 || strcmp (domain, "socket") == 0 ||
+        (strcmp (domain, "cluster") == 0 && strncmp (message, "Failed connection to ", 21) == 0))) {
+      /* "Failed to buffer 4 bytes" and the like, once per broken socket during an outage, and "Failed
+       * connection to host:port", once per monitor's attempt while the server is down: the
        * connection's events already say it (disconnected, reconnected), so these are debug lines. */
       ours = MGCONN_LOG_DEBUG;
    }
