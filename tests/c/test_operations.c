@@ -309,8 +309,11 @@ test_max_pool_size_caps_operations_in_flight (void)
    }
    int len = mgconn_connection_stats (f.conn, buf, sizeof buf);
    CHECK (len > 0 && bson_init_static (&stats, buf, (size_t) len), "stats");
-   bson_iter_init_find (&it, &stats, "waiting");
-   CHECK (bson_iter_int32 (&it) >= N / 2, "only %d waiting right after issuing %d ops", bson_iter_int32 (&it), N);
+   /* However many have finished while they were being issued (a slow build issues slowly), no more
+    * than maxPoolSize are on the wire; the rest wait in mgconn's buffer. */
+   bson_iter_init_find (&it, &stats, "inFlight");
+   CHECK (bson_iter_int32 (&it) <= 2, "%d in flight right after issuing %d ops with maxPoolSize 2",
+          bson_iter_int32 (&it), N);
    for (int i = 0; i < N; i++) {
       expect_ok (ops[i], "insert_many");
       mgconn_op_free (ops[i]);
