@@ -42,7 +42,8 @@ require() { # command, what needs it, how to get it
 
 missing=()
 for p in "${debian_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ $status == *"install ok installed"* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"
@@ -56,7 +57,10 @@ require cmake "building libmgconn and the tests" "apt-get install cmake"
 require pkg-config "finding libmongoc" "apt-get install pkg-config"
 
 mkdir -p "$deps/bin"
-if [[ ! -x $deps/bin/ferretdb ]] || ! "$deps/bin/ferretdb" --version 2>/dev/null | grep -q "$ferretdb_version"; then
+# Read whole, not piped into `grep -q`: grep's early exit can SIGPIPE the writer, and pipefail then
+# takes an installed package or a built FerretDB for a missing one (a rebuild, at random).
+ferretdb_found=$("$deps/bin/ferretdb" --version 2>/dev/null || true)
+if [[ ! -x $deps/bin/ferretdb || $ferretdb_found != *"$ferretdb_version"* ]]; then
   say "building FerretDB $ferretdb_version into $deps/bin (one time, a few minutes)"
   require go "building the test server, FerretDB $ferretdb_version" \
     "Go 1.24 or newer: https://go.dev/dl/ (Debian 13's golang-go; Debian 12's is too old)"
