@@ -850,6 +850,17 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
 done:
    bson_destroy (&extra);
    if (rc != 0) {
+      /* Whatever the message quotes (an option's name or value as it was given), it shows none of the
+       * connection string's password candidates: the thread's last error and `error` alike. */
+      mgconn_error masked;
+      char *text;
+      mgconn_error_init (&masked);
+      mgconn_error_copy (&masked, mgconn_last_error ());
+      text = mg_redact_as_uri_secrets (masked.message, uri);
+      bson_strncpy (masked.message, text, sizeof masked.message);
+      bson_free (text);
+      mg_error_raise (&masked, error);
+      mgconn_error_cleanup (&masked);
       mg_options_cleanup (o);
    }
    return rc;
