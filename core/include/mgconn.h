@@ -203,11 +203,15 @@ typedef struct mgconn_connection mgconn_connection;
  * by the next dispatch, so listeners attached right after this call still see it). With uri NULL
  * it stays uninitialized (99) until mgconn_connection_open(). Options are a BSON document whose
  * keys are MongoDB's URI option names or mgconn's own (bufferCommands, bufferTimeoutMS, autoIndex,
- * autoCreate, dbName, user, pass, debug, resendInterrupted), matched case-insensitively; they beat
- * the URI's. Every option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming
+ * autoCreate, dbName, user, pass, debug, resendInterrupted, maxOpenCursors), matched
+ * case-insensitively; they beat the URI's. Every option is checked before anything starts: a bad one is -MGCONN_ERR_OPTION naming
  * it. resendInterrupted (bool, default true): an operation whose connection fails before its reply
  * is sent again after the reconnect when that is safe (see MGCONN_ERR_OUTCOME_UNKNOWN); false sends
- * nothing again. An operation's options may hold it too, and beat the connection's. */
+ * nothing again. An operation's options may hold it too, and beat the connection's.
+ * maxOpenCursors (int, default 64; 0: no limit): at most this many queries running plus cursors
+ * left open on the server. A server keeps resources per open cursor (FerretDB: one of 100 database
+ * connections), so past the limit a further find or aggregate waits, up to its bufferTimeoutMS, for
+ * a cursor to be read to its end, closed or freed, while every other operation goes on. */
 MGCONN_EXTERN (int) mgconn_connection_new (mgconn_connection **out,
                                             mgconn_runtime *rt,
                                             const char *uri,
@@ -242,7 +246,8 @@ MGCONN_EXTERN (int32_t) mgconn_connection_port (const mgconn_connection *conn);
 /* A process-unique number for this connection, as Mongoose's `id`. */
 MGCONN_EXTERN (int64_t) mgconn_connection_id (const mgconn_connection *conn);
 /* A snapshot of the connection's queue as BSON, written into the caller's buffer:
- * {"inFlight": n, "waiting": n, "peakInFlight": n, "maxPoolSize": n}. Returns the document's
+ * {"inFlight": n, "waiting": n, "peakInFlight": n, "maxPoolSize": n, "openCursors": n,
+ * "maxOpenCursors": n} (openCursors: queries running plus server cursors left open). Returns the document's
  * length, or -MGCONN_ERR_INVALID_ARGUMENT when `size` is too small (256 bytes always suffice). */
 MGCONN_EXTERN (int) mgconn_connection_stats (const mgconn_connection *conn, uint8_t *buf, size_t size);
 /* The runtime the connection belongs to; borrowed. */

@@ -6,7 +6,8 @@
  *   conn->waiting holds a root connection's WAITING ops in issue order (op->seq, given at
  *   submission). An op waits there while the connection is not up (buffered: before the first
  *   open, during an outage), while maxPoolSize ops are in flight, while its model's autoCreate runs,
- *   and while an earlier write on the same document is in flight (below). The pump moves ops from
+ *   while maxOpenCursors queries and open cursors exist (a query only: below), and while an earlier
+ *   write on the same document is in flight (below). The pump moves ops from
  *   the front to the workers; nothing else does.
  *
  * Per-document order
@@ -218,6 +219,45 @@ key_set_cleanup (key_set *s)
    }
 }
 
+/* ---- cursor slots ---- */
+
+/* maxOpenCursors: a query takes a slot when the pump starts it. A reply that leaves no server cursor
+ * (done, or a failure) gives it back at the op's finish (op.c); otherwise the op keeps it until
+ * mgconn_op_cursor hands it to the cursor, which gives it back once exhausted or freed (cursor.c).
+ * The count is the root's, under its lock. */
+
+int32_t
+mg_conn_max_open_cursors (const mgconn_connection *root)
+{
+   return root->has_opts && root->opts.max_open_cursors >= 0 ? root->opts.max_open_cursors
+                                                             : MG_DEFAULT_MAX_OPEN_CURSORS;
+}
+
+static bool
+cursor_slot_free_locked (const mgconn_connection *conn)
+{
+   int32_t cap = mg_conn_max_open_cursors (conn);
+   return cap == 0 || conn->cursor_slots < cap;
+}
+
+void
+mg_op_release_cursor_slot_locked (mgconn_op *op)
+{
+   if (op->cursor_slot) {
+      op->cursor_slot = false;
+      op->conn->cursor_slots--;
+   }
+}
+
+void
+mg_conn_release_cursor_slot (mgconn_connection *root)
+{
+   pthread_mutex_lock (&root->lock);
+   root->cursor_slots--;
+   mg_conn_pump_locked (root);
+   pthread_mutex_unlock (&root->lock);
+}
+
 /* ---- the pump ---- */
 
 void
@@ -238,6 +278,13 @@ mg_conn_pump_locked (mgconn_connection *conn)
          if (conn->in_flight >= conn->opts.max_pool_size) {
             break;
          }
+         if (op->kind->opens_cursor && !cursor_slot_free_locked (conn)) {
+            /* Waits for a cursor to be exhausted, closed or freed, under its buffer deadline;
+             * later queries wait behind it, every other op goes on. */
+            op->waits_for_cursor_slot = true;
+            mg_op_arm_buffer_timer_locked (op);
+            continue;
+         }
          if ((op->model && op->model->create_pending && !op->is_init) || key_set_meets (&busy, op)) {
             /* Waits (for its model's autoCreate, or for an earlier write on its document); ops on
              * other documents go on, and later ones on its document wait behind it. */
@@ -251,6 +298,11 @@ mg_conn_pump_locked (mgconn_connection *conn)
             op->db = bson_strdup (conn->opts.db_name); /* the database of the open it runs in */
          }
          op->phase = MG_OP_RUNNING;
+         if (op->kind->opens_cursor && mg_conn_max_open_cursors (conn) > 0) {
+            op->cursor_slot = true;
+            conn->cursor_slots++;
+         }
+         op->waits_for_cursor_slot = false;
          mg_list_push_back (&conn->running, &op->conn_link);
          conn->in_flight++;
          conn->peak_in_flight = conn->in_flight > conn->peak_in_flight ? conn->in_flight : conn->peak_in_flight;
@@ -289,10 +341,19 @@ buffer_timeout (mg_timer *t)
    op->buffer_timer_armed = false;
    if (op->phase == MG_OP_WAITING) {
       mgconn_error e;
+      long long waited = (long long) ((t->deadline_us - op->submitted_us) / 1000);
       mgconn_error_init (&e);
-      mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
-                    mg_op_target_name (op), mg_op_method_name (op),
-                    (long long) ((t->deadline_us - op->submitted_us) / 1000));
+      if (op->waits_for_cursor_slot && mg_conn_connected_locked (conn)) {
+         mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT,
+                       "Operation `%s.%s()` waited %lldms for a cursor to close: %d queries and open cursors "
+                       "on this connection are at maxOpenCursors (%d). Read cursors to their end, close() "
+                       "(or drop) the ones no longer read, or raise maxOpenCursors",
+                       mg_op_target_name (op), mg_op_method_name (op), waited, conn->cursor_slots,
+                       mg_conn_max_open_cursors (conn));
+      } else {
+         mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
+                       mg_op_target_name (op), mg_op_method_name (op), waited);
+      }
       mg_op_fail_locked (op, &e); /* a re-queued write becomes OutcomeUnknown there (op.c) */
       mgconn_error_cleanup (&e);
    }
@@ -485,6 +546,7 @@ requeue_locked (mgconn_op *op)
    it->prev->next = &op->conn_link;
    it->prev = &op->conn_link;
    op->phase = MG_OP_WAITING;
+   mg_op_release_cursor_slot_locked (op); /* taken again when it is sent again */
    op->resent++;
    mg_op_arm_buffer_timer_locked (op);
 }

@@ -751,7 +751,7 @@ mgconn_connection_new (mgconn_connection **out,
    conn->max_bson_size = 16 * 1024 * 1024;
    conn->opts.buffer_commands = conn->opts.auto_index = conn->opts.auto_create = conn->opts.debug = -1;
    conn->opts.resend_interrupted = -1;
-   conn->opts.buffer_timeout_ms = -1;
+   conn->opts.buffer_timeout_ms = conn->opts.max_open_cursors = -1;
    conn->open_job.run = open_job_run;
    conn->teardown_job.run = teardown_job_run;
    conn->warm_job.run = warm_job_run;
@@ -1284,6 +1284,8 @@ mgconn_connection_stats (const mgconn_connection *conn, uint8_t *buf, size_t siz
    BSON_APPEND_INT32 (&b, "waiting", waiting);
    BSON_APPEND_INT32 (&b, "peakInFlight", root->peak_in_flight);
    BSON_APPEND_INT32 (&b, "maxPoolSize", root->has_opts ? root->opts.max_pool_size : 0);
+   BSON_APPEND_INT32 (&b, "openCursors", root->cursor_slots);
+   BSON_APPEND_INT32 (&b, "maxOpenCursors", mg_conn_max_open_cursors (root));
    pthread_mutex_unlock (&root->lock);
    if (b.len > size) {
       rc = mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_stats: the buffer is too small");

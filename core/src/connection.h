@@ -48,6 +48,7 @@ typedef struct mg_options {
    int debug;
    int32_t family;     /* 0, 4 or 6 */
    int resend_interrupted; /* -1: not set (on) */
+   int32_t max_open_cursors; /* -1: not set (MG_DEFAULT_MAX_OPEN_CURSORS); 0: no limit */
    int32_t max_pool_size;
    int32_t min_pool_size;
    int32_t server_selection_timeout_ms;
@@ -91,6 +92,9 @@ typedef struct mg_op_kind {
    int driver_retry; /* 0: no, 1: a retryable write, 2: a retryable read */
    /* After a re-send: a server error that means the first attempt landed (ops.c). NULL: none. */
    bool (*landed) (mgconn_op *op, bson_t *reply, mgconn_error *error);
+   /* Its reply may leave a server cursor open (find, aggregate): it runs only while its root has a
+    * maxOpenCursors slot free (buffer.c). */
+   bool opens_cursor;
 } mg_op_kind;
 
 struct mgconn_op {
@@ -114,6 +118,11 @@ struct mgconn_op {
    int64_t cursor_id;
    uint32_t server_id;
    bool cursor_taken;
+   /* It holds one of its root's maxOpenCursors slots: from the pump's start while it runs, and
+    * after a reply that left the server cursor open until mgconn_op_cursor hands the slot to the
+    * cursor (or the op is freed). Under conn->lock (buffer.c). */
+   bool cursor_slot;
+   bool waits_for_cursor_slot; /* the pump held it back for want of a slot: its timeout says so */
    mgconn_op_cb cb;
    void *userdata;
    int64_t submitted_us; /* its buffer deadline counts from here */
@@ -323,6 +332,8 @@ struct mgconn_connection {
    bool teardown_queued;
    int32_t in_flight;   /* RUNNING ops */
    int32_t peak_in_flight;
+   /* maxOpenCursors slots in use: queries running plus server cursors left open (buffer.c) */
+   int32_t cursor_slots;
    mg_list waiting;     /* WAITING ops, in submission order */
    mg_list running;     /* RUNNING ops */
    mg_list close_ops;   /* close() ops to finish when the pool is gone */
@@ -392,9 +403,20 @@ bool mg_conn_ref_unless_dying (mgconn_connection *conn);
 /* The root is connected in its current open cycle (root lock held). */
 bool mg_conn_connected_locked (const mgconn_connection *root);
 void mg_conn_unref (mgconn_connection *conn);
-/* Moves waiting ops to the workers while the connection is up and under maxPoolSize, and starts
- * the pool teardown once a close has no op left running. conn->lock held. */
+/* Moves waiting ops to the workers while the connection is up and under maxPoolSize (and, for
+ * queries, under maxOpenCursors), and starts the pool teardown once a close has no op left running.
+ * conn->lock held. */
 void mg_conn_pump_locked (mgconn_connection *conn);
+/* maxOpenCursors (buffer.c). A server cursor can hold what the server has only so much of (FerretDB
+ * keeps one of 100 database connections per open cursor): past this many, further queries wait
+ * their turn while every other operation goes on. */
+#define MG_DEFAULT_MAX_OPEN_CURSORS 64
+int32_t mg_conn_max_open_cursors (const mgconn_connection *root);
+/* Gives back a slot (its cursor is exhausted, killed or freed) and lets a waiting query run. Takes
+ * root->lock. */
+void mg_conn_release_cursor_slot (mgconn_connection *root);
+/* The same, root->lock held (the pump's caller runs it afterwards). */
+void mg_op_release_cursor_slot_locked (mgconn_op *op);
 /* From monitoring (monitor.c): the topology now has (or lacks) a writable server. conn->lock held. */
 void mg_conn_topology_locked (mgconn_connection *conn, bool up);
 void mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn);

@@ -24,15 +24,26 @@ struct mgconn_cursor {
    uint32_t server_id;
    int32_t batch_size;  /* 0: the server's default */
    bool busy;           /* a getMore is in flight (host thread only) */
+   bool slot;           /* holds one of conn's maxOpenCursors slots (buffer.c) until exhausted or freed */
    bool freed;          /* the host dropped it during a getMore: that getMore's delivery kills it */
 };
 
 static void kill_on_server (mgconn_cursor *cursor);
 
 static void
+give_back_slot (mgconn_cursor *c)
+{
+   if (c->slot) {
+      c->slot = false;
+      mg_conn_release_cursor_slot (c->conn);
+   }
+}
+
+static void
 cursor_unref (mgconn_cursor *c)
 {
    if (c && atomic_fetch_sub (&c->refs, 1) == 1) {
+      give_back_slot (c);
       mg_conn_unref (c->conn);
       bson_free (c->db);
       bson_free (c->collection);
@@ -222,11 +233,12 @@ aggregate_idempotent (const mgconn_op *op, const char **why_not)
 
 /* Queries are sent again after a fault (buffer.c); a getMore is not: its cursor lived on the server
  * that failed. */
-static const mg_op_kind find_kind = {"find", "find", exec_find, true, false, .idempotent = mg_resend_always};
+static const mg_op_kind find_kind = {"find", "find", exec_find, true, false, .idempotent = mg_resend_always,
+                                     .opens_cursor = true};
 static const mg_op_kind find_one_kind = {"find_one", "findOne", exec_find_one, true, false,
                                          .idempotent = mg_resend_always};
 static const mg_op_kind aggregate_kind = {"aggregate", "aggregate", exec_aggregate, true, true,
-                                          .idempotent = aggregate_idempotent};
+                                          .idempotent = aggregate_idempotent, .opens_cursor = true};
 static const mg_op_kind get_more_kind = {"next", "next", exec_get_more, true, false, .idempotent = NULL};
 static const mg_op_kind kill_cursor_kind = {"close", "close", exec_kill_cursor, false, false, .idempotent = NULL};
 
@@ -302,6 +314,10 @@ mgconn_op_cursor (mgconn_cursor **out, mgconn_op *op)
    if (bson_iter_init_find (&it, &op->opts, "batchSize") && BSON_ITER_HOLDS_NUMBER (&it)) {
       c->batch_size = (int32_t) bson_iter_as_int64 (&it);
    }
+   pthread_mutex_lock (&op->conn->lock);
+   c->slot = op->cursor_slot; /* the query's slot is the cursor's now */
+   op->cursor_slot = false;
+   pthread_mutex_unlock (&op->conn->lock);
    op->cursor_taken = true;
    *out = c;
    return 0;
@@ -322,6 +338,9 @@ next_done (mgconn_op *op, void *ud)
    c->busy = false;
    if (op->ok) {
       c->id = op->cursor_id;
+      if (c->id == 0) {
+         give_back_slot (c); /* read to its end: the server has let it go */
+      }
    }
    if (c->freed) {
       kill_on_server (c); /* the host's handle is gone: nobody reads the rest */
@@ -382,11 +401,21 @@ mgconn_cursor_done (const mgconn_cursor *cursor)
    return !cursor || cursor->id == 0;
 }
 
+/* At the op's end (its last reference). A query whose open cursor nobody took would otherwise stay
+ * on the server until it times out, its slot with it: it is killed as a dropped cursor is. */
 void
 mg_op_release_cursor (mgconn_op *op)
 {
+   mgconn_cursor *untaken;
    cursor_unref (op->cursor);
    op->cursor = NULL;
+   if (op->kind->opens_cursor && op->delivered && op->ok && !op->cursor_taken && op->cursor_id != 0 &&
+       mgconn_op_cursor (&untaken, op) == 0) {
+      mgconn_cursor_free (untaken); /* gives the slot back */
+   } else if (op->cursor_slot) {
+      op->cursor_slot = false; /* finished, never delivered (the runtime is going away) */
+      mg_conn_release_cursor_slot (op->conn);
+   }
 }
 
 /* killCursors for a cursor the server still has (best effort; host thread). */

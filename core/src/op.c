@@ -106,6 +106,9 @@ mg_op_finish_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error)
       mg_link_unlink (&op->conn_link);
    }
    op->ok = ok;
+   if (!ok || op->cursor_id == 0) {
+      mg_op_release_cursor_slot_locked (op); /* no server cursor was left open (buffer.c) */
+   }
    if (reply) {
       bson_destroy (&op->reply);
       bson_steal (&op->reply, reply);

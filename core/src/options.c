@@ -49,6 +49,7 @@ static const opt_def options[] = {
    OWN ("pass", OPT_OWN_STRING, db_name), /* field unused: applied to the URI */
    OWN ("debug", OPT_OWN_BOOL, debug),
    OWN ("resendInterrupted", OPT_OWN_BOOL, resend_interrupted),
+   OWN ("maxOpenCursors", OPT_OWN_INT, max_open_cursors),
    DRV ("maxPoolSize", MONGOC_URI_MAXPOOLSIZE, OPT_INT, 1, INT32_MAX),
    DRV ("minPoolSize", NULL, OPT_SPECIAL, 0, INT32_MAX),
    DRV ("socketTimeoutMS", MONGOC_URI_SOCKETTIMEOUTMS, OPT_INT, 0, INT32_MAX),
@@ -98,7 +99,8 @@ static bool
 is_stripped_uri_option (const char *key, size_t len, bool *own)
 {
    static const char *const own_names[] = {"bufferCommands", "bufferTimeoutMS", "autoIndex", "autoCreate",
-                                            "dbName", "user", "pass", "debug", "resendInterrupted"};
+                                            "dbName", "user", "pass", "debug", "resendInterrupted",
+                                            "maxOpenCursors"};
    static const char *const ours[] = {"family", "keepAlive", "keepAliveInitialDelay", "minPoolSize"};
    for (size_t i = 0; i < sizeof own_names / sizeof own_names[0]; i++) {
       if (strlen (own_names[i]) == len && strncasecmp (own_names[i], key, len) == 0) {
@@ -166,7 +168,7 @@ unknown_option (mgconn_error *error, const char *name)
    return mg_fail (error, MGCONN_ERR_OPTION,
                    "Unknown option \"%s\": accepted are MongoDB's connection string options "
                    "(e.g. serverSelectionTimeoutMS, maxPoolSize) and bufferCommands, bufferTimeoutMS, "
-                   "autoIndex, autoCreate, dbName, user, pass, debug, resendInterrupted",
+                   "autoIndex, autoCreate, dbName, user, pass, debug, resendInterrupted, maxOpenCursors",
                    name);
 }
 
@@ -746,7 +748,7 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
 
    memset (o, 0, sizeof *o);
    o->buffer_commands = o->auto_index = o->auto_create = o->debug = o->resend_interrupted = -1;
-   o->buffer_timeout_ms = -1;
+   o->buffer_timeout_ms = o->max_open_cursors = -1;
    o->warnings = mg_strbuf_new (NULL);
    o->uri_text = bson_strdup (uri);
    o->password = uri_text_password (uri);

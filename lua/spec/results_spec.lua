@@ -78,6 +78,64 @@ describe("results and cursors (Lua)", function()
     assert.are.equal(30, n)
   end)
 
+  -- A paginated view per player: 100 cursors opened and held. The server has only so much to give
+  -- open cursors (FerretDB: 100 database connections per database), so mgconn keeps at most
+  -- maxOpenCursors of them open (default 64); further finds wait their turn, and nothing else does.
+  it("100 cursors held open: every other operation goes on, and finds past maxOpenCursors wait their turn", function()
+    local views = mgconn.createConnection(server.uri .. "results", { bufferTimeoutMS = 4000 })
+    assert(views:asPromise():wait(10))
+    local items = views:collection("items")
+    local held, first, errs = {}, {}, {}
+    local served, failed = 0, 0
+    for i = 1, 100 do
+      held[i] = items:find({}, { batchSize = 2, sort = { n = 1 } })
+      mgconn.spawn(function()
+        local doc, err = held[i]:next()
+        if doc then first[i], served = doc.n, served + 1 else errs[i], failed = err, failed + 1 end
+      end)
+    end
+    assert.truthy(H.until_true(function() return served == 64 end, 10))
+    -- reads and writes on the same connection do not wait behind the held cursors
+    local n, err = items:countDocuments({}):wait(10)
+    assert.is_nil(err)
+    assert.are.equal(30, n)
+    assert(items:insertOne({ _id = "extra", n = 0 }):wait(10))
+    assert.are.equal(0, items:findOne({ _id = "extra" }):wait(10).n)
+    assert(items:deleteOne({ _id = "extra" }):wait(10))
+    local stats = views:stats()
+    assert.are.equal(64, stats.openCursors)
+    assert.are.equal(64, stats.maxOpenCursors)
+    assert.are.equal(64, served)
+    -- a cursor read to its end, or closed, lets a waiting find go
+    local closed = 0
+    for i = 1, 100 do
+      if first[i] and closed < 10 then held[i]:close() closed = closed + 1 end
+    end
+    assert.truthy(H.until_true(function() return served == 74 end, 10))
+    -- the rest wait no longer than bufferTimeoutMS, and say why
+    assert.truthy(H.until_true(function() return failed == 26 end, 15))
+    local _, e = next(errs)
+    assert.are.equal("BufferTimeout", e.category)
+    assert.truthy(e.message:find("maxOpenCursors (64)", 1, true), e.message)
+    assert.truthy(e.message:find("items.find()", 1, true), e.message)
+    for i = 1, 100 do held[i]:close() end
+    assert.truthy(H.until_true(function() return views:stats().openCursors == 0 end, 10))
+    views:close():wait(10)
+  end)
+
+  it("maxOpenCursors = 0 puts no limit on open cursors", function()
+    local views = mgconn.createConnection(server.uri .. "results", { maxOpenCursors = 0 })
+    assert(views:asPromise():wait(10))
+    local held, served = {}, 0
+    for i = 1, 70 do
+      held[i] = views:collection("items"):find({}, { batchSize = 2 })
+      mgconn.spawn(function() if held[i]:next() then served = served + 1 end end)
+    end
+    assert.truthy(H.until_true(function() return served == 70 end, 10))
+    for i = 1, 70 do held[i]:close() end
+    views:close():wait(10)
+  end)
+
   it("open cursors do not hold the connection's pooled clients (maxPoolSize 1, 20 cursors held)", function()
     local small = mgconn.createConnection(server.uri .. "results", { maxPoolSize = 1 })
     assert(small:asPromise():wait(10))

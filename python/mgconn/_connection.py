@@ -123,7 +123,9 @@ class Connection:
 
     def stats(self) -> Dict[str, Any]:
         """The connection's queue right now: ``{"inFlight": running operations, "waiting": buffered or
-        queued ones, "peakInFlight": the most that ran at once, "maxPoolSize": the pool's size}``."""
+        queued ones, "peakInFlight": the most that ran at once, "maxPoolSize": the pool's size,
+        "openCursors": queries running plus cursors left open on the server, "maxOpenCursors": the
+        most of those at once (past it a further find waits; the guide's "Connection pools")}``."""
         _fork.remade_for(self._host)
         return dict(self._ext.stats())
 

@@ -2,6 +2,10 @@
 connection (FerretDB's SQLite backend keeps one of its 100 database connections per open cursor)."""
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 import mgconn
 
 
@@ -17,5 +21,34 @@ def test_closed_cursors_release_the_server_and_iterate_nothing(mongodb_uri, run)
             cursor.close()
             assert [d async for d in cursor] == []
         assert await items.count_documents() == 20
+        await conn.close()
+    run(main())
+
+
+def test_cursors_held_past_max_open_cursors_wait_their_turn_and_nothing_else_waits(mongodb_uri, run):
+    """A view per player, each a cursor read partly and held: past maxOpenCursors (here 8) a further
+    find waits for a cursor to be closed, and reads and writes on the connection go on meanwhile."""
+    async def first(cursor):
+        async for doc in cursor:
+            return doc["n"]
+
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri, maxOpenCursors=8, bufferTimeoutMS=3000)
+        items = conn.collection("views")
+        await items.insert_many([{"n": i} for i in range(20)])
+        held = [items.find(batch_size=2, sort={"n": 1}) for _ in range(10)]
+        reads = [asyncio.ensure_future(first(c)) for c in held]
+        await asyncio.wait(reads[:8], timeout=10)
+        assert all(r.done() for r in reads[:8])
+        assert not reads[8].done() and not reads[9].done()
+        assert await items.count_documents() == 20  # not behind the waiting finds
+        await items.insert_one({"n": 100})
+        assert conn.stats()["openCursors"] == 8
+        held[0].close()
+        assert await asyncio.wait_for(reads[8], 10) == 0
+        with pytest.raises(mgconn.BufferTimeoutError, match=r"maxOpenCursors \(8\)"):
+            await asyncio.wait_for(reads[9], 10)
+        for c in held:
+            c.close()
         await conn.close()
     run(main())
