@@ -244,6 +244,22 @@ def test_none_for_a_document_is_a_type_error_naming_the_argument():
         conn.close().result(20)
 
 
+def test_a_document_of_the_wrong_type_is_a_type_error_naming_the_method_and_argument():
+    conn = mgconn.create_connection("mongodb://127.0.0.1:1/x", serverSelectionTimeoutMS=100)
+    coll = conn.collection("c")
+    try:
+        with pytest.raises(TypeError, match=r"^insert_one\(\): the argument 'document' must be a dict .*not int$"):
+            coll.insert_one(42)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^find_one\(\): the argument 'filter' must be a dict .*not str$"):
+            coll.find_one("abc")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^replace_one\(\): the argument 'replacement' .*not list$"):
+            coll.replace_one({}, [1])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^insert_one\(\): the argument 'document'.*not str$"):
+            conn.model("WrongType", mgconn.Schema({})).insert_one("x")  # type: ignore[arg-type]
+    finally:
+        conn.close().result(20)
+
+
 def test_a_listener_that_is_not_callable_is_refused_at_the_call():
     conn = mgconn.create_connection()
     with pytest.raises(TypeError, match="'open' must be callable, not int"):

@@ -11,9 +11,14 @@ from mgconn import Schema
 URI = sys.argv[1] if len(sys.argv) > 1 else "mongodb://127.0.0.1:27017/myapp"
 
 
+def on_disconnected(err: object) -> None:
+    if err is not None:  # None: the program closed it
+        print("lost:", err)
+
+
 async def main() -> None:
     conn = mgconn.connect(URI, serverSelectionTimeoutMS=5000)
-    conn.on("disconnected", lambda err: print("lost:", err))
+    conn.on("disconnected", on_disconnected)
     User = mgconn.model("User", Schema({"name": str}, bufferCommands=True))
     await User.insert_one({"name": "ada"})  # buffered until the connection is open
     print(await User.find_one({"name": "ada"}, {"_id": 0}))

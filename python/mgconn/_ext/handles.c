@@ -561,7 +561,7 @@ static PyMethodDef Connection_methods[] = {
    {"model", (PyCFunction) Connection_model, METH_VARARGS, "model(name, schema=None, collection=None) -> Model"},
    {"delete_model", (PyCFunction) Connection_delete_model, METH_O, "delete_model(name)"},
    {"model_names", (PyCFunction) Connection_model_names, METH_NOARGS, "registered model names"},
-   {"stats", (PyCFunction) Connection_stats, METH_NOARGS, "{inFlight, waiting, peakInFlight, maxPoolSize}"},
+   {"stats", (PyCFunction) Connection_stats, METH_NOARGS, "{inFlight, waiting, peakInFlight, maxPoolSize, openCursors, maxOpenCursors}"},
    {NULL, NULL, 0, NULL},
 };
 
@@ -667,6 +667,13 @@ static const coll_op coll_ops[] = {
    {"drop_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_drop_indexes}, NULL},
 };
 
+/* What ext_encode_document takes as a document. */
+static bool
+is_mapping (PyObject *obj)
+{
+   return PyDict_Check (obj) || (PyMapping_Check (obj) && PyObject_HasAttrString (obj, "keys"));
+}
+
 /* Collection.call(name, a=None, b=None, options=None, callback=None) -> Op: one entry point for
  * every operation; the Python layer names them. */
 static PyObject *
@@ -738,6 +745,16 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
    if (c.def->shape == ARGS_A_B_OPTS && b == Py_None) {
       PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not None", name,
                     strstr (name, "replace") ? "replacement" : "update");
+      goto done;
+   }
+   if (a != Py_None && !c.def->a_list && !is_mapping (a)) { /* insert_one(42): named as the None case is */
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not %s", name,
+                    c.def->required ? c.def->required : "filter", Py_TYPE (a)->tp_name);
+      goto done;
+   }
+   if (b != Py_None && !is_mapping (b)) {
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not %s", name,
+                    strstr (name, "replace") ? "replacement" : "update", Py_TYPE (b)->tp_name);
       goto done;
    }
    if (a != Py_None) {
