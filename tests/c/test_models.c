@@ -275,6 +275,10 @@ test_use_db_cache_registries_and_events (void)
    mgconn_op *op;
    bson_t *doc = json ("{\"tenant\": 1}");
    server_start (&s);
+   /* The server is held stopped until the children exist: they are made while their parent is
+    * connecting (on a loaded machine the open could otherwise finish first, and a child made after
+    * its parent's `open` rightly never hears it). */
+   server_pause (&s);
    conn = conn_new (rt, server_uri (&s, "main", NULL), "{\"heartbeatFrequencyMS\": 500}");
    recorder_attach (&parent, conn);
    CHECK (mgconn_connection_use_db (&t1, conn, "tenant_1", 1, NULL) == 0, "use_db");
@@ -285,6 +289,7 @@ test_use_db_cache_registries_and_events (void)
    CHECK (mgconn_connection_use_db (&t2, conn, "tenant_2", 1, NULL) == 0, "use_db 2");
    recorder_attach (&child, t1);
    CHECK (strcmp (mgconn_connection_name (t1), "tenant_1") == 0, "child name %s", mgconn_connection_name (t1));
+   server_resume (&s);
 
    /* Registries: per database. */
    CHECK (mgconn_connection_model (&m1, t1, "Player", schema, NULL, NULL) == 0, "model on t1");
