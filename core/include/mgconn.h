@@ -690,7 +690,9 @@ typedef struct mgconn_model mgconn_model;
  * $setOnInsert of an update, fails the op with MGCONN_ERR_VALIDATION naming the path, and nothing
  * is sent. A path maps to a type name ("string"/"str", "number"/"float", "int", "boolean"/"bool",
  * "date"/"datetime", "ObjectId", "binary"/"bytes"/"uuid", "Decimal128", "document"/"dict",
- * "array"/"list", "table", "regex", "timestamp"; any case; other names are not checked), to a
+ * "array"/"list", "table", "regex", "timestamp"; any case; other names are not checked, except a
+ * name a letter or two away from one of these, a typo: -MGCONN_ERR_INVALID_ARGUMENT naming it and
+ * its path), to a
  * nested definition, to an array of one definition, or to {"type": name}. null is never refused.
  * Options:
  *   collection (string), bufferCommands (bool), bufferTimeoutMS (int), autoCreate (bool),

@@ -58,6 +58,8 @@ typedef struct mg_options {
 } mg_options;
 
 int mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_error *error);
+/* Levenshtein distance without case, for "did you mean" (99 for names of 63 bytes or more). */
+size_t mg_edit_distance (const char *a, const char *b);
 /* family=4|6: replaces the seeds of `uri` by their address in that family (family.c; may wait for
  * DNS: workers only). False with the reason in `why` when a seed has no such address. */
 bool mg_uri_restrict_family (mongoc_uri_t *uri, int32_t family, char *why, size_t why_size);

@@ -128,8 +128,8 @@ find_option (const char *name)
    return NULL;
 }
 
-static size_t
-edit_distance (const char *a, const char *b)
+size_t
+mg_edit_distance (const char *a, const char *b)
 {
    size_t la = strlen (a), lb = strlen (b), prev[64], cur[64];
    if (la >= 63 || lb >= 63) {
@@ -156,7 +156,7 @@ unknown_option (mgconn_error *error, const char *name)
    const char *best = NULL;
    size_t best_d = 4;
    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-      size_t d = edit_distance (name, options[i].name);
+      size_t d = mg_edit_distance (name, options[i].name);
       if (d < best_d) {
          best_d = d;
          best = options[i].name;

@@ -69,6 +69,8 @@ borrow (bson_t *doc, const uint8_t *data, size_t len, const char *what, mgconn_e
    return 0;
 }
 
+static int check_type_names (const bson_iter_t *def, char *path, size_t path_size, mgconn_error *error);
+
 int
 mgconn_schema_new (mgconn_schema **out, const uint8_t *definition, size_t definition_len, const uint8_t *options,
                    size_t options_len, mgconn_error *error)
@@ -89,6 +91,17 @@ mgconn_schema_new (mgconn_schema **out, const uint8_t *definition, size_t defini
    while (bson_iter_next (&it)) {
       if ((rc = check_option (&it, error)) != 0) {
          return rc;
+      }
+   }
+   {
+      char path[256] = "";
+      bson_iter_t fields;
+      bson_iter_init (&fields, &def);
+      while (bson_iter_next (&fields)) {
+         bson_snprintf (path, sizeof path, "%s", bson_iter_key (&fields));
+         if ((rc = check_type_names (&fields, path, sizeof path, error)) != 0) {
+            return rc;
+         }
       }
    }
    s = BSON_ALIGNED_ALLOC0 (mgconn_schema); /* embeds bson_t: 128-byte aligned */
@@ -217,6 +230,70 @@ bson_type_word (bson_type_t t)
    case BSON_TYPE_MAXKEY: return "MaxKey";
    default: return "another BSON type";
    }
+}
+
+/* A type name a schema declares that is one or two letters away from a known spelling ("Nubmer",
+ * "strng") is a typo, refused when the schema is made; a name far from all of them (Mixed, Any, a
+ * class of the host's own) is left unchecked, as below. Writes `close` (a known spelling). */
+static bool
+mistyped_type_name (const char *name, char *close, size_t close_size)
+{
+   size_t best = 3;
+   for (size_t i = 0; i < sizeof field_types / sizeof field_types[0]; i++) {
+      const char *p = field_types[i].spellings;
+      while (*p) {
+         const char *end = strchr (p, '|');
+         size_t n = end ? (size_t) (end - p) : strlen (p);
+         char spelling[32];
+         bson_snprintf (spelling, sizeof spelling, "%.*s", (int) n, p);
+         size_t d = mg_edit_distance (name, spelling);
+         if (d == 0) {
+            return false;
+         }
+         /* two letters away only for names long enough that two edits leave most of them */
+         if (d < best && (d == 1 || (strlen (name) >= 5 && n >= 5))) {
+            best = d;
+            bson_snprintf (close, close_size, "%s", field_types[i].shown);
+         }
+         p += n + (end ? 1 : 0);
+      }
+   }
+   return best < 3;
+}
+
+static bool long_form (const bson_iter_t *def, bson_iter_t *type);
+
+/* Walks a definition for mistyped type names; -MGCONN_ERR_INVALID_ARGUMENT naming the path. */
+static int
+check_type_names (const bson_iter_t *def, char *path, size_t path_size, mgconn_error *error)
+{
+   bson_iter_t sub;
+   size_t used = strlen (path);
+   int rc = 0;
+   if (long_form (def, &sub)) {
+      return check_type_names (&sub, path, path_size, error);
+   }
+   if (BSON_ITER_HOLDS_UTF8 (def)) {
+      char close[32];
+      const char *name = bson_iter_utf8 (def, NULL);
+      if (mistyped_type_name (name, close, sizeof close)) {
+         return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT,
+                         "Invalid schema configuration: `%s` is not a valid type at path `%s`; did you mean %s?",
+                         name, path, close);
+      }
+      return 0;
+   }
+   if ((BSON_ITER_HOLDS_DOCUMENT (def) || BSON_ITER_HOLDS_ARRAY (def)) && bson_iter_recurse (def, &sub)) {
+      bool array = BSON_ITER_HOLDS_ARRAY (def);
+      while (rc == 0 && bson_iter_next (&sub)) {
+         if (!array) {
+            bson_snprintf (path + used, path_size - used, "%s%s", used ? "." : "", bson_iter_key (&sub));
+         }
+         rc = check_type_names (&sub, path, path_size, error);
+         path[used] = '\0';
+      }
+   }
+   return rc;
 }
 
 /* The type a name means, or NULL for a name not known here (such a path is not checked). */

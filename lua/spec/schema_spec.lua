@@ -34,6 +34,17 @@ describe("schema field types", function()
     Player:deleteMany({}):wait(10)
   end)
 
+  it("refuses a mistyped type name when the schema is made, naming the path", function()
+    local ok, err = pcall(mgconn.Schema, { name = "string", score = "nubmer" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err.message or err):find("`nubmer` is not a valid type at path `score`; did you mean number?",
+                                                    1, true), tostring(err.message or err))
+    ok, err = pcall(mgconn.Schema, { home = { city = { type = "Strng" } } })
+    assert.is_false(ok)
+    assert.truthy(tostring(err.message or err):find("at path `home.city`", 1, true))
+    assert.truthy(pcall(mgconn.Schema, { meta = "Mixed", any = "Any" })) -- far from every type: unchecked
+  end)
+
   it("reports the failure through the callback, as every result", function()
     local got
     Player:insertOne({ name = "ada", score = "high" }, function(err) got = err end)

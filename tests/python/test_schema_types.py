@@ -88,3 +88,14 @@ def test_a_raw_collection_and_an_empty_schema_check_nothing(people, mongodb_uri)
     Loose = people.db.model("Loose", mgconn.Schema({}), "people")
     Loose.insert_one({"name": 6}).result(10)
     assert people.count_documents().result(10) == 2
+
+
+def test_a_mistyped_type_name_is_refused_when_the_schema_is_made_naming_the_path():
+    with pytest.raises(ValueError, match=r"`Nubmer` is not a valid type at path `age`; did you mean number\?"):
+        mgconn.Schema({"name": str, "age": "Nubmer"})
+    with pytest.raises(ValueError, match=r"`strng` is not a valid type at path `address.city`"):
+        mgconn.Schema({"address": {"city": {"type": "strng", "default": "Paris"}}})
+    # names far from every type (Mixed, a class of the program's own) stay unchecked, as before
+    class Player:
+        pass
+    mgconn.Schema({"meta": "Mixed", "any": "Any", "owner": Player, "at": datetime.time})
