@@ -49,9 +49,12 @@
 
 static atomic_llong next_op_seq;
 
-/* An op is sent again at most this many times. A server that drops the connection on this one
- * request while it answers everything else (monitoring keeps the connection up) would otherwise have
- * it sent back to back until its bufferTimeoutMS. */
+/* An op whose attempts reached a server and lost the connection this many times is not sent
+ * again. A server that drops the connection on this one request while it answers everything else
+ * (monitoring keeps the connection up) would otherwise have it sent back to back until its
+ * bufferTimeoutMS. Attempts that never reached a server (a refused connect in the moment before
+ * monitoring sees a killed server go, a failed handshake) do not count: they cost the server
+ * nothing, and an outage can fail several of them in a row; the buffer deadline bounds them. */
 #define MG_RESEND_LIMIT 5
 
 /* ---- document keys ---- */
@@ -298,7 +301,7 @@ mg_conn_pump_locked (mgconn_connection *conn)
             op->db = bson_strdup (conn->opts.db_name); /* the database of the open it runs in */
          }
          op->phase = MG_OP_RUNNING;
-         if (op->kind->opens_cursor && mg_conn_max_open_cursors (conn) > 0) {
+         if (op->kind->opens_cursor) { /* counted with no limit too: stats() shows them */
             op->cursor_slot = true;
             conn->cursor_slots++;
          }
@@ -617,9 +620,13 @@ mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error 
    if (safe && !op->kind->buffered) {
       safe = false;
    }
-   if (safe && op->resent >= MG_RESEND_LIMIT) {
+   if (fault != FAULT_NOT_SENT) {
+      op->faults_after_sending++;
+   }
+   if (safe && op->faults_after_sending > MG_RESEND_LIMIT) {
       safe = false;
-      bson_snprintf (why_buf, sizeof why_buf, "it was sent again %d times, and each time the connection failed first",
+      bson_snprintf (why_buf, sizeof why_buf,
+                     "it was sent again %d times, and each time the connection failed before the reply",
                      MG_RESEND_LIMIT);
       why = why_buf;
    }

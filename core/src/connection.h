@@ -139,6 +139,7 @@ struct mgconn_op {
    int resend;            /* -1: the connection's resendInterrupted decides; 0 off; 1 on */
    bool writes;           /* run_command / aggregate: this one may write */
    int32_t resent;        /* times it was sent again after a fault */
+   int32_t faults_after_sending; /* attempts that may have reached a server, then lost the connection */
    bool outcome_unknown;  /* an attempt of this write failed after it may have reached the server */
    mgconn_error fault;    /* the fault of that attempt, for the message of a later failure */
 

@@ -52,3 +52,20 @@ def test_cursors_held_past_max_open_cursors_wait_their_turn_and_nothing_else_wai
             c.close()
         await conn.close()
     run(main())
+
+
+def test_open_cursors_are_counted_with_no_limit_too(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri, maxOpenCursors=0)
+        items = conn.collection("counted")
+        await items.insert_many([{"n": i} for i in range(6)])
+        held = [items.find(batch_size=2) for _ in range(5)]
+        for cursor in held:
+            async for _doc in cursor:
+                break
+        assert (conn.stats()["openCursors"], conn.stats()["maxOpenCursors"]) == (5, 0)
+        for cursor in held:
+            cursor.close()
+        assert conn.stats()["openCursors"] == 0
+        await conn.close()
+    run(main())
