@@ -155,15 +155,29 @@ local function type_error(message) return make_error("Type", message) end
 -- Misuse raises at the caller's line (the first frame outside this file), naming the argument:
 -- bad argument #n to 'method' (... expected, got ...).
 local here = debug.getinfo(1, "S").source
+local function raise_at_caller(message)
+  local level = 1
+  while debug.getinfo(level, "S") and debug.getinfo(level, "S").source == here do level = level + 1 end
+  error(message, level)
+end
 local function check_arg(ok, n, method, expected, value)
   if not ok then
-    local level = 1
-    while debug.getinfo(level, "S") and debug.getinfo(level, "S").source == here do level = level + 1 end
-    error(string.format("bad argument #%d to '%s' (%s expected, got %s)", n, method, expected, type(value)), level)
+    raise_at_caller(string.format("bad argument #%d to '%s' (%s expected, got %s)", n, method, expected, type(value)))
   end
 end
 local function check_table(v, n, method, optional)
   check_arg(type(v) == "table" or (optional and v == nil), n, method, optional and "table or nil" or "table", v)
+end
+-- A list (insertMany's documents, aggregate's stages): a table with a key that is not an index is
+-- a single document given where a list of them belongs, refused rather than read as an empty list.
+local function check_list(v, n, method, what)
+  check_table(v, n, method)
+  for k in pairs(v) do
+    if type(k) ~= "number" then
+      raise_at_caller(string.format("bad argument #%d to '%s' (a list of %s expected, got a table with the key "
+                                    .. "%q: wrap it, { { ... } })", n, method, what, tostring(k)))
+    end
+  end
 end
 local function check_fn(v, n, method)
   check_arg(v == nil or type(v) == "function", n, method, "function or nil", v)
@@ -261,16 +275,18 @@ function Op:result() return self._result end
 
 local Cursor = {}
 Cursor.__index = Cursor
+-- `local cur <close> = coll:find(...)` (5.4) closes it at the end of the block.
+Cursor.__close = function(self) self:close() end
 
 function Cursor:_fetch(cb)
-  if self._closed then
-    local op = setmetatable({ _waiters = {}, _cb = cb, _done = false }, Op)
-    later(function() finish(op, make_error("CursorClosed", "the cursor was closed"), nil) end)
-    return op
-  end
   local call
   if not self._started then
     self._started = true
+    -- At maxOpenCursors a query waits for a cursor to be closed or collected: cursors the script
+    -- dropped (a `for` left with break) are collected first, rather than whenever Lua's collector
+    -- next runs.
+    local stats = self._coll.db._native:stats()
+    if stats.maxOpenCursors > 0 and stats.openCursors >= stats.maxOpenCursors then collectgarbage() end
     call = function(done) return self._coll._native:call(self._kind, self._arg, nil, self._opts, done) end
   else
     call = function(done) return self._native:next(done) end
@@ -300,6 +316,11 @@ end
 --- The next document (nil at the end; nil, err on failure), waiting in a coroutine.
 function Cursor:next()
   if #self._buffer == 0 and not self._exhausted then
+    local co, main = coroutine.running()
+    if main or co == nil then
+      raise_at_caller("cursor:next() and `for doc in cursor` need a coroutine (mgconn.spawn); in a plain script "
+                      .. "use cursor:toArray():wait()")
+    end
     local ok, err = self:_fetch():await()
     if not ok then return nil, err end
     if #self._buffer == 0 and not self._exhausted then return self:next() end
@@ -309,11 +330,12 @@ end
 
 --- for doc in cursor:iter() do ... end, inside a coroutine. A failure raises (it has no other way out).
 function Cursor:iter()
+  -- The fourth value is the loop's closing value on 5.4: a `break` closes the cursor there.
   return function()
     local doc, err = self:next()
     if err then error(err, 2) end
     return doc
-  end
+  end, nil, nil, self
 end
 --- for doc in cursor do ... end: the cursor is its own iterator (inside a coroutine).
 function Cursor:__call()
@@ -363,7 +385,7 @@ function Collection:insertOne(doc, opts, cb)
   return op_on(self, "insertOne", doc, nil, options(opts), cb)
 end
 function Collection:insertMany(docs, opts, cb)
-  check_table(docs, 1, "insertMany")
+  check_list(docs, 1, "insertMany", "documents")
   opts, cb = split_cb(opts, cb, 2, "insertMany")
   return op_on(self, "insertMany", M.array(docs), nil, options(opts), cb)
 end
@@ -531,7 +553,7 @@ function Collection:find(filter, opts)
                       Cursor)
 end
 function Collection:aggregate(pipeline, opts)
-  check_table(pipeline, 1, "aggregate")
+  check_list(pipeline, 1, "aggregate", "stages")
   check_table(opts, 2, "aggregate", true)
   return setmetatable({ _coll = self, _kind = "aggregate", _arg = M.array(pipeline), _opts = options(opts),
                         _buffer = {} }, Cursor)

@@ -101,4 +101,15 @@ function H.each(cursor, fn)
   end
 end
 
+-- Reads a cursor's first document and leaves it, as `for doc in cursor do break end` does (a next()
+-- on 5.1, which cannot yield from a for-loop's iterator or inside pcall): nil, or what failed.
+function H.read_first(cursor)
+  if H.yields_anywhere then
+    local ok, err = pcall(function() for doc in cursor do if doc then break end end end)
+    return (not ok) and tostring(type(err) == "table" and err.message or err) or nil
+  end
+  local doc, err = cursor:next()
+  return (not doc) and tostring(err and err.message or "no document") or nil
+end
+
 return H

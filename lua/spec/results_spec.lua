@@ -87,6 +87,10 @@ describe("results and cursors (Lua)", function()
     local items = views:collection("items")
     local held, first, errs = {}, {}, {}
     local served, failed = 0, 0
+    finally(function() -- whatever fails: the server's connections are its own (100 per database)
+      for i = 1, 100 do if held[i] then held[i]:close() end end
+      views:close():wait(10)
+    end)
     for i = 1, 100 do
       held[i] = items:find({}, { batchSize = 2, sort = { n = 1 } })
       mgconn.spawn(function()
@@ -120,20 +124,84 @@ describe("results and cursors (Lua)", function()
     assert.truthy(e.message:find("items.find()", 1, true), e.message)
     for i = 1, 100 do held[i]:close() end
     assert.truthy(H.until_true(function() return views:stats().openCursors == 0 end, 10))
-    views:close():wait(10)
   end)
 
   it("maxOpenCursors = 0 puts no limit on open cursors", function()
     local views = mgconn.createConnection(server.uri .. "results", { maxOpenCursors = 0 })
     assert(views:asPromise():wait(10))
     local held, served = {}, 0
+    finally(function()
+      for i = 1, 70 do if held[i] then held[i]:close() end end
+      views:close():wait(10)
+    end)
     for i = 1, 70 do
       held[i] = views:collection("items"):find({}, { batchSize = 2 })
       mgconn.spawn(function() if held[i]:next() then served = served + 1 end end)
     end
     assert.truthy(H.until_true(function() return served == 70 end, 10))
-    for i = 1, 70 do held[i]:close() end
+    assert.are.equal(70, views:stats().openCursors) -- counted, though not limited
+  end)
+
+  it("a `for` left with break, 80 times: finds past maxOpenCursors collect the dropped cursors, none waits out",
+     function()
+    local views = mgconn.createConnection(server.uri .. "results", { bufferTimeoutMS = 3000 })
+    assert(views:asPromise():wait(10))
+    local items = views:collection("items")
+    local done, failures = 0, {}
+    collectgarbage("stop") -- a game that steps the collector itself: nothing is collected by chance
+    H.run(function()
+      for _ = 1, 80 do
+        failures[#failures + 1] = H.read_first(items:find({}, { batchSize = 2 }))
+        done = done + 1
+      end
+    end, 60)
+    collectgarbage("restart")
+    assert.are.equal(80, done)
+    assert.are.same({}, failures)
     views:close():wait(10)
+  end)
+
+  local it_on_54 = _VERSION == "Lua 5.4" and it or pending
+  it_on_54("on 5.4 a `for` over cursor:iter() left with break closes the cursor at once", function()
+    local views = mgconn.createConnection(server.uri .. "results")
+    assert(views:asPromise():wait(10))
+    H.run(function()
+      for doc in views:collection("items"):find({}, { batchSize = 2 }):iter() do if doc then break end end
+    end)
+    assert.are.equal(0, views:stats().openCursors) -- before any garbage collection
+    views:close():wait(10)
+  end)
+
+  it("a closed cursor reads as ended: next() is nil, toArray() is empty", function()
+    local cur = coll:find({}, { batchSize = 2 })
+    H.run(function()
+      assert(cur:next())
+      cur:close()
+      local doc, err = cur:next()
+      assert.is_nil(doc)
+      assert.is_nil(err)
+      local all = cur:toArray():await()
+      assert.are.equal(0, #all)
+    end)
+  end)
+
+  it("cursor:next() outside a coroutine says what to do instead, at the caller's line", function()
+    local ok, err = pcall(function() local doc = coll:find({}):next() return doc end)
+    assert.is_false(ok)
+    assert.truthy(err:find("results_spec.lua:%d+: cursor:next%(%) and `for doc in cursor` need a coroutine"), err)
+    assert.truthy(err:find("cursor:toArray():wait()", 1, true), err)
+  end)
+
+  it("a single document where a list belongs is refused at the call (aggregate, insertMany)", function()
+    local ok, err = pcall(coll.aggregate, coll, { ["$match"] = { n = 1 } })
+    assert.is_false(ok)
+    assert.truthy(err:find("bad argument #1 to 'aggregate' (a list of stages expected, got a table with the key "
+                           .. '"$match"', 1, true), err)
+    ok, err = pcall(coll.insertMany, coll, { n = 1 })
+    assert.is_false(ok)
+    assert.truthy(err:find("bad argument #1 to 'insertMany' (a list of documents expected", 1, true), err)
+    local docs = coll:aggregate({ { ["$match"] = { n = 1 } } }):toArray():wait(10)
+    assert.are.equal(1, #docs) -- the list form, as before
   end)
 
   it("open cursors do not hold the connection's pooled clients (maxPoolSize 1, 20 cursors held)", function()
