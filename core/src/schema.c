@@ -263,7 +263,8 @@ mistyped_type_name (const char *name, char *close, size_t close_size)
 
 static bool long_form (const bson_iter_t *def, bson_iter_t *type);
 
-/* Walks a definition for mistyped type names; -MGCONN_ERR_INVALID_ARGUMENT naming the path. */
+/* Walks a definition for mistyped type names and for values that are no type at all (a number, a
+ * boolean); -MGCONN_ERR_INVALID_ARGUMENT naming the path. */
 static int
 check_type_names (const bson_iter_t *def, char *path, size_t path_size, mgconn_error *error)
 {
@@ -282,6 +283,18 @@ check_type_names (const bson_iter_t *def, char *path, size_t path_size, mgconn_e
                          name, path, close);
       }
       return 0;
+   }
+   if (BSON_ITER_HOLDS_NUMBER (def) || BSON_ITER_HOLDS_BOOL (def)) { /* {"x": 5}: a value, not a type */
+      char value[32];
+      if (BSON_ITER_HOLDS_BOOL (def)) {
+         bson_snprintf (value, sizeof value, "%s", bson_iter_bool (def) ? "true" : "false");
+      } else {
+         bson_snprintf (value, sizeof value, "%g", bson_iter_as_double (def));
+      }
+      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT,
+                      "Invalid schema configuration: `%s` is not a valid type at path `%s` (a path maps to a "
+                      "type name, a nested definition, a list of one, or {type: ...})",
+                      value, path);
    }
    if ((BSON_ITER_HOLDS_DOCUMENT (def) || BSON_ITER_HOLDS_ARRAY (def)) && bson_iter_recurse (def, &sub)) {
       bool array = BSON_ITER_HOLDS_ARRAY (def);

@@ -6,6 +6,7 @@ Every operation returns an :class:`mgconn.Future` at once; ``find`` and ``aggreg
 from __future__ import annotations
 
 import collections
+import collections.abc
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Generator, Iterator, List, Mapping,
                     Optional, Sequence, Tuple, Union)
 
@@ -125,8 +126,29 @@ def _index_name(index: Any) -> Any:
     return keys
 
 
+def _count(method: str, name: str, value: Optional[int]) -> Optional[int]:
+    """A count option (batch_size, skip, limit, max_time_ms) checked at the call, as PyMongo does,
+    rather than refused by the server when the cursor is first read."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise TypeError(f"{method}(): {name} must be an int, not {type(value).__name__}")
+    if value is not None and value < 0:
+        raise ValueError(f"{method}(): {name} must be >= 0, got {value}")
+    return value
+
+
+def _document_list(method: str, name: str, value: Any) -> Any:
+    """The documents or stages of insert_many / aggregate: a list (or another iterable), never a
+    single document or a string."""
+    if isinstance(value, (list, tuple)):
+        return value
+    if isinstance(value, (Mapping, str, bytes)) or not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"{method}(): the argument '{name}' must be a list, not {type(value).__name__}")
+    return list(value)
+
+
 def _cursor_options(hint: Any, collation: Optional[Mapping[str, Any]], max_time_ms: Optional[int],
-                    comment: Any) -> Dict[str, Any]:
+                    comment: Any, method: str = "find") -> Dict[str, Any]:
+    _count(method, "max_time_ms", max_time_ms)
     return {"hint": _sort_doc(hint) if hint is not None and not isinstance(hint, str) else hint,
             "collation": dict(collation) if collation is not None else None, "maxTimeMS": max_time_ms,
             "comment": comment}
@@ -222,8 +244,7 @@ class Collection:
             DuplicateKeyError: through the Future, as for :meth:`insert_one` (a model's
                 ValidationError names the document's index).
         """
-        if not isinstance(documents, (list, tuple)):
-            documents = list(documents)
+        documents = _document_list("insert_many", "documents", documents)
         return self._call("insert_many", documents, None, None if ordered else {"ordered": False},
                           _insert_many_result)
 
@@ -338,8 +359,9 @@ class Collection:
             for the list of every document (Mongoose's habit), or plain ``for`` in a script (which
             blocks).
         """
-        opts = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip,
-                        limit=limit or None, batchSize=batch_size,
+        opts = _options(projection=_projection(projection), sort=_sort_doc(sort),
+                        skip=_count("find", "skip", skip), limit=_count("find", "limit", limit) or None,
+                        batchSize=_count("find", "batch_size", batch_size),
                         **_cursor_options(hint, collation, max_time_ms, comment))
         return Cursor(self, "find", filter or {}, opts)
 
@@ -356,9 +378,9 @@ class Collection:
             allow_disk_use: let stages write temporary files on the server.
             hint, collation, max_time_ms, comment: as for :meth:`find`.
         """
-        return Cursor(self, "aggregate", list(pipeline),
-                      _options(batchSize=batch_size, allowDiskUse=allow_disk_use,
-                               **_cursor_options(hint, collation, max_time_ms, comment)))
+        return Cursor(self, "aggregate", list(_document_list("aggregate", "pipeline", pipeline)),
+                      _options(batchSize=_count("aggregate", "batch_size", batch_size), allowDiskUse=allow_disk_use,
+                               **_cursor_options(hint, collation, max_time_ms, comment, "aggregate")))
 
     def distinct(self, key: str, filter: Optional[Document] = None) -> Future[List[Any]]:
         """The distinct values of the field ``key`` among the documents matching ``filter``."""

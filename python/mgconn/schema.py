@@ -13,6 +13,8 @@ _OPTION_NAMES = {"collection", "bufferCommands", "bufferTimeoutMS", "autoCreate"
 
 def _describe(value: Any) -> Any:
     """A BSON-able description of a field definition ({"name": str} -> {"name": "str"})."""
+    if value is object:
+        return "Mixed"  # Python's "anything", not a subdocument
     if isinstance(value, type):
         return value.__name__
     if isinstance(value, Mapping):

@@ -254,6 +254,19 @@ def test_a_document_of_the_wrong_type_is_a_type_error_naming_the_method_and_argu
             coll.find_one("abc")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"^replace_one\(\): the argument 'replacement' .*not list$"):
             coll.replace_one({}, [1])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^insert_many\(\): the argument 'documents' must be a list, not int$"):
+            coll.insert_many(42)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^insert_many\(\): the argument 'documents' must be a list, not dict$"):
+            coll.insert_many({"a": 1})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^aggregate\(\): the argument 'pipeline' must be a list, not dict$"):
+            coll.aggregate({"$match": {}})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^find\(\): batch_size must be an int, not str$"):
+            coll.find(batch_size="x")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"^find\(\): limit must be >= 0, got -1$"):
+            coll.find(limit=-1)
+        with pytest.raises(TypeError, match=r"^aggregate\(\): max_time_ms must be an int, not float$"):
+            coll.aggregate([], max_time_ms=1.5)  # type: ignore[arg-type]
+        assert coll.insert_many(iter([{"a": 1}])) is not None  # another iterable is still taken
         with pytest.raises(TypeError, match=r"^insert_one\(\): the argument 'document'.*not str$"):
             conn.model("WrongType", mgconn.Schema({})).insert_one("x")  # type: ignore[arg-type]
     finally:

@@ -99,3 +99,15 @@ def test_a_mistyped_type_name_is_refused_when_the_schema_is_made_naming_the_path
     class Player:
         pass
     mgconn.Schema({"meta": "Mixed", "any": "Any", "owner": Player, "at": datetime.time})
+    with pytest.raises(ValueError, match=r"`5` is not a valid type at path `age`"):
+        mgconn.Schema({"age": 5})
+
+
+def test_python_object_declares_a_path_of_any_type(mongodb_uri):
+    conn = mgconn.create_connection(mongodb_uri).wait_open(10)
+    Thing = conn.model("Thing", mgconn.Schema({"x": object}))
+    Thing.insert_one({"x": "a string"}).result(10)
+    Thing.insert_one({"x": {"a": 1}}).result(10)
+    assert Thing.count_documents({}).result(10) == 2
+    Thing.delete_many({}).result(10)
+    conn.close().result(10)
