@@ -1,7 +1,8 @@
 """Runs the LÖVE example game headless (Xvfb, Mesa's software GL) against a FerretDB of its own,
 kills the server in the middle of the game and restarts it, and checks what the game printed:
 every save landed (and the stored state is the last one saved), and no frame's work inside mgconn
-took 4 ms or more. Writes the last frame as a PNG (--screenshot).
+waited for anything and took 4 ms or more (a frame the scheduler only preempted, on a busy machine,
+is reported, not failed: the game counts the thread's voluntary context switches). Writes the last frame as a PNG (--screenshot).
 
     python3 docs/examples/love/run.py [--build build] [--screenshot FILE] [--seconds 8]
 
@@ -108,12 +109,14 @@ def main() -> int:
         problems.append(f"{saves} saves issued, {landed} landed, {failed} failed: not every save landed")
     if stored != saves:
         problems.append(f"the stored state is save {stored}, not the last one ({saves})")
-    if worst >= WORST_MS:
-        problems.append(f"a frame spent {worst:.3f} ms inside mgconn (limit {WORST_MS} ms)")
+    waiting = float(figures["worst_waiting_ms"])
+    if waiting >= WORST_MS:
+        problems.append(f"a frame's work inside mgconn waited and took {waiting:.3f} ms (limit {WORST_MS} ms)")
     if not screenshot.exists() or screenshot.stat().st_size == 0:
         problems.append(f"no screenshot at {screenshot}")
     print(f"LÖVE game: {frames} frames, {saves} saves issued, {landed} landed, {failed} failed, stored state "
-          f"{stored}; worst frame work in mgconn {worst:.3f} ms, p99 {float(figures['p99_ms']):.3f} ms; "
+          f"{stored}; worst frame work in mgconn {worst:.3f} ms (of frames that waited {waiting:.3f} ms), "
+          f"p99 {float(figures['p99_ms']):.3f} ms; "
           f"screenshot {screenshot if args.screenshot else 'taken'}")
     for problem in problems:
         print("FAILED:", problem)
