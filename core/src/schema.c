@@ -232,6 +232,38 @@ bson_type_word (bson_type_t t)
    }
 }
 
+/* Steps through a '|'-separated spelling list: the next spelling into `out`; false at the end. */
+static bool
+next_spelling (const char **list, char *out, size_t out_size)
+{
+   const char *end;
+   size_t n;
+   if (!**list) {
+      return false;
+   }
+   end = strchr (*list, '|');
+   n = end ? (size_t) (end - *list) : strlen (*list);
+   bson_snprintf (out, out_size, "%.*s", (int) n, *list);
+   *list += n + (end ? 1 : 0);
+   return true;
+}
+
+/* The type a name means, or NULL for a name not known here (such a path is not checked). */
+static const field_type *
+field_type_named (const char *name)
+{
+   for (size_t i = 0; i < sizeof field_types / sizeof field_types[0]; i++) {
+      const char *p = field_types[i].spellings;
+      char spelling[32];
+      while (next_spelling (&p, spelling, sizeof spelling)) {
+         if (strcasecmp (spelling, name) == 0) {
+            return &field_types[i];
+         }
+      }
+   }
+   return NULL;
+}
+
 /* A type name a schema declares that is one or two letters away from a known spelling ("Nubmer",
  * "strng") is a typo, refused when the schema is made; a name far from all of them (Mixed, Any, a
  * class of the host's own) is left unchecked, as below. Writes `close` (a known spelling). */
@@ -239,23 +271,19 @@ static bool
 mistyped_type_name (const char *name, char *close, size_t close_size)
 {
    size_t best = 3;
+   if (field_type_named (name)) {
+      return false;
+   }
    for (size_t i = 0; i < sizeof field_types / sizeof field_types[0]; i++) {
       const char *p = field_types[i].spellings;
-      while (*p) {
-         const char *end = strchr (p, '|');
-         size_t n = end ? (size_t) (end - p) : strlen (p);
-         char spelling[32];
-         bson_snprintf (spelling, sizeof spelling, "%.*s", (int) n, p);
+      char spelling[32];
+      while (next_spelling (&p, spelling, sizeof spelling)) {
          size_t d = mg_edit_distance (name, spelling);
-         if (d == 0) {
-            return false;
-         }
          /* two letters away only for names long enough that two edits leave most of them */
-         if (d < best && (d == 1 || (strlen (name) >= 5 && n >= 5))) {
+         if (d < best && (d == 1 || (strlen (name) >= 5 && strlen (spelling) >= 5))) {
             best = d;
             bson_snprintf (close, close_size, "%s", field_types[i].shown);
          }
-         p += n + (end ? 1 : 0);
       }
    }
    return best < 3;
@@ -309,24 +337,6 @@ check_type_names (const bson_iter_t *def, char *path, size_t path_size, mgconn_e
    return rc;
 }
 
-/* The type a name means, or NULL for a name not known here (such a path is not checked). */
-static const field_type *
-field_type_named (const char *name)
-{
-   size_t len = strlen (name);
-   for (size_t i = 0; i < sizeof field_types / sizeof field_types[0]; i++) {
-      const char *p = field_types[i].spellings;
-      while (*p) {
-         const char *end = strchr (p, '|');
-         size_t n = end ? (size_t) (end - p) : strlen (p);
-         if (n == len && strncasecmp (p, name, n) == 0) {
-            return &field_types[i];
-         }
-         p += n + (end ? 1 : 0);
-      }
-   }
-   return NULL;
-}
 
 typedef struct {
    char path[256];
