@@ -137,13 +137,13 @@ def test_operations_are_coroutines_every_asyncio_api_accepts(mongodb_uri, run):
 
 def test_a_task_made_of_an_operation_can_be_cancelled(mongodb_uri, run):
     async def main():
-        conn = mgconn.create_connection(mongodb_uri)  # not open yet: the insert is buffered
+        conn = mgconn.create_connection()  # not opened until after the cancel: the insert is buffered
         task = asyncio.create_task(conn.collection("cancel").insert_one({"k": 1}))
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await conn
+        await conn.open_uri(mongodb_uri)
         assert await conn.collection("cancel").count_documents({}) == 0
         await conn.close()
     run(main())
