@@ -148,7 +148,9 @@ MGCONN_EXTERN (int) mgconn_runtime_new (mgconn_runtime **out,
 MGCONN_EXTERN (void) mgconn_runtime_free (mgconn_runtime *rt);
 
 /* A file descriptor that becomes readable when dispatch has work. Watch it with poll/epoll or an
- * event loop's reader; do not read it yourself. Borrowed: valid until mgconn_runtime_free(). */
+ * event loop's reader; do not read it yourself. It may read ready once with nothing to run (a
+ * wake-up that landed just after the dispatch that ran its work): that dispatch returns 0 and clears
+ * it. Borrowed: valid until mgconn_runtime_free(). */
 MGCONN_EXTERN (int) mgconn_runtime_fd (const mgconn_runtime *rt);
 
 /* Runs due completions and events on the calling thread, at most `max` of them (0 = all that are

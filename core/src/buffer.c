@@ -415,6 +415,7 @@ mg_op_submit (mgconn_op *op, mgconn_op **out)
    }
    op->debug = mg_effective_debug (op);
    op->seq = atomic_fetch_add (&next_op_seq, 1);
+   mg_handoff_begin (conn->rt); /* the worker for it is woken after the unlock */
    pthread_mutex_lock (&conn->lock);
    op->phase = MG_OP_WAITING;
    mg_list_push_back (&conn->waiting, &op->conn_link);
@@ -445,6 +446,7 @@ mg_op_submit (mgconn_op *op, mgconn_op **out)
       mg_op_arm_buffer_timer_locked (op);
    }
    pthread_mutex_unlock (&conn->lock);
+   mg_handoff_end (conn->rt, false);
    return 0;
 }
 

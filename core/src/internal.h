@@ -75,6 +75,25 @@ mg_name_this_thread (const char *name)
    pthread_setname_np (pthread_self (), name);
 }
 
+/* Initialises a lock that the host thread and the workers hand to each other many times an
+ * operation (rt->lock, a connection's lock). Held for microseconds, such a lock is usually free
+ * again before a thread could sleep on it, so a taker spins briefly first (glibc's adaptive mutex):
+ * sleeping on it cost two futex calls and a context switch on each side per operation. Elsewhere a
+ * plain mutex. */
+static inline void
+mg_mutex_init_handoff (pthread_mutex_t *m)
+{
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+   pthread_mutexattr_t attr;
+   pthread_mutexattr_init (&attr);
+   pthread_mutexattr_settype (&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+   pthread_mutex_init (m, &attr);
+   pthread_mutexattr_destroy (&attr);
+#else
+   pthread_mutex_init (m, NULL);
+#endif
+}
+
 /* ---- jobs and deliveries (runtime.c) ---- */
 typedef struct mg_job {
    mg_link link;
@@ -124,7 +143,8 @@ typedef struct mg_wakeup {
 int mg_wakeup_open (mg_wakeup *w);
 void mg_wakeup_close (mg_wakeup *w);
 void mg_wakeup_signal (mg_wakeup *w);
-void mg_wakeup_drain (mg_wakeup *w);
+/* Reads what the fd holds; returns how many signals that was (0 when none had landed). */
+uint64_t mg_wakeup_drain (mg_wakeup *w);
 
 /* ---- the runtime ---- */
 struct mgconn_runtime {
@@ -134,7 +154,9 @@ struct mgconn_runtime {
    mg_list work;             /* mg_job: ready for a worker */
    mg_list done;             /* mg_delivery: ready for the host */
    size_t done_count;
-   bool wake_signalled;      /* the fd holds a wake-up that dispatch has not drained yet */
+   bool wake_signalled;      /* a wake-up was written (or is being written) and not read back */
+   uint64_t wake_writes;     /* wake-ups written or promised to the fd (one per signalling) */
+   uint64_t wake_read;       /* what dispatch has read back of them */
    /* Every connection (mgconn_connection.rt_link), including dying ones: a connection whose count
     * just reached zero stays listed until its last unref takes this lock to unlink it. Whoever walks
     * the list takes references with mg_conn_ref_unless_dying() and leaves dying ones alone. */
@@ -187,6 +209,12 @@ struct mgconn_runtime {
 #define MG_RUNTIME_FREE_WAIT_S 1
 /* A pool's destruction has finished (rt->lock not held): frees the runtime if it was waiting. */
 void mg_runtime_pool_gone (mgconn_runtime *rt);
+
+/* ---- hand-off scopes (handoff.c: the wake-ups a thread owes, made after its unlocks) ---- */
+void mg_handoff_begin (mgconn_runtime *rt);
+void mg_handoff_end (mgconn_runtime *rt, bool on_worker);
+bool mg_handoff_owe_job_locked (mgconn_runtime *rt);
+bool mg_handoff_owe_fd_write_locked (mgconn_runtime *rt);
 
 void mg_runtime_push_job (mgconn_runtime *rt, mg_job *job);
 void mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job);

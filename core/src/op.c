@@ -175,6 +175,7 @@ op_job_run (mg_job *job)
       mongoc_client_pool_push (pool, client);
    }
 
+   mg_handoff_begin (op->rt); /* the host and the next op's worker are woken after the unlock */
    pthread_mutex_lock (&conn->lock);
    conn->in_flight--;
    if (op->phase == MG_OP_RUNNING) {
@@ -182,6 +183,7 @@ op_job_run (mg_job *job)
    }
    mg_conn_pump_locked (conn);
    pthread_mutex_unlock (&conn->lock);
+   mg_handoff_end (op->rt, true); /* this worker takes the first op the pump queued itself */
 
    bson_destroy (&reply);
    mgconn_error_cleanup (&error);

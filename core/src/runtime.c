@@ -7,7 +7,7 @@
  * completions, events, log lines); any thread may push, only dispatch pops and runs them, on the
  * host thread. Both are guarded by rt->lock. The wake-up fd is signalled when rt->done goes from
  * empty to non-empty and drained when dispatch empties it, so it is readable exactly while there is
- * something to dispatch.
+ * something to dispatch (and, after a race handoff.c describes, until the next dispatch).
  */
 #include "internal.h"
 #include "connection.h"
@@ -179,7 +179,9 @@ mg_runtime_push_job_locked (mgconn_runtime *rt, mg_job *job)
       rt->spawn_wanted++;
       pthread_cond_signal (&rt->spawn_cond);
    }
-   pthread_cond_signal (&rt->work_cond);
+   if (!mg_handoff_owe_job_locked (rt)) { /* handoff.c: woken after the caller's unlocks */
+      pthread_cond_signal (&rt->work_cond);
+   }
 }
 
 void
@@ -197,7 +199,10 @@ mg_runtime_deliver_locked (mgconn_runtime *rt, mg_delivery *d)
    rt->done_count++;
    if (!rt->wake_signalled) {
       rt->wake_signalled = true;
-      mg_wakeup_signal (&rt->wake);
+      rt->wake_writes++;
+      if (!mg_handoff_owe_fd_write_locked (rt)) { /* handoff.c: written after the caller's unlocks */
+         mg_wakeup_signal (&rt->wake);
+      }
    }
 }
 
@@ -228,6 +233,7 @@ mg_runtime_deliver_again (mgconn_runtime *rt, mg_delivery *d)
    rt->done.next = &d->link;
    if (!rt->wake_signalled) { /* dispatch drained the fd when it popped this unit */
       rt->wake_signalled = true;
+      rt->wake_writes++;
       mg_wakeup_signal (&rt->wake);
    }
    pthread_mutex_unlock (&rt->lock);
@@ -281,7 +287,7 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
    }
    mg_process_ref ();
    rt = bson_malloc0 (sizeof *rt);
-   pthread_mutex_init (&rt->lock, NULL);
+   mg_mutex_init_handoff (&rt->lock);
    {
       pthread_condattr_t attr; /* idle workers' timeouts are monotonic */
       pthread_condattr_init (&attr);
@@ -423,11 +429,41 @@ mgconn_runtime_fd (const mgconn_runtime *rt)
    return rt ? rt->wake.read_fd : -1;
 }
 
+/* The fd stops being readable once nothing is due: dispatch reads back what was written. A write
+ * still being made (handoff.c makes it after the deliverer's unlocks) is counted in wake_writes but
+ * cannot be read yet: the runtime stays signalled, so nobody writes again, and once it lands the fd
+ * reads ready with nothing to run and the next dispatch reads it back.
+ * The read is made without rt->lock: a worker that has just written the fd takes the lock next (to
+ * look for work) and would otherwise sleep on it behind a system call. */
+static bool
+read_back_wanted_locked (const mgconn_runtime *rt)
+{
+   return rt->done_count == 0 && rt->wake_signalled && rt->wake_read < rt->wake_writes;
+}
+
+static void
+read_back (mgconn_runtime *rt)
+{
+   uint64_t n = mg_wakeup_drain (&rt->wake);
+   pthread_mutex_lock (&rt->lock);
+   rt->wake_read += n;
+   if (rt->wake_read >= rt->wake_writes) {
+      if (rt->done_count == 0) {
+         rt->wake_signalled = false;
+      } else { /* delivered while the fd was read: it must show that */
+         rt->wake_writes++;
+         mg_wakeup_signal (&rt->wake);
+      }
+   }
+   pthread_mutex_unlock (&rt->lock);
+}
+
 int
 mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max)
 {
    int ran = 0;
    size_t due;
+   bool read;
    if (!rt) {
       return 0;
    }
@@ -436,7 +472,11 @@ mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max)
     * fixed at entry so that callbacks that keep queueing work cannot hold the host here forever. */
    pthread_mutex_lock (&rt->lock);
    due = rt->done_count;
+   read = read_back_wanted_locked (rt); /* a write that landed after the last dispatch emptied the queue */
    pthread_mutex_unlock (&rt->lock);
+   if (read) {
+      read_back (rt);
+   }
    if (max > 0 && (size_t) max < due) {
       due = (size_t) max;
    }
@@ -448,11 +488,11 @@ mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max)
       if (l) {
          rt->done_count--;
       }
-      if (rt->done_count == 0 && rt->wake_signalled) {
-         rt->wake_signalled = false;
-         mg_wakeup_drain (&rt->wake);
-      }
+      read = read_back_wanted_locked (rt);
       pthread_mutex_unlock (&rt->lock);
+      if (read) {
+         read_back (rt);
+      }
       if (!l) {
          break;
       }

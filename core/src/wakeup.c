@@ -1,7 +1,8 @@
 /*
  * wakeup.c: the one file descriptor a host watches to know that dispatch has work.
  * An eventfd where the system has one, else a non-blocking pipe. Signalling is coalesced by the
- * runtime (rt->wake_signalled), so the fd holds at most one pending wake-up.
+ * runtime (rt->wake_signalled), so the fd holds at most one pending wake-up; the runtime counts what
+ * it wrote and what it read back (a write may land after the dispatch that emptied the queue).
  */
 #include "internal.h"
 
@@ -57,10 +58,27 @@ mg_wakeup_signal (mg_wakeup *w)
    } while (n < 0 && errno == EINTR);
 }
 
-void
+uint64_t
 mg_wakeup_drain (mg_wakeup *w)
 {
-   uint64_t buf[8];
-   while (read (w->read_fd, buf, w->write_fd == w->read_fd ? sizeof buf[0] : sizeof buf) > 0) {
+   uint64_t count = 0;
+   if (w->write_fd == w->read_fd) {
+      /* An eventfd: one read takes its whole count and leaves it unreadable. */
+      ssize_t n;
+      do {
+         n = read (w->read_fd, &count, sizeof count);
+      } while (n < 0 && errno == EINTR);
+      return n == (ssize_t) sizeof count ? count : 0;
+   }
+   for (;;) {
+      char buf[64];
+      ssize_t n = read (w->read_fd, buf, sizeof buf);
+      if (n > 0) {
+         count += (uint64_t) n; /* a byte per signal */
+      } else if (n < 0 && errno == EINTR) {
+         continue;
+      } else {
+         return count;
+      }
    }
 }

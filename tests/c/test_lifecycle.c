@@ -6,6 +6,7 @@
 #include "connection.h" /* white box: a connection's count, for the dying-connection test */
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -691,6 +692,98 @@ test_events_can_be_polled_instead_of_listened_to (void)
    mgconn_runtime_free (rt);
 }
 
+static void
+count_completion (mgconn_op *op, void *userdata)
+{
+   (void) op;
+   (*(int *) userdata)++;
+}
+
+/* With nothing left to run, the fd reads not ready after a dispatch, within `ms` (a wake-up written
+ * just after the dispatch that ran its completion is read back by the next one). */
+static bool
+fd_settles_unreadable (mgconn_runtime *rt, int ms)
+{
+   struct pollfd p = {mgconn_runtime_fd (rt), POLLIN, 0};
+   int64_t until = now_ms () + ms;
+   for (;;) {
+      mgconn_runtime_dispatch (rt, 0);
+      p.revents = 0;
+      if (poll (&p, 1, 0) == 0) {
+         return true;
+      }
+      if (now_ms () >= until) {
+         return false;
+      }
+      poll (NULL, 0, 1);
+   }
+}
+
+/* A host that sleeps on the fd with no timeout of its own, dispatching only when it reads ready (an
+ * epoll game server), gets every completion: the fd is readable whenever something is due, also when
+ * the host dispatches one at a time or between wake-ups (as op:wait() does), while workers deliver.
+ * And it does not stay readable with nothing to run: a wake-up for nothing is the exception. */
+static void
+test_a_host_sleeping_on_the_fd_gets_every_completion_and_no_empty_wake_ups (void)
+{
+   enum { ROUNDS = 120, MAX_BATCH = 6 };
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_collection *things;
+   recorder r;
+   bson_t *doc = BCON_NEW ("a", BCON_INT32 (1));
+   struct pollfd p;
+   int submitted = 0, completed = 0, wakes = 0, empty_wakes = 0;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "fd_host", NULL), NULL);
+   recorder_attach (&r, conn);
+   CHECK (wait_event (rt, &r, "open", 0, 10000) >= 0, "no open; saw %s", recorder_sequence (&r));
+   things = coll_of (conn, "things");
+   p.fd = mgconn_runtime_fd (rt);
+   p.events = POLLIN;
+   for (int round = 0; round < ROUNDS; round++) {
+      int batch = round % 2 ? MAX_BATCH : 1;
+      for (int i = 0; i < batch; i++) {
+         mgconn_op *op = NULL;
+         CHECK (mgconn_collection_insert_one (&op, things, bson_get_data (doc), doc->len, NULL, 0, count_completion,
+                                              &completed) == 0, "insert refused");
+         mgconn_op_free (op); /* the runtime keeps it until its callback has run */
+         submitted++;
+      }
+      if (round % 3 == 0) {
+         mgconn_runtime_dispatch (rt, 0); /* before the fd says so, as a blocking wait does */
+      }
+      if (round % 5 == 4) {
+         /* A host that dispatches every turn of its loop without looking at the fd (a game's
+          * frame): it often runs a completion whose wake-up is still being written. */
+         while (completed < submitted) {
+            mgconn_runtime_dispatch (rt, 0);
+            sched_yield (); /* the rest of the frame (and valgrind's other threads a turn) */
+         }
+         CHECK (fd_settles_unreadable (rt, 2000), "the fd stays readable with nothing to dispatch (round %d)", round);
+      }
+      while (completed < submitted) {
+         int ran;
+         p.revents = 0;
+         CHECK (poll (&p, 1, 10000) == 1, "the fd stayed unreadable for 10 s with %d of %d operations due or running "
+                "(round %d)", submitted - completed, submitted, round);
+         ran = mgconn_runtime_dispatch (rt, round % 4 == 1 ? 1 : 0);
+         wakes++;
+         empty_wakes += ran == 0;
+      }
+   }
+   CHECK (empty_wakes * 20 <= wakes, "%d of %d wake-ups of the fd found nothing to dispatch", empty_wakes, wakes);
+   CHECK (fd_settles_unreadable (rt, 2000), "the fd stays readable with nothing to dispatch");
+   mgconn_collection_free (things);
+   bson_destroy (doc);
+   recorder_reset (&r);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   server_cleanup (&s);
+}
+
 static const test_case tests[] = {
    {"polled_events", test_events_can_be_polled_instead_of_listened_to},
    {"free_with_hung_server", test_runtime_free_returns_although_a_worker_is_stuck_on_a_hung_server},
@@ -706,6 +799,7 @@ static const test_case tests[] = {
    {"close_open_twice", test_close_then_open_without_waiting_twice_keeps_the_host_going},
    {"insert_find", test_insert_then_find_round_trip},
    {"posted_callbacks", test_posted_callbacks_wake_the_fd_and_run_in_order},
+   {"fd_host", test_a_host_sleeping_on_the_fd_gets_every_completion_and_no_empty_wake_ups},
    {"connect_twice", test_connecting_twice_same_uri_is_a_no_op_other_uri_is_refused},
    {"host_never_blocks", test_no_call_waits_for_the_network_while_the_server_is_down},
    {NULL, NULL},
