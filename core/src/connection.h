@@ -192,6 +192,8 @@ typedef struct {
    const uint8_t *a;
    size_t a_len;
    bool a_optional;        /* NULL means {} */
+   bool a_copied_by_caller; /* checked, not copied into op->args: the caller builds op->args from it
+                               (inserts, which put `_id` first in the one copy they make) */
    const char *b_name;
    const uint8_t *b;
    size_t b_len;

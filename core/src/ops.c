@@ -119,7 +119,9 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
       mg_model_ref (in->coll->model);
       (*built)->model = in->coll->model;
    }
-   bson_concat (&(*built)->args, &a);
+   if (!in->a_copied_by_caller) {
+      bson_concat (&(*built)->args, &a);
+   }
    bson_concat (&(*built)->args2, &b);
    {
       /* mgconn's own per-operation option, not the server's: taken out of what is sent */
@@ -541,7 +543,7 @@ mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
                               mgconn_op_cb cb, void *userdata)
 {
    mg_op_input in = {.coll = collection, .a_name = "the document", .a = document, .a_len = document_len,
-                     .opts = opts, .opts_len = opts_len};
+                     .a_copied_by_caller = true, .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
    bson_t doc;
    bool given;
@@ -549,10 +551,8 @@ mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
    if (rc) {
       return rc;
    }
-   bson_init (&doc);
-   given = with_id (&op->args, &doc);
-   bson_destroy (&op->args);
-   bson_steal (&op->args, &doc);
+   bson_init_static (&doc, document, document_len); /* checked by mg_op_build */
+   given = with_id (&doc, &op->args);               /* the one copy, `_id` first */
    op->largest_doc = op->args.len;
    if (given) {
       add_document_key (op, &op->args); /* a `_id` mgconn made names no document of another op */
@@ -655,45 +655,44 @@ mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
                                mgconn_op_cb cb, void *userdata)
 {
    mg_op_input in = {.coll = collection, .a_name = "the documents", .a = documents, .a_len = documents_len,
-                     .opts = opts, .opts_len = opts_len};
+                     .a_copied_by_caller = true, .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
-   bson_t with_ids = BSON_INITIALIZER;
+   bson_t given;
    bson_iter_t it;
    uint32_t i = 0;
    int rc = mg_op_build (&op, NULL, &insert_many_kind, &in, cb, userdata);
    if (rc) {
       return rc;
    }
-   bson_iter_init (&it, &op->args);
+   /* One copy of each document, `_id` first, straight from the caller's (checked) array into the
+    * op's. */
+   bson_init_static (&given, documents, documents_len);
+   bson_iter_init (&it, &given);
    while (bson_iter_next (&it)) {
       uint32_t len;
       const uint8_t *data;
-      bson_t doc, one = BSON_INITIALIZER;
+      bson_t doc, one;
       char buf[16];
       const char *key;
       if (!BSON_ITER_HOLDS_DOCUMENT (&it)) {
-         bson_destroy (&with_ids);
          mg_op_unref (op);
          return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "insert_many: element %u of the documents is not a document",
                          i);
       }
       bson_iter_document (&it, &len, &data);
       bson_init_static (&doc, data, len);
+      bson_uint32_to_string (i++, &key, buf, sizeof buf);
+      bson_append_document_begin (&op->args, key, -1, &one);
       if (with_id (&doc, &one)) {
-         add_document_key (op, &one);
+         add_document_key (op, &doc);
       }
       op->largest_doc = one.len > op->largest_doc ? one.len : op->largest_doc;
-      bson_uint32_to_string (i++, &key, buf, sizeof buf);
-      BSON_APPEND_DOCUMENT (&with_ids, key, &one);
-      bson_destroy (&one);
+      bson_append_document_end (&op->args, &one);
    }
    if (i == 0) {
-      bson_destroy (&with_ids);
       mg_op_unref (op);
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "insert_many: the documents are empty");
    }
-   bson_destroy (&op->args);
-   bson_steal (&op->args, &with_ids);
    return submit_checked (op, out, 'd');
 }
 
