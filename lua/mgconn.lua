@@ -208,18 +208,22 @@ local function finish(op, err, result)
     local ok, msg = xcall(op._cb, err, result)
     if not ok then on_error(msg) end
   end
-  for _, co in ipairs(op._waiters) do
-    local ok, msg = coroutine.resume(co, result, err)
-    if not ok then on_error(debug.traceback(co, msg)) end
+  local waiters = op._waiters
+  if waiters then
+    op._waiters = nil
+    for _, co in ipairs(waiters) do
+      local ok, msg = coroutine.resume(co, result, err)
+      if not ok then on_error(debug.traceback(co, msg)) end
+    end
   end
-  op._waiters = {}
 end
 
 -- `transform` turns the C op's reply into the result the user sees (which may be nil: findOne).
 -- `owner` (a collection or connection) stays reachable while the op is pending: a connection that
 -- the script dropped is not collected, and closed, under its own work.
 local function start(call, cb, transform, owner)
-  local op = setmetatable({ _waiters = {}, _cb = cb, _done = false, _owner = owner }, Op)
+  -- _waiters (coroutines in op:await()) is made by the first await: most ops have none.
+  local op = setmetatable({ _cb = cb, _done = false, _owner = owner }, Op)
   local native, message = call(function(native)
     local e = native:error()
     if e then finish(op, e, nil)
@@ -240,7 +244,9 @@ function Op:await()
     if main or co == nil then -- (5.1 gives nil on the main thread)
       error("op:await() needs a coroutine (mgconn.spawn); use op:wait() in plain scripts", 2)
     end
-    self._waiters[#self._waiters + 1] = co
+    local waiters = self._waiters or {}
+    self._waiters = waiters
+    waiters[#waiters + 1] = co
     return coroutine.yield()
   end
   if self._err then return nil, self._err end
@@ -293,7 +299,12 @@ function Cursor:_fetch(cb)
   end
   return start(call, cb, function(native)
     local reply = native:reply()
-    for _, doc in ipairs(reply.batch) do self._buffer[#self._buffer + 1] = doc end
+    -- The buffer is read from _head on (taking from its front would move every document after it).
+    if self._head > #self._buffer then
+      self._buffer, self._head = reply.batch, 1
+    else
+      for _, doc in ipairs(reply.batch) do self._buffer[#self._buffer + 1] = doc end
+    end
     if reply.done then self._exhausted, self._native = true, nil
     elseif not self._native then
       self._native = native:cursor()
@@ -306,7 +317,7 @@ end
 --- Ends the cursor: the server forgets it (killCursors) and what is buffered is dropped. A cursor
 --- that is only dropped is closed the same way when the garbage collector frees it.
 function Cursor:close()
-  self._closed, self._buffer, self._exhausted = true, {}, true
+  self._closed, self._buffer, self._head, self._exhausted = true, {}, 1, true
   if self._native then
     self._native:close()
     self._native = nil
@@ -315,7 +326,7 @@ end
 
 --- The next document (nil at the end; nil, err on failure), waiting in a coroutine.
 function Cursor:next()
-  if #self._buffer == 0 and not self._exhausted then
+  if self._head > #self._buffer and not self._exhausted then
     local co, main = coroutine.running()
     if main or co == nil then
       raise_at_caller("cursor:next() and `for doc in cursor` need a coroutine (mgconn.spawn); in a plain script "
@@ -323,9 +334,11 @@ function Cursor:next()
     end
     local ok, err = self:_fetch():await()
     if not ok then return nil, err end
-    if #self._buffer == 0 and not self._exhausted then return self:next() end
+    if self._head > #self._buffer and not self._exhausted then return self:next() end
   end
-  return table.remove(self._buffer, 1)
+  local doc = self._buffer[self._head]
+  if doc ~= nil then self._head = self._head + 1 end
+  return doc
 end
 
 --- for doc in cursor:iter() do ... end, inside a coroutine. A failure raises (it has no other way out).
@@ -347,10 +360,12 @@ end
 --- Every document, as an op (callback, :await() or :wait()).
 function Cursor:toArray(cb)
   local out = M.array()
-  local result = setmetatable({ _waiters = {}, _cb = cb, _done = false }, Op)
+  local result = setmetatable({ _cb = cb, _done = false }, Op)
   local function step(ok, err)
     if err then return finish(result, err, nil) end
-    while #self._buffer > 0 do out[#out + 1] = table.remove(self._buffer, 1) end
+    local buf = self._buffer
+    for i = self._head, #buf do out[#out + 1] = buf[i] end
+    self._buffer, self._head = {}, 1
     if self._exhausted then return finish(result, nil, out) end
     local op = self:_fetch(function(e, r) step(r, e) end)
     result._native = op._native
@@ -389,15 +404,16 @@ function Collection:insertMany(docs, opts, cb)
   opts, cb = split_cb(opts, cb, 2, "insertMany")
   return op_on(self, "insertMany", M.array(docs), nil, options(opts), cb)
 end
+local function found_document(n)
+  local doc = n:reply().document
+  if doc == M.null then return nil end -- no match is nil, not the null value
+  return doc
+end
 function Collection:findOne(filter, opts, cb)
   if type(filter) == "function" and opts == nil then filter, cb = nil, filter end
   check_table(filter, 1, "findOne", true)
   opts, cb = split_cb(opts, cb, 2, "findOne")
-  return op_on(self, "findOne", filter or {}, nil, options(opts), cb, function(n)
-    local doc = n:reply().document
-    if doc == M.null then return nil end -- no match is nil, not the null value
-    return doc
-  end)
+  return op_on(self, "findOne", filter or {}, nil, options(opts), cb, found_document)
 end
 local function update_like(method)
   return function(self, filter, update, opts, cb)
@@ -549,14 +565,14 @@ end
 function Collection:find(filter, opts)
   check_table(filter, 1, "find", true)
   check_table(opts, 2, "find", true)
-  return setmetatable({ _coll = self, _kind = "find", _arg = filter or {}, _opts = options(opts), _buffer = {} },
-                      Cursor)
+  return setmetatable({ _coll = self, _kind = "find", _arg = filter or {}, _opts = options(opts), _buffer = {},
+                        _head = 1 }, Cursor)
 end
 function Collection:aggregate(pipeline, opts)
   check_list(pipeline, 1, "aggregate", "stages")
   check_table(opts, 2, "aggregate", true)
   return setmetatable({ _coll = self, _kind = "aggregate", _arg = M.array(pipeline), _opts = options(opts),
-                        _buffer = {} }, Cursor)
+                        _buffer = {}, _head = 1 }, Cursor)
 end
 
 local Model = setmetatable({}, { __index = Collection })
