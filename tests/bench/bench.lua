@@ -35,23 +35,53 @@ end
 
 local CLIENTS = { { key = "mgconn", name = "mgconn (Lua)" }, { key = "lm", name = "lua-mongo" } }
 
+-- Where the CPU goes (Linux's /proc, read outside the clock): the host thread's own CPU time, and the
+-- context switches of every thread of the process (mgconn's workers included).
+local pid
+do
+  local f = assert(io.open("/proc/self/stat"))
+  pid = f:read("l"):match("^(%d+)")
+  f:close()
+end
+local function host_thread_seconds()
+  local f = io.open("/proc/thread-self/schedstat")
+  if not f then return 0 end
+  local ns = tonumber(f:read("l"):match("^(%d+)"))
+  f:close()
+  return ns / 1e9
+end
+local function context_switches()
+  local p = io.popen("cat /proc/" .. pid .. "/task/*/status 2>/dev/null")
+  local total = 0
+  for n in p:read("a"):gmatch("ctxt_switches:%s*(%d+)") do total = total + tonumber(n) end
+  p:close()
+  return total
+end
+
 -- bodies: {mgconn = fn, lm = fn}; setup runs before every iteration, outside the clock.
 local function run(task, ops, bytes, bodies, setup)
-  local walls, cpus = { mgconn = {}, lm = {} }, { mgconn = {}, lm = {} }
+  local walls, cpus, hosts, switches = { mgconn = {}, lm = {} }, { mgconn = {}, lm = {} }, { mgconn = {}, lm = {} },
+    { mgconn = {}, lm = {} }
   for r = 1, repeat_ do
     for _, c in ipairs(CLIENTS) do
       if setup then setup() end
+      local s0 = context_switches()
       local w0, c0 = mgconn.now(), os.clock()
+      local h0 = host_thread_seconds()
       bodies[c.key]()
+      local h1 = host_thread_seconds()
       walls[c.key][r], cpus[c.key][r] = (mgconn.now() - w0) / 1000, os.clock() - c0
+      hosts[c.key][r], switches[c.key][r] = h1 - h0, context_switches() - s0
     end
   end
   for _, c in ipairs(CLIENTS) do
     local lo, hi = math.huge, 0
     for _, w in ipairs(walls[c.key]) do lo, hi = math.min(lo, w), math.max(hi, w) end
     print(string.format('{"task": "%s", "client": "%s", "ops": %d, "bytes": %d, "seconds": %.6f, '
-                        .. '"cpu_seconds": %.6f, "wall_spread": [%.6f, %.6f], "iterations": %d}',
-                        task, c.name, ops, bytes, median(walls[c.key]), median(cpus[c.key]), lo, hi, repeat_))
+                        .. '"cpu_seconds": %.6f, "host_thread_cpu_seconds": %.6f, "context_switches": %d, '
+                        .. '"wall_spread": [%.6f, %.6f], "iterations": %d}',
+                        task, c.name, ops, bytes, median(walls[c.key]), median(cpus[c.key]), median(hosts[c.key]),
+                        median(switches[c.key]), lo, hi, repeat_))
   end
   io.stdout:flush()
 end

@@ -133,6 +133,20 @@ def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[s
         for r in others:
             md.append(f"| {r['task']} | {r['client']} | {r['mb_per_s']:.1f} | {r['ops_per_s']:.0f} | "
                       f"{r['cpu_us_per_op']:.1f} |")
+    split = [r for r in results if "host_thread_cpu_seconds" in r and r.get("ops") and
+             r["task"] in ("find_one by _id", "insert_one small", "insert_many small", "find all tweets")]
+    if split:
+        md += ["", "Where a Lua client's CPU goes (same run): the host thread's own share (the Lua state's thread: "
+               "what a game frame or an OpenResty worker pays), every other thread's (mgconn's workers and the "
+               "driver's), and the context switches of the whole process, per operation. lua-mongo does everything "
+               "on the host thread; mgconn hands each operation to a worker and back, one wake-up each way, and "
+               "each wake-up is a context switch on a thread that was asleep:", "",
+               "| task | client | CPU µs/op | host thread µs/op | other threads µs/op | context switches/op |",
+               "| --- | --- | ---: | ---: | ---: | ---: |"]
+        for r in sorted(split, key=lambda r: (r["task"], r["client"])):
+            host = r["host_thread_cpu_seconds"] / r["ops"] * 1e6
+            md.append(f"| {r['task']} | {r['client']} | {r['cpu_us_per_op']:.1f} | {host:.1f} | "
+                      f"{max(0.0, r['cpu_us_per_op'] - host):.1f} | {r['context_switches'] / r['ops']:.2f} |")
     if stall:
         md += ["", "Host stall: a 60 Hz loop issuing one find_one per frame while the server is killed at 1/3 and "
                "restarted at 2/3 of the run; time spent inside the client's calls per frame (mgconn: the find_one call and "
