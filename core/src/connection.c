@@ -734,7 +734,7 @@ mgconn_connection_new (mgconn_connection **out,
    atomic_init (&conn->refs, 1);
    conn->rt = rt;
    conn->id = atomic_fetch_add (&next_connection_id, 1);
-   mg_mutex_init_handoff (&conn->lock);
+   pthread_mutex_init (&conn->lock, NULL);
    atomic_init (&conn->ready_state, MGCONN_STATE_UNINITIALIZED);
    atomic_init (&conn->host_state, MGCONN_STATE_UNINITIALIZED);
    mg_list_init (&conn->waiting);

@@ -75,25 +75,6 @@ mg_name_this_thread (const char *name)
    pthread_setname_np (pthread_self (), name);
 }
 
-/* Initialises a lock that the host thread and the workers hand to each other many times an
- * operation (rt->lock, a connection's lock). Held for microseconds, such a lock is usually free
- * again before a thread could sleep on it, so a taker spins briefly first (glibc's adaptive mutex):
- * sleeping on it cost two futex calls and a context switch on each side per operation. Elsewhere a
- * plain mutex. */
-static inline void
-mg_mutex_init_handoff (pthread_mutex_t *m)
-{
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-   pthread_mutexattr_t attr;
-   pthread_mutexattr_init (&attr);
-   pthread_mutexattr_settype (&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-   pthread_mutex_init (m, &attr);
-   pthread_mutexattr_destroy (&attr);
-#else
-   pthread_mutex_init (m, NULL);
-#endif
-}
-
 /* ---- jobs and deliveries (runtime.c) ---- */
 typedef struct mg_job {
    mg_link link;
@@ -154,9 +135,10 @@ struct mgconn_runtime {
    mg_list work;             /* mg_job: ready for a worker */
    mg_list done;             /* mg_delivery: ready for the host */
    size_t done_count;
-   bool wake_signalled;      /* a wake-up was written (or is being written) and not read back */
-   uint64_t wake_writes;     /* wake-ups written or promised to the fd (one per signalling) */
-   uint64_t wake_read;       /* what dispatch has read back of them */
+   /* Wake-ups written (or being written, handoff.c) to the fd, and how many dispatch has read back.
+    * While more are written than read the fd is signalled, and a delivery writes no other. */
+   uint64_t wake_writes;
+   uint64_t wake_read;
    /* Every connection (mgconn_connection.rt_link), including dying ones: a connection whose count
     * just reached zero stays listed until its last unref takes this lock to unlink it. Whoever walks
     * the list takes references with mg_conn_ref_unless_dying() and leaves dying ones alone. */

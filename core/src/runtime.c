@@ -192,13 +192,19 @@ mg_runtime_push_job (mgconn_runtime *rt, mg_job *job)
    pthread_mutex_unlock (&rt->lock);
 }
 
+/* The fd holds (or is about to hold) a wake-up that dispatch has not read back. rt->lock held. */
+static bool
+wake_signalled_locked (const mgconn_runtime *rt)
+{
+   return rt->wake_writes > rt->wake_read;
+}
+
 void
 mg_runtime_deliver_locked (mgconn_runtime *rt, mg_delivery *d)
 {
    mg_list_push_back (&rt->done, &d->link);
    rt->done_count++;
-   if (!rt->wake_signalled) {
-      rt->wake_signalled = true;
+   if (!wake_signalled_locked (rt)) {
       rt->wake_writes++;
       if (!mg_handoff_owe_fd_write_locked (rt)) { /* handoff.c: written after the caller's unlocks */
          mg_wakeup_signal (&rt->wake);
@@ -231,8 +237,7 @@ mg_runtime_deliver_again (mgconn_runtime *rt, mg_delivery *d)
    d->link.next = rt->done.next;
    rt->done.next->prev = &d->link;
    rt->done.next = &d->link;
-   if (!rt->wake_signalled) { /* dispatch drained the fd when it popped this unit */
-      rt->wake_signalled = true;
+   if (!wake_signalled_locked (rt)) { /* dispatch drained the fd when it popped this unit */
       rt->wake_writes++;
       mg_wakeup_signal (&rt->wake);
    }
@@ -287,7 +292,7 @@ mgconn_runtime_new (mgconn_runtime **out, const uint8_t *opts, size_t opts_len, 
    }
    mg_process_ref ();
    rt = bson_malloc0 (sizeof *rt);
-   mg_mutex_init_handoff (&rt->lock);
+   pthread_mutex_init (&rt->lock, NULL);
    {
       pthread_condattr_t attr; /* idle workers' timeouts are monotonic */
       pthread_condattr_init (&attr);
@@ -438,7 +443,7 @@ mgconn_runtime_fd (const mgconn_runtime *rt)
 static bool
 read_back_wanted_locked (const mgconn_runtime *rt)
 {
-   return rt->done_count == 0 && rt->wake_signalled && rt->wake_read < rt->wake_writes;
+   return rt->done_count == 0 && wake_signalled_locked (rt);
 }
 
 static void
@@ -447,13 +452,9 @@ read_back (mgconn_runtime *rt)
    uint64_t n = mg_wakeup_drain (&rt->wake);
    pthread_mutex_lock (&rt->lock);
    rt->wake_read += n;
-   if (rt->wake_read >= rt->wake_writes) {
-      if (rt->done_count == 0) {
-         rt->wake_signalled = false;
-      } else { /* delivered while the fd was read: it must show that */
-         rt->wake_writes++;
-         mg_wakeup_signal (&rt->wake);
-      }
+   if (!wake_signalled_locked (rt) && rt->done_count > 0) { /* delivered while the fd was read */
+      rt->wake_writes++;
+      mg_wakeup_signal (&rt->wake);
    }
    pthread_mutex_unlock (&rt->lock);
 }

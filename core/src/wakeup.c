@@ -1,8 +1,9 @@
 /*
  * wakeup.c: the one file descriptor a host watches to know that dispatch has work.
  * An eventfd where the system has one, else a non-blocking pipe. Signalling is coalesced by the
- * runtime (rt->wake_signalled), so the fd holds at most one pending wake-up; the runtime counts what
- * it wrote and what it read back (a write may land after the dispatch that emptied the queue).
+ * runtime, which counts what it wrote and what dispatch read back (rt->wake_writes, rt->wake_read),
+ * so the fd holds at most one pending wake-up; a write may land after the dispatch that emptied the
+ * queue.
  */
 #include "internal.h"
 
