@@ -194,6 +194,8 @@ typedef struct {
    bool a_optional;        /* NULL means {} */
    bool a_copied_by_caller; /* checked, not copied into op->args: the caller builds op->args from it
                                (inserts, which put `_id` first in the one copy they make) */
+   bool a_stored;          /* documents to store (inserts): empty keys are refused as well, and
+                              libmongoc is told not to check them again (input_check.c) */
    const char *b_name;
    const uint8_t *b;
    size_t b_len;

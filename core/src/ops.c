@@ -5,64 +5,17 @@
  * Queries and their cursors are in cursor.c.
  */
 #include "connection.h"
-#include "utf8.h"
+#include "input_check.h"
 
 #include <string.h>
 
 /* ---- input ---- */
 
-/* Walks keys and string values; on failure `path` (when not NULL) names the first bad one ("a.b.2").
- * Documents are valid almost always, so the path is only built on a second walk after a failure:
- * building it for every key was a tenth of the host thread's cost of inserting a large document. */
-static bool
-utf8_walk (bson_iter_t *it, char *path, size_t size, size_t used, int depth)
-{
-   while (bson_iter_next (it)) {
-      const char *key = bson_iter_key (it);
-      uint32_t len = 0;
-      const char *str = NULL;
-      bson_iter_t child;
-      size_t next = 0;
-      if (path) {
-         int n = snprintf (path + used, size - used, "%s%s", used ? "." : "", key);
-         next = used + (n > 0 && (size_t) n < size - used ? (size_t) n : 0);
-      }
-      if (!mg_utf8_valid (key, bson_iter_key_len (it), false)) {
-         return false;
-      }
-      if (BSON_ITER_HOLDS_UTF8 (it)) {
-         str = bson_iter_utf8 (it, &len);
-      } else if (BSON_ITER_HOLDS_SYMBOL (it)) {
-         str = bson_iter_symbol (it, &len);
-      }
-      if (str && !mg_utf8_valid (str, len, true)) {
-         return false;
-      }
-      if ((BSON_ITER_HOLDS_DOCUMENT (it) || BSON_ITER_HOLDS_ARRAY (it)) && depth < 200 &&
-          bson_iter_recurse (it, &child) && !utf8_walk (&child, path, size, next, depth + 1)) {
-         return false;
-      }
-      if (path) {
-         path[used] = '\0';
-      }
-   }
-   return true;
-}
-
-static bool
-utf8_valid (const bson_t *doc, char *path, size_t size)
-{
-   bson_iter_t it;
-   if (path) {
-      path[0] = '\0';
-   }
-   return !bson_iter_init (&it, doc) || utf8_walk (&it, path, size, 0, 0);
-}
-
 static int
-borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool optional)
+borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool optional, bool stored)
 {
    char path[256];
+   const char *holds = what[strlen (what) - 1] == 's' ? "hold" : "holds"; /* "the documents hold" */
    if (!data) {
       if (optional) {
          bson_init (doc);
@@ -70,16 +23,27 @@ borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool
       }
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s is NULL", what);
    }
-   if (!bson_init_static (doc, data, len) || !bson_validate (doc, BSON_VALIDATE_NONE, NULL)) {
+   if (!bson_init_static (doc, data, len)) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s is not a valid BSON document", what);
    }
    /* A string that is not UTF-8 would reach the server and fail there, or be stored and break every
-    * reader. libbson 1.23's BSON_VALIDATE_UTF8 does not look at values, hence a walk of our own. */
-   if (!utf8_valid (doc, NULL, 0) && !utf8_valid (doc, path, sizeof path)) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s holds a string that is not valid UTF-8 at %s", what,
+    * reader; an empty key the server refuses to store (libmongoc is told not to look again). */
+   switch (mg_input_check (doc, stored, path, sizeof path)) {
+   case MG_INPUT_OK:
+      return 0;
+   case MG_INPUT_CORRUPT:
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s is not a valid BSON document", what);
+   case MG_INPUT_TOO_DEEP:
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s is nested more than %d documents deep", what,
+                      MG_INPUT_MAX_DEPTH);
+   case MG_INPUT_BAD_UTF8:
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s %s a string that is not valid UTF-8 at %s", what, holds,
                       path);
+   case MG_INPUT_EMPTY_KEY:
+   default:
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s %s an empty key, which cannot be stored, at %s", what,
+                      holds, path);
    }
-   return 0;
 }
 
 int
@@ -102,9 +66,10 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
    if (collection != NULL && !*collection) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s: the collection name is empty", kind->snake);
    }
-   if ((rc = borrow_doc (&a, in->a, in->a_len, in->a_name ? in->a_name : "the input", in->a_optional || !in->a_name)) ||
-       (rc = borrow_doc (&b, in->b, in->b_len, in->b_name ? in->b_name : "the input", !in->b_name)) ||
-       (rc = borrow_doc (&o, in->opts, in->opts_len, "the options document", true))) {
+   if ((rc = borrow_doc (&a, in->a, in->a_len, in->a_name ? in->a_name : "the input", in->a_optional || !in->a_name,
+                        in->a_stored)) ||
+       (rc = borrow_doc (&b, in->b, in->b_len, in->b_name ? in->b_name : "the input", !in->b_name, false)) ||
+       (rc = borrow_doc (&o, in->opts, in->opts_len, "the options document", true, false))) {
       return rc;
    }
    /* A use_db child's operations run on its root's pool, in the child's database. A root's take
@@ -480,6 +445,20 @@ mgconn_run_command (mgconn_op **out, mgconn_connection *conn, const char *db, co
 
 /* ---- inserts ---- */
 
+/* The options an insert hands libmongoc: the caller's, and, unless the caller chose otherwise,
+ * "validate": false: mg_op_build checked the documents for what libmongoc would (empty keys), so
+ * libmongoc need not walk them again. Kept out of op->opts so that debug lines show what was given. */
+static void
+insert_opts (const mgconn_op *op, bson_t *out)
+{
+   bson_iter_t it;
+   bson_init (out);
+   bson_concat (out, &op->opts);
+   if (!bson_iter_init_find (&it, &op->opts, "validate")) {
+      BSON_APPEND_BOOL (out, "validate", false);
+   }
+}
+
 static bool
 exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
 {
@@ -506,7 +485,10 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
       ok = true;
       bson_init (&server_reply);
    } else {
-      ok = mongoc_collection_insert_one (coll, &op->args, &op->opts, &server_reply, &be);
+      bson_t opts;
+      insert_opts (op, &opts);
+      ok = mongoc_collection_insert_one (coll, &op->args, &opts, &server_reply, &be);
+      bson_destroy (&opts);
       if (!ok && op->resent > 0 && be.code == MONGOC_ERROR_DUPLICATE_KEY) {
          /* The first attempt was still being applied when the lookup above ran (its reply was lost,
           * or timed out, while the server went on): a duplicate `_id` now stored is that attempt. */
@@ -543,7 +525,7 @@ mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
                               mgconn_op_cb cb, void *userdata)
 {
    mg_op_input in = {.coll = collection, .a_name = "the document", .a = document, .a_len = document_len,
-                     .a_copied_by_caller = true, .opts = opts, .opts_len = opts_len};
+                     .a_copied_by_caller = true, .a_stored = true, .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
    bson_t doc;
    bool given;
@@ -568,7 +550,7 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    const bson_t **docs = bson_malloc0 (sizeof (bson_t *) * (n ? n : 1));
    bson_t *aligned = bson_aligned_alloc0 (BSON_ALIGNOF (bson_t), sizeof (bson_t) * (n ? n : 1));
    bson_iter_t it;
-   bson_t server_reply, ids, found = BSON_INITIALIZER;
+   bson_t server_reply, ids, found = BSON_INITIALIZER, opts;
    bson_error_t be;
    bool ok;
    uint32_t sent = 0;
@@ -600,7 +582,8 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
       ok = true;
       bson_init (&server_reply);
    } else {
-      ok = mongoc_collection_insert_many (coll, docs, sent, &op->opts, &server_reply, &be);
+      insert_opts (op, &opts);
+      ok = mongoc_collection_insert_many (coll, docs, sent, &opts, &server_reply, &be);
       if (!ok && op->resent > 0 && be.code == MONGOC_ERROR_DUPLICATE_KEY) {
          /* As for insert_one: the first attempt was still being applied when the lookup ran. The
           * documents now stored are that attempt's; the rest (an unordered insert, or an ordered
@@ -621,13 +604,16 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
                ok = true;
                bson_init (&server_reply);
             } else {
-               ok = mongoc_collection_insert_many (coll, docs, left, &op->opts, &server_reply, &be);
+               ok = mongoc_collection_insert_many (coll, docs, left, &opts, &server_reply, &be);
             }
          }
          mgconn_error_cleanup (&lookup);
       }
    }
    bson_destroy (&found);
+   if (sent > 0) {
+      bson_destroy (&opts);
+   }
    if (ok) {
       bson_append_array_unsafe_begin (reply, "insertedIds", -1, &ids);
       for (uint32_t k = 0; k < i; k++) {
@@ -655,7 +641,7 @@ mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
                                mgconn_op_cb cb, void *userdata)
 {
    mg_op_input in = {.coll = collection, .a_name = "the documents", .a = documents, .a_len = documents_len,
-                     .a_copied_by_caller = true, .opts = opts, .opts_len = opts_len};
+                     .a_copied_by_caller = true, .a_stored = true, .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
    bson_t given;
    bson_iter_t it;

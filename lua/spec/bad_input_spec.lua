@@ -57,6 +57,8 @@ describe("bad input (Lua)", function()
       "doc.m", "Type" },
     { "invalid UTF-8 in a value", function(c) return c:collection("items"):insertOne({ s = "bad\255" }) end,
       "UTF-8", "Type" },
+    { "an empty key in a document to insert", function(c) return c:collection("items"):insertOne({ a = { [""] = 1 } }) end,
+      'an empty key, which cannot be stored, at a.""', "InvalidArgument" },
     { "a float key", function(c) return c:collection("items"):insertOne({ [1.5] = 1 }) end,
       "key", "Type" },
     { "document over 16 MiB", function(c) return c:collection("items"):insertOne({ blob = ("x"):rep(17 * 1024 * 1024) }) end,

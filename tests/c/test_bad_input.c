@@ -72,6 +72,10 @@ test_every_bad_input_is_refused_clearly_and_loses_nothing (void)
    bson_t *doc = BCON_NEW ("name", "ada");
    bson_t *bad_utf8 = bson_new ();
    bson_t *not_docs = bson_new ();
+   bson_t *empty_key = BCON_NEW ("player", "{", "name", "x", "", BCON_INT32 (1), "}");
+   bson_t *empty_key_in_one = BCON_NEW ("0", "{", "ok", BCON_INT32 (1), "}", "1", "{", "", "y", "}");
+   bson_t *empty_key_filter = BCON_NEW ("", "nothing has this key");
+   bson_t *deep = bson_new ();
    bson_t *bad_workers = BCON_NEW ("workers", BCON_INT32 (0));
    char uri[256];
    int cases = 0;
@@ -93,6 +97,19 @@ test_every_bad_input_is_refused_clearly_and_loses_nothing (void)
       bson_append_document_end (bad_utf8, &inner);
    }
    BSON_APPEND_INT32 (not_docs, "0", 7);
+   {
+      /* {a: {a: {... 600 deep}}}: more deeply nested than libbson reads */
+      bson_t levels[601];
+      bson_init (&levels[0]);
+      for (int i = 0; i < 600; i++) {
+         bson_append_document_begin (&levels[i], "a", 1, &levels[i + 1]);
+      }
+      for (int i = 600; i > 0; i--) {
+         bson_append_document_end (&levels[i - 1], &levels[i]);
+      }
+      bson_concat (deep, &levels[0]);
+      bson_destroy (&levels[0]);
+   }
 
 #define CASE(what, call, category, text)              \
    do {                                                \
@@ -113,6 +130,16 @@ test_every_bad_input_is_refused_clearly_and_loses_nothing (void)
    CASE ("invalid UTF-8 in a string",
          mgconn_collection_insert_one (NULL, items, bson_get_data (bad_utf8), bad_utf8->len, NULL, 0, NULL, NULL),
          MGCONN_ERR_INVALID_ARGUMENT, "not valid UTF-8 at player.tags.1");
+   CASE ("an empty key in a document to insert",
+         mgconn_collection_insert_one (NULL, items, bson_get_data (empty_key), empty_key->len, NULL, 0, NULL, NULL),
+         MGCONN_ERR_INVALID_ARGUMENT, "empty key, which cannot be stored, at player.\"\"");
+   CASE ("an empty key in one of insert_many's documents",
+         mgconn_collection_insert_many (NULL, items, bson_get_data (empty_key_in_one), empty_key_in_one->len, NULL, 0,
+                                        NULL, NULL),
+         MGCONN_ERR_INVALID_ARGUMENT, "documents hold an empty key, which cannot be stored, at 1.\"\"");
+   CASE ("a document nested 600 deep",
+         mgconn_collection_insert_one (NULL, items, bson_get_data (deep), deep->len, NULL, 0, NULL, NULL),
+         MGCONN_ERR_INVALID_ARGUMENT, "nested more than 500 documents deep");
    CASE ("options that are not BSON",
          mgconn_collection_find_one (NULL, items, bson_get_data (doc), doc->len, garbage, sizeof garbage, NULL, NULL),
          MGCONN_ERR_INVALID_ARGUMENT, "BSON");
@@ -154,10 +181,21 @@ test_every_bad_input_is_refused_clearly_and_loses_nothing (void)
    mgconn_op_free (pending);
    cases++;
 
+   /* An empty key is the server's to judge in a filter: only stored documents are refused it. */
+   CHECK (mgconn_collection_find_one (&op, items, bson_get_data (empty_key_filter), empty_key_filter->len, NULL, 0, NULL,
+                                      NULL) == 0,
+          "a filter with an empty key was refused: %s", mgconn_last_error ()->message);
+   expect_ok (op, "a filter with an empty key");
+   mgconn_op_free (op);
+
    fprintf (stderr, "   %d C cases, each followed by a working connection\n", cases);
    bson_destroy (doc);
    bson_destroy (bad_utf8);
    bson_destroy (not_docs);
+   bson_destroy (empty_key);
+   bson_destroy (empty_key_in_one);
+   bson_destroy (empty_key_filter);
+   bson_destroy (deep);
    bson_destroy (bad_workers);
    mgconn_collection_free (items);
    mgconn_connection_free (conn);

@@ -116,6 +116,8 @@ CASES = [
      (TypeError, ValueError, UnicodeError), r"s|UTF|surrogate"),
     ("invalid UTF-8 in a key", lambda c: c.collection("items").insert_one({"\udcff": 1}),
      (TypeError, ValueError, UnicodeError), r"UTF|surrogate|key"),
+    ("an empty key in a document to insert", lambda c: c.collection("items").insert_many([{"ok": 1}, {"a": {"": 1}}]),
+     ValueError, r'documents hold an empty key, which cannot be stored, at 1\.a\.""'),
     ("document over 16 MiB", lambda c: c.collection("items").insert_one({"blob": "x" * (17 * 1024 * 1024)}),
      mgconn.DocumentTooLargeError, r"16|large|maxBsonObjectSize"),
     ("filter not a mapping", lambda c: c.collection("items").find_one(5), TypeError, r"filter|mapping|document"),
