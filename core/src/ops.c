@@ -15,7 +15,7 @@ static int
 borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool optional, bool stored)
 {
    char path[256];
-   const char *holds = what[strlen (what) - 1] == 's' ? "hold" : "holds"; /* "the documents hold" */
+   const char *holds;
    if (!data) {
       if (optional) {
          bson_init (doc);
@@ -28,9 +28,12 @@ borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool
    }
    /* A string that is not UTF-8 would reach the server and fail there, or be stored and break every
     * reader; an empty key the server refuses to store (libmongoc is told not to look again). */
-   switch (mg_input_check (doc, stored, path, sizeof path)) {
-   case MG_INPUT_OK:
+   mg_input_verdict verdict = mg_input_check (doc, stored, path, sizeof path);
+   if (verdict == MG_INPUT_OK) {
       return 0;
+   }
+   holds = what[strlen (what) - 1] == 's' ? "hold" : "holds"; /* "the documents hold" */
+   switch (verdict) {
    case MG_INPUT_CORRUPT:
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s is not a valid BSON document", what);
    case MG_INPUT_TOO_DEEP:
@@ -40,6 +43,7 @@ borrow_doc (bson_t *doc, const uint8_t *data, size_t len, const char *what, bool
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s %s a string that is not valid UTF-8 at %s", what, holds,
                       path);
    case MG_INPUT_EMPTY_KEY:
+   case MG_INPUT_OK:
    default:
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s %s an empty key, which cannot be stored, at %s", what,
                       holds, path);
@@ -554,11 +558,13 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
    bson_error_t be;
    bool ok;
    uint32_t sent = 0;
+   insert_opts (op, &opts);
 
    /* Sent again after a fault: documents whose `_id` is stored landed with the first attempt; the
     * others are inserted now, in their order. */
    if (op->resent > 0 && !stored_ids (op, client, &op->args, &found, error)) {
       bson_destroy (&found);
+      bson_destroy (&opts);
       bson_free (aligned);
       bson_free (docs);
       mongoc_collection_destroy (coll);
@@ -582,7 +588,6 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
       ok = true;
       bson_init (&server_reply);
    } else {
-      insert_opts (op, &opts);
       ok = mongoc_collection_insert_many (coll, docs, sent, &opts, &server_reply, &be);
       if (!ok && op->resent > 0 && be.code == MONGOC_ERROR_DUPLICATE_KEY) {
          /* As for insert_one: the first attempt was still being applied when the lookup ran. The
@@ -611,9 +616,7 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
       }
    }
    bson_destroy (&found);
-   if (sent > 0) {
-      bson_destroy (&opts);
-   }
+   bson_destroy (&opts);
    if (ok) {
       bson_append_array_unsafe_begin (reply, "insertedIds", -1, &ids);
       for (uint32_t k = 0; k < i; k++) {
