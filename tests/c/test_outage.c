@@ -152,7 +152,11 @@ requests_waiting (int port)
 }
 
 /* The server was stopped and `n_ops` operations issued: waits until as many of its connections
- * hold unread requests (the monitor's hello may be one of them), then kills it. */
+ * hold unread requests, then kills it. The fixtures that use this set heartbeatFrequencyMS far
+ * beyond the test's length, so the monitor sends no hello while the server is stopped and every
+ * connection counted holds one of the test's operations (with a 500 ms heartbeat the hello was
+ * sometimes counted in place of an operation still queued, which was then rightly sent again).
+ * Recovery after the restart does not wait for a heartbeat: the reconnect probe finds the server. */
 static void
 kill_with_requests_in_flight (fixture *f, int n_ops)
 {
@@ -174,7 +178,7 @@ test_in_flight_work_is_sent_again_after_the_restart (void)
    fixture f;
    mgconn_op *ins, *many, *find, *set, *inc, *repl, *del;
    const char *msg;
-   fixture_open (&f, "{\"heartbeatFrequencyMS\": 500, \"bufferTimeoutMS\": 30000, \"minPoolSize\": 10}");
+   fixture_open (&f, "{\"heartbeatFrequencyMS\": 600000, \"bufferTimeoutMS\": 30000, \"minPoolSize\": 10}");
    run_ok (start_op (f.c, "insert_one", "{\"_id\": \"counter\", \"n\": 0}", NULL, NULL), "seed");
    run_ok (start_op (f.c, "insert_one", "{\"_id\": \"gone\"}", NULL, NULL), "seed");
    run_ok (start_op (f.c, "insert_one", "{\"_id\": \"named\"}", NULL, NULL), "seed");
@@ -233,7 +237,7 @@ test_unsafe_writes_fail_as_outcome_unknown (void)
    fixture f;
    mgconn_op *by_name, *pipeline;
    const char *msg;
-   fixture_open (&f, "{\"heartbeatFrequencyMS\": 500, \"bufferTimeoutMS\": 30000, \"minPoolSize\": 10}");
+   fixture_open (&f, "{\"heartbeatFrequencyMS\": 600000, \"bufferTimeoutMS\": 30000, \"minPoolSize\": 10}");
    server_pause (&f.s);
    by_name = start_op (f.c, "update_one", "{\"name\": \"x\"}", "{\"$set\": {\"a\": 1}}", NULL);
    pipeline = start_op (f.c, "update_one", "{\"_id\": 1}", "{\"0\": {\"$set\": {\"a\": 1}}}", NULL);
@@ -256,7 +260,7 @@ test_resend_interrupted_false_sends_nothing_again (void)
    fixture f;
    mgconn_op *ins, *find, *forced;
    const char *msg;
-   fixture_open (&f, "{\"heartbeatFrequencyMS\": 500, \"bufferTimeoutMS\": 30000, \"resendInterrupted\": false, \"minPoolSize\": 10}");
+   fixture_open (&f, "{\"heartbeatFrequencyMS\": 600000, \"bufferTimeoutMS\": 30000, \"resendInterrupted\": false, \"minPoolSize\": 10}");
    server_pause (&f.s);
    ins = start_op (f.c, "insert_one", "{\"_id\": \"x\"}", NULL, NULL);
    find = start_op (f.c, "find_one", "{}", NULL, NULL);
@@ -283,7 +287,7 @@ test_resent_work_keeps_its_buffer_deadline_from_issue (void)
    mgconn_op *find, *ins;
    int64_t t0, took;
    const char *msg;
-   fixture_open (&f, "{\"heartbeatFrequencyMS\": 500, \"bufferTimeoutMS\": 1500, \"minPoolSize\": 10, "
+   fixture_open (&f, "{\"heartbeatFrequencyMS\": 600000, \"bufferTimeoutMS\": 1500, \"minPoolSize\": 10, "
                    "\"serverSelectionTimeoutMS\": 1000}");
    server_pause (&f.s);
    t0 = now_ms ();
