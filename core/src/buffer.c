@@ -23,7 +23,7 @@
  *   to be had, "not primary", the server shutting down) goes back into the queue in its issue
  *   place, ahead of everything issued after it, when running it again is safe: nothing was sent
  *   (the failure was in server selection or in connecting), or the kind says the op is idempotent
- *   (ops.c, cursor.c; the list is in docs/guide.md). It then runs after the reconnect, still under
+ *   (resend_rules.c; the list is in docs/guide.md). It then runs after the reconnect, still under
  *   its bufferTimeoutMS counted from issue. A write that may have reached the server and is not
  *   sent again is marked outcome_unknown: whatever ends it is reported as MGCONN_ERR_OUTCOME_UNKNOWN
  *   (op.c), never as a bare network error. Where libmongoc retries by itself (retryable writes and
@@ -44,6 +44,7 @@
  *   op->doc_keys belongs to the op (freed in mg_op_unref).
  */
 #include "connection.h"
+#include "pool.h"
 
 #include <string.h>
 
@@ -315,7 +316,7 @@ mg_conn_pump_locked (mgconn_connection *conn)
       pthread_mutex_unlock (&rt->lock);
       key_set_cleanup (&busy);
    }
-   mg_conn_teardown_if_idle_locked (conn);
+   mg_pool_teardown_if_idle_locked (conn);
 }
 
 /* ---- deadlines ---- */

@@ -1,7 +1,8 @@
 /*
- * connection.h: the private parts of connections and operations, shared by connection.c (the state
- * machine), monitor.c (libmongoc's monitoring callbacks), options.c, event.c, op.c, buffer.c (the
- * waiting queue, the pump, deadlines, re-sending) and ops.c.
+ * connection.h: the private parts of connections and operations: the structures and the calls
+ * between the files that make a connection's life (connection.c, pool.c, close.c, monitor.c,
+ * event.c, registry.c), an operation's (op.c, buffer.c) and the options, models and settings
+ * they read. Files that define operations also include ops.h; the pool's jobs are in pool.h.
  */
 #ifndef MGCONN_CONNECTION_H
 #define MGCONN_CONNECTION_H
@@ -65,7 +66,7 @@ size_t mg_edit_distance (const char *a, const char *b);
 bool mg_uri_restrict_family (mongoc_uri_t *uri, int32_t family, char *why, size_t why_size);
 void mg_options_cleanup (mg_options *o);
 
-/* ---- operations (op.c, ops.c) ---- */
+/* ---- operations (op.c; their kinds in ops.c, ops_more.c, ops_admin.c, cursor.c) ---- */
 
 typedef enum {
    MG_OP_NEW,      /* created, not yet submitted */
@@ -85,14 +86,16 @@ typedef struct mg_op_kind {
    bool buffered;     /* subject to bufferCommands (close is not) */
    bool args_array;   /* args is a BSON array (documents, pipeline, indexes): printed as [...] */
    /* Re-sending after a fault (buffer.c). NULL: never re-sent once it may have reached the server.
-    * Else true when running it again leaves what running it once would (ops.c decides per kind). */
+    * Else true when running it again leaves what running it once would (the rules are in
+    * resend_rules.c; each kind names its own). */
    bool (*idempotent) (const mgconn_op *op, const char **why_not);
    /* A write: a fault after sending leaves its outcome unknown. For run_command and aggregate the
     * op's own `writes` flag says (set when built). */
    bool writes;
    /* libmongoc retries it itself on replica sets and sharded clusters (retryWrites / retryReads). */
    int driver_retry; /* 0: no, 1: a retryable write, 2: a retryable read */
-   /* After a re-send: a server error that means the first attempt landed (ops.c). NULL: none. */
+   /* After a re-send: a server error that means the first attempt landed (in the kind's file).
+    * NULL: none. */
    bool (*landed) (mgconn_op *op, bson_t *reply, mgconn_error *error);
    /* Its reply may leave a server cursor open (find, aggregate): it runs only while its root has a
     * maxOpenCursors slot free (buffer.c). */
@@ -167,6 +170,8 @@ void mg_op_ref (mgconn_op *op);
 void mg_op_unref (mgconn_op *op);
 /* Finishes the op with an error (conn->lock held, phase not FINISHED) and queues its delivery. */
 void mg_op_fail_locked (mgconn_op *op, const mgconn_error *error);
+/* mg_op_fail_locked for every op on `list` (a connection's waiting or running list). */
+void mg_op_fail_all_locked (mg_list *list, const mgconn_error *error);
 void mg_op_finish_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error);
 /* Starts the op's buffer deadline (bufferTimeoutMS from its submission). conn->lock held. */
 void mg_op_arm_buffer_timer_locked (mgconn_op *op);
@@ -184,46 +189,10 @@ void mg_op_fail_fmt_locked (mgconn_op *op, int32_t category, const char *fmt, co
 /* The one-line description of an op as sent, for debug logging (debug.c): "users.find_one({...}, {})". */
 char *mg_debug_line (const mgconn_op *op);
 
-/* An op's input, checked on the host thread before anything is queued (ops.c, cursor.c). */
-typedef struct {
-   const struct mgconn_collection *coll; /* the target of a collection op, else NULL */
-   const char *collection; /* a collection named without a handle (create_collection), else NULL */
-   const char *a_name;     /* "the document", "the filter", ...; NULL when the op takes none */
-   const uint8_t *a;
-   size_t a_len;
-   bool a_optional;        /* NULL means {} */
-   bool a_copied_by_caller; /* checked, not copied into op->args: the caller builds op->args from it
-                               (inserts, which put `_id` first in the one copy they make) */
-   bool a_stored;          /* documents to store (inserts): empty keys are refused as well, and
-                              libmongoc is told not to check them again (input_check.c) */
-   const char *b_name;
-   const uint8_t *b;
-   size_t b_len;
-   const uint8_t *opts;
-   size_t opts_len;
-} mg_op_input;
-
-/* Checks `in`, builds the op with args, args2 and opts copied, or returns the error code. */
-int mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in,
-                 mgconn_op_cb cb, void *userdata);
-
-/* An mg_op_kind.idempotent for kinds that are always safe to send again (ops.c). */
-bool mg_resend_always (const mgconn_op *op, const char **why_not);
-
 /* Command monitoring (command_monitor.c): the started and failed callbacks into `cbs`, and the
  * succeeded one monitor.c calls along with the reply check. */
 void mg_command_monitor_set_callbacks (mongoc_apm_callbacks_t *cbs);
 void mg_command_monitor_succeeded (const mongoc_apm_command_succeeded_t *event);
-
-/* A libmongoc failure into `error`, with the server's reply (when there is one) kept in `reply`;
- * returns false (ops.c). */
-bool mg_driver_failed (mgconn_error *error, const bson_error_t *be, const bson_t *server_reply, bson_t *reply);
-
-/* True when applying `update` twice leaves what applying it once does (ops.c); else `why_not`. */
-bool mg_update_is_idempotent (const bson_t *update, const char **why_not);
-
-/* Index models with a "name" made from their keys where they have none (ops.c). */
-int mg_named_indexes (const bson_t *models, bson_t *out);
 
 /* ---- collections (collection.c) ---- */
 struct mgconn_collection {
@@ -235,7 +204,7 @@ struct mgconn_collection {
 mgconn_collection *mg_collection_new (mgconn_connection *conn, const char *name, struct mgconn_model *model);
 void mg_collection_unref (mgconn_collection *coll);
 
-/* ---- schemas and models (schema.c, model.c, pluralize.c) ---- */
+/* ---- schemas and models (schema.c, model.c, registry.c, pluralize.c) ---- */
 struct mgconn_schema {
    atomic_int refs;
    bson_t definition;
@@ -273,8 +242,14 @@ int mg_model_schema_int (const mgconn_model *model, const char *name);
 void mg_model_start_init_locked (mgconn_model *model);
 /* Fails the model's init waiters (close). Root lock held. */
 void mg_model_fail_waiters_locked (mgconn_model *model, const mgconn_error *error);
-/* Drops every registry entry of `conn` (its last handle is gone). Root lock held. */
+/* Drops every registry entry of `conn` (its last handle is gone). Root lock held (registry.c). */
 void mg_registry_clear_locked (mgconn_connection *conn);
+/* `fn` for every model of `root` and of its use_db children. Root lock held. */
+void mg_registry_for_each_model_locked (mgconn_connection *root, void (*fn) (mgconn_model *, const mgconn_error *),
+                                        const mgconn_error *arg);
+/* The collection name Mongoose gives a model name ("Person" -> "people"; pluralize.c). */
+char *mg_pluralize (const char *name);
+void mg_schema_ref (mgconn_schema *s);
 
 /* ---- settings (settings.c) ---- */
 void mg_settings_init (mgconn_runtime *rt);
@@ -403,6 +378,9 @@ mg_conn_root (mgconn_connection *conn)
    return conn->parent ? conn->parent : conn;
 }
 
+/* A new connection, its counts at one, its lists empty, nothing else set (connection.c; a root's
+ * creation and use_db's children start from it). */
+mgconn_connection *mg_conn_alloc (mgconn_runtime *rt);
 void mg_conn_ref (mgconn_connection *conn);
 /* A reference unless the count is already zero (the connection is being destroyed): for walks of
  * rt->connections, where a dying connection can still be met. */
@@ -426,6 +404,22 @@ void mg_conn_release_cursor_slot (mgconn_connection *root);
 void mg_op_release_cursor_slot_locked (mgconn_op *op);
 /* From monitoring (monitor.c): the topology now has (or lacks) a writable server. conn->lock held. */
 void mg_conn_topology_locked (mgconn_connection *conn, bool up);
+
+/* The state machine's steps that pool.c and close.c take (connection.c). conn->lock held. */
+/* The topology has a writable server and the credentials, if any, were accepted: connected
+ * (reconnected), the models' init, open, then the buffer runs. */
+void mg_conn_up_locked (mgconn_connection *conn);
+/* This cycle's first open failed with `e`: disconnected, error, open waiters and buffered
+ * operations fail with it. Nothing for a cycle that has already failed. */
+void mg_conn_open_failed_locked (mgconn_connection *conn, const mgconn_error *e);
+/* disconnecting (when connected), then the pool's teardown, or the close's end if there is none. */
+void mg_conn_begin_close_locked (mgconn_connection *conn);
+/* disconnected, close; close() ops finish and the open waiters fail. */
+void mg_conn_finish_close_locked (mgconn_connection *conn);
+/* Buffered operations (and, with running_too, those in flight) fail with ConnectionClosed. */
+void mg_conn_fail_ops_closed_locked (mgconn_connection *conn, bool running_too);
+void mg_conn_fail_open_waiters_closed_locked (mgconn_connection *conn);
+void mg_conn_disarm_connect_timer_locked (mgconn_connection *conn);
 void mg_conn_set_monitoring (mongoc_client_pool_t *pool, mgconn_connection *conn);
 void mg_conn_server_selection_error_locked (mgconn_connection *conn, mgconn_error *e);
 
@@ -441,8 +435,6 @@ void mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_e
 void mg_op_add_doc_key (mgconn_op *op, const bson_value_t *id);
 /* The filter pins one `_id` by equality ({_id: v} or {_id: {$eq: v}}): `id` is at it (buffer.c). */
 bool mg_filter_pins_id (const bson_t *filter, bson_iter_t *id);
-/* The connection's own teardown once nothing runs on its closing pool (connection.c). */
-void mg_conn_teardown_if_idle_locked (mgconn_connection *conn);
 /* Fills a op's fault-derived error (OutcomeUnknown) when its outcome is unknown (buffer.c). */
 void mg_buffer_outcome_unknown (mgconn_op *op, const mgconn_error *final, const char *why, mgconn_error *out);
 

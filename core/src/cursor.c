@@ -12,6 +12,7 @@
  * after that op's delivery (ordered through rt->lock).
  */
 #include "connection.h"
+#include "ops.h"
 
 #include <string.h>
 

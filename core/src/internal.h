@@ -11,6 +11,13 @@
  *
  * Locks, always taken in this order, never the other way round:
  *   conn->lock  ->  rt->lock  ->  rt->timers.lock
+ *   registry_lock (log.c: the runtimes libmongoc's log lines go to)  ->  rt->lock
+ *     (a driver line is queued on each runtime under it; it is never taken with a conn->lock or
+ *     rt->lock held, since runtimes register and unregister outside them)
+ *   Leaves, under which no other lock is taken: init_lock (init.c: the process's reference count
+ *   and mongoc_init), threads_lock (init.c: the threads the process's exit waits for) and
+ *   abandoned_lock (runtime.c: runtimes left behind by workers stuck on the network).
+ *   conn->lock is always a root connection's: a use_db child has no lock of its own in use.
  *   No mgconn lock is held while calling into libmongoc (a driver callback may be waiting for that
  *   lock while libmongoc waits for the callback's thread: a deadlock). No lock is held while host
  *   code runs.
@@ -62,6 +69,22 @@ char *mg_redact_bad_uri (const char *uri);
  * about a refused connection string may quote its pieces). */
 char *mg_redact_as_uri_secrets (const char *text, const char *uri);
 void mg_redact_inplace (char *buf, size_t size);
+
+/* ---- reference counts ---- */
+/* One more unless the count is already zero: a count found on a list may belong to an object on
+ * its way out (a connection on rt->connections, a use_db child in its root's cache), which must
+ * not be brought back. */
+static inline bool
+mg_ref_unless_zero (atomic_int *count)
+{
+   int n = atomic_load (count);
+   while (n > 0) {
+      if (atomic_compare_exchange_weak (count, &n, n + 1)) {
+         return true;
+      }
+   }
+   return false;
+}
 
 /* ---- time ---- */
 int64_t mg_now_us (void); /* CLOCK_MONOTONIC */

@@ -6,7 +6,7 @@
  * stderr at once (from any thread: writing stderr is not host code).
  *
  * libmongoc's log handler is process-wide and has no runtime: its warnings go to every live runtime
- * (rt_registry, under registry_lock, a leaf lock taken after any other).
+ * (rt_registry, under registry_lock, which is taken before rt->lock: see internal.h).
  */
 #include "internal.h"
 

@@ -1,21 +1,17 @@
 /*
- * model.c: models and the per-connection registry (Mongoose's conn.model()), and each model's
- * init on every open of its connection: autoCreate (create, with capped and collation), then
- * autoIndex (createIndexes).
+ * model.c: models, and each model's init on every open of its connection: autoCreate (create,
+ * with capped and collation), then autoIndex (createIndexes). The registry that hands models out
+ * by name is registry.c.
  *
- * The registry, a model's init state and its init waiters are guarded by the root connection's
+ * A model's init state and its init waiters are guarded by the root connection's
  * lock (a use_db child shares its root's lock). A model's operations wait in the root's queue
  * while create_pending is set (mg_conn_pump_locked skips them), so that a capped collection exists
- * before the first insert lands, as the Mongoose guide describes. The registry holds a reference
- * to each model until the name is deleted or replaced, or the connection is freed; a model keeps
- * its connection and schema alive.
+ * before the first insert lands, as the Mongoose guide describes.
  */
 #include "connection.h"
+#include "ops.h"
 
 #include <string.h>
-
-char *mg_pluralize (const char *name);
-void mg_schema_ref (mgconn_schema *s);
 
 void
 mg_model_ref (mgconn_model *m)
@@ -246,143 +242,6 @@ mgconn_model_init (mgconn_op **out, mgconn_model *m, mgconn_op_cb cb, void *user
    }
    pthread_mutex_unlock (&root->lock);
    return 0;
-}
-
-/* ---- the registry ---- */
-
-static mgconn_model *
-find_locked (mgconn_connection *conn, const char *name, size_t *index)
-{
-   for (size_t i = 0; i < conn->n_models; i++) {
-      if (strcmp (conn->models[i]->name, name) == 0) {
-         if (index) {
-            *index = i;
-         }
-         return conn->models[i];
-      }
-   }
-   return NULL;
-}
-
-static void
-remove_locked (mgconn_connection *conn, size_t i)
-{
-   mgconn_model *m = conn->models[i];
-   memmove (&conn->models[i], &conn->models[i + 1], (conn->n_models - i - 1) * sizeof conn->models[0]);
-   conn->n_models--;
-   mg_model_unref (m); /* the registry's; never the last while the caller holds the connection */
-}
-
-static char *
-collection_name_for (mgconn_connection *conn, const char *name, const mgconn_schema *schema, const char *explicit)
-{
-   bson_iter_t it;
-   int32_t plural = atomic_load (&conn->rt->set_pluralization);
-   if (explicit && *explicit) {
-      return bson_strdup (explicit);
-   }
-   if (bson_iter_init_find (&it, &schema->options, "collection") && BSON_ITER_HOLDS_UTF8 (&it)) {
-      return bson_strdup (bson_iter_utf8 (&it, NULL));
-   }
-   return plural == 0 ? bson_strdup (name) : mg_pluralize (name);
-}
-
-int
-mgconn_connection_model (mgconn_model **out, mgconn_connection *conn, const char *name, mgconn_schema *schema,
-                         const char *collection, mgconn_error *error)
-{
-   mgconn_connection *root;
-   mgconn_model *m;
-   size_t index;
-   char *coll_name;
-   if (!out || !conn || !name || !*name) {
-      return mg_fail (error, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_model: %s",
-                      !out ? "out is NULL" : !conn ? "conn is NULL" : "the model name is empty");
-   }
-   *out = NULL;
-   root = mg_conn_root (conn);
-   pthread_mutex_lock (&root->lock);
-   m = find_locked (conn, name, &index);
-   if (!schema) {
-      if (m) {
-         mg_model_ref (m);
-         *out = m;
-      }
-      pthread_mutex_unlock (&root->lock);
-      return m ? 0 : mg_fail (error, MGCONN_ERR_MISSING_SCHEMA, "Schema hasn't been registered for model \"%s\".", name);
-   }
-   if (m && m->schema == schema && (!collection || strcmp (collection, m->coll->name) == 0)) {
-      mg_model_ref (m);
-      *out = m;
-      pthread_mutex_unlock (&root->lock);
-      return 0;
-   }
-   if (m) {
-      if (atomic_load (&conn->rt->set_overwrite_models) != 1) {
-         pthread_mutex_unlock (&root->lock);
-         return mg_fail (error, MGCONN_ERR_OVERWRITE_MODEL, "Cannot overwrite `%s` model once compiled.", name);
-      }
-      remove_locked (conn, index); /* replaced, not kept beside the new one */
-   }
-   coll_name = collection_name_for (conn, name, schema, collection);
-   m = bson_malloc0 (sizeof *m);
-   atomic_init (&m->refs, 2); /* the registry's and the caller's */
-   m->name = bson_strdup (name);
-   mg_schema_ref (schema);
-   m->schema = schema;
-   m->coll = mg_collection_new (conn, coll_name, m);
-   mg_list_init (&m->init_waiters);
-   bson_free (coll_name);
-   conn->models = bson_realloc (conn->models, (conn->n_models + 1) * sizeof conn->models[0]);
-   conn->models[conn->n_models++] = m;
-   if (mg_conn_connected_locked (root)) {
-      mg_model_start_init_locked (m);
-   }
-   pthread_mutex_unlock (&root->lock);
-   *out = m;
-   return 0;
-}
-
-int
-mgconn_connection_delete_model (mgconn_connection *conn, const char *name)
-{
-   mgconn_connection *root;
-   size_t index;
-   bool found;
-   if (!conn || !name) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_delete_model: a NULL argument");
-   }
-   root = mg_conn_root (conn);
-   pthread_mutex_lock (&root->lock);
-   found = find_locked (conn, name, &index) != NULL;
-   if (found) {
-      remove_locked (conn, index);
-   }
-   pthread_mutex_unlock (&root->lock);
-   return found ? 0 : mg_fail (NULL, MGCONN_ERR_MISSING_SCHEMA, "Schema hasn't been registered for model \"%s\".", name);
-}
-
-int32_t
-mgconn_connection_model_count (const mgconn_connection *conn)
-{
-   return conn ? (int32_t) conn->n_models : 0;
-}
-
-const char *
-mgconn_connection_model_name (const mgconn_connection *conn, int32_t index)
-{
-   return conn && index >= 0 && (size_t) index < conn->n_models ? conn->models[index]->name : NULL;
-}
-
-/* Drops every registry entry (the connection's last handle is gone). Root lock held. */
-void
-mg_registry_clear_locked (mgconn_connection *conn)
-{
-   while (conn->n_models > 0) {
-      remove_locked (conn, conn->n_models - 1);
-   }
-   bson_free (conn->models);
-   conn->models = NULL;
 }
 
 void

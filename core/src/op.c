@@ -134,6 +134,16 @@ mg_op_fail_locked (mgconn_op *op, const mgconn_error *error)
 }
 
 void
+mg_op_fail_all_locked (mg_list *list, const mgconn_error *error)
+{
+   mg_link *it, *tmp;
+   MG_LIST_FOREACH_SAFE (it, tmp, list)
+   {
+      mg_op_fail_locked (MG_CONTAINER_OF (it, mgconn_op, conn_link), error);
+   }
+}
+
+void
 mg_op_fail_fmt_locked (mgconn_op *op, int32_t category, const char *fmt, const char *detail)
 {
    mgconn_error e;

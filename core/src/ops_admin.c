@@ -1,22 +1,15 @@
 /*
- * ops_admin.c: the index and namespace operations: list_indexes, drop_indexes, a model's
- * sync_indexes, list_collections and list_databases. Each is one mg_op_kind (its spelling in both
+ * ops_admin.c: counts, and the index and namespace operations: count_documents,
+ * estimated_document_count, create_indexes, list_indexes, drop_indexes, a model's sync_indexes,
+ * drop, create_collection, drop_database, list_collections and list_databases. Each is one mg_op_kind (its spelling in both
  * hosts, its exec on a worker, its re-send rule, documented in docs/guide.md "What survives an
  * outage") and one public entry point that checks its input on the host thread; all are buffered
  * like every other operation.
  */
 #include "connection.h"
+#include "ops.h"
 
 #include <string.h>
-
-static int
-start (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, const mg_op_input *in, mgconn_op_cb cb,
-       void *userdata)
-{
-   mgconn_op *op;
-   int rc = mg_op_build (&op, conn, kind, in, cb, userdata);
-   return rc ? rc : mg_op_submit (op, out);
-}
 
 /* Every document of a cursor into `reply[field]` (an array); false with error set on failure. */
 static bool
@@ -71,7 +64,7 @@ mgconn_collection_list_indexes (mgconn_op **out, mgconn_collection *collection, 
                                 mgconn_op_cb cb, void *userdata)
 {
    mg_op_input in = {.coll = collection, .opts = opts, .opts_len = opts_len};
-   return start (out, NULL, &list_indexes_kind, &in, cb, userdata);
+   return mg_op_start (out, NULL, &list_indexes_kind, &in, cb, userdata);
 }
 
 static bool
@@ -155,7 +148,7 @@ mgconn_connection_list_collections (mgconn_op **out, mgconn_connection *conn, co
 {
    mg_op_input in = {.a_name = "the filter", .a = filter, .a_len = filter_len, .a_optional = true, .opts = opts,
                      .opts_len = opts_len};
-   return start (out, conn, &list_collections_kind, &in, cb, userdata);
+   return mg_op_start (out, conn, &list_collections_kind, &in, cb, userdata);
 }
 
 static bool
@@ -185,7 +178,7 @@ mgconn_connection_list_databases (mgconn_op **out, mgconn_connection *conn, cons
                                   mgconn_op_cb cb, void *userdata)
 {
    mg_op_input in = {.opts = opts, .opts_len = opts_len};
-   return start (out, conn, &list_databases_kind, &in, cb, userdata);
+   return mg_op_start (out, conn, &list_databases_kind, &in, cb, userdata);
 }
 
 /* ---- a model's syncIndexes ---- */
@@ -297,4 +290,249 @@ mgconn_model_sync_indexes (mgconn_op **out, mgconn_model *model, mgconn_op_cb cb
    bson_destroy (&op->args);
    bson_steal (&op->args, &named);
    return mg_op_submit (op, out);
+}
+
+/* ---- counts ---- */
+
+static bool
+run_count (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, bool estimated)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_t server_reply;
+   bson_error_t be;
+   int64_t n = estimated ? mongoc_collection_estimated_document_count (coll, &op->opts, NULL, &server_reply, &be)
+                         : mongoc_collection_count_documents (coll, &op->args, &op->opts, NULL, &server_reply, &be);
+   bool ok = n >= 0;
+   if (ok) {
+      BSON_APPEND_INT64 (reply, "count", n);
+   } else {
+      mg_driver_failed (error, &be, &server_reply, reply);
+   }
+   bson_destroy (&server_reply);
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static bool
+exec_count_documents (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_count (op, c, r, e, false);
+}
+static bool
+exec_estimated_count (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
+{
+   return run_count (op, c, r, e, true);
+}
+
+static const mg_op_kind count_documents_kind = {"count_documents", "countDocuments", exec_count_documents, true,
+                                                false, .idempotent = mg_resend_always, .driver_retry = 2};
+static const mg_op_kind estimated_count_kind = {"estimated_document_count", "estimatedDocumentCount",
+                                                exec_estimated_count, true, false, .idempotent = mg_resend_always,
+                                                .driver_retry = 2};
+
+int
+mgconn_collection_count_documents (mgconn_op **out, mgconn_collection *collection,
+                                   const uint8_t *filter, size_t filter_len, const uint8_t *opts, size_t opts_len,
+                                   mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the filter", .a = filter, .a_len = filter_len,
+                     .a_optional = true, .opts = opts, .opts_len = opts_len};
+   return mg_op_start (out, NULL, &count_documents_kind, &in, cb, userdata);
+}
+
+int
+mgconn_collection_estimated_document_count (mgconn_op **out, mgconn_collection *collection,
+                                            const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .opts = opts, .opts_len = opts_len};
+   return mg_op_start (out, NULL, &estimated_count_kind, &in, cb, userdata);
+}
+
+/* ---- indexes, collections, databases ---- */
+
+static bool
+exec_create_indexes (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_t cmd = BSON_INITIALIZER, server_reply, names;
+   bson_error_t be;
+   bson_iter_t it, name;
+   uint32_t i = 0;
+   bool ok;
+   BSON_APPEND_UTF8 (&cmd, "createIndexes", op->collection);
+   BSON_APPEND_ARRAY (&cmd, "indexes", &op->args);
+   ok = mongoc_database_write_command_with_opts (db, &cmd, &op->opts, &server_reply, &be);
+   if (ok) {
+      bson_concat (reply, &server_reply);
+      bson_append_array_unsafe_begin (reply, "names", -1, &names);
+      bson_iter_init (&it, &op->args);
+      while (bson_iter_next (&it)) {
+         if (bson_iter_recurse (&it, &name) && bson_iter_find (&name, "name")) {
+            mg_append_array_value (&names, i++, bson_iter_value (&name));
+         }
+      }
+      bson_append_array_end (reply, &names);
+   } else {
+      mg_driver_failed (error, &be, &server_reply, reply);
+   }
+   bson_destroy (&server_reply);
+   bson_destroy (&cmd);
+   mongoc_database_destroy (db);
+   return ok;
+}
+
+/* Creating an index that exists already succeeds: idempotent. */
+static const mg_op_kind create_indexes_kind = {"create_indexes", "createIndexes", exec_create_indexes, true, true,
+                                               .idempotent = mg_resend_always, .writes = true};
+
+/* Index models with a "name" made from their keys where they have none ("name_1_score_-1").
+ * Used by create_indexes and by a model's autoIndex. */
+int
+mg_named_indexes (const bson_t *models, bson_t *out)
+{
+   bson_iter_t it;
+   uint32_t i = 0;
+   bson_iter_init (&it, models);
+   while (bson_iter_next (&it)) {
+      bson_t model, named = BSON_INITIALIZER, keys;
+      bson_iter_t k;
+      uint32_t len;
+      const uint8_t *data;
+      char buf[16];
+      const char *key;
+      if (!BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         bson_destroy (&named);
+         return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_indexes: index %u is not a document", i);
+      }
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&model, data, len);
+      if (!bson_iter_init_find (&k, &model, "key") || !BSON_ITER_HOLDS_DOCUMENT (&k)) {
+         bson_destroy (&named);
+         return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_indexes: index %u has no \"key\" document", i);
+      }
+      bson_concat (&named, &model);
+      if (!bson_iter_init_find (&k, &model, "name")) {
+         bson_iter_init_find (&k, &model, "key");
+         bson_iter_document (&k, &len, &data);
+         bson_init_static (&keys, data, len);
+         char *generated = mongoc_collection_keys_to_index_string (&keys);
+         BSON_APPEND_UTF8 (&named, "name", generated ? generated : "index");
+         bson_free (generated);
+      }
+      bson_uint32_to_string (i++, &key, buf, sizeof buf);
+      BSON_APPEND_DOCUMENT (out, key, &named);
+      bson_destroy (&named);
+   }
+   return i ? 0 : mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_indexes: no index given");
+}
+
+int
+mgconn_collection_create_indexes (mgconn_op **out, mgconn_collection *collection,
+                                  const uint8_t *indexes, size_t indexes_len, const uint8_t *opts, size_t opts_len,
+                                  mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.coll = collection, .a_name = "the indexes", .a = indexes, .a_len = indexes_len,
+                     .opts = opts, .opts_len = opts_len};
+   mgconn_op *op;
+   bson_t named = BSON_INITIALIZER;
+   int rc = mg_op_build (&op, NULL, &create_indexes_kind, &in, cb, userdata);
+   if (rc == 0 && (rc = mg_named_indexes (&op->args, &named)) != 0) {
+      mg_op_unref (op);
+   }
+   if (rc) {
+      bson_destroy (&named);
+      return rc;
+   }
+   bson_destroy (&op->args);
+   bson_steal (&op->args, &named);
+   return mg_op_submit (op, out);
+}
+
+static bool
+exec_drop (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
+   bson_error_t be;
+   bool ok = mongoc_collection_drop_with_opts (coll, &op->opts, &be);
+   (void) reply;
+   if (!ok && be.code == 26) { /* NamespaceNotFound: dropping what is not there is done */
+      ok = true;
+   }
+   if (!ok) {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static const mg_op_kind drop_kind = {"drop", "drop", exec_drop, true, false, .idempotent = mg_resend_always,
+                                     .writes = true};
+
+int
+mgconn_collection_drop (mgconn_op **out, mgconn_collection *collection, mgconn_op_cb cb,
+                        void *userdata)
+{
+   mg_op_input in = {.coll = collection};
+   if (!collection) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "drop: the collection name is NULL");
+   }
+   return mg_op_start (out, NULL, &drop_kind, &in, cb, userdata);
+}
+
+static bool
+exec_create_collection (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_error_t be;
+   mongoc_collection_t *coll = mongoc_database_create_collection (db, op->collection, &op->opts, &be);
+   (void) reply;
+   if (!coll && op->resent > 0 && be.code == 48) { /* NamespaceExists: the first attempt made it */
+      mongoc_database_destroy (db);
+      return true;
+   }
+   if (coll) {
+      mongoc_collection_destroy (coll);
+   } else {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_database_destroy (db);
+   return coll != NULL;
+}
+
+static const mg_op_kind mg_create_collection_kind = {"create_collection", "createCollection", exec_create_collection,
+                                                     true, false, .idempotent = mg_resend_always, .writes = true};
+
+int
+mgconn_connection_create_collection (mgconn_op **out, mgconn_connection *conn, const char *name,
+                                     const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {.collection = name, .opts = opts, .opts_len = opts_len};
+   if (!name) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "create_collection: the collection name is NULL");
+   }
+   return mg_op_start (out, conn, &mg_create_collection_kind, &in, cb, userdata);
+}
+
+static bool
+exec_drop_database (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   mongoc_database_t *db = mongoc_client_get_database (client, op->db);
+   bson_error_t be;
+   bool ok = mongoc_database_drop_with_opts (db, NULL, &be);
+   (void) reply;
+   if (!ok) {
+      mg_error_from_driver (error, &be, NULL);
+   }
+   mongoc_database_destroy (db);
+   return ok;
+}
+
+static const mg_op_kind drop_database_kind = {"drop_database", "dropDatabase", exec_drop_database, true, false,
+                                              .idempotent = mg_resend_always, .writes = true};
+
+int
+mgconn_connection_drop_database (mgconn_op **out, mgconn_connection *conn, mgconn_op_cb cb, void *userdata)
+{
+   mg_op_input in = {0};
+   return mg_op_start (out, conn, &drop_database_kind, &in, cb, userdata);
 }

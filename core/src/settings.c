@@ -128,3 +128,19 @@ mg_effective_auto (const mgconn_model *model, const mgconn_connection *root, boo
    return first_set (mg_model_schema_int (model, name), from_conn,
                      atomic_load (create ? &root->rt->set_auto_create : &root->rt->set_auto_index), 1) == 1;
 }
+
+/* methodCase (runtime options): which spelling of method names messages use. */
+void
+mg_conn_read_method_case (mgconn_runtime *rt, const uint8_t *opts, size_t opts_len)
+{
+   bson_t doc;
+   bson_iter_t it;
+   rt->camel_case = false;
+   if (opts && bson_init_static (&doc, opts, opts_len) && bson_iter_init (&it, &doc)) {
+      while (bson_iter_next (&it)) {
+         if (strcasecmp (bson_iter_key (&it), "methodCase") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+            rt->camel_case = strcmp (bson_iter_utf8 (&it, NULL), "camel") == 0;
+         }
+      }
+   }
+}
