@@ -154,8 +154,9 @@ MGCONN_EXTERN (void) mgconn_runtime_free (mgconn_runtime *rt);
 MGCONN_EXTERN (int) mgconn_runtime_fd (const mgconn_runtime *rt);
 
 /* Runs due completions and events on the calling thread, at most `max` of them (0 = all that are
- * due). Never blocks on the network. Returns how many ran. Re-entrant calls (dispatch from inside a
- * callback) return 0 at once. */
+ * due). Never blocks on the network. Returns how many ran. A dispatch from inside a callback (a
+ * blocking wait in a listener, or a direct call) runs the items due next, in the one order of the
+ * runtime: it continues where the outer dispatch stands, and the outer one goes on after them. */
 MGCONN_EXTERN (int) mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max);
 
 /* A host's own callback for mgconn_runtime_post. */

@@ -189,7 +189,6 @@ struct mgconn_runtime {
    bool spawner_started;
    mg_wakeup wake;
    mg_timers timers;
-   atomic_int dispatch_depth;
    bool camel_case; /* name methods as Lua and Node do (findOne) rather than as Python (find_one) */
 
    struct mgconn_runtime *next_abandoned; /* see mgconn_runtime_free */

@@ -481,7 +481,6 @@ mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max)
    if (max > 0 && (size_t) max < due) {
       due = (size_t) max;
    }
-   atomic_fetch_add (&rt->dispatch_depth, 1);
    while ((size_t) ran < due) {
       mg_link *l;
       pthread_mutex_lock (&rt->lock);
@@ -500,7 +499,6 @@ mgconn_runtime_dispatch (mgconn_runtime *rt, int32_t max)
       MG_CONTAINER_OF (l, mg_delivery, link)->run (MG_CONTAINER_OF (l, mg_delivery, link));
       ran++;
    }
-   atomic_fetch_sub (&rt->dispatch_depth, 1);
    return ran;
 }
 

@@ -72,6 +72,44 @@ test_posted_callbacks_wake_the_fd_and_run_in_order (void)
    CHECK (slots[0][2] == 0, "a post that ran was dropped too");
 }
 
+/* A callback that dispatches (a blocking wait inside a listener does) runs what is due next, in the
+ * runtime's one order, and the outer dispatch goes on after it: a, then b inside a, then c. */
+static struct {
+   mgconn_runtime *rt;
+   char log[8];
+   int nested_ran;
+} nest;
+
+static void
+nest_log (void *letter)
+{
+   strncat (nest.log, letter, sizeof nest.log - strlen (nest.log) - 1);
+}
+
+static void
+nest_outer (void *letter)
+{
+   nest_log (letter);
+   nest.nested_ran = mgconn_runtime_dispatch (nest.rt, 1);
+   nest_log ("A");
+}
+
+static void
+test_a_dispatch_inside_a_callback_runs_what_is_due_next (void)
+{
+   int outer;
+   memset (&nest, 0, sizeof nest);
+   nest.rt = runtime_new ();
+   CHECK (mgconn_runtime_post (nest.rt, nest_outer, NULL, "a") == 0, "post a refused");
+   CHECK (mgconn_runtime_post (nest.rt, nest_log, NULL, "b") == 0, "post b refused");
+   CHECK (mgconn_runtime_post (nest.rt, nest_log, NULL, "c") == 0, "post c refused");
+   outer = mgconn_runtime_dispatch (nest.rt, 0);
+   CHECK (nest.nested_ran == 1, "the dispatch inside a callback ran %d callbacks, not the one due next", nest.nested_ran);
+   CHECK (strcmp (nest.log, "abAc") == 0, "callbacks ran in the order %s, not abAc", nest.log);
+   CHECK (outer == 2, "the outer dispatch ran %d callbacks, not the two it had left", outer);
+   mgconn_runtime_free (nest.rt);
+}
+
 static void
 test_open_emits_connecting_connected_open_in_order (void)
 {
@@ -799,6 +837,7 @@ static const test_case tests[] = {
    {"close_open_twice", test_close_then_open_without_waiting_twice_keeps_the_host_going},
    {"insert_find", test_insert_then_find_round_trip},
    {"posted_callbacks", test_posted_callbacks_wake_the_fd_and_run_in_order},
+   {"nested_dispatch", test_a_dispatch_inside_a_callback_runs_what_is_due_next},
    {"fd_host", test_a_host_sleeping_on_the_fd_gets_every_completion_and_no_empty_wake_ups},
    {"connect_twice", test_connecting_twice_same_uri_is_a_no_op_other_uri_is_refused},
    {"host_never_blocks", test_no_call_waits_for_the_network_while_the_server_is_down},
