@@ -15,8 +15,8 @@
  *
  * References: the open job takes one on the connection that the pool then holds until the
  * teardown drops it; the warm and auth jobs each hold one while queued or running. Every pool
- * counts in rt->pools_alive from its open job to the end of its teardown (mg_runtime_pool_gone),
- * which is what mgconn_runtime_free waits for.
+ * counts in rt->pools_alive from its open job to the end of its teardown, or to the open job's
+ * failure to make it (mg_runtime_pool_gone): that count is what mgconn_runtime_free waits for.
  */
 #include "connection.h"
 #include "pool.h"
