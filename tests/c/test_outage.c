@@ -134,26 +134,6 @@ fixture_close (fixture *f)
    server_cleanup (&f->s);
 }
 
-/* The stopped server's connections that hold unread bytes (/proc/net/tcp: its side of each
- * connection, ESTABLISHED, rx_queue > 0): requests that reached it. */
-static int
-requests_waiting (int port)
-{
-   FILE *f = fopen ("/proc/net/tcp", "r");
-   char line[512];
-   int n = 0;
-   CHECK (f, "/proc/net/tcp");
-   while (fgets (line, sizeof line, f)) {
-      unsigned local_port, state, rx;
-      if (sscanf (line, " %*d: %*8x:%4x %*8x:%*4x %2x %*8x:%8x", &local_port, &state, &rx) == 3 &&
-          (int) local_port == port && state == 0x01 && rx > 0) {
-         n++;
-      }
-   }
-   fclose (f);
-   return n;
-}
-
 /* Calls `fn` with (client's port, unread bytes) for each of the server's ESTABLISHED connections. */
 static void
 each_server_connection (int port, void (*fn) (void *, unsigned, unsigned), void *ud)
@@ -190,6 +170,22 @@ count_new_with_request (void *ud, unsigned client_port, unsigned rx)
       known = known || f->known_ports[i] == client_port;
    }
    f->new_with_request += !known && rx > 0;
+}
+
+static void
+count_with_request (void *ud, unsigned client_port, unsigned rx)
+{
+   (void) client_port;
+   *(int *) ud += rx > 0;
+}
+
+/* The stopped server's connections that hold unread bytes: requests that reached it. */
+static int
+requests_waiting (int port)
+{
+   int n = 0;
+   each_server_connection (port, count_with_request, &n);
+   return n;
 }
 
 /* SIGSTOP, remembering which connections the server had: a request held on a connection opened
