@@ -68,11 +68,13 @@ ANY_THREAD = {
     "mgconn_error_init", "mgconn_error_cleanup", "mgconn_error_copy", "mgconn_error_labels",
     "mgconn_error_reason", "mgconn_error_category_name", "mgconn_last_error",
     "mgconn_event_type_name", "mgconn_pluralize", "mgconn_runtime_post",
+    "mgconn_operation_name", "mgconn_operation_flags", "mgconn_operation_document",
 }
 # An event is borrowed for the duration of the listener call.
 LISTENER_ONLY = {"mgconn_event_type_of", "mgconn_event_name", "mgconn_event_error"}
 # Returned strings that are static (not borrowed from a handle).
-STATIC_RETURNS = {"mgconn_version", "mgconn_error_category_name", "mgconn_event_type_name"}
+STATIC_RETURNS = {"mgconn_version", "mgconn_error_category_name", "mgconn_event_type_name",
+                  "mgconn_operation_name", "mgconn_operation_document"}
 
 # Parameters that may be NULL, beyond the general rule below (ops' `out`, options, errors,
 # callbacks, userdata).
@@ -82,6 +84,7 @@ NULLABLE = {
     ("mgconn_connection_model", "schema"), ("mgconn_connection_model", "collection"),
     ("mgconn_connection_next_event", "error"), ("mgconn_constant", "value"),
     ("mgconn_runtime_set_log_handler", "cb"), ("mgconn_runtime_post", "drop"),
+    ("mgconn_collection_call", "first"), ("mgconn_collection_call", "second"),
 }
 NULLABLE_NAMES = {"opts", "options", "settings", "error", "userdata"}
 

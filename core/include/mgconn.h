@@ -618,6 +618,49 @@ MGCONN_EXTERN (int) mgconn_connection_list_databases (mgconn_op **out,
                                                       mgconn_op_cb cb,
                                                       void *userdata);
 
+/* ---- Collection operations by name ----------------------------------------------------------
+ *
+ * One table of every collection operation above, so that a host dispatches by the method's name
+ * instead of keeping a table of its own. Each operation has two names, the Python spelling and the
+ * Mongoose (Lua) one: "insert_one" and "insertOne", "find_one_and_update" and "findOneAndUpdate".
+ * An operation takes up to two documents before its options; what each is and whether it may be
+ * left out are the operation's flags. */
+
+typedef enum {
+   MGCONN_OPERATION_TAKES_FIRST = 1,     /* a first document before the options */
+   MGCONN_OPERATION_TAKES_SECOND = 2,    /* a second document: the update or the replacement */
+   MGCONN_OPERATION_FIRST_IS_ARRAY = 4,  /* the first is a BSON array (documents, pipeline, ...) */
+   MGCONN_OPERATION_FIRST_REQUIRED = 8,  /* the first may not be NULL */
+   MGCONN_OPERATION_RETURNS_CURSOR = 16, /* mgconn_op_cursor may be taken from the succeeded op */
+} mgconn_operation_flag;
+
+/* The name of the index'th operation of the table in one spelling (camel_case 0: "insert_one",
+ * 1: "insertOne"), or NULL past the last: the way to list them all. */
+MGCONN_EXTERN (const char *) mgconn_operation_name (size_t index, int camel_case);
+/* The mgconn_operation_flag bits of the operation named `name` (either spelling), or
+ * -MGCONN_ERR_INVALID_ARGUMENT for a name the table does not hold. */
+MGCONN_EXTERN (int) mgconn_operation_flags (const char *name);
+/* What the operation's first (which 1) or second (which 2) document is called, for messages:
+ * "document", "documents", "filter", "pipeline", "indexes", "requests"; "update", "replacement".
+ * NULL for a document it does not take, or a name the table does not hold. */
+MGCONN_EXTERN (const char *) mgconn_operation_document (const char *name, int which);
+/* Starts the operation `name` (either spelling) as its own function above would: `first` and
+ * `second` are its documents (NULL where it takes none, or where the first may be left out),
+ * `opts` its options. A name the table does not hold fails at once with
+ * -MGCONN_ERR_INVALID_ARGUMENT naming it; documents are checked as the operation's function checks
+ * them. */
+MGCONN_EXTERN (int) mgconn_collection_call (mgconn_op **out,
+                                            mgconn_collection *collection,
+                                            const char *name,
+                                            const uint8_t *first,
+                                            size_t first_len,
+                                            const uint8_t *second,
+                                            size_t second_len,
+                                            const uint8_t *opts,
+                                            size_t opts_len,
+                                            mgconn_op_cb cb,
+                                            void *userdata);
+
 /* ---- Command monitoring ---------------------------------------------------------------------- */
 
 /* One command event, a BSON document: {"type": "started" | "succeeded" | "failed", "commandName",

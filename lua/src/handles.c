@@ -646,52 +646,6 @@ coll_name (lua_State *L)
    return 1;
 }
 
-typedef struct {
-   const char *name;
-   int nargs;   /* documents before the options: 0, 1 or 2 */
-   int a_array; /* the first one is an array */
-   int cursor_kind;
-   void *fn;
-} coll_op_def;
-
-typedef int (*fn0) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, mgconn_op_cb, void *);
-typedef int (*fn1) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t, mgconn_op_cb,
-                    void *);
-typedef int (*fn2) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t,
-                    const uint8_t *, size_t, mgconn_op_cb, void *);
-
-static int
-drop_opts (mgconn_op **out, mgconn_collection *c, const uint8_t *o, size_t l, mgconn_op_cb cb, void *ud)
-{
-   (void) o;
-   (void) l;
-   return mgconn_collection_drop (out, c, cb, ud);
-}
-
-static const coll_op_def coll_ops[] = {
-   {"insertOne", 1, 0, 0, (void *) mgconn_collection_insert_one},
-   {"insertMany", 1, 1, 0, (void *) mgconn_collection_insert_many},
-   {"findOne", 1, 0, 0, (void *) mgconn_collection_find_one},
-   {"find", 1, 0, 1, (void *) mgconn_collection_find},
-   {"aggregate", 1, 1, 1, (void *) mgconn_collection_aggregate},
-   {"updateOne", 2, 0, 0, (void *) mgconn_collection_update_one},
-   {"updateMany", 2, 0, 0, (void *) mgconn_collection_update_many},
-   {"replaceOne", 2, 0, 0, (void *) mgconn_collection_replace_one},
-   {"deleteOne", 1, 0, 0, (void *) mgconn_collection_delete_one},
-   {"deleteMany", 1, 0, 0, (void *) mgconn_collection_delete_many},
-   {"countDocuments", 1, 0, 0, (void *) mgconn_collection_count_documents},
-   {"estimatedDocumentCount", 0, 0, 0, (void *) mgconn_collection_estimated_document_count},
-   {"createIndexes", 1, 1, 0, (void *) mgconn_collection_create_indexes},
-   {"drop", 0, 0, 0, (void *) drop_opts},
-   {"bulkWrite", 1, 1, 0, (void *) mgconn_collection_bulk_write},
-   {"findOneAndUpdate", 2, 0, 0, (void *) mgconn_collection_find_one_and_update},
-   {"findOneAndReplace", 2, 0, 0, (void *) mgconn_collection_find_one_and_replace},
-   {"findOneAndDelete", 1, 0, 0, (void *) mgconn_collection_find_one_and_delete},
-   {"distinct", 1, 0, 0, (void *) mgconn_collection_distinct},
-   {"listIndexes", 0, 0, 0, (void *) mgconn_collection_list_indexes},
-   {"dropIndexes", 0, 0, 0, (void *) mgconn_collection_drop_indexes},
-};
-
 /* coll:call(name, a, b, options, done) -> op, or nil, message when a value cannot be converted (the
  * caller turns that into a failed op: a bad value fails that one operation). */
 static int
@@ -699,20 +653,20 @@ coll_call (lua_State *L)
 {
    mgconn_collection *c = check (L, 1, LM_COLLECTION);
    const char *name = luaL_checkstring (L, 2);
-   const coll_op_def *def = NULL;
+   const char *first, *second;
+   int flags = mgconn_operation_flags (name), is_array;
    bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER, o = BSON_INITIALIZER;
+   bool has_a, has_o;
    lm_op *op;
    int rc;
-   for (size_t i = 0; i < sizeof coll_ops / sizeof coll_ops[0]; i++) {
-      if (strcmp (coll_ops[i].name, name) == 0) {
-         def = &coll_ops[i];
-      }
-   }
-   luaL_argcheck (L, def != NULL, 2, "no such collection operation");
-   if ((def->nargs >= 1 && !lua_isnil (L, 3) &&
-        !lm_encode (L, 3, &a, def->a_array ? "documents" : def->nargs == 2 ? "filter" : "doc", def->a_array)) ||
-       (def->nargs == 2 && !lm_encode (L, 4, &b, strcmp (name, "replaceOne") == 0 ? "replacement" : "update", 0)) ||
-       (!lua_isnil (L, 5) && !lm_encode (L, 5, &o, "options", 0))) {
+   luaL_argcheck (L, flags >= 0, 2, "no such collection operation");
+   first = mgconn_operation_document (name, 1);
+   second = mgconn_operation_document (name, 2);
+   is_array = (flags & MGCONN_OPERATION_FIRST_IS_ARRAY) != 0;
+   has_a = first && !lua_isnil (L, 3);
+   has_o = !lua_isnil (L, 5);
+   if ((has_a && !lm_encode (L, 3, &a, is_array ? "documents" : second ? "filter" : "doc", is_array)) ||
+       (second && !lm_encode (L, 4, &b, second, 0)) || (has_o && !lm_encode (L, 5, &o, "options", 0))) {
       bson_destroy (&a);
       bson_destroy (&b);
       bson_destroy (&o);
@@ -720,19 +674,10 @@ coll_call (lua_State *L)
       lua_insert (L, -2);
       return 2; /* nil, message */
    }
-   op = new_op (L, 6, def->cursor_kind);
-   switch (def->nargs) {
-   case 0:
-      rc = ((fn0) def->fn) (&op->op, c, lua_isnil (L, 5) ? NULL : bson_get_data (&o), o.len, lm_op_done, op);
-      break;
-   case 1:
-      rc = ((fn1) def->fn) (&op->op, c, lua_isnil (L, 3) ? NULL : bson_get_data (&a), a.len,
-                            lua_isnil (L, 5) ? NULL : bson_get_data (&o), o.len, lm_op_done, op);
-      break;
-   default:
-      rc = ((fn2) def->fn) (&op->op, c, bson_get_data (&a), a.len, bson_get_data (&b), b.len,
-                            lua_isnil (L, 5) ? NULL : bson_get_data (&o), o.len, lm_op_done, op);
-   }
+   op = new_op (L, 6, (flags & MGCONN_OPERATION_RETURNS_CURSOR) != 0);
+   rc = mgconn_collection_call (&op->op, c, name, has_a ? bson_get_data (&a) : NULL, a.len,
+                                second ? bson_get_data (&b) : NULL, b.len, has_o ? bson_get_data (&o) : NULL, o.len,
+                                lm_op_done, op);
    bson_destroy (&a);
    bson_destroy (&b);
    bson_destroy (&o);

@@ -85,6 +85,67 @@ test_every_new_operation_gives_its_documented_reply (void)
    server_cleanup (&s);
 }
 
+/* The core's table of operations, as a host without its own uses it: every name listed resolves in
+ * both spellings, and a call by name reaches that operation. */
+static void
+test_operations_by_name_reach_their_operation (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_collection *c;
+   bson_t *doc = json ("{\"_id\": 7, \"n\": 1}");
+   bson_t *by7 = json ("{\"_id\": 7}");
+   bson_t *inc = json ("{\"$inc\": {\"n\": 41}}");
+   bson_t *docs = json ("[{\"n\": 5}]");
+   const char *r;
+   mgconn_op *op = NULL;
+   size_t listed = 0;
+   for (const char *snake; (snake = mgconn_operation_name (listed, 0)); listed++) {
+      const char *camel = mgconn_operation_name (listed, 1);
+      CHECK (camel && mgconn_operation_flags (snake) >= 0 && mgconn_operation_flags (snake) == mgconn_operation_flags (camel),
+             "%s and %s differ", snake, camel);
+      CHECK (!(mgconn_operation_flags (snake) & MGCONN_OPERATION_TAKES_SECOND) || mgconn_operation_document (snake, 2),
+             "%s takes a second document without a name for it", snake);
+   }
+   CHECK (listed >= 21, "the table lists %zu operations", listed);
+   CHECK (mgconn_operation_flags ("find") & MGCONN_OPERATION_RETURNS_CURSOR, "find returns no cursor");
+   CHECK (!(mgconn_operation_flags ("findOne") & MGCONN_OPERATION_RETURNS_CURSOR), "findOne returns a cursor");
+   CHECK (strcmp (mgconn_operation_document ("replace_one", 2), "replacement") == 0, "replace_one's second");
+   CHECK (mgconn_operation_flags ("upsertOne") == -MGCONN_ERR_INVALID_ARGUMENT &&
+          strstr (mgconn_last_error ()->message, "no collection operation named \"upsertOne\""),
+          "an unknown name: %s", mgconn_last_error ()->message);
+
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "by_name", NULL), NULL);
+   c = coll_of (conn, "items");
+   RUN ("insertOne", mgconn_collection_call (&op_, c, "insertOne", D (doc), NULL, 0, NULL, 0, NULL, NULL));
+   RUN ("insert_many", mgconn_collection_call (&op_, c, "insert_many", D (docs), NULL, 0, NULL, 0, NULL, NULL));
+   RUN ("updateOne", mgconn_collection_call (&op_, c, "updateOne", D (by7), D (inc), NULL, 0, NULL, NULL));
+   r = RUN ("find_one", mgconn_collection_call (&op_, c, "find_one", D (by7), NULL, 0, NULL, 0, NULL, NULL));
+   CHECK (strstr (r, "\"n\" : 42"), "find_one after updateOne: %s", r);
+   r = RUN ("countDocuments", mgconn_collection_call (&op_, c, "countDocuments", NULL, 0, NULL, 0, NULL, 0, NULL, NULL));
+   CHECK (strstr (r, "2"), "countDocuments: %s", r);
+   CHECK (mgconn_collection_call (&op, c, "update_one", D (by7), NULL, 0, NULL, 0, NULL, NULL) != 0 &&
+          strstr (mgconn_last_error ()->message, "update"),
+          "update_one without its update: %s", mgconn_last_error ()->message);
+   CHECK (mgconn_collection_call (&op, c, "upsertOne", D (by7), NULL, 0, NULL, 0, NULL, NULL) ==
+             -MGCONN_ERR_INVALID_ARGUMENT && op == NULL,
+          "an unknown name was started");
+   RUN ("drop", mgconn_collection_call (&op_, c, "drop", NULL, 0, NULL, 0, NULL, 0, NULL, NULL));
+   r = RUN ("count after drop", mgconn_collection_call (&op_, c, "count_documents", NULL, 0, NULL, 0, NULL, 0, NULL, NULL));
+   CHECK (strstr (r, "0"), "countDocuments after drop: %s", r);
+
+   for (bson_t **b = (bson_t *[]){doc, by7, inc, docs, NULL}; *b; b++) {
+      bson_destroy (*b);
+   }
+   mgconn_collection_free (c);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   server_cleanup (&s);
+}
+
 typedef struct {
    int started, succeeded, failed;
    char last[64];
@@ -146,6 +207,7 @@ test_command_events_reach_the_host_and_stop_at_free (void)
 static const test_case tests[] = {
    {"replies", test_every_new_operation_gives_its_documented_reply},
    {"command_events", test_command_events_reach_the_host_and_stop_at_free},
+   {"by_name", test_operations_by_name_reach_their_operation},
    {NULL, NULL},
 };
 

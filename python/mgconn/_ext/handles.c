@@ -587,28 +587,10 @@ PyType_Spec ext_connection_spec = {"mgconn._mgconn.Connection", sizeof (Connecti
 
 /* ---- Collection ---- */
 
-/* One entry per collection operation: how many documents it takes, which are lists, and which
- * libmgconn function starts it. */
-typedef enum { ARGS_OPTS, ARGS_A_OPTS, ARGS_A_B_OPTS } arg_shape;
-
+/* The documents of one call, encoded; the operation's shape is the core table's. */
 typedef struct {
-   const char *name;
-   arg_shape shape;
-   int a_list; /* the first argument is a list (documents, pipeline, indexes) */
-   int cursor_kind;
-   union {
-      int (*opts_only) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, mgconn_op_cb, void *);
-      int (*a) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t, mgconn_op_cb,
-                void *);
-      int (*ab) (mgconn_op **, mgconn_collection *, const uint8_t *, size_t, const uint8_t *, size_t,
-                 const uint8_t *, size_t, mgconn_op_cb, void *);
-   } fn;
-   const char *required; /* the first argument's name when it may not be None, or NULL */
-} coll_op;
-
-typedef struct {
-   const coll_op *def;
    mgconn_collection *coll;
+   const char *name;
    bson_t *a, *b, *o;
 } coll_ctx;
 
@@ -625,47 +607,8 @@ start_coll_op (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
    coll_ctx *c = ctx;
    size_t la, lb, lo;
    const uint8_t *a = data_or_null (c->a, &la), *b = data_or_null (c->b, &lb), *o = data_or_null (c->o, &lo);
-   switch (c->def->shape) {
-   case ARGS_OPTS:
-      return c->def->fn.opts_only (out, c->coll, o, lo, cb, ud);
-   case ARGS_A_OPTS:
-      return c->def->fn.a (out, c->coll, a, la, o, lo, cb, ud);
-   default:
-      return c->def->fn.ab (out, c->coll, a, la, b, lb, o, lo, cb, ud);
-   }
+   return mgconn_collection_call (out, c->coll, c->name, a, la, b, lb, o, lo, cb, ud);
 }
-
-static int
-drop_no_opts (mgconn_op **out, mgconn_collection *coll, const uint8_t *o, size_t lo, mgconn_op_cb cb, void *ud)
-{
-   (void) o;
-   (void) lo;
-   return mgconn_collection_drop (out, coll, cb, ud);
-}
-
-static const coll_op coll_ops[] = {
-   {"insert_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_insert_one}, "document"},
-   {"insert_many", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_insert_many}, "documents"},
-   {"find_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one}, NULL},
-   {"find", ARGS_A_OPTS, 0, 1, {.a = mgconn_collection_find}, NULL},
-   {"aggregate", ARGS_A_OPTS, 1, 1, {.a = mgconn_collection_aggregate}, "pipeline"},
-   {"update_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_one}, "filter"},
-   {"update_many", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_update_many}, "filter"},
-   {"replace_one", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_replace_one}, "filter"},
-   {"delete_one", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_one}, "filter"},
-   {"delete_many", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_delete_many}, "filter"},
-   {"count_documents", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_count_documents}, NULL},
-   {"estimated_document_count", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_estimated_document_count}, NULL},
-   {"create_indexes", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_create_indexes}, "indexes"},
-   {"drop", ARGS_OPTS, 0, 0, {.opts_only = drop_no_opts}, NULL},
-   {"bulk_write", ARGS_A_OPTS, 1, 0, {.a = mgconn_collection_bulk_write}, "requests"},
-   {"find_one_and_update", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_find_one_and_update}, "filter"},
-   {"find_one_and_replace", ARGS_A_B_OPTS, 0, 0, {.ab = mgconn_collection_find_one_and_replace}, "filter"},
-   {"find_one_and_delete", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_find_one_and_delete}, "filter"},
-   {"distinct", ARGS_A_OPTS, 0, 0, {.a = mgconn_collection_distinct}, NULL},
-   {"list_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_list_indexes}, NULL},
-   {"drop_indexes", ARGS_OPTS, 0, 0, {.opts_only = mgconn_collection_drop_indexes}, NULL},
-};
 
 /* What ext_encode_document takes as a document. */
 static bool
@@ -688,7 +631,10 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
    bool set[5] = {false, false, false, false, false};
    PyObject *a, *b, *o, *callback, *r = NULL;
    bson_t ba = BSON_INITIALIZER, bb = BSON_INITIALIZER, bo = BSON_INITIALIZER;
-   coll_ctx c = {NULL, self->coll, NULL, NULL, NULL};
+   coll_ctx c = {self->coll, NULL, NULL, NULL, NULL};
+   int flags;
+   const char *first = NULL, *second = NULL;
+   int is_array;
    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE (kwnames) : 0;
    if (nargs > 5) {
       PyErr_Format (PyExc_TypeError, "call() takes at most 5 arguments (%zd given)", nargs);
@@ -726,46 +672,45 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
       return NULL;
    }
    a = given[1], b = given[2], o = given[3], callback = given[4];
-   for (size_t i = 0; i < sizeof coll_ops / sizeof coll_ops[0]; i++) {
-      if (strcmp (coll_ops[i].name, name) == 0) {
-         c.def = &coll_ops[i];
-      }
-   }
-   if (!c.def) {
+   if ((flags = mgconn_operation_flags (name)) < 0) {
       PyErr_Format (PyExc_ValueError, "no collection operation named %s", name);
       goto done;
    }
+   first = mgconn_operation_document (name, 1);
+   second = mgconn_operation_document (name, 2);
+   c.name = name;
+   is_array = flags & MGCONN_OPERATION_FIRST_IS_ARRAY;
    /* None where a document is needed is the caller's mistake of type (PyMongo's TypeError too), named
     * as the method's argument rather than as the NULL the core would see. */
-   if (c.def->required && a == Py_None) {
-      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a %s, not None", name, c.def->required,
-                    c.def->a_list ? "list" : "dict (or another mapping)");
+   if ((flags & MGCONN_OPERATION_FIRST_REQUIRED) && a == Py_None) {
+      PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a %s, not None", name, first,
+                    is_array ? "list" : "dict (or another mapping)");
       goto done;
    }
-   if (c.def->shape == ARGS_A_B_OPTS && b == Py_None) {
+   if (second && b == Py_None) {
       PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not None", name,
-                    strstr (name, "replace") ? "replacement" : "update");
+                    second);
       goto done;
    }
-   if (a != Py_None && !c.def->a_list && !is_mapping (a)) { /* insert_one(42): named as the None case is */
+   if (a != Py_None && first && !is_array && !is_mapping (a)) { /* insert_one(42): named as the None case is */
       PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not %s", name,
-                    c.def->required ? c.def->required : "filter", Py_TYPE (a)->tp_name);
+                    first, Py_TYPE (a)->tp_name);
       goto done;
    }
-   if (b != Py_None && !is_mapping (b)) {
+   if (b != Py_None && second && !is_mapping (b)) {
       PyErr_Format (PyExc_TypeError, "%s(): the argument '%s' must be a dict (or another mapping), not %s", name,
-                    strstr (name, "replace") ? "replacement" : "update", Py_TYPE (b)->tp_name);
+                    second, Py_TYPE (b)->tp_name);
       goto done;
    }
-   if (a != Py_None) {
-      if ((c.def->a_list ? ext_encode_array (st, a, &ba, "documents")
-                         : ext_encode_document (st, a, &ba, c.def->shape == ARGS_A_B_OPTS ? "filter" : "doc")) < 0) {
+   if (a != Py_None && first) {
+      if ((is_array ? ext_encode_array (st, a, &ba, "documents")
+                    : ext_encode_document (st, a, &ba, second ? "filter" : "doc")) < 0) {
          goto done;
       }
       c.a = &ba;
    }
-   if (b != Py_None) {
-      if (ext_encode_document (st, b, &bb, strstr (name, "replace") ? "replacement" : "update") < 0) {
+   if (b != Py_None && second) {
+      if (ext_encode_document (st, b, &bb, second) < 0) {
          goto done;
       }
       c.b = &bb;
@@ -776,7 +721,7 @@ Collection_call (CollectionObject *self, PyObject *const *args, Py_ssize_t nargs
       }
       c.o = &bo;
    }
-   r = start_op (st, self->runtime, callback, c.def->cursor_kind, start_coll_op, &c);
+   r = start_op (st, self->runtime, callback, (flags & MGCONN_OPERATION_RETURNS_CURSOR) != 0, start_coll_op, &c);
 done:
    bson_destroy (&ba);
    bson_destroy (&bb);
