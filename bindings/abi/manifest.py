@@ -58,7 +58,7 @@ THREADS = {
     "listener": "only inside the event listener that received the event",
 }
 
-HANDLES = ["runtime", "connection", "event", "op", "collection", "cursor", "schema", "model"]
+HANDLES = ["runtime", "connection", "event", "op", "collection", "cursor", "schema", "model", "session"]
 FREED_BY = {h: f"mgconn_{h}_free" for h in HANDLES if h != "event"}
 
 # Functions callable from any thread: they touch no handle, or only the caller's own error struct

@@ -88,8 +88,10 @@ typedef enum {
    MGCONN_ERR_INTERNAL = 17,          /* out of memory, a thread that could not start */
    MGCONN_ERR_OUTCOME_UNKNOWN = 18,   /* a write whose connection failed before its reply, not sent
                                          again: it may or may not have been applied */
-   MGCONN_ERR_VALIDATION = 19         /* a model's write with a value of another type than its schema
+   MGCONN_ERR_VALIDATION = 19,        /* a model's write with a value of another type than its schema
                                          declares; nothing was sent */
+   MGCONN_ERR_NOT_SUPPORTED = 20      /* the server has no such feature (transactions on a standalone
+                                         server or FerretDB, change streams) */
 } mgconn_error_category;
 
 #define MGCONN_ERROR_MESSAGE_SIZE 1024
@@ -660,6 +662,54 @@ MGCONN_EXTERN (int) mgconn_collection_call (mgconn_op **out,
                                             size_t opts_len,
                                             mgconn_op_cb cb,
                                             void *userdata);
+
+/* ---- Sessions and transactions -------------------------------------------------------------
+ *
+ * A session (Mongoose's startSession(), PyMongo's start_session()) runs the operations that name it
+ * in its options, {"session": mgconn_session_id(session)}, one after another in issue order, with
+ * causal consistency, and carries transactions. Nothing is sent when a session or a transaction
+ * starts: its first operation starts it on the server. From that operation until the session is
+ * freed it holds one of the pool's maxPoolSize clients (libmongoc binds a session to one client).
+ * The operations that take a session: insert_one, insert_many, find_one, find, aggregate,
+ * update_one, update_many, replace_one, delete_one, delete_many, count_documents, bulk_write,
+ * find_one_and_update, find_one_and_replace, find_one_and_delete, distinct and run_command; any
+ * other refuses one at once. An operation in a transaction is never sent again after a fault: its
+ * error carries the server's labels ("TransientTransactionError", "UnknownTransactionCommitResult",
+ * mgconn_error_labels) for the caller's retry of the whole transaction. A server without
+ * transactions (a standalone server, FerretDB) fails the transaction's first operation with
+ * MGCONN_ERR_NOT_SUPPORTED. */
+
+typedef struct mgconn_session mgconn_session;
+
+/* Starts a session on the connection (a use_db child's sessions are its root's). opts:
+ * "causalConsistency" (default true), "defaultTransactionOptions": {"readConcern": {"level"},
+ * "writeConcern": {"w", "j", "wtimeout"}, "maxCommitTimeMS"}. */
+MGCONN_EXTERN (int) mgconn_connection_start_session (mgconn_session **out,
+                                                     mgconn_connection *conn,
+                                                     const uint8_t *opts,
+                                                     size_t opts_len);
+/* Ends the session (endSession()): operations it has issued still run first, then a transaction
+ * still open is aborted and its client goes back to the pool, on a worker. */
+MGCONN_EXTERN (void) mgconn_session_free (mgconn_session *session);
+/* The number operations name it by in their options: {"session": <this>}. */
+MGCONN_EXTERN (int64_t) mgconn_session_id (const mgconn_session *session);
+/* Starts a transaction: the session's operations issued from now until its commit or abort run in
+ * it. opts as defaultTransactionOptions, over them. -MGCONN_ERR_INVALID_ARGUMENT when one is in
+ * progress already, or the session has ended. */
+MGCONN_EXTERN (int) mgconn_session_start_transaction (mgconn_session *session, const uint8_t *opts, size_t opts_len);
+/* 1 from start_transaction until a commit or abort is issued, else 0. */
+MGCONN_EXTERN (int) mgconn_session_in_transaction (const mgconn_session *session);
+/* Commits the transaction, after its operations (commitTransaction()). Reply: {}. A transaction
+ * without operations commits without a word to the server. */
+MGCONN_EXTERN (int) mgconn_session_commit_transaction (mgconn_op **out,
+                                                       mgconn_session *session,
+                                                       mgconn_op_cb cb,
+                                                       void *userdata);
+/* Aborts the transaction, after its operations (abortTransaction()). Reply: {}. */
+MGCONN_EXTERN (int) mgconn_session_abort_transaction (mgconn_op **out,
+                                                      mgconn_session *session,
+                                                      mgconn_op_cb cb,
+                                                      void *userdata);
 
 /* ---- Command monitoring ---------------------------------------------------------------------- */
 

@@ -45,6 +45,7 @@
  */
 #include "connection.h"
 #include "pool.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -90,7 +91,18 @@ mg_op_add_doc_key (mgconn_op *op, const bson_value_t *id)
       h = fnv (h, bson_get_data (&one), one.len);
       bson_destroy (&one);
    }
-   h |= 1; /* 0 marks an empty slot of the pump's key set */
+   mg_op_add_key (op, h | 1); /* 0 marks an empty slot of the pump's key set */
+}
+
+uint64_t
+mg_key_of (const char *tag, const void *data, size_t len)
+{
+   return fnv (fnv (14695981039346656037ULL, tag, strlen (tag)), data, len) | 1;
+}
+
+void
+mg_op_add_key (mgconn_op *op, uint64_t h)
+{
    for (uint32_t i = 0; i < op->n_doc_keys; i++) {
       if (op->doc_keys[i] == h) {
          return;
@@ -279,8 +291,17 @@ mg_conn_pump_locked (mgconn_connection *conn)
       MG_LIST_FOREACH_SAFE (it, tmp, &conn->waiting)
       {
          mgconn_op *op = MG_CONTAINER_OF (it, mgconn_op, conn_link);
-         if (conn->in_flight >= conn->opts.max_pool_size) {
-            break;
+         struct mgconn_session *s = op->session;
+         bool reserve = s && !s->holds_client && mg_session_op_needs_client (op);
+         /* maxPoolSize clients: those of running ops, plus those sessions hold (an op on its
+          * session's client takes none). */
+         if ((!s || reserve) &&
+             conn->in_flight - conn->session_ops_running + conn->session_clients >= conn->opts.max_pool_size) {
+            if (conn->session_clients == 0 && conn->session_ops_running == 0) {
+               break; /* no op behind it could go either */
+            }
+            key_set_add_op (&busy, op);
+            continue;
          }
          if (op->kind->opens_cursor && !cursor_slot_free_locked (conn)) {
             /* Waits for a cursor to be exhausted, closed or freed, under its buffer deadline;
@@ -307,6 +328,16 @@ mg_conn_pump_locked (mgconn_connection *conn)
             conn->cursor_slots++;
          }
          op->waits_for_cursor_slot = false;
+         if (s) {
+            op->on_session_client = true;
+            conn->session_ops_running++;
+            if (reserve) { /* its first op takes the client the session keeps (session.c) */
+               s->holds_client = true;
+               conn->session_clients++;
+               mg_list_push_back (&conn->holding_sessions, &s->holding_link);
+               mg_session_ref (s); /* the holding's */
+            }
+         }
          mg_list_push_back (&conn->running, &op->conn_link);
          conn->in_flight++;
          conn->peak_in_flight = conn->in_flight > conn->peak_in_flight ? conn->in_flight : conn->peak_in_flight;
@@ -619,6 +650,10 @@ mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error 
    if (safe && !resend_enabled (op)) {
       safe = false;
       why = "re-sending is turned off (resendInterrupted: false)";
+   }
+   if (safe && op->session_txn) {
+      safe = false;
+      why = "an operation in a transaction is not sent again: the transaction is retried as a whole";
    }
    if (safe && !op->kind->buffered) {
       safe = false;

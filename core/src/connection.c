@@ -373,6 +373,8 @@ mg_conn_alloc (mgconn_runtime *rt)
    atomic_init (&conn->ready_state, MGCONN_STATE_UNINITIALIZED);
    atomic_init (&conn->host_state, MGCONN_STATE_UNINITIALIZED);
    mg_list_init (&conn->waiting);
+   mg_list_init (&conn->sessions);
+   mg_list_init (&conn->holding_sessions);
    mg_list_init (&conn->running);
    mg_list_init (&conn->close_ops);
    mg_list_init (&conn->open_waiters);

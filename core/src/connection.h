@@ -100,6 +100,8 @@ typedef struct mg_op_kind {
    /* Its reply may leave a server cursor open (find, aggregate): it runs only while its root has a
     * maxOpenCursors slot free (buffer.c). */
    bool opens_cursor;
+   /* It may run in a session: its exec hands libmongoc the session's "sessionId" (session.h). */
+   bool takes_session;
 } mg_op_kind;
 
 struct mgconn_op {
@@ -151,6 +153,13 @@ struct mgconn_op {
    bool ok;
    bson_t reply;
    mgconn_error error;
+
+   /* sessions (session.c): set on the host before submission; session_opts by the worker */
+   struct mgconn_session *session; /* a reference, or NULL */
+   int64_t session_txn;            /* the session's transaction it runs in; 0: none */
+   bson_t *txn_opts;               /* that transaction's options, when it has any */
+   bson_t session_opts;            /* {"sessionId": n} for libmongoc, filled just before the exec */
+   bool on_session_client;         /* the pump started it on its session's client (buffer.c) */
 
    struct mgconn_model *model; /* a reference, for a model's operations and inits */
    bool is_init;               /* the model's init itself: never waits for the model's autoCreate */
@@ -316,6 +325,12 @@ struct mgconn_connection {
    int32_t peak_in_flight;
    /* maxOpenCursors slots in use: queries running plus server cursors left open (buffer.c) */
    int32_t cursor_slots;
+   /* Sessions (session.h): those the host holds, by id; those holding a pool client; how many
+    * clients they hold, and how many of the running ops run on one (buffer.c counts both). */
+   mg_list sessions;
+   mg_list holding_sessions;
+   int32_t session_clients;
+   int32_t session_ops_running;
    mg_list waiting;     /* WAITING ops, in submission order */
    mg_list running;     /* RUNNING ops */
    mg_list close_ops;   /* close() ops to finish when the pool is gone */
@@ -433,6 +448,9 @@ void mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *
 void mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error);
 /* The hashed `_id`s an op names, for per-document order (buffer.c): `id` is an `_id` value. */
 void mg_op_add_doc_key (mgconn_op *op, const bson_value_t *id);
+/* A key of the pump's (nonzero) for anything whose ops run one at a time in issue order. */
+uint64_t mg_key_of (const char *tag, const void *data, size_t len);
+void mg_op_add_key (mgconn_op *op, uint64_t key);
 /* The filter pins one `_id` by equality ({_id: v} or {_id: {$eq: v}}): `id` is at it (buffer.c). */
 bool mg_filter_pins_id (const bson_t *filter, bson_iter_t *id);
 /* Fills a op's fault-derived error (OutcomeUnknown) when its outcome is unknown (buffer.c). */

@@ -13,6 +13,7 @@
  */
 #include "connection.h"
 #include "ops.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -27,6 +28,8 @@ struct mgconn_cursor {
    bool busy;           /* a getMore is in flight (host thread only) */
    bool slot;           /* holds one of conn's maxOpenCursors slots (buffer.c) until exhausted or freed */
    bool freed;          /* the host dropped it during a getMore: that getMore's delivery kills it */
+   struct mgconn_session *session; /* a reference: its getMores run in the query's session */
+   int64_t session_txn;
 };
 
 static void kill_on_server (mgconn_cursor *cursor);
@@ -45,6 +48,7 @@ cursor_unref (mgconn_cursor *c)
 {
    if (c && atomic_fetch_sub (&c->refs, 1) == 1) {
       give_back_slot (c);
+      mg_session_unref (c->session);
       mg_conn_unref (c->conn);
       bson_free (c->db);
       bson_free (c->collection);
@@ -72,6 +76,23 @@ batch_reply (const bson_t *server_reply, bson_t *reply, int64_t *id_out)
    BSON_APPEND_BOOL (reply, "done", *id_out == 0);
 }
 
+/* Runs `cmd` on the server `server_id`, in the op's session when it has one. */
+static bool
+run_on_server (mongoc_client_t *client, const char *db, const bson_t *cmd, const mongoc_read_prefs_t *prefs,
+               uint32_t server_id, const mgconn_op *op, bson_t *server_reply, bson_error_t *be)
+{
+   bson_t opts = BSON_INITIALIZER;
+   bool ok;
+   if (!op->session) {
+      return mongoc_client_command_simple_with_server_id (client, db, cmd, prefs, server_id, server_reply, be);
+   }
+   BSON_APPEND_INT32 (&opts, "serverId", (int32_t) server_id);
+   bson_concat (&opts, mg_op_session_opts (op));
+   ok = mongoc_client_command_with_opts (client, db, cmd, prefs, &opts, server_reply, be);
+   bson_destroy (&opts);
+   return ok;
+}
+
 /* Picks a server (a writable one for $out/$merge pipelines) and runs `cmd` on it. */
 static bool
 run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cmd, bool for_writes,
@@ -89,7 +110,7 @@ run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cm
    op->server_id = mongoc_server_description_id (sd);
    mongoc_server_description_destroy (sd);
    bson_destroy (server_reply);
-   ok = mongoc_client_command_simple_with_server_id (client, op->db, cmd, prefs, op->server_id, server_reply, &be);
+   ok = run_on_server (client, op->db, cmd, prefs, op->server_id, op, server_reply, &be);
    if (!ok) {
       mg_error_from_driver (error, &be, server_reply);
    }
@@ -193,7 +214,7 @@ exec_get_more (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
    if (c->batch_size > 0) {
       BSON_APPEND_INT32 (&cmd, "batchSize", c->batch_size);
    }
-   ok = mongoc_client_command_simple_with_server_id (client, c->db, &cmd, NULL, c->server_id, &server_reply, &be);
+   ok = run_on_server (client, c->db, &cmd, NULL, c->server_id, op, &server_reply, &be);
    if (ok) {
       batch_reply (&server_reply, reply, &op->cursor_id);
    } else {
@@ -235,12 +256,12 @@ aggregate_idempotent (const mgconn_op *op, const char **why_not)
 /* Queries are sent again after a fault (buffer.c); a getMore is not: its cursor lived on the server
  * that failed. */
 static const mg_op_kind find_kind = {"find", "find", exec_find, true, false, .idempotent = mg_resend_always,
-                                     .opens_cursor = true};
+                                     .opens_cursor = true, .takes_session = true};
 static const mg_op_kind find_one_kind = {"find_one", "findOne", exec_find_one, true, false,
-                                         .idempotent = mg_resend_always};
+                                         .idempotent = mg_resend_always, .takes_session = true};
 static const mg_op_kind aggregate_kind = {"aggregate", "aggregate", exec_aggregate, true, true,
-                                          .idempotent = aggregate_idempotent, .opens_cursor = true};
-static const mg_op_kind get_more_kind = {"next", "next", exec_get_more, true, false, .idempotent = NULL};
+                                          .idempotent = aggregate_idempotent, .opens_cursor = true, .takes_session = true};
+static const mg_op_kind get_more_kind = {"next", "next", exec_get_more, true, false, .idempotent = NULL, .takes_session = true};
 static const mg_op_kind kill_cursor_kind = {"close", "close", exec_kill_cursor, false, false, .idempotent = NULL};
 
 static int
@@ -312,6 +333,11 @@ mgconn_op_cursor (mgconn_cursor **out, mgconn_op *op)
    c->collection = bson_strdup (op->collection);
    c->id = op->cursor_id;
    c->server_id = op->server_id;
+   if (op->session) {
+      mg_session_ref (op->session);
+      c->session = op->session;
+      c->session_txn = op->session_txn;
+   }
    if (bson_iter_init_find (&it, &op->opts, "batchSize") && BSON_ITER_HOLDS_NUMBER (&it)) {
       c->batch_size = (int32_t) bson_iter_as_int64 (&it);
    }
@@ -376,6 +402,12 @@ mgconn_cursor_next (mgconn_op **out, mgconn_cursor *cursor, mgconn_op_cb cb, voi
    op->collection = bson_strdup (cursor->collection);
    atomic_fetch_add (&cursor->refs, 1);
    op->cursor = cursor;
+   if (cursor->session) {
+      mg_session_ref (cursor->session);
+      op->session = cursor->session;
+      op->session_txn = cursor->session_txn;
+      mg_op_add_key (op, cursor->session->key);
+   }
    if (cursor->id == 0) { /* nothing left: an empty, done batch, without asking the server */
       bson_t empty;
       pthread_mutex_lock (&cursor->conn->lock);

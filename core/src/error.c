@@ -31,6 +31,7 @@ static const char *const category_names[] = {
    "ConnectionClosed", "OverwriteModel", "MissingSchema", "Operation", "DuplicateKey",
    "Write",          "Network",   "Authentication",  "DocumentTooLarge", "Type",
    "InvalidArgument", "Cancelled", "Internal", "OutcomeUnknown", "Validation",
+   "NotSupported",
 };
 
 const char *

@@ -13,6 +13,7 @@
  * buffer timer while it is armed. Callbacks run only in the delivery, on the host thread.
  */
 #include "connection.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -45,6 +46,11 @@ mg_op_unref (mgconn_op *op)
    bson_free (op->db);
    bson_free (op->collection);
    mg_model_unref (op->model);
+   bson_destroy (&op->session_opts);
+   if (op->txn_opts) {
+      bson_destroy (op->txn_opts);
+   }
+   mg_session_unref (op->session);
    if (op->conn) {
       mg_conn_unref (op->conn);
    }
@@ -69,6 +75,7 @@ mg_op_new (mgconn_connection *conn, const mg_op_kind *kind, const char *db, cons
    bson_init (&op->args2);
    bson_init (&op->opts);
    bson_init (&op->reply);
+   bson_init (&op->session_opts);
    op->cb = cb;
    op->userdata = userdata;
    op->phase = MG_OP_NEW;
@@ -177,7 +184,16 @@ op_job_run (mg_job *job)
       mg_log (op->rt, MGCONN_LOG_DEBUG, "debug", "%s", line);
       bson_free (line);
    }
-   if (still_wanted) {
+   if (still_wanted && op->session) {
+      /* On the session's own client, which it keeps (session.c). */
+      client = NULL;
+      if (!mg_session_op_needs_client (op) || mg_session_begin_op (op, pool, &client, &error)) {
+         mg_reply_check_begin ();
+         ok = op->kind->exec (op, client, &reply, &error);
+         ok = mg_reply_check_end (ok, &error, &reply);
+         mg_session_after_op (op, ok, &error);
+      }
+   } else if (still_wanted) {
       client = mongoc_client_pool_pop (pool);
       mg_reply_check_begin ();
       ok = op->kind->exec (op, client, &reply, &error);
@@ -188,6 +204,10 @@ op_job_run (mg_job *job)
    mg_handoff_begin (op->rt); /* the host and the next op's worker are woken after the unlock */
    pthread_mutex_lock (&conn->lock);
    conn->in_flight--;
+   if (op->on_session_client) {
+      op->on_session_client = false;
+      conn->session_ops_running--;
+   }
    if (op->phase == MG_OP_RUNNING) {
       mg_buffer_after_run_locked (op, ok, &reply, &error); /* finishes it, or buffers it again */
    }

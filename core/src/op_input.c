@@ -6,6 +6,7 @@
 #include "connection.h"
 #include "input_check.h"
 #include "ops.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -93,8 +94,9 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
    }
    bson_concat (&(*built)->args2, &b);
    {
-      /* mgconn's own per-operation option, not the server's: taken out of what is sent */
+      /* mgconn's own per-operation options, not the server's: taken out of what is sent */
       bson_iter_t it;
+      const char *resend_key = "resendInterrupted";
       if (bson_iter_init_find_case (&it, &o, "resendInterrupted")) {
          if (!BSON_ITER_HOLDS_BOOL (&it)) {
             mg_op_unref (*built);
@@ -103,7 +105,15 @@ mg_op_build (mgconn_op **built, mgconn_connection *conn, const mg_op_kind *kind,
                             kind->snake);
          }
          (*built)->resend = bson_iter_bool (&it);
-         bson_copy_to_excluding_noinit (&o, &(*built)->opts, bson_iter_key (&it), NULL);
+         resend_key = bson_iter_key (&it);
+      }
+      if ((rc = mg_session_attach (*built, &o)) != 0) {
+         mg_op_unref (*built);
+         *built = NULL;
+         return rc;
+      }
+      if ((*built)->resend >= 0 || (*built)->session) {
+         bson_copy_to_excluding_noinit (&o, &(*built)->opts, resend_key, "session", NULL);
       } else {
          bson_concat (&(*built)->opts, &o);
       }

@@ -8,6 +8,7 @@
  */
 #include "connection.h"
 #include "ops.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -17,19 +18,21 @@ static bool
 exec_run_command (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
 {
    bson_error_t be;
-   bson_t server_reply;
-   bool ok = mongoc_client_command_with_opts (client, op->db, &op->args, NULL, &op->opts, &server_reply, &be);
+   bson_t server_reply, opts;
+   bool ok = mongoc_client_command_with_opts (client, op->db, &op->args, NULL, mg_op_driver_opts (op, &opts),
+                                              &server_reply, &be);
    if (ok) {
       bson_concat (reply, &server_reply);
    } else {
       mg_driver_failed (error, &be, &server_reply, reply);
    }
    bson_destroy (&server_reply);
+   bson_destroy (&opts);
    return ok;
 }
 
 static const mg_op_kind run_command_kind = {"run_command", "runCommand", exec_run_command, true, false,
-                                            .idempotent = mg_resend_run_command};
+                                            .idempotent = mg_resend_run_command, .takes_session = true};
 
 int
 mgconn_run_command (mgconn_op **out, mgconn_connection *conn, const char *db, const uint8_t *command,
@@ -80,6 +83,7 @@ insert_opts (const mgconn_op *op, bson_t *out)
    bson_iter_t it;
    bson_init (out);
    bson_concat (out, &op->opts);
+   bson_concat (out, mg_op_session_opts (op));
    if (!bson_iter_init_find (&it, &op->opts, "validate")) {
       BSON_APPEND_BOOL (out, "validate", false);
    }
@@ -143,7 +147,7 @@ exec_insert_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
 }
 
 static const mg_op_kind insert_one_kind = {"insert_one", "insertOne", exec_insert_one, true, false,
-                                           .idempotent = mg_resend_always, .writes = true, .driver_retry = 1};
+                                           .idempotent = mg_resend_always, .writes = true, .driver_retry = 1, .takes_session = true};
 
 int
 mgconn_collection_insert_one (mgconn_op **out, mgconn_collection *collection,
@@ -258,7 +262,7 @@ exec_insert_many (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_
 }
 
 static const mg_op_kind insert_many_kind = {"insert_many", "insertMany", exec_insert_many, true, true,
-                                            .idempotent = mg_resend_always, .writes = true, .driver_retry = 1};
+                                            .idempotent = mg_resend_always, .writes = true, .driver_retry = 1, .takes_session = true};
 
 int
 mgconn_collection_insert_many (mgconn_op **out, mgconn_collection *collection,
@@ -320,10 +324,12 @@ run_write (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
            delete_fn del)
 {
    mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
-   bson_t server_reply;
+   bson_t server_reply, storage;
    bson_error_t be;
-   bool ok = update ? update (coll, &op->args, &op->args2, &op->opts, &server_reply, &be)
-                    : del (coll, &op->args, &op->opts, &server_reply, &be);
+   const bson_t *opts = mg_op_driver_opts (op, &storage);
+   bool ok = update ? update (coll, &op->args, &op->args2, opts, &server_reply, &be)
+                    : del (coll, &op->args, opts, &server_reply, &be);
+   bson_destroy (&storage);
    if (ok) {
       bson_concat (reply, &server_reply);
    } else {
@@ -351,11 +357,11 @@ exec_replace_one (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 }
 
 static const mg_op_kind update_one_kind = {"update_one", "updateOne", exec_update_one, true, false,
-                                           .idempotent = mg_resend_update_one, .writes = true, .driver_retry = 1};
+                                           .idempotent = mg_resend_update_one, .writes = true, .driver_retry = 1, .takes_session = true};
 static const mg_op_kind update_many_kind = {"update_many", "updateMany", exec_update_many, true, false,
-                                            .idempotent = mg_resend_update_many, .writes = true};
+                                            .idempotent = mg_resend_update_many, .writes = true, .takes_session = true};
 static const mg_op_kind replace_one_kind = {"replace_one", "replaceOne", exec_replace_one, true, false,
-                                            .idempotent = mg_resend_pins_one_document, .writes = true, .driver_retry = 1};
+                                            .idempotent = mg_resend_pins_one_document, .writes = true, .driver_retry = 1, .takes_session = true};
 
 static int
 start_update (mgconn_op **out, mgconn_connection *conn, const mg_op_kind *kind, mgconn_collection *collection,
@@ -417,9 +423,9 @@ exec_delete_many (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error *e)
 }
 
 static const mg_op_kind delete_one_kind = {"delete_one", "deleteOne", exec_delete_one, true, false,
-                                           .idempotent = mg_resend_pins_one_document, .writes = true, .driver_retry = 1};
+                                           .idempotent = mg_resend_pins_one_document, .writes = true, .driver_retry = 1, .takes_session = true};
 static const mg_op_kind delete_many_kind = {"delete_many", "deleteMany", exec_delete_many, true, false,
-                                            .idempotent = mg_resend_always, .writes = true};
+                                            .idempotent = mg_resend_always, .writes = true, .takes_session = true};
 
 static int
 start_delete (mgconn_op **out, const mg_op_kind *kind, mgconn_collection *collection, const uint8_t *filter,

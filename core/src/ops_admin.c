@@ -8,6 +8,7 @@
  */
 #include "connection.h"
 #include "ops.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -298,10 +299,12 @@ static bool
 run_count (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error, bool estimated)
 {
    mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
-   bson_t server_reply;
+   bson_t server_reply, storage;
    bson_error_t be;
-   int64_t n = estimated ? mongoc_collection_estimated_document_count (coll, &op->opts, NULL, &server_reply, &be)
-                         : mongoc_collection_count_documents (coll, &op->args, &op->opts, NULL, &server_reply, &be);
+   const bson_t *opts = mg_op_driver_opts (op, &storage);
+   int64_t n = estimated ? mongoc_collection_estimated_document_count (coll, opts, NULL, &server_reply, &be)
+                         : mongoc_collection_count_documents (coll, &op->args, opts, NULL, &server_reply, &be);
+   bson_destroy (&storage);
    bool ok = n >= 0;
    if (ok) {
       BSON_APPEND_INT64 (reply, "count", n);
@@ -325,7 +328,7 @@ exec_estimated_count (mgconn_op *op, mongoc_client_t *c, bson_t *r, mgconn_error
 }
 
 static const mg_op_kind count_documents_kind = {"count_documents", "countDocuments", exec_count_documents, true,
-                                                false, .idempotent = mg_resend_always, .driver_retry = 2};
+                                                false, .idempotent = mg_resend_always, .driver_retry = 2, .takes_session = true};
 static const mg_op_kind estimated_count_kind = {"estimated_document_count", "estimatedDocumentCount",
                                                 exec_estimated_count, true, false, .idempotent = mg_resend_always,
                                                 .driver_retry = 2};

@@ -7,6 +7,7 @@
  */
 #include "connection.h"
 #include "ops.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -73,11 +74,14 @@ static bool
 exec_bulk_write (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
 {
    mongoc_collection_t *coll = mongoc_client_get_collection (client, op->db, op->collection);
-   mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts (coll, &op->opts);
+   bson_t bulk_opts;
+   mongoc_bulk_operation_t *bulk =
+      mongoc_collection_create_bulk_operation_with_opts (coll, mg_op_driver_opts (op, &bulk_opts));
    bson_t server_reply, ids, upserted;
    bson_error_t be;
    bson_iter_t it, u;
-      bool ok = true;
+   bool ok = true;
+   bson_destroy (&bulk_opts); /* parsed into the bulk operation */
    bson_append_document_begin (reply, "insertedIds", -1, &ids);
    bson_iter_init (&it, &op->args);
    for (uint32_t i = 0; ok && bson_iter_next (&it); i++) {
@@ -167,7 +171,7 @@ exec_bulk_write (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_e
 /* Never sent again once it may have reached the server: which of its requests ran is unknown, and
  * a write's outcome is then OutcomeUnknown (buffer.c). */
 static const mg_op_kind bulk_write_kind = {"bulk_write", "bulkWrite", exec_bulk_write, true, true,
-                                           .idempotent = NULL, .writes = true};
+                                           .idempotent = NULL, .writes = true, .takes_session = true};
 
 static int
 check_request (const bson_t *req, uint32_t i, bson_t *out)
@@ -293,7 +297,7 @@ exec_find_and_modify (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgc
       BSON_APPEND_DOCUMENT (&cmd, "update", &op->args2);
    }
    bson_concat (&cmd, &op->opts);
-   ok = mongoc_database_write_command_with_opts (db, &cmd, NULL, &server_reply, &be);
+   ok = mongoc_database_write_command_with_opts (db, &cmd, mg_op_session_opts (op), &server_reply, &be);
    if (ok) {
       if (bson_iter_init_find (&it, &server_reply, "value") && BSON_ITER_HOLDS_DOCUMENT (&it)) {
          bson_append_value (reply, "document", -1, bson_iter_value (&it));
@@ -344,13 +348,13 @@ find_one_and_delete_idempotent (const mgconn_op *op, const char **why_not)
 
 static const mg_op_kind find_one_and_update_kind = {"find_one_and_update", "findOneAndUpdate", exec_find_and_modify,
                                                     true, false, .idempotent = find_one_and_update_idempotent,
-                                                    .writes = true};
+                                                    .writes = true, .takes_session = true};
 static const mg_op_kind find_one_and_replace_kind = {"find_one_and_replace", "findOneAndReplace",
                                                      exec_find_and_modify, true, false,
-                                                     .idempotent = find_one_and_update_idempotent, .writes = true};
+                                                     .idempotent = find_one_and_update_idempotent, .writes = true, .takes_session = true};
 static const mg_op_kind find_one_and_delete_kind = {"find_one_and_delete", "findOneAndDelete", exec_find_and_modify,
                                                     true, false, .idempotent = find_one_and_delete_idempotent,
-                                                    .writes = true};
+                                                    .writes = true, .takes_session = true};
 
 static int
 start_find_and_modify (mgconn_op **out, const mg_op_kind *kind, mgconn_collection *collection, const uint8_t *filter,
@@ -412,7 +416,7 @@ exec_distinct (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
    BSON_APPEND_UTF8 (&cmd, "distinct", op->collection);
    bson_concat (&cmd, &op->opts); /* "key", and collation, maxTimeMS, comment */
    BSON_APPEND_DOCUMENT (&cmd, "query", &op->args);
-   ok = mongoc_database_read_command_with_opts (db, &cmd, NULL, NULL, &server_reply, &be);
+   ok = mongoc_database_read_command_with_opts (db, &cmd, NULL, mg_op_session_opts (op), &server_reply, &be);
    if (ok && bson_iter_init_find (&it, &server_reply, "values") && BSON_ITER_HOLDS_ARRAY (&it)) {
       bson_append_value (reply, "values", -1, bson_iter_value (&it));
    } else if (ok) {
@@ -429,7 +433,7 @@ exec_distinct (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
 }
 
 static const mg_op_kind distinct_kind = {"distinct", "distinct", exec_distinct, true, false,
-                                         .idempotent = mg_resend_always, .driver_retry = 2};
+                                         .idempotent = mg_resend_always, .driver_retry = 2, .takes_session = true};
 
 int
 mgconn_collection_distinct (mgconn_op **out, mgconn_collection *collection, const uint8_t *filter, size_t filter_len,

@@ -20,6 +20,7 @@
  */
 #include "connection.h"
 #include "pool.h"
+#include "session.h"
 
 #include <string.h>
 
@@ -319,6 +320,7 @@ teardown (mgconn_connection *conn)
    pool = conn->pool;
    pthread_mutex_unlock (&conn->lock);
 
+   mg_sessions_release_clients (conn); /* nothing runs now: the sessions' clients come back */
    mongoc_client_pool_destroy (pool); /* joins the monitor threads: their callbacks are ignored */
 
    pthread_mutex_lock (&conn->lock);
