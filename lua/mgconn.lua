@@ -202,6 +202,20 @@ Op.__index = Op
 -- later poll: posted through the core, so that mgconn.fd() becomes readable for it.
 local function later(fn) core.post(fn) end
 
+-- A coroutine whose end someone waits for (withTransaction's fn): its handler gets what
+-- coroutine.resume returned when it ended (ok, and its results or its error). A coroutine that yields
+-- in op:await() is resumed by that op's finish, not by whoever started it, so its end is seen here,
+-- wherever it is resumed; and no pcall is needed around code that yields (5.1 cannot yield across one).
+local on_end = setmetatable({}, { __mode = "k" })
+local function resumed(co, ok, ...)
+  if coroutine.status(co) == "dead" and on_end[co] then
+    local handler = on_end[co]
+    on_end[co] = nil
+    return handler(ok, ...)
+  end
+  if not ok then on_error(debug.traceback(co, (...))) end
+end
+
 local function finish(op, err, result)
   op._done, op._err, op._result, op._owner = true, err, result, nil
   if op._cb then
@@ -211,10 +225,7 @@ local function finish(op, err, result)
   local waiters = op._waiters
   if waiters then
     op._waiters = nil
-    for _, co in ipairs(waiters) do
-      local ok, msg = coroutine.resume(co, result, err)
-      if not ok then on_error(debug.traceback(co, msg)) end
-    end
+    for _, co in ipairs(waiters) do resumed(co, coroutine.resume(co, result, err)) end
   end
 end
 
@@ -382,7 +393,25 @@ Collection.__index = Collection
 
 local function options(t) if t == nil or next(t) == nil then return nil end return t end
 
+local Session = {}
+Session.__index = Session
+
+-- { session = s, ... }: the core takes the session's number out of the options.
+local function session_opts(opts, method)
+  if opts == nil or opts.session == nil then return opts end
+  local s = opts.session
+  if getmetatable(s) ~= Session then
+    error(method .. ": options.session must be a session (conn:startSession()), not " .. type(s), 3)
+  end
+  if s._ended then error(method .. ": the session has ended", 3) end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.session = s._native:id()
+  return o
+end
+
 local function op_on(coll, name, a, b, opts, cb, transform)
+  opts = session_opts(opts, name)
   return start(function(done) return coll._native:call(name, a, b, opts, done) end, cb, transform, coll)
 end
 
@@ -426,21 +455,21 @@ end
 Collection.updateOne = update_like("updateOne")
 Collection.updateMany = update_like("updateMany")
 Collection.replaceOne = update_like("replaceOne")
-function Collection:deleteOne(filter, cb)
+function Collection:deleteOne(filter, opts, cb)
   check_table(filter, 1, "deleteOne")
-  check_fn(cb, 2, "deleteOne")
-  return op_on(self, "deleteOne", filter, nil, nil, cb)
+  opts, cb = split_cb(opts, cb, 2, "deleteOne")
+  return op_on(self, "deleteOne", filter, nil, options(opts), cb)
 end
-function Collection:deleteMany(filter, cb)
+function Collection:deleteMany(filter, opts, cb)
   check_table(filter, 1, "deleteMany")
-  check_fn(cb, 2, "deleteMany")
-  return op_on(self, "deleteMany", filter, nil, nil, cb)
+  opts, cb = split_cb(opts, cb, 2, "deleteMany")
+  return op_on(self, "deleteMany", filter, nil, options(opts), cb)
 end
-function Collection:countDocuments(filter, cb)
-  if type(filter) == "function" and cb == nil then filter, cb = nil, filter end
+function Collection:countDocuments(filter, opts, cb)
+  if type(filter) == "function" and opts == nil then filter, cb = nil, filter end
   check_table(filter, 1, "countDocuments", true)
-  check_fn(cb, 2, "countDocuments")
-  return op_on(self, "countDocuments", filter or {}, nil, nil, cb, function(n) return n:reply().count end)
+  opts, cb = split_cb(opts, cb, 2, "countDocuments")
+  return op_on(self, "countDocuments", filter or {}, nil, options(opts), cb, function(n) return n:reply().count end)
 end
 function Collection:estimatedDocumentCount(cb)
   check_fn(cb, 1, "estimatedDocumentCount")
@@ -519,12 +548,14 @@ function Collection:findOneAndDelete(filter, opts, cb)
                found_document)
 end
 --- distinct(field, filter) -> the array of the field's distinct values among the matching documents.
-function Collection:distinct(field, filter, cb)
-  if type(filter) == "function" and cb == nil then filter, cb = nil, filter end
+function Collection:distinct(field, filter, opts, cb)
+  if type(filter) == "function" and opts == nil then filter, cb = nil, filter end
   check_arg(type(field) == "string", 1, "distinct", "string", field)
   check_table(filter, 2, "distinct", true)
-  check_fn(cb, 3, "distinct")
-  return op_on(self, "distinct", filter or {}, nil, { key = field }, cb, function(n) return n:reply().values end)
+  opts, cb = split_cb(opts, cb, 3, "distinct")
+  local o = { key = field }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return op_on(self, "distinct", filter or {}, nil, o, cb, function(n) return n:reply().values end)
 end
 --- findById(id, opts) -> the document whose _id is id, or nil (Mongoose's).
 function Collection:findById(id, opts, cb)
@@ -565,14 +596,14 @@ end
 function Collection:find(filter, opts)
   check_table(filter, 1, "find", true)
   check_table(opts, 2, "find", true)
-  return setmetatable({ _coll = self, _kind = "find", _arg = filter or {}, _opts = options(opts), _buffer = {},
-                        _head = 1 }, Cursor)
+  return setmetatable({ _coll = self, _kind = "find", _arg = filter or {}, _opts = session_opts(options(opts), "find"),
+                        _buffer = {}, _head = 1 }, Cursor)
 end
 function Collection:aggregate(pipeline, opts)
   check_list(pipeline, 1, "aggregate", "stages")
   check_table(opts, 2, "aggregate", true)
-  return setmetatable({ _coll = self, _kind = "aggregate", _arg = M.array(pipeline), _opts = options(opts),
-                        _buffer = {}, _head = 1 }, Cursor)
+  return setmetatable({ _coll = self, _kind = "aggregate", _arg = M.array(pipeline),
+                        _opts = session_opts(options(opts), "aggregate"), _buffer = {}, _head = 1 }, Cursor)
 end
 
 local Model = setmetatable({}, { __index = Collection })
@@ -808,6 +839,107 @@ function Connection:listDatabases(cb)
   check_fn(cb, 1, "listDatabases")
   return start(function(done) return self._native:list("databases", nil, nil, done) end, cb, nil, self)
 end
+-- sessions and transactions
+
+--- conn:startSession({ causalConsistency, defaultTransactionOptions }) -> session (Mongoose's): pass it
+--- as { session = s } in an operation's options. Sends nothing; it holds one of the pool's clients from
+--- its first operation until session:endSession().
+function Connection:startSession(opts)
+  check_table(opts, 1, "startSession", true)
+  return setmetatable({ _native = self._native:startSession(options(opts)), _conn = self, _ended = false }, Session)
+end
+
+--- session:startTransaction({ readConcern, writeConcern, maxCommitTimeMS }): the operations issued in the
+--- session until commitTransaction() or abortTransaction() run in one transaction.
+function Session:startTransaction(opts)
+  check_table(opts, 1, "startTransaction", true)
+  if self._ended then error("startTransaction: the session has ended", 2) end
+  self._native:startTransaction(options(opts))
+  return self
+end
+function Session:inTransaction() return not self._ended and self._native:inTransaction() end
+--- commitTransaction([cb]) -> op; an error with the label UnknownTransactionCommitResult may be retried.
+function Session:commitTransaction(cb)
+  check_fn(cb, 1, "commitTransaction")
+  if self._ended then error("commitTransaction: the session has ended", 2) end
+  return start(function(done) return self._native:commit(done) end, cb, function() return true end, self._conn)
+end
+function Session:abortTransaction(cb)
+  check_fn(cb, 1, "abortTransaction")
+  if self._ended then error("abortTransaction: the session has ended", 2) end
+  return start(function(done) return self._native:abort(done) end, cb, function() return true end, self._conn)
+end
+--- endSession(): its operations still run first, then an open transaction is aborted.
+function Session:endSession()
+  if not self._ended then
+    self._ended = true
+    self._native:free()
+  end
+end
+Session.__close = Session.endSession
+
+local function has_label(err, label)
+  if type(err) ~= "table" or type(err.labels) ~= "table" then return false end
+  for _, l in ipairs(err.labels) do if l == label then return true end end
+  return false
+end
+
+-- The drivers' convenient transaction API gives up after 120 seconds.
+local WITH_TRANSACTION_LIMIT_MS = 120000
+
+--- session:withTransaction(fn, [opts], [cb]) -> op: fn(session) runs in a coroutine (it may op:await())
+--- inside a transaction, which is committed; the whole transaction runs again after an error labelled
+--- TransientTransactionError, the commit again after UnknownTransactionCommitResult, for 120 s at most.
+--- fn raises (error(err)) to abort. The op's result is fn's first return value.
+function Session:withTransaction(fn, opts, cb)
+  check_arg(type(fn) == "function", 1, "withTransaction", "function", fn)
+  opts, cb = split_cb(opts, cb, 2, "withTransaction")
+  local op = setmetatable({ _cb = cb, _done = false, _owner = self._conn }, Op)
+  local session, started_at = self, core.now()
+  local attempt
+  local function within() return core.now() - started_at < WITH_TRANSACTION_LIMIT_MS end
+  local function commit(result)
+    session:commitTransaction(function(err)
+      if not err then return finish(op, nil, result) end
+      if within() and has_label(err, "UnknownTransactionCommitResult") and err.code ~= 50 then -- 50: MaxTimeMSExpired
+        return commit(result)
+      end
+      if within() and has_label(err, "TransientTransactionError") then return attempt() end
+      finish(op, err, nil)
+    end)
+  end
+  local function failed(err)
+    if has_label(err, "TransientTransactionError") and within() then return attempt() end
+    finish(op, err, nil)
+  end
+  function attempt()
+    session:startTransaction(opts)
+    local co = coroutine.create(fn)
+    on_end[co] = function(ok, result)
+      if not ok then
+        if session:inTransaction() then return session:abortTransaction(function() failed(result) end) end
+        return failed(result)
+      end
+      if not session:inTransaction() then return finish(op, nil, result) end -- fn committed or aborted itself
+      commit(result)
+    end
+    resumed(co, coroutine.resume(co, session))
+  end
+  attempt()
+  return op
+end
+
+--- conn:transaction(fn, [opts], [cb]) -> op (Mongoose's): withTransaction on a new session, ended after.
+function Connection:transaction(fn, opts, cb)
+  check_arg(type(fn) == "function", 1, "transaction", "function", fn)
+  opts, cb = split_cb(opts, cb, 2, "transaction")
+  local session = self:startSession()
+  return session:withTransaction(fn, opts, function(err, result)
+    session:endSession()
+    if cb then cb(err, result) end
+  end)
+end
+
 function Connection:collection(name)
   check_arg(type(name) == "string", 1, "collection", "string", name)
   return setmetatable({ _native = self._native:collection(name), db = self, collectionName = name }, Collection)
@@ -951,8 +1083,7 @@ end
 function M.spawn(fn, ...)
   check_arg(type(fn) == "function", 1, "spawn", "function", fn)
   local co = coroutine.create(fn)
-  local ok, msg = coroutine.resume(co, ...)
-  if not ok then on_error(debug.traceback(co, msg)) end
+  resumed(co, coroutine.resume(co, ...))
   return co
 end
 

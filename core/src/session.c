@@ -320,7 +320,8 @@ mg_session_attach (mgconn_op *op, const bson_t *opts)
    if (!op->kind->takes_session) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s does not run in a session", op->kind->snake);
    }
-   if (!(BSON_ITER_HOLDS_INT32 (&it) || BSON_ITER_HOLDS_INT64 (&it))) {
+   /* a double too: Lua 5.1 and LuaJIT have no integers */
+   if (!BSON_ITER_HOLDS_NUMBER (&it) || (double) bson_iter_as_int64 (&it) != bson_iter_as_double (&it)) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
                       "%s: the option \"session\" must be a session's id (an integer)", op->kind->snake);
    }

@@ -128,6 +128,30 @@ raise_last (lua_State *L)
    return lua_error (L);
 }
 
+lm_box *
+lm_new_box (lua_State *L, void *handle, const char *mt, int parent_idx)
+{
+   return new_box (L, handle, mt, parent_idx);
+}
+
+void *
+lm_check (lua_State *L, int idx, const char *mt)
+{
+   return check (L, idx, mt);
+}
+
+void
+lm_opt_doc (lua_State *L, int idx, bson_t *out, const char *what, const uint8_t **data, size_t *len)
+{
+   opt_doc (L, idx, out, what, data, len);
+}
+
+int
+lm_raise_last (lua_State *L)
+{
+   return raise_last (L);
+}
+
 /* ---- ops ---- */
 
 typedef struct {
@@ -189,6 +213,20 @@ started (lua_State *L, lm_op *o, int rc)
       o->self_ref = o->cb_ref = LUA_NOREF;
       raise_last (L);
    }
+}
+
+mgconn_op **
+lm_new_op (lua_State *L, int cb_idx, void **userdata)
+{
+   lm_op *o = new_op (L, cb_idx, 0);
+   *userdata = o;
+   return &o->op;
+}
+
+void
+lm_started (lua_State *L, int rc)
+{
+   started (L, luaL_checkudata (L, -1, LM_OP), rc);
 }
 
 static int
@@ -1046,8 +1084,8 @@ finalize (lua_State *L)
    return 0;
 }
 
-static void
-new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
+void
+lm_new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
 {
    luaL_newmetatable (L, name);
    lua_newtable (L);
@@ -1076,6 +1114,7 @@ lm_open_handles (lua_State *L)
       {"onEvent", conn_on_event},     {"onCommand", conn_on_command}, {"info", conn_info},         {"open", conn_open},
       {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
       {"dropDatabase", conn_drop_database}, {"list", conn_list}, {"collection", conn_collection}, {"useDb", conn_use_db},
+      {"startSession", lm_conn_start_session},
       {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
       {"stats", conn_stats},          {"free", conn_gc},           {NULL, NULL}};
    static const luaL_Reg coll_m[] = {{"call", coll_call}, {"name", coll_name}, {NULL, NULL}};
@@ -1086,12 +1125,13 @@ lm_open_handles (lua_State *L)
    lm_rt *r;
    mgconn_error e;
 
-   new_type (L, LM_OP, op_m, op_gc);
-   new_type (L, LM_CURSOR, cursor_m, cursor_gc);
-   new_type (L, LM_CONNECTION, conn_m, conn_gc);
-   new_type (L, LM_COLLECTION, coll_m, coll_gc);
-   new_type (L, LM_SCHEMA, schema_m, schema_gc);
-   new_type (L, LM_MODEL, model_m, model_gc);
+   lm_new_type (L, LM_OP, op_m, op_gc);
+   lm_new_type (L, LM_CURSOR, cursor_m, cursor_gc);
+   lm_new_type (L, LM_CONNECTION, conn_m, conn_gc);
+   lm_new_type (L, LM_COLLECTION, coll_m, coll_gc);
+   lm_new_type (L, LM_SCHEMA, schema_m, schema_gc);
+   lm_new_type (L, LM_MODEL, model_m, model_gc);
+   lm_open_session (L);
 
    /* Required again in the same state (a test runner that clears package.loaded per file): the
     * state keeps its one runtime and listener table. A second runtime would let the first be

@@ -50,6 +50,25 @@ void lm_push_error (lua_State *L, const mgconn_error *e);
 
 /* handles.c */
 void lm_open_handles (lua_State *L);
+/* For the other types' files (session.c): a boxed handle with metatable `mt` that keeps the value
+ * at `parent_idx` (0: none) alive; the handle of the box at `idx`, raising when it was freed; an
+ * optional document argument (nil: NULL data), raising on a bad one; the last error, raised. */
+lm_box *lm_new_box (lua_State *L, void *handle, const char *mt, int parent_idx);
+void *lm_check (lua_State *L, int idx, const char *mt);
+void lm_opt_doc (lua_State *L, int idx, bson_t *out, const char *what, const uint8_t **data, size_t *len);
+int lm_raise_last (lua_State *L);
+/* A new op userdata on the stack, completed by the function at `cb_idx` (0: none), for the
+ * `mgconn_op **` and userdata (lm_op_done's) of a libmgconn call; then lm_started with its result,
+ * which raises when the call refused. */
+mgconn_op **lm_new_op (lua_State *L, int cb_idx, void **userdata);
+void lm_started (lua_State *L, int rc);
+/* Registers a handle type: its methods, and its finalizer (also its __close). */
+void lm_new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+
+/* session.c */
+#define LM_SESSION "mgconn.Session"
+int lm_conn_start_session (lua_State *L);
+void lm_open_session (lua_State *L);
 /* An op userdata for a started op; `cb_idx` (0 for none) is a function called with the op. */
 void lm_push_op (lua_State *L, mgconn_op *op, int cb_ref);
 void lm_op_done (mgconn_op *op, void *userdata);

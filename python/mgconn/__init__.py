@@ -48,6 +48,7 @@ from .futures import Future
 from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
 from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 from .schema import Schema
+from .session import ClientSession
 from .types import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
 __version__ = "0.1.0"  # the distribution's version (setup.py), checked by tests/python/test_packaging.py
@@ -348,5 +349,6 @@ __all__ = [
     "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
     "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors", "BulkWriteResult", "InsertOne",
     "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "ReturnDocument", "monitoring",
+    "ClientSession",
 ]
 __all__ += errors.__all__

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 import weakref
-from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Tuple
 
 from . import _fork, _mgconn
 from ._host import Host, report_unraisable
@@ -17,6 +17,7 @@ from .collection import Collection, Model, naive_transform
 from .monitoring import EVENTS as COMMAND_EVENTS, CommandListener
 from .futures import Future
 from .schema import Schema
+from .session import ClientSession
 
 EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
 
@@ -368,6 +369,36 @@ class Connection:
         coll = Collection(self._ext.collection(name), self)
         self._collections.add(coll)
         return coll
+
+    # -- sessions --
+    def start_session(self, *, causal_consistency: Optional[bool] = None,
+                      default_transaction_options: Optional[Dict[str, Any]] = None) -> ClientSession:
+        """Starts a session (PyMongo's ``start_session``, Mongoose's ``startSession()``); pass it as
+        ``session=`` to operations. Sends nothing: its first operation starts it.
+
+        Args:
+            causal_consistency: reads see the session's own writes (default True).
+            default_transaction_options: ``{"readConcern": {"level": ...}, "writeConcern":
+                {"w": ...}, "maxCommitTimeMS": n}`` for its transactions.
+
+        Returns:
+            A :class:`ClientSession`; ``with``/``async with`` ends it.
+        """
+        _fork.remade_for(self._host)
+        options: Dict[str, Any] = {}
+        if causal_consistency is not None:
+            options["causalConsistency"] = causal_consistency
+        if default_transaction_options is not None:
+            options["defaultTransactionOptions"] = dict(default_transaction_options)
+        return ClientSession(self, self._ext.start_session(options or None))
+
+    async def transaction(self, callback: Callable[[ClientSession], Awaitable[Any]], **options: Any) -> Any:
+        """Mongoose's ``connection.transaction(fn)``: ``await callback(session)`` in a transaction
+        on a new session, committed, retried as :meth:`ClientSession.with_transaction` does; the
+        session ends after. Returns what the callback returned. ``options``: read_concern,
+        write_concern, max_commit_time_ms."""
+        with self.start_session() as session:
+            return await session.with_transaction(callback, **options)
 
     def use_db(self, name: str, use_cache: bool = False) -> "Connection":
         """A connection to another database on the same pool (``conn.useDb()``), with its own model

@@ -19,6 +19,7 @@ from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneR
 if TYPE_CHECKING:
     from ._connection import Connection
     from .schema import Schema
+    from .session import ClientSession
 
 Document = Dict[str, Any]
 SortSpec = Union[None, str, Sequence[Tuple[str, int]], Mapping[str, int]]
@@ -38,6 +39,16 @@ def _projection(projection: Any) -> Optional[Dict[str, Any]]:
     if projection is None or isinstance(projection, Mapping):
         return None if projection is None else dict(projection)
     return {field: 1 for field in projection}
+
+
+def _with_session(options: Optional[Dict[str, Any]], session: "ClientSession") -> Dict[str, Any]:
+    """The options with the session's number, which the core takes out and runs the op in."""
+    from .session import ClientSession
+    if not isinstance(session, ClientSession):
+        raise TypeError(f"session must be a ClientSession (conn.start_session()), not {type(session).__name__}")
+    out = dict(options or {})
+    out.update(session._options())
+    return out
 
 
 def _options(**kw: Any) -> Optional[Dict[str, Any]]:
@@ -168,6 +179,11 @@ class Collection:
     OutcomeUnknownError (a write whose connection failed before its reply and that was not sent
     again), DocumentTooLargeError, and a model's ValidationError. A value that cannot be encoded as BSON
     raises TypeError at the call, naming the argument and the key; nothing is sent.
+
+    The reads and writes (inserts, updates, replaces, deletes, find, find_one, aggregate,
+    distinct, count_documents, bulk_write, the find-and-modify methods) take ``session=`` (a
+    :class:`~mgconn.ClientSession`): they then run in that session, in its transaction when one is
+    in progress.
     """
 
     def __init__(self, ext: Any, connection: "Connection") -> None:
@@ -194,7 +210,10 @@ class Collection:
         return self._connection
 
     def _call(self, name: str, a: Any = None, b: Any = None, options: Optional[Dict[str, Any]] = None,
-              transform: Optional[Callable[[Any], Any]] = None) -> Future[Any]:
+              transform: Optional[Callable[[Any], Any]] = None, session: Optional["ClientSession"] = None
+              ) -> Future[Any]:
+        if session is not None:
+            options = _with_session(options, session)
         if not self._connection._tz_aware:
             transform = naive_transform(transform)
         fut: Future[Any] = Future(self._connection._host, transform)
@@ -208,8 +227,8 @@ class Collection:
         return fut
 
     # -- writes --
-    def insert_one(self, document: Document, *, bypass_document_validation: Optional[bool] = None
-                   ) -> Future[InsertOneResult]:
+    def insert_one(self, document: Document, *, bypass_document_validation: Optional[bool] = None,
+                   session: Optional["ClientSession"] = None) -> Future[InsertOneResult]:
         """Inserts one document; an ObjectId ``_id`` is added first when it has none.
 
         Args:
@@ -226,9 +245,10 @@ class Collection:
                 DocumentTooLargeError, and a model's ValidationError.
         """
         options = None if bypass_document_validation is None else {"bypassDocumentValidation": bypass_document_validation}
-        return self._call("insert_one", document, None, options, _insert_one_result)
+        return self._call("insert_one", document, None, options, _insert_one_result, session=session)
 
-    def insert_many(self, documents: Sequence[Document], *, ordered: bool = True) -> Future[InsertManyResult]:
+    def insert_many(self, documents: Sequence[Document], *, ordered: bool = True,
+                    session: Optional["ClientSession"] = None) -> Future[InsertManyResult]:
         """Inserts documents in one operation; each without an ``_id`` gets an ObjectId.
 
         Args:
@@ -246,10 +266,11 @@ class Collection:
         """
         documents = _document_list("insert_many", "documents", documents)
         return self._call("insert_many", documents, None, None if ordered else {"ordered": False},
-                          _insert_many_result)
+                          _insert_many_result, session=session)
 
     def update_one(self, filter: Document, update: Document, *, upsert: bool = False,
-                   array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
+                   array_filters: Optional[List[Document]] = None,
+                   session: Optional["ClientSession"] = None) -> Future[UpdateResult]:
         """Updates the first document matching ``filter``.
 
         Args:
@@ -270,16 +291,18 @@ class Collection:
                 ValidationError.
         """
         return self._call("update_one", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
-                          _update_result)
+                          _update_result, session=session)
 
     def update_many(self, filter: Document, update: Document, *, upsert: bool = False,
-                    array_filters: Optional[List[Document]] = None) -> Future[UpdateResult]:
+                    array_filters: Optional[List[Document]] = None,
+                    session: Optional["ClientSession"] = None) -> Future[UpdateResult]:
         """Updates every document matching ``filter``; arguments, result and errors as for
         :meth:`update_one`."""
         return self._call("update_many", filter, update, _options(upsert=upsert or None, arrayFilters=array_filters),
-                          _update_result)
+                          _update_result, session=session)
 
-    def replace_one(self, filter: Document, replacement: Document, *, upsert: bool = False) -> Future[UpdateResult]:
+    def replace_one(self, filter: Document, replacement: Document, *, upsert: bool = False,
+                    session: Optional["ClientSession"] = None) -> Future[UpdateResult]:
         """Replaces the first document matching ``filter`` by ``replacement`` (no operators; its
         ``_id`` is kept).
 
@@ -296,27 +319,27 @@ class Collection:
             WriteError: through the Future, as for :meth:`update_one`.
         """
         return self._call("replace_one", filter, replacement, _options(upsert=upsert or None),
-                          _update_result)
+                          _update_result, session=session)
 
-    def delete_one(self, filter: Document) -> Future[DeleteResult]:
+    def delete_one(self, filter: Document, *, session: Optional["ClientSession"] = None) -> Future[DeleteResult]:
         """Deletes the first document matching ``filter``.
 
         Returns:
             A Future of :class:`DeleteResult` (``deleted_count``).
         """
-        return self._call("delete_one", filter, None, None, _delete_result)
+        return self._call("delete_one", filter, None, None, _delete_result, session=session)
 
-    def delete_many(self, filter: Document) -> Future[DeleteResult]:
+    def delete_many(self, filter: Document, *, session: Optional["ClientSession"] = None) -> Future[DeleteResult]:
         """Deletes every document matching ``filter`` (``{}``: all of them).
 
         Returns:
             A Future of :class:`DeleteResult` (``deleted_count``).
         """
-        return self._call("delete_many", filter, None, None, _delete_result)
+        return self._call("delete_many", filter, None, None, _delete_result, session=session)
 
     # -- reads --
     def find_one(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
-                 skip: Optional[int] = None) -> Future[Optional[Document]]:
+                 skip: Optional[int] = None, session: Optional["ClientSession"] = None) -> Future[Optional[Document]]:
         """The first document matching ``filter``, or None.
 
         Args:
@@ -335,12 +358,12 @@ class Collection:
         options = None
         if projection is not None or sort is not None or skip is not None:
             options = _options(projection=_projection(projection), sort=_sort_doc(sort), skip=skip)
-        return self._call("find_one", filter or {}, None, options, _reply_document)
+        return self._call("find_one", filter or {}, None, options, _reply_document, session=session)
 
     def find(self, filter: Optional[Document] = None, projection: Any = None, *, sort: SortSpec = None,
              skip: Optional[int] = None, limit: Optional[int] = None, batch_size: Optional[int] = None,
              hint: Any = None, collation: Optional[Mapping[str, Any]] = None, max_time_ms: Optional[int] = None,
-             comment: Any = None) -> "Cursor":
+             comment: Any = None, session: Optional["ClientSession"] = None) -> "Cursor":
         """A :class:`Cursor` over the documents matching ``filter``; nothing is sent until it is
         iterated.
 
@@ -363,12 +386,12 @@ class Collection:
                         skip=_count("find", "skip", skip), limit=_count("find", "limit", limit) or None,
                         batchSize=_count("find", "batch_size", batch_size),
                         **_cursor_options(hint, collation, max_time_ms, comment))
-        return Cursor(self, "find", filter or {}, opts)
+        return Cursor(self, "find", filter or {}, opts, session=session)
 
     def aggregate(self, pipeline: Sequence[Document], *, batch_size: Optional[int] = None,
                   allow_disk_use: Optional[bool] = None, hint: Any = None,
                   collation: Optional[Mapping[str, Any]] = None, max_time_ms: Optional[int] = None,
-                  comment: Any = None) -> "Cursor":
+                  comment: Any = None, session: Optional["ClientSession"] = None) -> "Cursor":
         """Runs an aggregation pipeline; the results come through a :class:`Cursor`, as for
         :meth:`find`.
 
@@ -380,40 +403,42 @@ class Collection:
         """
         return Cursor(self, "aggregate", list(_document_list("aggregate", "pipeline", pipeline)),
                       _options(batchSize=_count("aggregate", "batch_size", batch_size), allowDiskUse=allow_disk_use,
-                               **_cursor_options(hint, collation, max_time_ms, comment, "aggregate")))
+                               **_cursor_options(hint, collation, max_time_ms, comment, "aggregate")), session=session)
 
-    def distinct(self, key: str, filter: Optional[Document] = None) -> Future[List[Any]]:
+    def distinct(self, key: str, filter: Optional[Document] = None, *,
+                 session: Optional["ClientSession"] = None) -> Future[List[Any]]:
         """The distinct values of the field ``key`` among the documents matching ``filter``."""
         if not isinstance(key, str):
             raise TypeError(f"distinct(): the key must be a str, not {type(key).__name__}")
-        return self._call("distinct", filter or {}, None, {"key": key}, _reply_values)
+        return self._call("distinct", filter or {}, None, {"key": key}, _reply_values, session=session)
 
     # -- find and modify --
     def find_one_and_update(self, filter: Document, update: Any, projection: Any = None, *, sort: SortSpec = None,
                             upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
-                            array_filters: Optional[List[Document]] = None, hint: Any = None
-                            ) -> Future[Optional[Document]]:
+                            array_filters: Optional[List[Document]] = None, hint: Any = None,
+                            session: Optional["ClientSession"] = None) -> Future[Optional[Document]]:
         """Updates the first document matching ``filter`` (in ``sort`` order) and gives it as it was
         before the update, or after it with ``return_document=ReturnDocument.AFTER``; None when
         nothing matched (and nothing was upserted)."""
         return self._call("find_one_and_update", filter, update,
                           self._fam_options(projection, sort, upsert, return_document, hint,
                                             arrayFilters=array_filters),
-                          _reply_document)
+                          _reply_document, session=session)
 
     def find_one_and_replace(self, filter: Document, replacement: Document, projection: Any = None, *,
                              sort: SortSpec = None, upsert: bool = False,
-                             return_document: bool = ReturnDocument.BEFORE, hint: Any = None
-                             ) -> Future[Optional[Document]]:
+                             return_document: bool = ReturnDocument.BEFORE, hint: Any = None,
+                             session: Optional["ClientSession"] = None) -> Future[Optional[Document]]:
         """Replaces the first document matching ``filter``; the result as :meth:`find_one_and_update`'s."""
         return self._call("find_one_and_replace", filter, replacement,
-                          self._fam_options(projection, sort, upsert, return_document, hint), _reply_document)
+                          self._fam_options(projection, sort, upsert, return_document, hint), _reply_document,
+                          session=session)
 
     def find_one_and_delete(self, filter: Document, projection: Any = None, *, sort: SortSpec = None,
-                            hint: Any = None) -> Future[Optional[Document]]:
+                            hint: Any = None, session: Optional["ClientSession"] = None) -> Future[Optional[Document]]:
         """Deletes the first document matching ``filter`` and gives it; None when nothing matched."""
         return self._call("find_one_and_delete", filter, None,
-                          self._fam_options(projection, sort, False, False, hint), _reply_document)
+                          self._fam_options(projection, sort, False, False, hint), _reply_document, session=session)
 
     @staticmethod
     def _fam_options(projection: Any, sort: SortSpec, upsert: bool, return_document: bool, hint: Any,
@@ -423,15 +448,17 @@ class Collection:
                         hint=_sort_doc(hint) if hint is not None and not isinstance(hint, str) else hint, **more)
 
     # -- bulk --
-    def bulk_write(self, requests: Sequence[Any], *, ordered: bool = True) -> Future[BulkWriteResult]:
+    def bulk_write(self, requests: Sequence[Any], *, ordered: bool = True,
+                   session: Optional["ClientSession"] = None) -> Future[BulkWriteResult]:
         """Runs InsertOne, UpdateOne, UpdateMany, ReplaceOne, DeleteOne and DeleteMany requests in one
         go, in order (``ordered=False``: the server may run them in any order and goes on past a
         failure). A bulk write is never sent again after a fault: its outcome is then unknown."""
         docs = [request_document(r, i) for i, r in enumerate(requests)]
-        return self._call("bulk_write", docs, None, None if ordered else {"ordered": False}, _bulk_write_result)
+        return self._call("bulk_write", docs, None, None if ordered else {"ordered": False}, _bulk_write_result,
+                          session=session)
 
     def count_documents(self, filter: Optional[Document] = None, *, skip: Optional[int] = None,
-                        limit: Optional[int] = None) -> Future[int]:
+                        limit: Optional[int] = None, session: Optional["ClientSession"] = None) -> Future[int]:
         """How many documents match ``filter`` (an aggregation on the server: exact).
 
         Args:
@@ -443,7 +470,7 @@ class Collection:
             A Future of the count.
         """
         return self._call("count_documents", filter or {}, None, _options(skip=skip, limit=limit),
-                          _reply_count)
+                          _reply_count, session=session)
 
     def estimated_document_count(self) -> Future[int]:
         """The collection's document count from its metadata (fast, without a filter). Returns a
@@ -628,11 +655,12 @@ class Cursor:
     NetworkError, ...) is raised by the iteration or the ``to_list()`` Future.
     """
 
-    def __init__(self, collection: Collection, kind: str, arg: Any, options: Optional[Dict[str, Any]]) -> None:
+    def __init__(self, collection: Collection, kind: str, arg: Any, options: Optional[Dict[str, Any]],
+                 session: Optional["ClientSession"] = None) -> None:
         self._collection = collection
         self._kind = kind
         self._arg = arg
-        self._options = options
+        self._options = options if session is None else _with_session(options, session)
         self._buffer: Deque[Document] = collections.deque()
         self._ext_cursor: Any = None
         self._started = False

@@ -14,7 +14,7 @@ __all__ = [
     "MgconnError", "OptionError", "ServerSelectionError", "BufferTimeoutError", "NotConnectedError",
     "ConnectionClosedError", "OverwriteModelError", "MissingSchemaError", "OperationError",
     "DuplicateKeyError", "WriteError", "NetworkError", "AuthenticationError", "DocumentTooLargeError",
-    "CancelledError", "InternalError", "OutcomeUnknownError", "ValidationError",
+    "CancelledError", "InternalError", "OutcomeUnknownError", "ValidationError", "NotSupportedError",
 ]
 
 
@@ -153,12 +153,20 @@ class ValidationError(MgconnError, ValueError):
     category = "Validation"
 
 
+class NotSupportedError(MgconnError):
+    """The server has no such feature: transactions on a standalone server or FerretDB (they need a
+    replica set or a sharded cluster), change streams. The message names the limitation and
+    carries the server's own words."""
+
+    category = "NotSupported"
+
+
 _BY_CATEGORY: Dict[str, Type[MgconnError]] = {
     cls.category: cls for cls in [
         OptionError, ServerSelectionError, BufferTimeoutError, NotConnectedError, ConnectionClosedError,
         OverwriteModelError, MissingSchemaError, OperationError, DuplicateKeyError, WriteError, NetworkError,
         AuthenticationError, DocumentTooLargeError, CancelledError, InternalError, OutcomeUnknownError,
-        ValidationError,
+        ValidationError, NotSupportedError,
     ]
 }
 

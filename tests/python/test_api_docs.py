@@ -54,7 +54,7 @@ def test_the_python_check_names_an_undocumented_member_and_a_stale_page(monkeypa
 
 def test_the_extension_types_document_their_methods_and_attributes():
     undocumented = []
-    for type_name in ["Runtime", "Connection", "Collection", "Model", "Schema", "Op", "Cursor"]:
+    for type_name in ["Runtime", "Connection", "Collection", "Model", "Schema", "Op", "Cursor", "Session"]:
         cls = getattr(_mgconn, type_name)
         assert cls.__doc__, type_name
         for name, member in vars(cls).items():
@@ -107,10 +107,12 @@ local cursor = coll:find({})
 methods("cursor", getmetatable(cursor).__index)
 local op = coll:insertOne({})
 methods("op", getmetatable(op).__index)
+local session = conn:startSession()
+methods("session", getmetatable(session).__index)
 local _, err = coll:findOne({}):wait(0.01)
 fields("err", err)
 local objects = { mgconn = mgconn, conn = conn, coll = coll, schema = schema, model = model, cursor = cursor,
-                  op = op, err = err }
+                  op = op, err = err, session = session }
 for _, entry in ipairs(arg) do
   local object, name = entry:match("^(%w+)[.:](%w+)$")
   if objects[object][name] ~= nil then print("has " .. entry) end
@@ -118,7 +120,7 @@ end
 conn:close(true)
 """
 
-LUA_HEADING = re.compile(r"^#{3,4} `(mgconn|conn|coll|model|cursor|op|schema|err)([.:])(\w+)", re.M)
+LUA_HEADING = re.compile(r"^#{3,4} `(mgconn|conn|coll|model|cursor|op|schema|err|session)([.:])(\w+)", re.M)
 
 
 def _lua_exports(documented):

@@ -40,6 +40,7 @@ typedef struct {
    PyTypeObject *model_type;
    PyTypeObject *op_type;
    PyTypeObject *cursor_type;
+   PyTypeObject *session_type;
    /* Python classes from mgconn.types and mgconn.errors, set by _mgconn._setup() */
    PyObject *ObjectId, *Int64, *Decimal128, *Binary, *Regex, *Timestamp, *MinKey, *MaxKey;
    PyObject *uuid_UUID, *datetime_datetime, *utc;
@@ -118,6 +119,15 @@ typedef struct {
    RuntimeObject *runtime;
 } CursorObject;
 
+typedef struct {
+   PyObject_HEAD
+   mgconn_session *session;
+   ConnectionObject *connection; /* keeps the connection's handle alive while the session lives */
+} SessionObject;
+
+/* Connection.start_session(options=None) -> Session (session.c). */
+PyObject *ext_session_start (ConnectionObject *conn, PyObject *args);
+
 /* ---- the codec (codec.c) ---- */
 /* Python mapping -> BSON document. On failure: a Python TypeError/ValueError/OverflowError naming
  * the key path ("doc.items[3].owner"), and -1. `root` names the argument in paths ("doc"). */
@@ -152,6 +162,6 @@ int ext_runtime_check (const RuntimeObject *rt);
 
 /* ---- type specs (handles.c, module.c) ---- */
 extern PyType_Spec ext_runtime_spec, ext_connection_spec, ext_collection_spec, ext_schema_spec, ext_model_spec,
-   ext_op_spec, ext_cursor_spec;
+   ext_op_spec, ext_cursor_spec, ext_session_spec;
 
 #endif

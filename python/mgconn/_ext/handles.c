@@ -558,6 +558,7 @@ static PyMethodDef Connection_methods[] = {
     "list(\"collections\" | \"databases\", filter=None, options=None, callback=None)"},
    {"collection", (PyCFunction) Connection_collection, METH_O, "collection(name) -> Collection"},
    {"use_db", (PyCFunction) Connection_use_db, METH_VARARGS, "use_db(name, use_cache=False) -> Connection"},
+   {"start_session", (PyCFunction) ext_session_start, METH_VARARGS, "start_session(options=None) -> Session"},
    {"model", (PyCFunction) Connection_model, METH_VARARGS, "model(name, schema=None, collection=None) -> Model"},
    {"delete_model", (PyCFunction) Connection_delete_model, METH_O, "delete_model(name)"},
    {"model_names", (PyCFunction) Connection_model_names, METH_NOARGS, "registered model names"},

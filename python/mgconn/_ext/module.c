@@ -705,7 +705,7 @@ module_exec (PyObject *module)
       {&ext_runtime_spec, &st->runtime_type}, {&ext_connection_spec, &st->connection_type},
       {&ext_collection_spec, &st->collection_type}, {&ext_schema_spec, &st->schema_type},
       {&ext_model_spec, &st->model_type},     {&ext_op_spec, &st->op_type},
-      {&ext_cursor_spec, &st->cursor_type},
+      {&ext_cursor_spec, &st->cursor_type},   {&ext_session_spec, &st->session_type},
    };
    static pthread_once_t fork_counter_once = PTHREAD_ONCE_INIT;
    pthread_once (&fork_counter_once, install_fork_counter);
@@ -734,6 +734,7 @@ module_traverse (PyObject *module, visitproc visit, void *arg)
    Py_VISIT (st->model_type);
    Py_VISIT (st->op_type);
    Py_VISIT (st->cursor_type);
+   Py_VISIT (st->session_type);
    Py_VISIT (st->ObjectId);
    Py_VISIT (st->Int64);
    Py_VISIT (st->Decimal128);
@@ -768,6 +769,7 @@ module_clear (PyObject *module)
    Py_CLEAR (st->model_type);
    Py_CLEAR (st->op_type);
    Py_CLEAR (st->cursor_type);
+   Py_CLEAR (st->session_type);
    Py_CLEAR (st->ObjectId);
    Py_CLEAR (st->Int64);
    Py_CLEAR (st->Decimal128);

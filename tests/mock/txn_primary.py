@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""A scripted one-member replica set (mockupdb) for the Lua specs' transactions: prints
+``ready <port>`` once it listens, answers hello as a primary of set "rs0", writes every other
+command it receives to the --log file as one JSON line (name, lsid as hex, txnNumber,
+startTransaction, autocommit) and answers it {ok: 1}, except as --scenario says:
+
+  commit          every command succeeds
+  transient       the first insert fails with WriteConflict labelled TransientTransactionError
+  unknown_commit  the first two commitTransaction fail labelled UnknownTransactionCommitResult
+
+It prints ``ready <port> <pid>`` and runs until SIGTERM (the spec's kill). Needs the test requirements'
+mockupdb (tests/python/requirements.txt), as tests/python/test_transactions.py does.
+"""
+import argparse
+import datetime
+import json
+import os
+import signal
+import threading
+
+from mockupdb import MockupDB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenario", default="commit", choices=["commit", "transient", "unknown_commit"])
+    ap.add_argument("--log", required=True)
+    args = ap.parse_args()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # waited for below
+    failures = {"insert": 1 if args.scenario == "transient" else 0,
+                "commitTransaction": 2 if args.scenario == "unknown_commit" else 0}
+    lock = threading.Lock()
+    log = open(args.log, "a", buffering=1)
+    server = MockupDB(auto_ismaster=False)
+    server._address = ("127.0.0.1", None)
+    port = server.run()
+    address = f"127.0.0.1:{port}"
+    hello = {"minWireVersion": 0, "maxWireVersion": 13, "maxBsonObjectSize": 16 * 1024 * 1024,
+             "maxMessageSizeBytes": 48_000_000, "maxWriteBatchSize": 100_000, "logicalSessionTimeoutMinutes": 30,
+             "setName": "rs0", "hosts": [address], "me": address, "setVersion": 1, "ismaster": True,
+             "isWritablePrimary": True, "secondary": False,
+             "localTime": datetime.datetime.now(datetime.timezone.utc)}
+
+    def respond(request) -> bool:
+        doc = request.doc
+        name = next(iter(doc))
+        lsid = doc.get("lsid", {}).get("id")
+        with lock:
+            log.write(json.dumps({"name": name, "lsid": repr(lsid) if lsid is not None else None,
+                                  "txnNumber": doc.get("txnNumber"), "startTransaction": doc.get("startTransaction"),
+                                  "autocommit": doc.get("autocommit")}) + "\n")
+            fail = failures.get(name, 0) > 0
+            if fail:
+                failures[name] -= 1
+        if fail and name == "insert":
+            return request.reply({"ok": 0, "code": 112, "codeName": "WriteConflict", "errmsg": "write conflict",
+                                  "errorLabels": ["TransientTransactionError"]})
+        if fail:
+            return request.reply({"ok": 0, "code": 79, "codeName": "UnknownReplWriteConcern",
+                                  "errmsg": "no such write concern", "errorLabels": ["UnknownTransactionCommitResult"]})
+        return request.reply({"ok": 1, "n": 1} if name in ("insert", "update", "delete") else {"ok": 1})
+
+    server.autoresponds(respond)  # first: a responder added later is asked first
+    for name in ("hello", "ismaster", "isMaster"):
+        server.autoresponds(name, lambda r: r.ok(**hello))
+    print(f"ready {port} {os.getpid()}", flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
