@@ -401,9 +401,9 @@ local function session_opts(opts, method)
   if opts == nil or opts.session == nil then return opts end
   local s = opts.session
   if getmetatable(s) ~= Session then
-    error(method .. ": options.session must be a session (conn:startSession()), not " .. type(s), 3)
+    raise_at_caller(method .. ": options.session must be a session (conn:startSession()), not " .. type(s))
   end
-  if s._ended then error(method .. ": the session has ended", 3) end
+  if s._ended then raise_at_caller(method .. ": the session has ended") end
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.session = s._native:id()
@@ -604,6 +604,131 @@ function Collection:aggregate(pipeline, opts)
   check_table(opts, 2, "aggregate", true)
   return setmetatable({ _coll = self, _kind = "aggregate", _arg = M.array(pipeline),
                         _opts = session_opts(options(opts), "aggregate"), _buffer = {}, _head = 1 }, Cursor)
+end
+
+-- change streams
+
+local ChangeStream = {}
+ChangeStream.__index = ChangeStream
+ChangeStream.__close = function(self) self:close() end
+
+-- One batch into the buffer; `open` starts the stream the first time (the op's native start).
+function ChangeStream:_fetch(cb)
+  local call
+  if not self._native then
+    call = self._open
+  else
+    call = function(done) return self._native:next(done) end
+  end
+  return start(call, cb, function(native)
+    local reply = native:reply()
+    for _, change in ipairs(reply.batch) do self._buffer[#self._buffer + 1] = change end
+    if reply.resumeToken then self._token = reply.resumeToken end
+    if reply.done then self._ended, self._native = true, nil -- invalidated: the collection was dropped
+    elseif not self._native then
+      self._native = native:cursor()
+      if self._closed then self:close() end
+    end
+    return true
+  end, self._owner)
+end
+
+local function take(self)
+  local change = table.remove(self._buffer, 1)
+  return change
+end
+
+--- stream:tryNext([cb]) -> op: the next change, or nil when a batch (up to maxAwaitTimeMS on the
+--- server) brought none.
+function ChangeStream:tryNext(cb)
+  check_fn(cb, 1, "tryNext")
+  if #self._buffer > 0 or self._ended or self._closed then
+    local op = setmetatable({ _cb = cb, _done = false }, Op)
+    later(function() finish(op, nil, take(self)) end)
+    return op
+  end
+  local result = setmetatable({ _cb = cb, _done = false }, Op)
+  self:_fetch(function(err) if err then finish(result, err, nil) else finish(result, nil, take(self)) end end)
+  return result
+end
+
+--- stream:next([cb]) -> op: the next change, waiting for one (nil once the stream has ended).
+function ChangeStream:next(cb)
+  check_fn(cb, 1, "next")
+  local result = setmetatable({ _cb = cb, _done = false }, Op)
+  local function step(err)
+    if err then return finish(result, err, nil) end
+    if #self._buffer > 0 or self._ended or self._closed then return finish(result, nil, take(self)) end
+    self:_fetch(step)
+  end
+  if #self._buffer > 0 or self._ended or self._closed then later(function() step(nil) end) else self:_fetch(step) end
+  return result
+end
+
+--- stream:on("change", fn) calls fn(change) for every change, in order, from poll(); on("error", fn)
+--- gets what ended the stream (Mongoose's ChangeStream events). Reading starts with the first listener.
+function ChangeStream:on(event, fn)
+  check_arg(event == "change" or event == "error", 1, "on", '"change" or "error"', event)
+  check_arg(type(fn) == "function", 2, "on", "function", fn)
+  self._listeners[event] = self._listeners[event] or {}
+  table.insert(self._listeners[event], fn)
+  if event == "change" and not self._reading then
+    self._reading = true
+    local function deliver(err)
+      if self._closed then return end
+      if err then
+        for _, f in ipairs(self._listeners.error or {}) do
+          local ok, msg = xcall(f, err)
+          if not ok then on_error(msg) end
+        end
+        self._reading = false
+        return
+      end
+      while #self._buffer > 0 do
+        local change = take(self)
+        for _, f in ipairs(self._listeners.change or {}) do
+          local ok, msg = xcall(f, change)
+          if not ok then on_error(msg) end
+        end
+        if self._closed then return end
+      end
+      if self._ended then self._reading = false return end
+      self:_fetch(deliver)
+    end
+    self:_fetch(deliver)
+  end
+  return self
+end
+
+--- The resume token after the last batch read (start a later stream after it: { resumeAfter = t }).
+function ChangeStream:resumeToken() return self._token end
+
+--- Ends the stream: the server forgets its cursor and nothing more is read.
+function ChangeStream:close()
+  self._closed, self._buffer = true, {}
+  if self._native then
+    self._native:close()
+    self._native = nil
+  end
+end
+
+-- A stream of `owner` (a collection or a connection); open(stages, opts, done) starts it.
+local function new_stream(owner, pipeline, opts, open)
+  check_table(pipeline, 1, "watch", true)
+  check_table(opts, 2, "watch", true)
+  local o = session_opts(options(opts), "watch")
+  local stages = pipeline and M.array(pipeline) or nil
+  return setmetatable({ _owner = owner, _open = function(done) return open(stages, o, done) end, _buffer = {},
+                        _listeners = {} }, ChangeStream)
+end
+
+--- coll:watch([pipeline], [opts]) -> a change stream over the collection (Mongoose's Model.watch()).
+--- opts: fullDocument ("updateLookup"), fullDocumentBeforeChange, resumeAfter, startAfter,
+--- startAtOperationTime, batchSize, maxAwaitTimeMS, session. Nothing is sent until it is read.
+function Collection:watch(pipeline, opts)
+  return new_stream(self, pipeline, opts, function(stages, o, done)
+    return self._native:call("watch", stages, nil, o, done)
+  end)
 end
 
 local Model = setmetatable({}, { __index = Collection })
@@ -853,7 +978,7 @@ end
 --- session until commitTransaction() or abortTransaction() run in one transaction.
 function Session:startTransaction(opts)
   check_table(opts, 1, "startTransaction", true)
-  if self._ended then error("startTransaction: the session has ended", 2) end
+  if self._ended then raise_at_caller("startTransaction: the session has ended") end
   self._native:startTransaction(options(opts))
   return self
 end
@@ -861,12 +986,12 @@ function Session:inTransaction() return not self._ended and self._native:inTrans
 --- commitTransaction([cb]) -> op; an error with the label UnknownTransactionCommitResult may be retried.
 function Session:commitTransaction(cb)
   check_fn(cb, 1, "commitTransaction")
-  if self._ended then error("commitTransaction: the session has ended", 2) end
+  if self._ended then raise_at_caller("commitTransaction: the session has ended") end
   return start(function(done) return self._native:commit(done) end, cb, function() return true end, self._conn)
 end
 function Session:abortTransaction(cb)
   check_fn(cb, 1, "abortTransaction")
-  if self._ended then error("abortTransaction: the session has ended", 2) end
+  if self._ended then raise_at_caller("abortTransaction: the session has ended") end
   return start(function(done) return self._native:abort(done) end, cb, function() return true end, self._conn)
 end
 --- endSession(): its operations still run first, then an open transaction is aborted.
@@ -938,6 +1063,12 @@ function Connection:transaction(fn, opts, cb)
     session:endSession()
     if cb then cb(err, result) end
   end)
+end
+
+--- conn:watch([pipeline], [opts]) -> a change stream over every collection of the database
+--- (Mongoose's conn.watch()); as coll:watch.
+function Connection:watch(pipeline, opts)
+  return new_stream(self, pipeline, opts, function(stages, o, done) return self._native:watch(stages, o, done) end)
 end
 
 function Connection:collection(name)

@@ -620,6 +620,39 @@ MGCONN_EXTERN (int) mgconn_connection_list_databases (mgconn_op **out,
                                                       mgconn_op_cb cb,
                                                       void *userdata);
 
+/* ---- Change streams ---------------------------------------------------------------------------
+ *
+ * watch (Mongoose's Model.watch() and Connection.watch(), PyMongo's watch()): a cursor over the
+ * changes to a collection, or to every collection of the connection's database. The op's reply is
+ * the first batch, {"batch": [change events], "done": false, "resumeToken": {...}}; take the cursor
+ * with mgconn_op_cursor() and read further batches with mgconn_cursor_next() (each waits on the
+ * server up to maxAwaitTimeMS, then answers, possibly with no events). Every batch's reply carries
+ * the stream's resume token. After a resumable error the stream opens again after that token by
+ * itself, and a fault of the connection (an outage) leaves the next batch buffered until the
+ * reconnect, as a read is: no event is lost or seen twice. `pipeline` (may be NULL): stages after
+ * the $changeStream stage ($match, $project; a $project must keep _id, the resume token). opts:
+ * "fullDocument" ("updateLookup", ...), "fullDocumentBeforeChange", "resumeAfter", "startAfter",
+ * "startAtOperationTime", "showExpandedEvents", "batchSize", "maxAwaitTimeMS", "collation",
+ * "comment", and "session". A server without change streams (a standalone server, FerretDB) fails
+ * the op with MGCONN_ERR_NOT_SUPPORTED. */
+MGCONN_EXTERN (int) mgconn_collection_watch (mgconn_op **out,
+                                             mgconn_collection *collection,
+                                             const uint8_t *pipeline,
+                                             size_t pipeline_len,
+                                             const uint8_t *opts,
+                                             size_t opts_len,
+                                             mgconn_op_cb cb,
+                                             void *userdata);
+/* As mgconn_collection_watch, for every collection of the connection's database. */
+MGCONN_EXTERN (int) mgconn_connection_watch (mgconn_op **out,
+                                             mgconn_connection *conn,
+                                             const uint8_t *pipeline,
+                                             size_t pipeline_len,
+                                             const uint8_t *opts,
+                                             size_t opts_len,
+                                             mgconn_op_cb cb,
+                                             void *userdata);
+
 /* ---- Collection operations by name ----------------------------------------------------------
  *
  * One table of every collection operation above, so that a host dispatches by the method's name
@@ -672,8 +705,8 @@ MGCONN_EXTERN (int) mgconn_collection_call (mgconn_op **out,
  * freed it holds one of the pool's maxPoolSize clients (libmongoc binds a session to one client).
  * The operations that take a session: insert_one, insert_many, find_one, find, aggregate,
  * update_one, update_many, replace_one, delete_one, delete_many, count_documents, bulk_write,
- * find_one_and_update, find_one_and_replace, find_one_and_delete, distinct and run_command; any
- * other refuses one at once. An operation in a transaction is never sent again after a fault: its
+ * find_one_and_update, find_one_and_replace, find_one_and_delete, distinct, watch and run_command;
+ * any other refuses one at once. An operation in a transaction is never sent again after a fault: its
  * error carries the server's labels ("TransientTransactionError", "UnknownTransactionCommitResult",
  * mgconn_error_labels) for the caller's retry of the whole transaction. A server without
  * transactions (a standalone server, FerretDB) fails the transaction's first operation with

@@ -7,30 +7,17 @@
  * is the server's own: see mgconn_cursor_free). Every batch is a
  * reply of its own ({"batch": [...], "done": bool}): results are never gathered all at once.
  *
- * Ownership: the cursor belongs to the host (mgconn_op_cursor); a getMore op holds a reference to
- * it while it runs. Fields written by the worker that runs a getMore are read by the host only
- * after that op's delivery (ordered through rt->lock).
+ * Ownership and threads: at the struct, in cursor.h. A change stream is a cursor too: its batches
+ * and its resuming are change_stream.c's.
  */
 #include "connection.h"
+#include "change_stream.h"
+#include "cursor.h"
 #include "ops.h"
 #include "session.h"
 
 #include <string.h>
 
-struct mgconn_cursor {
-   atomic_int refs;
-   mgconn_connection *conn; /* a reference */
-   char *db;
-   char *collection;
-   int64_t id;          /* 0 once the server has no more */
-   uint32_t server_id;
-   int32_t batch_size;  /* 0: the server's default */
-   bool busy;           /* a getMore is in flight (host thread only) */
-   bool slot;           /* holds one of conn's maxOpenCursors slots (buffer.c) until exhausted or freed */
-   bool freed;          /* the host dropped it during a getMore: that getMore's delivery kills it */
-   struct mgconn_session *session; /* a reference: its getMores run in the query's session */
-   int64_t session_txn;
-};
 
 static void kill_on_server (mgconn_cursor *cursor);
 
@@ -49,6 +36,7 @@ cursor_unref (mgconn_cursor *c)
    if (c && atomic_fetch_sub (&c->refs, 1) == 1) {
       give_back_slot (c);
       mg_session_unref (c->session);
+      mg_change_stream_free (c->stream);
       mg_conn_unref (c->conn);
       bson_free (c->db);
       bson_free (c->collection);
@@ -56,9 +44,8 @@ cursor_unref (mgconn_cursor *c)
    }
 }
 
-/* Moves cursor.firstBatch or cursor.nextBatch of a server reply into {"batch", "done"}. */
-static void
-batch_reply (const bson_t *server_reply, bson_t *reply, int64_t *id_out)
+void
+mg_batch_reply (const bson_t *server_reply, bson_t *reply, int64_t *id_out)
 {
    bson_iter_t it;
    *id_out = 0;
@@ -76,9 +63,8 @@ batch_reply (const bson_t *server_reply, bson_t *reply, int64_t *id_out)
    BSON_APPEND_BOOL (reply, "done", *id_out == 0);
 }
 
-/* Runs `cmd` on the server `server_id`, in the op's session when it has one. */
-static bool
-run_on_server (mongoc_client_t *client, const char *db, const bson_t *cmd, const mongoc_read_prefs_t *prefs,
+bool
+mg_run_on_server (mongoc_client_t *client, const char *db, const bson_t *cmd, const mongoc_read_prefs_t *prefs,
                uint32_t server_id, const mgconn_op *op, bson_t *server_reply, bson_error_t *be)
 {
    bson_t opts = BSON_INITIALIZER;
@@ -93,9 +79,8 @@ run_on_server (mongoc_client_t *client, const char *db, const bson_t *cmd, const
    return ok;
 }
 
-/* Picks a server (a writable one for $out/$merge pipelines) and runs `cmd` on it. */
-static bool
-run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cmd, bool for_writes,
+bool
+mg_run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cmd, bool for_writes,
                         bson_t *server_reply, mgconn_error *error)
 {
    bson_error_t be;
@@ -110,7 +95,7 @@ run_on_selected_server (mgconn_op *op, mongoc_client_t *client, const bson_t *cm
    op->server_id = mongoc_server_description_id (sd);
    mongoc_server_description_destroy (sd);
    bson_destroy (server_reply);
-   ok = run_on_server (client, op->db, cmd, prefs, op->server_id, op, server_reply, &be);
+   ok = mg_run_on_server (client, op->db, cmd, prefs, op->server_id, op, server_reply, &be);
    if (!ok) {
       mg_error_from_driver (error, &be, server_reply);
    }
@@ -136,9 +121,9 @@ exec_find (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *
    bson_t cmd = BSON_INITIALIZER, server_reply;
    bool ok;
    find_command (op, false, &cmd);
-   ok = run_on_selected_server (op, client, &cmd, false, &server_reply, error);
+   ok = mg_run_on_selected_server (op, client, &cmd, false, &server_reply, error);
    if (ok) {
-      batch_reply (&server_reply, reply, &op->cursor_id);
+      mg_batch_reply (&server_reply, reply, &op->cursor_id);
    }
    bson_destroy (&server_reply);
    bson_destroy (&cmd);
@@ -152,7 +137,7 @@ exec_find_one (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
    bson_iter_t it;
    bool ok;
    find_command (op, true, &cmd);
-   ok = run_on_selected_server (op, client, &cmd, false, &server_reply, error);
+   ok = mg_run_on_selected_server (op, client, &cmd, false, &server_reply, error);
    if (ok) {
       if (bson_iter_init (&it, &server_reply) && bson_iter_find_descendant (&it, "cursor.firstBatch.0", &it)) {
          bson_append_value (reply, "document", -1, bson_iter_value (&it));
@@ -193,9 +178,9 @@ exec_aggregate (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_er
       bson_append_value (&cursor_opts, "batchSize", -1, bson_iter_value (&it));
    }
    bson_append_document_end (&cmd, &cursor_opts);
-   ok = run_on_selected_server (op, client, &cmd, pipeline_writes (&op->args), &server_reply, error);
+   ok = mg_run_on_selected_server (op, client, &cmd, pipeline_writes (&op->args), &server_reply, error);
    if (ok) {
-      batch_reply (&server_reply, reply, &op->cursor_id);
+      mg_batch_reply (&server_reply, reply, &op->cursor_id);
    }
    bson_destroy (&server_reply);
    bson_destroy (&cmd);
@@ -214,9 +199,9 @@ exec_get_more (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
    if (c->batch_size > 0) {
       BSON_APPEND_INT32 (&cmd, "batchSize", c->batch_size);
    }
-   ok = run_on_server (client, c->db, &cmd, NULL, c->server_id, op, &server_reply, &be);
+   ok = mg_run_on_server (client, c->db, &cmd, NULL, c->server_id, op, &server_reply, &be);
    if (ok) {
-      batch_reply (&server_reply, reply, &op->cursor_id);
+      mg_batch_reply (&server_reply, reply, &op->cursor_id);
    } else {
       mg_error_from_driver (error, &be, &server_reply);
    }
@@ -225,21 +210,27 @@ exec_get_more (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_err
    return ok;
 }
 
-static bool
-exec_kill_cursor (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+void
+mg_kill_server_cursor (mongoc_client_t *client, const char *db, const char *collection, int64_t id,
+                       uint32_t server_id)
 {
    bson_t cmd = BSON_INITIALIZER, ids, server_reply;
    bson_error_t be;
-   (void) reply;
-   (void) error;
-   BSON_APPEND_UTF8 (&cmd, "killCursors", op->collection);
+   BSON_APPEND_UTF8 (&cmd, "killCursors", collection);
    bson_append_array_unsafe_begin (&cmd, "cursors", -1, &ids);
-   BSON_APPEND_INT64 (&ids, "0", op->cursor_id);
+   BSON_APPEND_INT64 (&ids, "0", id);
    bson_append_array_end (&cmd, &ids);
-   /* Best effort: a cursor the server already forgot (restart, timeout) is gone either way. */
-   mongoc_client_command_simple_with_server_id (client, op->db, &cmd, NULL, op->server_id, &server_reply, &be);
+   mongoc_client_command_simple_with_server_id (client, db, &cmd, NULL, server_id, &server_reply, &be);
    bson_destroy (&server_reply);
    bson_destroy (&cmd);
+}
+
+static bool
+exec_kill_cursor (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error *error)
+{
+   (void) reply;
+   (void) error;
+   mg_kill_server_cursor (client, op->db, op->collection, op->cursor_id, op->server_id);
    return true;
 }
 
@@ -320,7 +311,8 @@ mgconn_op_cursor (mgconn_cursor **out, mgconn_op *op)
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_op_cursor: a NULL argument");
    }
    *out = NULL;
-   if (!op->delivered || !op->ok || (op->kind != &find_kind && op->kind != &aggregate_kind) || op->cursor_taken ||
+   if (!op->delivered || !op->ok ||
+       (op->kind != &find_kind && op->kind != &aggregate_kind && op->kind != &mg_watch_kind) || op->cursor_taken ||
        op->cursor_id == 0) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
                       "the op has no open cursor (not a succeeded find or aggregate, already taken, or done)");
@@ -330,7 +322,11 @@ mgconn_op_cursor (mgconn_cursor **out, mgconn_op *op)
    mg_conn_ref (op->conn);
    c->conn = op->conn;
    c->db = bson_strdup (op->db);
-   c->collection = bson_strdup (op->collection);
+   /* a database's change stream: its getMores name the server's own namespace */
+   c->collection = bson_strdup (op->collection ? op->collection : "$cmd.aggregate");
+   if (op->kind == &mg_watch_kind) {
+      c->stream = mg_change_stream_from_op (op);
+   }
    c->id = op->cursor_id;
    c->server_id = op->server_id;
    if (op->session) {
@@ -393,7 +389,7 @@ mgconn_cursor_next (mgconn_op **out, mgconn_cursor *cursor, mgconn_op_cb cb, voi
    w = bson_malloc0 (sizeof *w);
    w->cb = cb;
    w->userdata = userdata;
-   rc = mg_op_build (&op, cursor->conn, &get_more_kind, &in, next_done, w);
+   rc = mg_op_build (&op, cursor->conn, cursor->stream ? &mg_stream_next_kind : &get_more_kind, &in, next_done, w);
    if (rc) {
       bson_free (w);
       return rc;

@@ -69,6 +69,8 @@ static const operation operations[] = {
    {"distinct", "distinct", FIRST, "filter", NULL, {.one = mgconn_collection_distinct}},
    {"list_indexes", "listIndexes", 0, NULL, NULL, {.none = mgconn_collection_list_indexes}},
    {"drop_indexes", "dropIndexes", 0, NULL, NULL, {.none = mgconn_collection_drop_indexes}},
+   {"watch", "watch", FIRST | MGCONN_OPERATION_FIRST_IS_ARRAY | CURSOR, "pipeline", NULL,
+    {.one = mgconn_collection_watch}},
 };
 
 #define N_OPERATIONS (sizeof operations / sizeof operations[0])

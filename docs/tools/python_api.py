@@ -35,6 +35,7 @@ def _public_classes() -> List[Tuple[str, List[type]]]:
     return [
         ("Connections", [mgconn.Connection]),
         ("Collections and models", [mgconn.Collection, mgconn.Model, mgconn.Cursor]),
+        ("Sessions and change streams", [mgconn.ClientSession, mgconn.ChangeStream]),
         ("Operations", [mgconn.Future]),
         ("Results", [mgconn.InsertOneResult, mgconn.InsertManyResult, mgconn.UpdateResult, mgconn.DeleteResult]),
         ("Schemas", [mgconn.Schema]),
@@ -257,7 +258,7 @@ def render() -> str:
             module = "mgconn.ferretdb" if cls.__module__ == "mgconn.ferretdb" else "mgconn"
             init = cls.__dict__.get("__init__")
             public_init = init is not None and cls.__name__ not in ("Connection", "Collection", "Model", "Cursor",
-                                                                     "Future") and not issubclass(cls, BaseException)
+                                                                     "Future", "ClientSession", "ChangeStream") and not issubclass(cls, BaseException)
             head = _signature(init, f"{module}.{cls.__name__}", True) if public_init else f"{module}.{cls.__name__}"
             out += [f"### `{head}`", ""]
             base = cls.__bases__[0]

@@ -35,6 +35,35 @@ function H.server(opts)
   return s
 end
 
+local python = os.getenv("MGCONN_PYTHON") or (root .. "/build-venv/bin/python")
+
+-- A scripted one-member replica set (tests/mock/rs_primary.py, mockupdb from the Python test
+-- requirements, in build-venv or $MGCONN_PYTHON): p.uri, p.commands(name) (what it received, in
+-- order), p.stop().
+function H.primary(scenario)
+  local p = { log = os.tmpname() }
+  p.proc = io.popen(string.format("%s %s/tests/mock/rs_primary.py --scenario %s --log %s", python, root, scenario,
+                                  p.log))
+  local line = p.proc:read("*l") or ""
+  local port, pid = line:match("^ready (%d+) (%d+)")
+  assert(port, "the scripted primary did not start (" .. python .. " with mockupdb): " .. line)
+  p.uri, p.pid = "mongodb://127.0.0.1:" .. port .. "/shop?replicaSet=rs0", pid
+  function p.commands(name)
+    local out = {}
+    for l in io.lines(p.log) do
+      local cmd = require("mgconn.core").fromjson(l)
+      if cmd and (name == nil or cmd.name == name) then out[#out + 1] = cmd end
+    end
+    return out
+  end
+  function p.stop()
+    os.execute("kill " .. p.pid)
+    p.proc:close()
+    os.remove(p.log)
+  end
+  return p
+end
+
 function H.closed_port() return free_port() end
 
 -- Polls until pred() is true or `timeout` seconds pass; returns pred()'s last value.

@@ -1,36 +1,10 @@
--- Sessions and transactions: on a scripted replica-set primary (tests/mock/txn_primary.py, with
+-- Sessions and transactions: on a scripted replica-set primary (tests/mock/rs_primary.py, with
 -- mockupdb from the Python test requirements) the commands a transaction sends and
 -- withTransaction's retries; on FerretDB, which has no transactions, the NotSupported error.
 local mgconn = require "mgconn"
 local H = require "helper"
-local core = require "mgconn.core"
 
-local root = os.getenv("MGCONN_SOURCE_DIR") or "."
-local python = os.getenv("MGCONN_PYTHON") or (root .. "/build-venv/bin/python")
-
-local function primary(scenario)
-  local p = { log = os.tmpname() }
-  p.proc = io.popen(string.format("%s %s/tests/mock/txn_primary.py --scenario %s --log %s", python, root, scenario,
-                                  p.log))
-  local line = p.proc:read("*l") or ""
-  local port, pid = line:match("^ready (%d+) (%d+)")
-  assert(port, "the scripted primary did not start (" .. python .. " with mockupdb): " .. line)
-  p.uri, p.pid = "mongodb://127.0.0.1:" .. port .. "/shop?replicaSet=rs0", pid
-  function p.commands(name)
-    local out = {}
-    for l in io.lines(p.log) do
-      local cmd = core.fromjson(l)
-      if cmd and (name == nil or cmd.name == name) then out[#out + 1] = cmd end
-    end
-    return out
-  end
-  function p.stop()
-    os.execute("kill " .. p.pid)
-    p.proc:close()
-    os.remove(p.log)
-  end
-  return p
-end
+local primary = H.primary
 
 describe("transactions", function()
   it("sends lsid, txnNumber, startTransaction and autocommit, then commitTransaction", function()

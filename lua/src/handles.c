@@ -596,6 +596,32 @@ conn_list (lua_State *L)
    return 1;
 }
 
+/* conn:watch(pipeline, options, done) -> op (the database's change stream), or nil, message when a
+ * value cannot be converted (as coll:call) */
+static int
+conn_watch (lua_State *L)
+{
+   mgconn_connection *c = check (L, 1, LM_CONNECTION);
+   bson_t pipeline = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+   bool has_p = !lua_isnil (L, 2), has_o = !lua_isnil (L, 3);
+   lm_op *o;
+   int rc;
+   if ((has_p && !lm_encode (L, 2, &pipeline, "pipeline", 1)) || (has_o && !lm_encode (L, 3, &opts, "options", 0))) {
+      bson_destroy (&pipeline);
+      bson_destroy (&opts);
+      lua_pushnil (L);
+      lua_insert (L, -2);
+      return 2; /* nil, message */
+   }
+   o = new_op (L, 4, 1);
+   rc = mgconn_connection_watch (&o->op, c, has_p ? bson_get_data (&pipeline) : NULL, pipeline.len,
+                                 has_o ? bson_get_data (&opts) : NULL, opts.len, lm_op_done, o);
+   bson_destroy (&pipeline);
+   bson_destroy (&opts);
+   started (L, o, rc);
+   return 1;
+}
+
 static int
 conn_collection (lua_State *L)
 {
@@ -1114,7 +1140,7 @@ lm_open_handles (lua_State *L)
       {"onEvent", conn_on_event},     {"onCommand", conn_on_command}, {"info", conn_info},         {"open", conn_open},
       {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
       {"dropDatabase", conn_drop_database}, {"list", conn_list}, {"collection", conn_collection}, {"useDb", conn_use_db},
-      {"startSession", lm_conn_start_session},
+      {"startSession", lm_conn_start_session}, {"watch", conn_watch},
       {"model", conn_model},          {"deleteModel", conn_delete_model}, {"modelNames", conn_model_names},
       {"stats", conn_stats},          {"free", conn_gc},           {NULL, NULL}};
    static const luaL_Reg coll_m[] = {{"call", coll_call}, {"name", coll_name}, {NULL, NULL}};

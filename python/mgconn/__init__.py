@@ -49,6 +49,7 @@ from .operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, ReturnDocu
 from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 from .schema import Schema
 from .session import ClientSession
+from .change_stream import ChangeStream
 from .types import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
 __version__ = "0.1.0"  # the distribution's version (setup.py), checked by tests/python/test_packaging.py
@@ -349,6 +350,6 @@ __all__ = [
     "Future", "InsertOneResult", "InsertManyResult", "UpdateResult", "DeleteResult", "ObjectId", "Int64",
     "Decimal128", "Binary", "Regex", "Timestamp", "MinKey", "MaxKey", "errors", "BulkWriteResult", "InsertOne",
     "UpdateOne", "UpdateMany", "ReplaceOne", "DeleteOne", "DeleteMany", "ReturnDocument", "monitoring",
-    "ClientSession",
+    "ClientSession", "ChangeStream",
 ]
 __all__ += errors.__all__

@@ -18,6 +18,7 @@ from .monitoring import EVENTS as COMMAND_EVENTS, CommandListener
 from .futures import Future
 from .schema import Schema
 from .session import ClientSession
+from .change_stream import ChangeStream, watch_options
 
 EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
 
@@ -491,6 +492,23 @@ class Connection:
     def drop_collection(self, name: str) -> Future[None]:
         """Drops the collection ``name`` of this database; one that is not there is no error."""
         return self.collection(name).drop()
+
+    def watch(self, pipeline: Optional[List[Mapping[str, Any]]] = None, full_document: Optional[str] = None,
+              full_document_before_change: Optional[str] = None, resume_after: Any = None, start_after: Any = None,
+              start_at_operation_time: Any = None, batch_size: Optional[int] = None,
+              max_await_time_ms: Optional[int] = None, show_expanded_events: Optional[bool] = None,
+              collation: Any = None, comment: Any = None, session: Optional[ClientSession] = None) -> ChangeStream:
+        """A change stream over every collection of this database (Mongoose's ``conn.watch()``,
+        PyMongo's ``Database.watch``); the arguments as :meth:`Collection.watch`'s."""
+        _fork.remade_for(self._host)
+        options = watch_options(full_document, full_document_before_change, resume_after, start_after,
+                                start_at_operation_time, batch_size, max_await_time_ms, show_expanded_events,
+                                collation, comment)
+        if session is not None:
+            options = dict(options or {}, **session._options())
+        stages = [dict(s) for s in pipeline] if pipeline else None
+        naive = (lambda t: t) if self._tz_aware else naive_transform
+        return ChangeStream(self._host, lambda cb: self._ext.watch(stages, options, cb), naive)
 
     def list_collections(self, filter: Optional[Mapping[str, Any]] = None) -> Future[List[Dict[str, Any]]]:
         """This database's collections as the server describes them (``{"name", "type", "options",

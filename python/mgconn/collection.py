@@ -19,6 +19,7 @@ from .results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneR
 if TYPE_CHECKING:
     from ._connection import Connection
     from .schema import Schema
+    from .change_stream import ChangeStream
     from .session import ClientSession
 
 Document = Dict[str, Any]
@@ -411,6 +412,39 @@ class Collection:
         if not isinstance(key, str):
             raise TypeError(f"distinct(): the key must be a str, not {type(key).__name__}")
         return self._call("distinct", filter or {}, None, {"key": key}, _reply_values, session=session)
+
+    def watch(self, pipeline: Optional[Sequence[Document]] = None, full_document: Optional[str] = None,
+              full_document_before_change: Optional[str] = None, resume_after: Any = None, start_after: Any = None,
+              start_at_operation_time: Any = None, batch_size: Optional[int] = None,
+              max_await_time_ms: Optional[int] = None, show_expanded_events: Optional[bool] = None,
+              collation: Any = None, comment: Any = None, session: Optional["ClientSession"] = None) -> "ChangeStream":
+        """A change stream over this collection (PyMongo's ``watch``, Mongoose's ``Model.watch()``):
+        see :class:`~mgconn.change_stream.ChangeStream`. Nothing is sent until it is read.
+
+        Args:
+            pipeline: stages after $changeStream (``[{"$match": {"operationType": "insert"}}]``); a
+                ``$project`` must keep ``_id``, the resume token.
+            full_document: "updateLookup" (the document after an update), "whenAvailable", "required".
+            full_document_before_change: "whenAvailable", "required".
+            resume_after, start_after: a resume token to start after; start_at_operation_time: a
+                :class:`~mgconn.types.Timestamp`.
+            batch_size, max_await_time_ms: events per batch; how long the server waits for one.
+            show_expanded_events, collation, comment: as the server takes them.
+            session: a :class:`~mgconn.ClientSession` to read in.
+
+        Raises:
+            NotSupportedError: through the first read, from a server without change streams.
+        """
+        from .change_stream import ChangeStream, watch_options
+        options = watch_options(full_document, full_document_before_change, resume_after, start_after,
+                                start_at_operation_time, batch_size, max_await_time_ms, show_expanded_events,
+                                collation, comment)
+        if session is not None:
+            options = _with_session(options, session)
+        stages = list(_document_list("watch", "pipeline", pipeline)) if pipeline else None
+        naive = (lambda t: t) if self._connection._tz_aware else naive_transform
+        return ChangeStream(self._connection._host, lambda cb: self._ext.call("watch", stages, None, options, cb),
+                            naive)
 
     # -- find and modify --
     def find_one_and_update(self, filter: Document, update: Any, projection: Any = None, *, sort: SortSpec = None,

@@ -108,7 +108,10 @@ test_operations_by_name_reach_their_operation (void)
       CHECK (!(mgconn_operation_flags (snake) & MGCONN_OPERATION_TAKES_SECOND) || mgconn_operation_document (snake, 2),
              "%s takes a second document without a name for it", snake);
    }
-   CHECK (listed >= 21, "the table lists %zu operations", listed);
+   CHECK (listed >= 22, "the table lists %zu operations", listed);
+   CHECK ((mgconn_operation_flags ("watch") & MGCONN_OPERATION_RETURNS_CURSOR) &&
+             !(mgconn_operation_flags ("watch") & MGCONN_OPERATION_FIRST_REQUIRED),
+          "watch: a cursor, its pipeline optional");
    CHECK (mgconn_operation_flags ("find") & MGCONN_OPERATION_RETURNS_CURSOR, "find returns no cursor");
    CHECK (!(mgconn_operation_flags ("findOne") & MGCONN_OPERATION_RETURNS_CURSOR), "findOne returns a cursor");
    CHECK (strcmp (mgconn_operation_document ("replace_one", 2), "replacement") == 0, "replace_one's second");
@@ -140,6 +143,36 @@ test_operations_by_name_reach_their_operation (void)
    for (bson_t **b = (bson_t *[]){doc, by7, inc, docs, NULL}; *b; b++) {
       bson_destroy (*b);
    }
+   mgconn_collection_free (c);
+   mgconn_connection_free (conn);
+   mgconn_runtime_free (rt);
+   server_cleanup (&s);
+}
+
+/* FerretDB has no change streams: a watch of a collection or of the database fails as NotSupported,
+ * naming the limitation, and the connection goes on. */
+static void
+test_watch_on_a_server_without_change_streams (void)
+{
+   test_server s;
+   mgconn_runtime *rt;
+   mgconn_connection *conn;
+   mgconn_collection *c;
+   mgconn_op *op = NULL;
+   const char *r;
+   server_start (&s);
+   rt = runtime_new ();
+   conn = conn_new (rt, server_uri (&s, "streams", NULL), NULL);
+   c = coll_of (conn, "items");
+   CHECK (mgconn_collection_call (&op, c, "watch", NULL, 0, NULL, 0, NULL, 0, NULL, NULL) == 0, "watch refused");
+   r = expect_failure (op, MGCONN_ERR_NOT_SUPPORTED, "a collection's watch");
+   CHECK (strstr (r, "does not support change streams") && strstr (r, "items.watch()"), "the message: %s", r);
+   mgconn_op_free (op);
+   CHECK (mgconn_connection_watch (&op, conn, NULL, 0, NULL, 0, NULL, NULL) == 0, "the database's watch refused");
+   expect_failure (op, MGCONN_ERR_NOT_SUPPORTED, "the database's watch");
+   mgconn_op_free (op);
+   r = RUN ("count after", mgconn_collection_count_documents (&op_, c, NULL, 0, NULL, 0, NULL, NULL));
+   CHECK (strstr (r, "\"count\" : 0"), "count: %s", r);
    mgconn_collection_free (c);
    mgconn_connection_free (conn);
    mgconn_runtime_free (rt);
@@ -208,6 +241,7 @@ static const test_case tests[] = {
    {"replies", test_every_new_operation_gives_its_documented_reply},
    {"command_events", test_command_events_reach_the_host_and_stop_at_free},
    {"by_name", test_operations_by_name_reach_their_operation},
+   {"watch_not_supported", test_watch_on_a_server_without_change_streams},
    {NULL, NULL},
 };
 

@@ -111,6 +111,26 @@ function scenarios.initial_failure()
   return { events = events, outcomes = array({ o }), values = { readyState = conn.readyState } }
 end
 
+function scenarios.sessions_transactions_watch()
+  local conn = mgconn.createConnection(URI)
+  local Item = conn:model("Item", mgconn.Schema({ name = "string" }))
+  assert(conn:asPromise():wait(15))
+  local s = conn:startSession()
+  assert(Item:insertOne({ _id = 1, name = "in a session" }, { session = s }):wait(10))
+  local found = Item:findOne({ _id = 1 }, { session = s }):wait(10)
+  s:endSession()
+  local outcomes = array({ outcome("transaction", conn:transaction(function(session)
+    local _, err = Item:insertOne({ _id = 2, name = "in a transaction" }, { session = session }):await()
+    if err then error(err) end
+  end)) })
+  local stream = Item:watch()
+  outcomes[2] = outcome("watch", stream:next())
+  stream:close()
+  local values = { found = found, count = Item:countDocuments({}):wait(10) }
+  conn:close():wait(10)
+  return { outcomes = outcomes, values = values }
+end
+
 function scenarios.everyday_operations()
   local conn = mgconn.createConnection(URI)
   local Item = conn:model("Item", mgconn.Schema({ name = "string", n = "number" }))

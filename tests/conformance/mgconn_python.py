@@ -233,6 +233,22 @@ async def everyday_operations() -> Dict[str, Any]:
     return {"values": values}
 
 
+async def sessions_transactions_watch() -> Dict[str, Any]:
+    conn = await mgconn.create_connection(URI)
+    Item = conn.model("Item", mgconn.Schema({"name": str}))
+    with conn.start_session() as s:
+        await Item.insert_one({"_id": 1, "name": "in a session"}, session=s)
+        found = await Item.find_one({"_id": 1}, session=s)
+    outcomes = [await outcome("transaction", conn.transaction(
+        lambda s: Item.insert_one({"_id": 2, "name": "in a transaction"}, session=s)))]
+    stream = Item.watch()
+    outcomes.append(await outcome("watch", stream.next()))
+    stream.close()
+    values = {"found": found, "count": await Item.count_documents({})}
+    await conn.close()
+    return {"outcomes": outcomes, "values": values}
+
+
 async def models() -> Dict[str, Any]:
     conn = mgconn.create_connection()
     s1, s2 = schema(), schema()

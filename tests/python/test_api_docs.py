@@ -109,10 +109,12 @@ local op = coll:insertOne({})
 methods("op", getmetatable(op).__index)
 local session = conn:startSession()
 methods("session", getmetatable(session).__index)
+local stream = coll:watch()
+methods("stream", getmetatable(stream).__index)
 local _, err = coll:findOne({}):wait(0.01)
 fields("err", err)
 local objects = { mgconn = mgconn, conn = conn, coll = coll, schema = schema, model = model, cursor = cursor,
-                  op = op, err = err, session = session }
+                  op = op, err = err, session = session, stream = stream }
 for _, entry in ipairs(arg) do
   local object, name = entry:match("^(%w+)[.:](%w+)$")
   if objects[object][name] ~= nil then print("has " .. entry) end
@@ -120,7 +122,7 @@ end
 conn:close(true)
 """
 
-LUA_HEADING = re.compile(r"^#{3,4} `(mgconn|conn|coll|model|cursor|op|schema|err|session)([.:])(\w+)", re.M)
+LUA_HEADING = re.compile(r"^#{3,4} `(mgconn|conn|coll|model|cursor|op|schema|err|session|stream)([.:])(\w+)", re.M)
 
 
 def _lua_exports(documented):

@@ -18,7 +18,8 @@ import mgconn
 
 class Primary:
     """A one-member replica set. Every command but hello is recorded and answered by `answer`
-    (the command's name and document -> the reply's fields, {ok: 1} by default)."""
+    (the command's name and document -> the reply's fields, {ok: 1} by default; {"__hangup__": True}
+    closes the connection instead)."""
 
     def __init__(self) -> None:
         self.server = MockupDB(auto_ismaster=False)
@@ -42,6 +43,8 @@ class Primary:
         with self.lock:
             self.commands.append(dict(request.doc))
         reply = self.answer(name, dict(request.doc))
+        if reply is not None and reply.get("__hangup__"):  # the connection dropped before the reply
+            return request.hangup()
         if reply is None:
             reply = {"ok": 1, "n": 1} if name in ("insert", "update", "delete") else {"ok": 1}
         return request.reply(reply)

@@ -381,6 +381,41 @@ Connection_list (ConnectionObject *self, PyObject *args)
    return r;
 }
 
+static int
+start_watch (mgconn_op **out, void *ctx, mgconn_op_cb cb, void *ud)
+{
+   list_ctx *c = ctx; /* filter: the pipeline */
+   return mgconn_connection_watch (out, c->conn, c->filter, c->filter_len, c->opts, c->opts_len, cb, ud);
+}
+
+/* watch(pipeline=None, options=None, callback=None): the database's change stream (an Op whose
+ * cursor is taken as a find's). */
+static PyObject *
+Connection_watch (ConnectionObject *self, PyObject *args)
+{
+   ext_state *st = ext_state_of_type (Py_TYPE (self));
+   PyObject *pipeline = Py_None, *options = Py_None, *callback = Py_None, *r = NULL;
+   bson_t p = BSON_INITIALIZER, o = BSON_INITIALIZER;
+   list_ctx c = {self->conn, false, NULL, NULL, 0, 0};
+   if (!PyArg_ParseTuple (args, "|OOO", &pipeline, &options, &callback) || ext_runtime_check (self->runtime) < 0) {
+      return NULL;
+   }
+   if (pipeline != Py_None) {
+      if (ext_encode_array (st, pipeline, &p, "pipeline") < 0) {
+         goto done;
+      }
+      c.filter = bson_get_data (&p);
+      c.filter_len = p.len;
+   }
+   if (opt_doc (st, options, &o, "options", &c.opts, &c.opts_len) == 0) {
+      r = start_op (st, self->runtime, callback, 1, start_watch, &c);
+   }
+done:
+   bson_destroy (&p);
+   bson_destroy (&o);
+   return r;
+}
+
 static CollectionObject *
 wrap_collection (ext_state *st, mgconn_collection *coll, PyObject *owner, RuntimeObject *rt)
 {
@@ -559,6 +594,7 @@ static PyMethodDef Connection_methods[] = {
    {"collection", (PyCFunction) Connection_collection, METH_O, "collection(name) -> Collection"},
    {"use_db", (PyCFunction) Connection_use_db, METH_VARARGS, "use_db(name, use_cache=False) -> Connection"},
    {"start_session", (PyCFunction) ext_session_start, METH_VARARGS, "start_session(options=None) -> Session"},
+   {"watch", (PyCFunction) Connection_watch, METH_VARARGS, "watch(pipeline=None, options=None, callback=None) -> Op"},
    {"model", (PyCFunction) Connection_model, METH_VARARGS, "model(name, schema=None, collection=None) -> Model"},
    {"delete_model", (PyCFunction) Connection_delete_model, METH_O, "delete_model(name)"},
    {"model_names", (PyCFunction) Connection_model_names, METH_NOARGS, "registered model names"},

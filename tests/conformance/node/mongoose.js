@@ -225,6 +225,27 @@ const scenarios = {
     await conn.close();
     return { values };
   },
+  async sessions_transactions_watch() {
+    const conn = mongoose.createConnection(uri);
+    const Item = conn.model('Item', new mongoose.Schema({ _id: Number, name: String }, { versionKey: false }));
+    await conn.asPromise();
+    const session = await conn.startSession();
+    await Item.create([{ _id: 1, name: 'in a session' }], { session });
+    const found = await Item.findOne({ _id: 1 }, null, { session }).lean();
+    await session.endSession();
+    const outcomes = [];
+    outcomes.push(await outcome('transaction', conn.transaction(async (s) => {
+      await Item.create([{ _id: 2, name: 'in a transaction' }], { session: s });
+    })));
+    outcomes.push(await outcome('watch', new Promise((resolve, reject) => {
+      const stream = Item.watch();
+      stream.on('change', () => resolve());
+      stream.on('error', (e) => { stream.close(); reject(e); });
+    })));
+    const values = { found, count: await Item.countDocuments({}) };
+    await conn.close();
+    return { outcomes, values };
+  },
   async models() {
     const conn = mongoose.createConnection();
     const s1 = schema(), s2 = schema();

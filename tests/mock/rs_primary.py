@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A scripted one-member replica set (mockupdb) for the Lua specs' transactions: prints
+"""A scripted one-member replica set (mockupdb) for the Lua specs' transactions and change streams:
+prints
 ``ready <port>`` once it listens, answers hello as a primary of set "rs0", writes every other
 command it receives to the --log file as one JSON line (name, lsid as hex, txnNumber,
 startTransaction, autocommit) and answers it {ok: 1}, except as --scenario says:
@@ -7,6 +8,9 @@ startTransaction, autocommit) and answers it {ok: 1}, except as --scenario says:
   commit          every command succeeds
   transient       the first insert fails with WriteConflict labelled TransientTransactionError
   unknown_commit  the first two commitTransaction fail labelled UnknownTransactionCommitResult
+  stream          a change stream: aggregate and getMore answer, in turn, no event, events 1 and 2,
+                  CursorNotFound (resumable), then event 3 (to the aggregate that resumes it)
+  stream_hangup   the same, with the connection closed instead of CursorNotFound
 
 It prints ``ready <port> <pid>`` and runs until SIGTERM (the spec's kill). Needs the test requirements'
 mockupdb (tests/python/requirements.txt), as tests/python/test_transactions.py does.
@@ -23,7 +27,8 @@ from mockupdb import MockupDB
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scenario", default="commit", choices=["commit", "transient", "unknown_commit"])
+    ap.add_argument("--scenario", default="commit",
+                    choices=["commit", "transient", "unknown_commit", "stream", "stream_hangup"])
     ap.add_argument("--log", required=True)
     args = ap.parse_args()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # waited for below
@@ -41,17 +46,39 @@ def main() -> None:
              "isWritablePrimary": True, "secondary": False,
              "localTime": datetime.datetime.now(datetime.timezone.utc)}
 
+    def event(n: int):
+        return {"_id": {"_data": f"T{n}"}, "operationType": "insert", "fullDocument": {"_id": n},
+                "documentKey": {"_id": n}}
+
+    stream_steps = [[], [event(1), event(2)], "break", [event(3)]]
+
+    def stream_reply(request, name: str) -> bool:
+        with lock:
+            step = stream_steps.pop(0) if stream_steps else []
+        if step == "break" and args.scenario == "stream_hangup":
+            return request.hangup()
+        if step == "break":
+            return request.reply({"ok": 0, "code": 43, "codeName": "CursorNotFound", "errmsg": "cursor gone"})
+        token = step[-1]["_id"] if step else {"_data": "PB"}
+        batch = "firstBatch" if name == "aggregate" else "nextBatch"
+        return request.reply({"ok": 1, "cursor": {"id": 42, "ns": "shop.orders", batch: step,
+                                                  "postBatchResumeToken": token}})
+
     def respond(request) -> bool:
         doc = request.doc
         name = next(iter(doc))
         lsid = doc.get("lsid", {}).get("id")
         with lock:
+            stage = (doc.get("pipeline") or [{}])[0].get("$changeStream") if name == "aggregate" else None
             log.write(json.dumps({"name": name, "lsid": repr(lsid) if lsid is not None else None,
                                   "txnNumber": doc.get("txnNumber"), "startTransaction": doc.get("startTransaction"),
-                                  "autocommit": doc.get("autocommit")}) + "\n")
+                                  "autocommit": doc.get("autocommit"),
+                                  "resumeAfter": (stage or {}).get("resumeAfter")}) + "\n")
             fail = failures.get(name, 0) > 0
             if fail:
                 failures[name] -= 1
+        if args.scenario.startswith("stream") and name in ("aggregate", "getMore"):
+            return stream_reply(request, name)
         if fail and name == "insert":
             return request.reply({"ok": 0, "code": 112, "codeName": "WriteConflict", "errmsg": "write conflict",
                                   "errorLabels": ["TransientTransactionError"]})

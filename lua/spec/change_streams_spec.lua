@@ -1,0 +1,66 @@
+-- Change streams: on a scripted replica-set primary (tests/mock/rs_primary.py) the aggregate a
+-- watch sends, its events in order, and its resume after a resumable error and after the
+-- connection drops (no event lost or seen twice); on FerretDB, which has none, NotSupported.
+local mgconn = require "mgconn"
+local H = require "helper"
+
+local function ids(changes)
+  local out = {}
+  for i, c in ipairs(changes) do out[i] = c.documentKey._id end
+  return table.concat(out, ",")
+end
+
+describe("change streams", function()
+  for _, scenario in ipairs({ "stream", "stream_hangup" }) do
+    it("gives every event once, in order, through a " .. (scenario == "stream" and "resumable error" or
+       "dropped connection"), function()
+      local p = H.primary(scenario)
+      local conn = mgconn.createConnection(p.uri, { heartbeatFrequencyMS = 500 })
+      local stream = conn:collection("orders"):watch({ { ["$match"] = { operationType = "insert" } } },
+                                                     { fullDocument = "updateLookup", maxAwaitTimeMS = 50 })
+      local seen = {}
+      while #seen < 3 do
+        local change, err = stream:next():wait(20)
+        assert.is_nil(err)
+        seen[#seen + 1] = change
+      end
+      assert.are.equal("1,2,3", ids(seen))
+      assert.are.same({ _data = "T3" }, stream:resumeToken())
+      local aggregates = p.commands("aggregate")
+      assert.are.equal(2, #aggregates)
+      assert.are.same({ _data = "T2" }, aggregates[2].resumeAfter)
+      stream:close()
+      conn:close(true):wait(10)
+      p.stop()
+    end)
+  end
+
+  it("delivers changes to on('change') listeners from poll()", function()
+    local p = H.primary("stream")
+    local conn = mgconn.createConnection(p.uri)
+    local seen = {}
+    local stream = conn:watch()
+    stream:on("change", function(c) seen[#seen + 1] = c end)
+    assert.is_truthy(H.until_true(function() return #seen >= 3 end, 20))
+    assert.are.equal("1,2,3", ids(seen))
+    stream:close()
+    conn:close(true):wait(10)
+    p.stop()
+  end)
+
+  it("says NotSupported on FerretDB, for a collection and a database", function()
+    local server = H.server()
+    local conn = mgconn.createConnection(server.uri .. "streams")
+    for _, stream in ipairs({ conn:collection("items"):watch(), conn:watch() }) do
+      local _, err = stream:next():wait(10)
+      assert.are.equal("NotSupported", err.category)
+      assert.is_truthy(err.message:find("does not support change streams", 1, true))
+    end
+    local errors = {}
+    conn:collection("items"):watch():on("error", function(e) errors[#errors + 1] = e end):on("change", function() end)
+    assert.is_truthy(H.until_true(function() return #errors == 1 end, 10))
+    assert.are.equal(0, conn:collection("items"):countDocuments({}):wait(10)) -- the connection goes on
+    conn:close():wait(10)
+    server.stop()
+  end)
+end)
