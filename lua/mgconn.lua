@@ -612,7 +612,13 @@ local ChangeStream = {}
 ChangeStream.__index = ChangeStream
 ChangeStream.__close = function(self) self:close() end
 
--- One batch into the buffer; `open` starts the stream the first time (the op's native start).
+-- A read that failed for these leaves the stream open: the connection was down, and the next read
+-- resumes it after the last change seen. Any other failure closes it.
+local CONNECTION_DOWN = { BufferTimeout = true, Network = true, ServerSelection = true, NotConnected = true,
+                          ConnectionClosed = true }
+
+-- One batch into the buffer; `open` starts the stream the first time, or again after it could not
+-- be opened.
 function ChangeStream:_fetch(cb)
   local call
   if not self._native then
@@ -620,10 +626,15 @@ function ChangeStream:_fetch(cb)
   else
     call = function(done) return self._native:next(done) end
   end
-  return start(call, cb, function(native)
+  local function after(err, result)
+    if err and not CONNECTION_DOWN[err.category] then self:close() end
+    if cb then cb(err, result) end
+  end
+  return start(call, after, function(native)
     local reply = native:reply()
     for _, change in ipairs(reply.batch) do self._buffer[#self._buffer + 1] = change end
-    if reply.resumeToken then self._token = reply.resumeToken end
+    self._batch_token = reply.resumeToken or self._batch_token
+    if #self._buffer == 0 then self._token = self._batch_token end
     if reply.done then self._ended, self._native = true, nil -- invalidated: the collection was dropped
     elseif not self._native then
       self._native = native:cursor()
@@ -633,22 +644,38 @@ function ChangeStream:_fetch(cb)
   end, self._owner)
 end
 
+-- The next change; the resume token is then its _id, or the batch's once the batch is read.
 local function take(self)
   local change = table.remove(self._buffer, 1)
+  if change ~= nil then
+    self._token = #self._buffer == 0 and self._batch_token or change._id or self._token
+  end
   return change
 end
+
+-- The batch opened with the stream the first time, then the next one; cb(err) once it is in.
+function ChangeStream:_read(cb)
+  if self._pending then
+    self._pending = nil
+    if self._pending_done then later(function() cb(self._pending_err) end) else self._pending_k = cb end
+    return
+  end
+  self:_fetch(cb)
+end
+
+-- Nothing more to read: ended by the server, closed, or failed (and its first batch taken).
+local function over(self) return (self._ended or self._closed) and not self._pending end
 
 --- stream:tryNext([cb]) -> op: the next change, or nil when a batch (up to maxAwaitTimeMS on the
 --- server) brought none.
 function ChangeStream:tryNext(cb)
   check_fn(cb, 1, "tryNext")
-  if #self._buffer > 0 or self._ended or self._closed then
-    local op = setmetatable({ _cb = cb, _done = false }, Op)
-    later(function() finish(op, nil, take(self)) end)
-    return op
-  end
   local result = setmetatable({ _cb = cb, _done = false }, Op)
-  self:_fetch(function(err) if err then finish(result, err, nil) else finish(result, nil, take(self)) end end)
+  if #self._buffer > 0 or over(self) then
+    later(function() finish(result, nil, take(self)) end)
+    return result
+  end
+  self:_read(function(err) if err then finish(result, err, nil) else finish(result, nil, take(self)) end end)
   return result
 end
 
@@ -658,15 +685,17 @@ function ChangeStream:next(cb)
   local result = setmetatable({ _cb = cb, _done = false }, Op)
   local function step(err)
     if err then return finish(result, err, nil) end
-    if #self._buffer > 0 or self._ended or self._closed then return finish(result, nil, take(self)) end
-    self:_fetch(step)
+    if #self._buffer > 0 or over(self) then return finish(result, nil, take(self)) end
+    self:_read(step)
   end
-  if #self._buffer > 0 or self._ended or self._closed then later(function() step(nil) end) else self:_fetch(step) end
+  if #self._buffer > 0 or over(self) then later(function() step(nil) end) else self:_read(step) end
   return result
 end
 
 --- stream:on("change", fn) calls fn(change) for every change, in order, from poll(); on("error", fn)
---- gets what ended the stream (Mongoose's ChangeStream events). Reading starts with the first listener.
+--- gets each failed read (Mongoose's ChangeStream events): one that closed the stream, or, while the
+--- connection is down, each BufferTimeout (reading then goes on). Reading starts with the first
+--- "change" listener.
 function ChangeStream:on(event, fn)
   check_arg(event == "change" or event == "error", 1, "on", '"change" or "error"', event)
   check_arg(type(fn) == "function", 2, "on", "function", fn)
@@ -675,15 +704,17 @@ function ChangeStream:on(event, fn)
   if event == "change" and not self._reading then
     self._reading = true
     local function deliver(err)
-      if self._closed then return end
       if err then
         for _, f in ipairs(self._listeners.error or {}) do
           local ok, msg = xcall(f, err)
           if not ok then on_error(msg) end
         end
-        self._reading = false
-        return
+        -- The connection was down: the stream is still open, and reading goes on (each try waits
+        -- bufferTimeoutMS for the reconnect). Any other failure closed it.
+        if self._closed then self._reading = false return end
+        return self:_read(deliver)
       end
+      if self._closed then return end
       while #self._buffer > 0 do
         local change = take(self)
         for _, f in ipairs(self._listeners.change or {}) do
@@ -693,14 +724,15 @@ function ChangeStream:on(event, fn)
         if self._closed then return end
       end
       if self._ended then self._reading = false return end
-      self:_fetch(deliver)
+      self:_read(deliver)
     end
-    self:_fetch(deliver)
+    self:_read(deliver)
   end
   return self
 end
 
---- The resume token after the last batch read (start a later stream after it: { resumeAfter = t }).
+--- The token to resume after: the _id of the last change returned, or the server's once a batch is read
+--- to its end (start a later stream after it: { resumeAfter = t }).
 function ChangeStream:resumeToken() return self._token end
 
 --- Ends the stream: the server forgets its cursor and nothing more is read.
@@ -718,13 +750,22 @@ local function new_stream(owner, pipeline, opts, open)
   check_table(opts, 2, "watch", true)
   local o = session_opts(options(opts), "watch")
   local stages = pipeline and M.array(pipeline) or nil
-  return setmetatable({ _owner = owner, _open = function(done) return open(stages, o, done) end, _buffer = {},
-                        _listeners = {} }, ChangeStream)
+  local stream = setmetatable({ _owner = owner, _open = function(done) return open(stages, o, done) end,
+                                _buffer = {}, _listeners = {} }, ChangeStream)
+  -- Opened at once, as Mongoose's is: the changes from now on are the stream's, and a bad option
+  -- raises here. The first read takes this batch.
+  stream._pending = stream:_fetch(function(err)
+    stream._pending_done, stream._pending_err = true, err
+    local k = stream._pending_k
+    stream._pending_k = nil
+    if k then k(err) end
+  end)
+  return stream
 end
 
 --- coll:watch([pipeline], [opts]) -> a change stream over the collection (Mongoose's Model.watch()).
 --- opts: fullDocument ("updateLookup"), fullDocumentBeforeChange, resumeAfter, startAfter,
---- startAtOperationTime, batchSize, maxAwaitTimeMS, session. Nothing is sent until it is read.
+--- startAtOperationTime, batchSize, maxAwaitTimeMS, session. It opens at once.
 function Collection:watch(pipeline, opts)
   return new_stream(self, pipeline, opts, function(stages, o, done)
     return self._native:call("watch", stages, nil, o, done)

@@ -6,8 +6,9 @@
  *   conn->waiting holds a root connection's WAITING ops in issue order (op->seq, given at
  *   submission). An op waits there while the connection is not up (buffered: before the first
  *   open, during an outage), while maxPoolSize ops are in flight, while its model's autoCreate runs,
- *   while maxOpenCursors queries and open cursors exist (a query only: below), and while an earlier
- *   write on the same document is in flight (below). The pump moves ops from
+ *   while maxOpenCursors queries and open cursors exist (a query only: below), while an earlier
+ *   write on the same document or an earlier op of the same session is in flight (below), and
+ *   while sessions hold the pool's clients (session.h: under its buffer deadline). The pump moves ops from
  *   the front to the workers; nothing else does.
  *
  * Per-document order
@@ -300,6 +301,10 @@ mg_conn_pump_locked (mgconn_connection *conn)
             if (conn->session_clients == 0 && conn->session_ops_running == 0) {
                break; /* no op behind it could go either */
             }
+            /* Sessions hold clients until they end, which may be never: this wait has the op's
+             * buffer deadline, and its timeout says why. */
+            op->waits_for_session_client = true;
+            mg_op_arm_buffer_timer_locked (op);
             key_set_add_op (&busy, op);
             continue;
          }
@@ -328,6 +333,7 @@ mg_conn_pump_locked (mgconn_connection *conn)
             conn->cursor_slots++;
          }
          op->waits_for_cursor_slot = false;
+         op->waits_for_session_client = false;
          if (s) {
             op->on_session_client = true;
             conn->session_ops_running++;
@@ -385,6 +391,13 @@ buffer_timeout (mg_timer *t)
                        "(or drop) the ones no longer read, or raise maxOpenCursors",
                        mg_op_target_name (op), mg_op_method_name (op), waited, conn->cursor_slots,
                        mg_conn_max_open_cursors (conn));
+      } else if (op->waits_for_session_client && mg_conn_connected_locked (conn)) {
+         mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT,
+                       "Operation `%s.%s()` waited %lldms for a client of the pool: sessions hold %d of its "
+                       "maxPoolSize (%d) clients until they end. End sessions when done (end_session(), "
+                       "endSession(), `with`), or raise maxPoolSize",
+                       mg_op_target_name (op), mg_op_method_name (op), waited, conn->session_clients,
+                       conn->opts.max_pool_size);
       } else {
          mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
                        mg_op_target_name (op), mg_op_method_name (op), waited);

@@ -228,6 +228,41 @@ exec_watch (mgconn_op *op, mongoc_client_t *client, bson_t *reply, mgconn_error 
 const mg_op_kind mg_watch_kind = {"watch", "watch", exec_watch, true, false, .idempotent = mg_resend_always,
                                   .opens_cursor = true, .takes_session = true};
 
+/* The options watch knows, each of its type; any other is refused at the call, naming it (the
+ * thread's last error). */
+static bool
+check_watch_options (const bson_t *opts)
+{
+   bson_iter_t it;
+   bson_iter_init (&it, opts);
+   while (bson_iter_next (&it)) {
+      const char *k = bson_iter_key (&it), *want = NULL;
+      if (strcmp (k, "fullDocument") == 0 || strcmp (k, "fullDocumentBeforeChange") == 0) {
+         want = BSON_ITER_HOLDS_UTF8 (&it) ? NULL : "a string (\"updateLookup\", \"whenAvailable\", \"required\")";
+      } else if (strcmp (k, "resumeAfter") == 0 || strcmp (k, "startAfter") == 0 || strcmp (k, "collation") == 0) {
+         want = BSON_ITER_HOLDS_DOCUMENT (&it) ? NULL : "a document (a resume token, a collation)";
+      } else if (strcmp (k, "startAtOperationTime") == 0) {
+         want = BSON_ITER_HOLDS_TIMESTAMP (&it) ? NULL : "a BSON Timestamp";
+      } else if (strcmp (k, "showExpandedEvents") == 0) {
+         want = BSON_ITER_HOLDS_BOOL (&it) ? NULL : "true or false";
+      } else if (strcmp (k, "batchSize") == 0 || strcmp (k, "maxAwaitTimeMS") == 0) {
+         want = BSON_ITER_HOLDS_NUMBER (&it) && bson_iter_as_int64 (&it) >= 0 ? NULL : "a number, 0 or more";
+      } else if (strcmp (k, "comment") != 0) {
+         mg_fail (NULL, MGCONN_ERR_OPTION,
+                  "watch: \"%s\" is not a change stream option (fullDocument, fullDocumentBeforeChange, "
+                  "resumeAfter, startAfter, startAtOperationTime, showExpandedEvents, batchSize, maxAwaitTimeMS, "
+                  "collation, comment, session)",
+                  k);
+         return false;
+      }
+      if (want) {
+         mg_fail (NULL, MGCONN_ERR_OPTION, "watch: the option \"%s\" must be %s", k, want);
+         return false;
+      }
+   }
+   return true;
+}
+
 static int
 start_watch (mgconn_op **out, mgconn_connection *conn, mgconn_collection *coll, const uint8_t *pipeline,
              size_t pipeline_len, const uint8_t *opts, size_t opts_len, mgconn_op_cb cb, void *userdata)
@@ -235,21 +270,13 @@ start_watch (mgconn_op **out, mgconn_connection *conn, mgconn_collection *coll, 
    mg_op_input in = {.coll = coll, .a_name = "the pipeline", .a = pipeline, .a_len = pipeline_len, .a_optional = true,
                      .opts = opts, .opts_len = opts_len};
    mgconn_op *op;
-   bson_iter_t it;
    int rc = mg_op_build (&op, conn, &mg_watch_kind, &in, cb, userdata);
    if (rc) {
       return rc;
    }
-   if (bson_iter_init_find (&it, &op->opts, "maxAwaitTimeMS") &&
-       (!BSON_ITER_HOLDS_NUMBER (&it) || bson_iter_as_int64 (&it) < 0)) {
+   if (!check_watch_options (&op->opts)) {
       mg_op_unref (op);
-      return mg_fail (NULL, MGCONN_ERR_OPTION, "watch: the option \"maxAwaitTimeMS\" must be a number of milliseconds");
-   }
-   if (bson_iter_init_find (&it, &op->opts, "fullDocument") && !BSON_ITER_HOLDS_UTF8 (&it)) {
-      mg_op_unref (op);
-      return mg_fail (NULL, MGCONN_ERR_OPTION,
-                      "watch: the option \"fullDocument\" must be \"default\", \"updateLookup\", \"whenAvailable\" "
-                      "or \"required\"");
+      return -MGCONN_ERR_OPTION;
    }
    return mg_op_submit (op, out);
 }

@@ -130,6 +130,7 @@ struct mgconn_op {
     * cursor (or the op is freed). Under conn->lock (buffer.c). */
    bool cursor_slot;
    bool waits_for_cursor_slot; /* the pump held it back for want of a slot: its timeout says so */
+   bool waits_for_session_client; /* ... for a pool client, while sessions hold clients: the same */
    mgconn_op_cb cb;
    void *userdata;
    int64_t submitted_us; /* its buffer deadline counts from here */

@@ -182,6 +182,11 @@ driver_log_handler (mongoc_log_level_t level, const char *domain, const char *me
    if (level > MONGOC_LOG_LEVEL_WARNING) {
       return; /* libmongoc's info, debug and trace lines are not for script users */
    }
+   if (strncmp (message, "Error in abortTransaction: no such command", 42) == 0) {
+      /* The abort of a transaction on a server without transactions (FerretDB): its first
+       * operation already failed as NotSupported, naming that; libmongoc would warn on every one. */
+      return;
+   }
    if (strstr (message, "\"endSessions\"")) {
       /* libmongoc ends server sessions when a pool is destroyed; a server without the command (FerretDB)
        * makes it warn on every close. The sessions expire on the server anyway: nothing to act on. */

@@ -318,12 +318,12 @@ mg_session_attach (mgconn_op *op, const bson_t *opts)
       return 0;
    }
    if (!op->kind->takes_session) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s does not run in a session", op->kind->snake);
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "%s does not run in a session", mg_op_method_name (op));
    }
    /* a double too: Lua 5.1 and LuaJIT have no integers */
    if (!BSON_ITER_HOLDS_NUMBER (&it) || (double) bson_iter_as_int64 (&it) != bson_iter_as_double (&it)) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
-                      "%s: the option \"session\" must be a session's id (an integer)", op->kind->snake);
+                      "%s: the option \"session\" must be a session's id (an integer)", mg_op_method_name (op));
    }
    id = bson_iter_as_int64 (&it);
    pthread_mutex_lock (&op->conn->lock);
@@ -337,8 +337,9 @@ mg_session_attach (mgconn_op *op, const bson_t *opts)
    pthread_mutex_unlock (&op->conn->lock);
    if (!s) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
-                      "%s: no session %" PRId64 " on this connection (it has ended, or it is another connection's)",
-                      op->kind->snake, id);
+                      "%s: no session %" PRId64 " on this connection (it has ended, it is another connection's, or "
+                      "it was started before a fork)",
+                      mg_op_method_name (op), id);
    }
    op->session = s;
    op->session_txn = s->txn;
@@ -428,13 +429,14 @@ mg_session_begin_op (mgconn_op *op, mongoc_client_pool_t *pool, mongoc_client_t 
 }
 
 /* The server's own words for "no transactions here": FerretDB refuses the fields a transaction's
- * first command carries, a standalone mongod refuses transaction numbers. */
+ * first command carries (the transaction's readConcern among them), and the commit of a
+ * transaction that only read; a standalone mongod refuses transaction numbers. */
 static bool
 says_no_transactions (const mgconn_error *e)
 {
    return (e->code == 20 && strstr (e->message, "Transaction numbers")) ||
           (e->code == 9 && (strstr (e->message, "startTransaction") || strstr (e->message, "autocommit") ||
-                            strstr (e->message, "txnNumber"))) ||
+                            strstr (e->message, "txnNumber") || strstr (e->message, "readConcern"))) ||
           (e->code == 59 && (strstr (e->message, "commitTransaction") || strstr (e->message, "abortTransaction")));
 }
 
@@ -446,6 +448,13 @@ mg_session_after_op (mgconn_op *op, bool ok, mgconn_error *error)
       return;
    }
    bson_strncpy (was, error->message, sizeof was);
+   if (op->kind == &commit_kind || op->kind == &abort_kind) {
+      mg_error_set (error, MGCONN_ERR_NOT_SUPPORTED,
+                    "Cannot run `%s()`: the server does not support transactions (they need a replica set or a "
+                    "sharded cluster; a standalone server and FerretDB have none): %s",
+                    mg_op_method_name (op), was);
+      return;
+   }
    mg_error_set (error, MGCONN_ERR_NOT_SUPPORTED,
                  "Cannot run `%s.%s()` in a transaction: the server does not support transactions (they need a "
                  "replica set or a sharded cluster; a standalone server and FerretDB have none): %s",

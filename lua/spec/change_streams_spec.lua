@@ -23,6 +23,9 @@ describe("change streams", function()
         local change, err = stream:next():wait(20)
         assert.is_nil(err)
         seen[#seen + 1] = change
+        if change.documentKey._id == 1 then -- the batch held 1 and 2: the token is the last one returned
+          assert.are.same({ _data = "T1" }, stream:resumeToken())
+        end
       end
       assert.are.equal("1,2,3", ids(seen))
       assert.are.same({ _data = "T3" }, stream:resumeToken())
@@ -55,7 +58,12 @@ describe("change streams", function()
       local _, err = stream:next():wait(10)
       assert.are.equal("NotSupported", err.category)
       assert.is_truthy(err.message:find("does not support change streams", 1, true))
+      local change, again = stream:next():wait(10) -- refused by the server: the stream is over
+      assert.is_nil(change)
+      assert.is_nil(again)
     end
+    assert.has_error(function() conn:collection("items"):watch(nil, { batchSize = "x" }) end)
+    assert.has_error(function() conn:watch(nil, { foo = 1 }) end)
     local errors = {}
     conn:collection("items"):watch():on("error", function(e) errors[#errors + 1] = e end):on("change", function() end)
     assert.is_truthy(H.until_true(function() return #errors == 1 end, 10))

@@ -397,7 +397,8 @@ class Connection:
         """Mongoose's ``connection.transaction(fn)``: ``await callback(session)`` in a transaction
         on a new session, committed, retried as :meth:`ClientSession.with_transaction` does; the
         session ends after. Returns what the callback returned. ``options``: read_concern,
-        write_concern, max_commit_time_ms."""
+        write_concern, max_commit_time_ms. A coroutine: ``await`` it (``asyncio.run`` in a
+        script)."""
         with self.start_session() as session:
             return await session.with_transaction(callback, **options)
 

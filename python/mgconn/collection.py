@@ -419,7 +419,7 @@ class Collection:
               max_await_time_ms: Optional[int] = None, show_expanded_events: Optional[bool] = None,
               collation: Any = None, comment: Any = None, session: Optional["ClientSession"] = None) -> "ChangeStream":
         """A change stream over this collection (PyMongo's ``watch``, Mongoose's ``Model.watch()``):
-        see :class:`~mgconn.change_stream.ChangeStream`. Nothing is sent until it is read.
+        see :class:`~mgconn.ChangeStream`. It opens at once; its changes are those from then on.
 
         Args:
             pipeline: stages after $changeStream (``[{"$match": {"operationType": "insert"}}]``); a
@@ -433,6 +433,7 @@ class Collection:
             session: a :class:`~mgconn.ClientSession` to read in.
 
         Raises:
+            OptionError: an unknown option, or one of the wrong type (at the call).
             NotSupportedError: through the first read, from a server without change streams.
         """
         from .change_stream import ChangeStream, watch_options

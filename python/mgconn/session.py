@@ -11,7 +11,7 @@ one of the connection's ``maxPoolSize`` clients from its first operation until i
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Mapping, Optional, TypeVar
 
 from .errors import MgconnError
 from .futures import Future
@@ -27,11 +27,15 @@ _WITH_TRANSACTION_LIMIT_S = 120.0
 
 
 def _txn_options(read_concern: Any, write_concern: Any, max_commit_time_ms: Optional[int]) -> Optional[Dict[str, Any]]:
+    """Python's shorthands ("snapshot", "majority", 1) as the core's documents; a value of another
+    type goes on as it is, and the core names it (OptionError)."""
     out: Dict[str, Any] = {}
     if read_concern is not None:
-        out["readConcern"] = {"level": read_concern} if isinstance(read_concern, str) else dict(read_concern)
+        out["readConcern"] = {"level": read_concern} if isinstance(read_concern, str) else (
+            dict(read_concern) if isinstance(read_concern, Mapping) else read_concern)
     if write_concern is not None:
-        out["writeConcern"] = {"w": write_concern} if isinstance(write_concern, (int, str)) else dict(write_concern)
+        out["writeConcern"] = {"w": write_concern} if isinstance(write_concern, (int, str)) and not isinstance(
+            write_concern, bool) else (dict(write_concern) if isinstance(write_concern, Mapping) else write_concern)
     if max_commit_time_ms is not None:
         out["maxCommitTimeMS"] = max_commit_time_ms
     return out or None
@@ -74,8 +78,10 @@ class _Transaction:
 class ClientSession:
     """A session of a connection: ``s = conn.start_session()``, then ``session=s`` on operations.
 
-    ``with conn.start_session() as s:`` (or ``async with``) ends it at the block's end. Not safe
-    to share between threads (as PyMongo's); it does not survive ``os.fork()``.
+    ``with conn.start_session() as s:`` (or ``async with``) ends it at the block's end. An operation
+    given an ended session raises ValueError at the call. Not safe to share between threads (as
+    PyMongo's); it does not survive ``os.fork()`` (an operation with it in the child raises
+    RuntimeError).
     """
 
     def __init__(self, connection: "Connection", ext: Any) -> None:
@@ -106,6 +112,9 @@ class ClientSession:
     def _options(self) -> Dict[str, Any]:
         if self._ended:
             raise ValueError("the session has ended")
+        if self._connection._host.runtime.foreign():
+            raise RuntimeError("this session was started before os.fork(): a session does not survive a fork "
+                               "(its server session is the parent's); start one in the child")
         return {"session": int(self._ext.id)}
 
     def start_transaction(self, read_concern: Any = None, write_concern: Any = None,
@@ -132,13 +141,22 @@ class ClientSession:
 
     def commit_transaction(self) -> Future[None]:
         """Commits the transaction after its operations. A Future; its error has the label
-        ``UnknownTransactionCommitResult`` when the commit may be tried again."""
+        ``UnknownTransactionCommitResult`` when the commit may be tried again (calling this again
+        then commits the same transaction again).
+
+        Raises:
+            ValueError: no transaction was started, or the session has ended (at the call).
+        """
         fut: Future[None] = Future(self._connection._host, lambda op: None)
         fut._op = self._ext.commit(fut._on_op_done)
         return fut
 
     def abort_transaction(self) -> Future[None]:
-        """Aborts the transaction after its operations. A Future."""
+        """Aborts the transaction after its operations. A Future.
+
+        Raises:
+            ValueError: no transaction is in progress, or the session has ended (at the call).
+        """
         fut: Future[None] = Future(self._connection._host, lambda op: None)
         fut._op = self._ext.abort(fut._on_op_done)
         return fut
@@ -150,7 +168,7 @@ class ClientSession:
         ``with_transaction``: the whole transaction again after an error labelled
         ``TransientTransactionError``, the commit again after ``UnknownTransactionCommitResult``,
         for 120 seconds at most. Returns what the callback returned; any other error aborts the
-        transaction and is raised."""
+        transaction and is raised. A coroutine: ``await`` it (``asyncio.run`` in a script)."""
         start = time.monotonic()
         while True:
             self.start_transaction(read_concern, write_concern, max_commit_time_ms)

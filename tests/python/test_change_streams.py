@@ -116,12 +116,40 @@ def test_a_database_stream_and_try_next(primary, run):
     run(main())
 
 
+def test_the_resume_token_is_the_last_change_returned(primary, run):
+    # A stream started again after resume_token goes on after the last change the caller saw,
+    # not after the end of the batch that change came in.
+    primary.answer = Script([("batch", [event(1), event(2)]), ("batch", [event(2)])])
+
+    async def main():
+        conn = await mgconn.create_connection(uri(primary))
+        orders = conn.collection("orders")
+        stream = orders.watch()
+        assert (await stream.next())["documentKey"] == {"_id": 1}
+        assert stream.resume_token == {"_data": "T1"}
+        stream.close()
+        again = orders.watch(resume_after=stream.resume_token)
+        assert (await again.next())["documentKey"] == {"_id": 2}
+        assert primary.named("aggregate")[1]["pipeline"][0]["$changeStream"]["resumeAfter"] == {"_data": "T1"}
+        again.close()
+        await conn.close(force=True)
+    run(main())
+
+
 def test_ferretdb_says_it_has_no_change_streams(mongodb_uri, run):
     async def main():
         conn = await mgconn.create_connection(mongodb_uri)
         for stream in (conn.collection("items").watch(), conn.watch()):
             with pytest.raises(mgconn.NotSupportedError, match="does not support change streams"):
                 await stream.next()
+            assert not stream.alive  # refused by the server: the stream is over
+            with pytest.raises(StopAsyncIteration):
+                await stream.next()
+            assert await stream.try_next() is None
         assert await conn.collection("items").count_documents({}) == 0  # the connection goes on
+        with pytest.raises(mgconn.OptionError, match="batchSize"):
+            conn.collection("items").watch(batch_size="x")  # type: ignore[arg-type]
+        with pytest.raises(mgconn.OptionError, match="resumeAfter"):
+            conn.watch(resume_after="x")
         await conn.close()
     run(main())

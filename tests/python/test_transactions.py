@@ -189,6 +189,19 @@ def test_misuse_is_refused_at_the_call(primary, run):
     run(main())
 
 
+def test_sessions_holding_every_client_make_other_operations_time_out_saying_why(mongodb_uri, run):
+    async def main():
+        conn = await mgconn.create_connection(mongodb_uri, maxPoolSize=1, bufferTimeoutMS=500)
+        items = conn.collection("items")
+        with conn.start_session() as s:
+            await items.insert_one({"held": True}, session=s)  # the session now holds the one client
+            with pytest.raises(mgconn.BufferTimeoutError, match="sessions hold 1 of its maxPoolSize"):
+                await items.count_documents({})
+        assert await items.count_documents({"held": True}) == 1  # the session ended: its client is back
+        await conn.close()
+    run(main())
+
+
 def test_ferretdb_says_it_has_no_transactions(mongodb_uri, run):
     async def main():
         conn = await mgconn.create_connection(mongodb_uri)
@@ -197,6 +210,14 @@ def test_ferretdb_says_it_has_no_transactions(mongodb_uri, run):
         with pytest.raises(mgconn.NotSupportedError, match="does not support transactions") as caught:
             await conn.transaction(lambda s: items.insert_one({"_id": 1}, session=s))
         assert "replica set" in str(caught.value)
+        assert await items.count_documents({}) == 0
+        with pytest.raises(mgconn.NotSupportedError):  # a readConcern goes with the first operation
+            await conn.transaction(lambda s: items.insert_one({"_id": 1}, session=s), read_concern="snapshot")
+        with conn.start_session() as s:
+            with pytest.raises(mgconn.OptionError, match="readConcern"):
+                s.start_transaction(read_concern=5)
+            with pytest.raises(mgconn.OptionError, match="writeConcern"):
+                s.start_transaction(write_concern=[1])
         assert await items.count_documents({}) == 0
         with conn.start_session() as s:  # a session without a transaction works there
             await items.insert_one({"_id": 2}, session=s)
