@@ -617,20 +617,36 @@ ChangeStream.__close = function(self) self:close() end
 local CONNECTION_DOWN = { BufferTimeout = true, Network = true, ServerSelection = true, NotConnected = true,
                           ConnectionClosed = true }
 
+-- Ends the stream: its server cursor is killed and nothing more is read.
+local function end_stream(self)
+  self._closed, self._buffer = true, {}
+  if self._native then
+    self._native:close()
+    self._native = nil
+  end
+end
+
 -- One batch into the buffer; `open` starts the stream the first time, or again after it could not
 -- be opened.
 function ChangeStream:_fetch(cb)
-  local call
+  local call, op
   if not self._native then
     call = self._open
   else
     call = function(done) return self._native:next(done) end
   end
   local function after(err, result)
-    if err and not CONNECTION_DOWN[err.category] then self:close() end
+    if self._in_flight == op then self._in_flight = nil end
+    if self._by_caller then err = nil end -- close() ended this read: it ends with nothing
+    if err and not CONNECTION_DOWN[err.category] then end_stream(self) end
     if cb then cb(err, result) end
   end
-  return start(call, after, function(native)
+  op = start(call, after, function(native)
+    if self._by_caller then -- closed while this batch was on the way: its cursor goes too
+      local cursor = native:cursor()
+      if cursor then cursor:close() end
+      return true
+    end
     local reply = native:reply()
     for _, change in ipairs(reply.batch) do self._buffer[#self._buffer + 1] = change end
     self._batch_token = reply.resumeToken or self._batch_token
@@ -638,10 +654,11 @@ function ChangeStream:_fetch(cb)
     if reply.done then self._ended, self._native = true, nil -- invalidated: the collection was dropped
     elseif not self._native then
       self._native = native:cursor()
-      if self._closed then self:close() end
     end
     return true
   end, self._owner)
+  self._in_flight = op
+  return op
 end
 
 -- The next change; the resume token is then its _id, or the batch's once the batch is read.
@@ -735,18 +752,17 @@ end
 --- to its end (start a later stream after it: { resumeAfter = t }).
 function ChangeStream:resumeToken() return self._token end
 
---- Ends the stream: the server forgets its cursor and nothing more is read.
+--- Ends the stream: the server forgets its cursor and nothing more is read. A read waiting for its
+--- batch ends too, with nil.
 function ChangeStream:close()
-  self._closed, self._buffer = true, {}
-  if self._native then
-    self._native:close()
-    self._native = nil
-  end
+  self._by_caller = true
+  if self._in_flight then self._in_flight:cancel() end -- not sent yet (buffered): it ends now
+  end_stream(self)
 end
 
 -- A stream of `owner` (a collection or a connection); open(stages, opts, done) starts it.
 local function new_stream(owner, pipeline, opts, open)
-  check_table(pipeline, 1, "watch", true)
+  if pipeline ~= nil then check_list(pipeline, 1, "watch", "stages") end
   check_table(opts, 2, "watch", true)
   local o = session_opts(options(opts), "watch")
   local stages = pipeline and M.array(pipeline) or nil

@@ -394,10 +394,9 @@ buffer_timeout (mg_timer *t)
       } else if (op->waits_for_session_client && mg_conn_connected_locked (conn)) {
          mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT,
                        "Operation `%s.%s()` waited %lldms for a client of the pool: sessions hold %d of its "
-                       "maxPoolSize (%d) clients until they end. End sessions when done (end_session(), "
-                       "endSession(), `with`), or raise maxPoolSize",
+                       "maxPoolSize (%d) clients until they end. End sessions when done (%s), or raise maxPoolSize",
                        mg_op_target_name (op), mg_op_method_name (op), waited, conn->session_clients,
-                       conn->opts.max_pool_size);
+                       conn->opts.max_pool_size, op->rt->camel_case ? "endSession()" : "end_session()");
       } else {
          mg_error_set (&e, MGCONN_ERR_BUFFER_TIMEOUT, "Operation `%s.%s()` buffering timed out after %lldms",
                        mg_op_target_name (op), mg_op_method_name (op), waited);

@@ -367,6 +367,7 @@ next_done (mgconn_op *op, void *ud)
    }
    if (c->freed) {
       kill_on_server (c); /* the host's handle is gone: nobody reads the rest */
+      give_back_slot (c);
    }
    if (w.cb) {
       w.cb (op, w.userdata);
@@ -479,6 +480,7 @@ mgconn_cursor_free (mgconn_cursor *cursor)
       cursor->freed = true;
    } else {
       kill_on_server (cursor);
+      give_back_slot (cursor); /* now, not when the last op that read it is freed (a host's GC) */
    }
    cursor_unref (cursor);
 }

@@ -48,15 +48,41 @@ check_txn_opts (const bson_t *opts, const char *what, mgconn_error *error)
    }
    while (bson_iter_next (&it)) {
       const char *k = bson_iter_key (&it);
-      if ((strcmp (k, "readConcern") == 0 || strcmp (k, "writeConcern") == 0) && BSON_ITER_HOLDS_DOCUMENT (&it)) {
+      if (strcmp (k, "readConcern") == 0 && BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         bson_iter_t sub;
+         if (bson_iter_recurse (&it, &sub) && bson_iter_find (&sub, "level") && !BSON_ITER_HOLDS_UTF8 (&sub)) {
+            mg_error_set (error, MGCONN_ERR_OPTION, "%s: readConcern's level must be a string (\"snapshot\", "
+                          "\"majority\", \"local\")", what);
+            return false;
+         }
+         continue;
+      }
+      if (strcmp (k, "writeConcern") == 0 && BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         bson_iter_t sub;
+         if (bson_iter_recurse (&it, &sub)) {
+            while (bson_iter_next (&sub)) {
+               const char *w = bson_iter_key (&sub);
+               bool fits = (strcmp (w, "w") == 0 && (BSON_ITER_HOLDS_UTF8 (&sub) || BSON_ITER_HOLDS_INT32 (&sub) ||
+                                                     BSON_ITER_HOLDS_INT64 (&sub) || BSON_ITER_HOLDS_DOUBLE (&sub))) ||
+                           (strcmp (w, "j") == 0 && BSON_ITER_HOLDS_BOOL (&sub)) ||
+                           (strcmp (w, "wtimeout") == 0 && BSON_ITER_HOLDS_NUMBER (&sub));
+               if (!fits) {
+                  mg_error_set (error, MGCONN_ERR_OPTION,
+                                "%s: writeConcern's \"%s\" is not w (a number or \"majority\"), j (true or false) "
+                                "or wtimeout (milliseconds), or not of its type",
+                                what, w);
+                  return false;
+               }
+            }
+         }
          continue;
       }
       if (strcmp (k, "maxCommitTimeMS") == 0 && BSON_ITER_HOLDS_NUMBER (&it) && bson_iter_as_int64 (&it) >= 0) {
          continue;
       }
       mg_error_set (error, MGCONN_ERR_OPTION,
-                    "%s: \"%s\" is not a transaction option, or not of its type (readConcern and writeConcern are "
-                    "documents, maxCommitTimeMS a number of milliseconds)",
+                    "%s: \"%s\" is not a transaction option, or not of its type (readConcern {level} and "
+                    "writeConcern {w, j, wtimeout} are documents, maxCommitTimeMS a number of milliseconds)",
                     what, k);
       return false;
    }
@@ -120,6 +146,7 @@ mgconn_connection_start_session (mgconn_session **out, mgconn_connection *conn, 
    if (!opts) {
       bson_init (&o);
    }
+   const char *method = conn->rt && conn->rt->camel_case ? "startSession" : "start_session";
    mgconn_error_init (&e);
    if (bson_iter_init (&it, &o)) {
       while (bson_iter_next (&it)) {
@@ -132,15 +159,15 @@ mgconn_connection_start_session (mgconn_session **out, mgconn_connection *conn, 
             uint32_t len;
             const uint8_t *data;
             bson_iter_document (&it, &len, &data);
-            if (bson_init_static (&sub, data, len) && check_txn_opts (&sub, "start_session", &e)) {
+            if (bson_init_static (&sub, data, len) && check_txn_opts (&sub, method, &e)) {
                continue;
             }
             return mg_fail (NULL, MGCONN_ERR_OPTION, "%s", e.message);
          }
          return mg_fail (NULL, MGCONN_ERR_OPTION,
-                         "start_session: \"%s\" is not a session option, or not of its type (causalConsistency is "
+                         "%s: \"%s\" is not a session option, or not of its type (causalConsistency is "
                          "true or false, defaultTransactionOptions a document)",
-                         k);
+                         method, k);
       }
    }
    root = mg_conn_root (conn);
@@ -190,7 +217,7 @@ mgconn_session_start_transaction (mgconn_session *session, const uint8_t *opts, 
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "start_transaction: the options are not a valid BSON document");
    }
    mgconn_error_init (&e);
-   if (opts && !check_txn_opts (&o, "start_transaction", &e)) {
+   if (opts && !check_txn_opts (&o, session->root->rt->camel_case ? "startTransaction" : "start_transaction", &e)) {
       return mg_fail (NULL, MGCONN_ERR_OPTION, "%s", e.message);
    }
    /* The session's defaults, each overridden by the transaction's own. */

@@ -46,6 +46,8 @@ class ChangeStream:
         self._closed = False
         self._token: Optional[Document] = None
         self._batch_token: Optional[Document] = None
+        self._in_flight: Optional[Future[None]] = None
+        self._closed_by_caller = False
         # Opened at once, as PyMongo's and Mongoose's are: the changes from now on are the stream's,
         # and a bad option raises here. The first read takes this batch.
         self._pending: Optional[Future[None]] = self._fetch()
@@ -67,16 +69,24 @@ class ChangeStream:
             fut._op = self._start(fut._on_op_done)
         else:
             fut._op = self._ext_cursor.next(fut._on_op_done)
+        self._in_flight = fut
         fut.add_done_callback(self._after_read)
         return fut
 
     def _after_read(self, fut: Future[None]) -> None:
+        if self._in_flight is fut:
+            self._in_flight = None
         err = fut.exception()
         if err is not None and getattr(err, "category", "") not in _CONNECTION_DOWN:
-            self.close()  # the server refused the stream: reading on would only fail again
+            self._end()  # the server refused the stream: reading on would only fail again
 
     def _take_batch(self, op: Any) -> None:
         reply = op.reply()
+        if self._closed_by_caller:  # closed while this batch was on the way: its cursor goes too
+            cursor = None if reply["done"] else op.cursor()
+            if cursor is not None:
+                cursor.close()
+            return
         self._buffer.extend(reply["batch"])
         self._batch_token = reply.get("resumeToken") or self._batch_token
         if not self._buffer:
@@ -86,8 +96,6 @@ class ChangeStream:
             self._ext_cursor = None
         elif self._ext_cursor is None:
             self._ext_cursor = op.cursor()
-            if self._closed:  # closed while its first batch was on the way
-                self.close()
 
     def _read(self) -> Future[None]:
         """The batch opened with the stream the first time, then the next one."""
@@ -108,7 +116,7 @@ class ChangeStream:
             return result
 
         def done(f: Future[None]) -> None:
-            if f.exception() is not None:
+            if f.exception() is not None and not self._closed_by_caller:
                 result._set_exception(f.exception())  # type: ignore[arg-type]
             else:
                 result._set_result(self._pop() if self._buffer else None)
@@ -116,11 +124,17 @@ class ChangeStream:
         return result
 
     async def next(self) -> Document:
-        """The next change, waiting for one. Raises StopAsyncIteration when the stream has ended."""
+        """The next change, waiting for one (a coroutine: ``await stream.next()``; in a script,
+        ``for change in stream``). Raises StopAsyncIteration when the stream has ended."""
         while not self._buffer:
             if self._closed and self._pending is None:
                 raise StopAsyncIteration
-            await self._read()
+            try:
+                await self._read()
+            except Exception:
+                if self._closed_by_caller:  # close() ended the read it was waiting for
+                    raise StopAsyncIteration from None
+                raise
         return self._pop()
 
     def __aiter__(self) -> AsyncIterator[Document]:
@@ -135,15 +149,28 @@ class ChangeStream:
                 yield self._pop()
             if self._closed and self._pending is None:
                 return
-            self._read().result()
+            try:
+                self._read().result()
+            except Exception:
+                if self._closed_by_caller:
+                    return
+                raise
 
     def close(self) -> None:
-        """Ends the stream: the server forgets its cursor and nothing more is read."""
+        """Ends the stream: the server forgets its cursor and nothing more is read. A read waiting
+        for its batch ends too (``next()`` raises StopAsyncIteration, ``try_next()`` gives None)."""
+        self._closed_by_caller = True
+        self._pending = None
+        if self._in_flight is not None and self._in_flight._op is not None:
+            self._in_flight._op.cancel()  # not sent yet (waiting in the buffer): it ends now
+        self._end()
+
+    def _end(self) -> None:
+        self._closed = True
         if self._ext_cursor is not None:
             self._ext_cursor.close()
             self._ext_cursor = None
         self._buffer.clear()
-        self._closed = True
 
     def __enter__(self) -> "ChangeStream":
         return self

@@ -11,6 +11,7 @@ startTransaction, autocommit) and answers it {ok: 1}, except as --scenario says:
   stream          a change stream: aggregate and getMore answer, in turn, no event, events 1 and 2,
                   CursorNotFound (resumable), then event 3 (to the aggregate that resumes it)
   stream_hangup   the same, with the connection closed instead of CursorNotFound
+  quiet_stream    a change stream that never has an event (each batch empty, its cursor open)
 
 It prints ``ready <port> <pid>`` and runs until SIGTERM (the spec's kill). Needs the test requirements'
 mockupdb (tests/python/requirements.txt), as tests/python/test_transactions.py does.
@@ -28,7 +29,7 @@ from mockupdb import MockupDB
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenario", default="commit",
-                    choices=["commit", "transient", "unknown_commit", "stream", "stream_hangup"])
+                    choices=["commit", "transient", "unknown_commit", "stream", "stream_hangup", "quiet_stream"])
     ap.add_argument("--log", required=True)
     args = ap.parse_args()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # waited for below
@@ -54,7 +55,7 @@ def main() -> None:
 
     def stream_reply(request, name: str) -> bool:
         with lock:
-            step = stream_steps.pop(0) if stream_steps else []
+            step = stream_steps.pop(0) if stream_steps and args.scenario != "quiet_stream" else []
         if step == "break" and args.scenario == "stream_hangup":
             return request.hangup()
         if step == "break":
@@ -77,7 +78,7 @@ def main() -> None:
             fail = failures.get(name, 0) > 0
             if fail:
                 failures[name] -= 1
-        if args.scenario.startswith("stream") and name in ("aggregate", "getMore"):
+        if "stream" in args.scenario and name in ("aggregate", "getMore"):
             return stream_reply(request, name)
         if fail and name == "insert":
             return request.reply({"ok": 0, "code": 112, "codeName": "WriteConflict", "errmsg": "write conflict",

@@ -136,6 +136,29 @@ def test_the_resume_token_is_the_last_change_returned(primary, run):
     run(main())
 
 
+def test_close_ends_a_waiting_read_and_gives_the_cursor_slot_back(primary, run):
+    # maxOpenCursors 1: the second stream's open waits for the first one's slot. Closing it ends
+    # that wait at once; closing the first gives its slot back at once.
+    primary.answer = Script([])
+
+    async def main():
+        conn = await mgconn.create_connection(uri(primary), maxOpenCursors=1, bufferTimeoutMS=5000)
+        first = conn.collection("orders").watch()
+        assert await first.try_next() is None
+        second = conn.collection("orders").watch()
+        waiting = asyncio.ensure_future(second.next())
+        await asyncio.sleep(0.2)
+        assert not waiting.done() and conn.stats()["waiting"] == 1
+        second.close()
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(waiting, 2)
+        assert conn.stats()["openCursors"] == 1 and conn.stats()["waiting"] == 0
+        first.close()
+        assert conn.stats()["openCursors"] == 0
+        await conn.close(force=True)
+    run(main())
+
+
 def test_ferretdb_says_it_has_no_change_streams(mongodb_uri, run):
     async def main():
         conn = await mgconn.create_connection(mongodb_uri)
