@@ -814,10 +814,24 @@ function Model:syncIndexes(cb)
   return start(function(done) return self._model:syncIndexes(done) end, cb, function(n) return n:reply().dropped end,
                self)
 end
-function Model:on(event, fn)
-  if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 2) end
-  check_arg(type(fn) == "function", 2, "on", "function", fn)
-  self._index_listeners[#self._index_listeners + 1] = fn
+-- Listeners are the core's registrations (native:listen, in order, once included); the object only
+-- anchors each function under its registration key, and drops the anchors the core no longer uses.
+local function anchor(object, key, fn)
+  for k in pairs(object._anchors) do
+    if not object._listen_native:listening(k) then object._anchors[k] = nil end
+  end
+  object._anchors[key] = fn
+end
+local function model_listen(self, method, event, fn, once)
+  if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 3) end
+  check_arg(type(fn) == "function", 2, method, "function", fn)
+  anchor(self, self._model:listen(fn, once), fn)
+  return self
+end
+function Model:on(event, fn) return model_listen(self, "on", event, fn, false) end
+function Model:once(event, fn) return model_listen(self, "once", event, fn, true) end
+function Model:off(event, fn)
+  if event == "index" and type(fn) == "function" then self._model:unlisten(fn) end
   return self
 end
 
@@ -865,9 +879,6 @@ Connection.__index = function(self, key)
   return Connection[key]
 end
 
-local EVENTS = { connecting = true, connected = true, open = true, disconnecting = true, disconnected = true,
-                 close = true, reconnected = true, error = true }
-
 -- Connections the script can still reach, in creation order (mgconn.connections): weak, so that a
 -- connection the script dropped is collected (its native handle's __gc closes it), and a closed one
 -- leaves the list.
@@ -894,43 +905,38 @@ local function weakly(object)
   return last_number
 end
 
-local function wrap_connection(native)
-  local conn = setmetatable({ _native = native, _listeners = {}, _models = {}, _children = {} }, Connection)
-  local number = weakly(conn)
-  native:onEvent(function(name, err)
-    local c = by_number[number]
-    if c then c:_emit(name, err) end
-  end)
-  return conn
-end
-
-function Connection:_emit(name, err)
-  if name == "close" and self ~= default then live[self] = nil end
-  for _, entry in ipairs({ unpack(self._listeners[name] or {}) }) do
-    if entry.once then self:off(name, entry.fn) end
-    local ok, msg = xcall(entry.fn, err)
+-- The handle's dispatcher: the core's registration `key` heard an event; its function is called
+-- (a connection's dispatcher is given the event's name first, a model's is not).
+local function call_anchored(number, err, key)
+  local object = by_number[number]
+  local fn = object and object._anchors[key]
+  if fn then
+    local ok, msg = xcall(fn, err)
     if not ok then on_error(msg) end
   end
 end
 
-function Connection:on(event, fn)
-  if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
-  check_arg(type(fn) == "function", 2, "on", "function", fn)
-  self._listeners[event] = self._listeners[event] or {}
-  table.insert(self._listeners[event], { fn = fn })
+local function wrap_connection(native)
+  local conn = setmetatable({ _native = native, _listen_native = native, _anchors = {}, _models = {},
+                              _children = {} }, Connection)
+  local number = weakly(conn)
+  native:onEvent(function(_, err, key) call_anchored(number, err, key) end)
+  local untrack = function() if conn ~= default then live[conn] = nil end end
+  anchor(conn, native:listen("close", untrack), untrack)
+  return conn
+end
+
+local function listen(self, method, event, fn, once)
+  check_arg(type(fn) == "function", 2, method, "function", fn)
+  local ok, key = pcall(self._native.listen, self._native, event, fn, once)
+  if not ok then error(key, 3) end
+  anchor(self, key, fn)
   return self
 end
-function Connection:once(event, fn)
-  if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
-  check_arg(type(fn) == "function", 2, "once", "function", fn)
-  self:on(event, fn)
-  self._listeners[event][#self._listeners[event]].once = true
-  return self
-end
+function Connection:on(event, fn) return listen(self, "on", event, fn, false) end
+function Connection:once(event, fn) return listen(self, "once", event, fn, true) end
 function Connection:off(event, fn)
-  for i, entry in ipairs(self._listeners[event] or {}) do
-    if entry.fn == fn then table.remove(self._listeners[event], i) break end
-  end
+  if type(event) == "string" and type(fn) == "function" then self._native:unlisten(event, fn) end
   return self
 end
 
@@ -1158,17 +1164,10 @@ function Connection:model(name, schema, collection)
     return known
   end
   local coll = native:collection()
-  local m = setmetatable({ _native = coll, _model = native, db = self, schema = schema, modelName = name,
-                           collectionName = coll:name(), _index_listeners = {} }, Model)
-  local number = weakly(m) -- the core's table must not keep the model alive
-  native:onIndex(function(err)
-    local model = by_number[number]
-    if not model then return end
-    for _, fn in ipairs(model._index_listeners) do
-      local ok, msg = xcall(fn, err)
-      if not ok then on_error(msg) end
-    end
-  end)
+  local m = setmetatable({ _native = coll, _model = native, _listen_native = native, _anchors = {}, db = self,
+                           schema = schema, modelName = name, collectionName = coll:name() }, Model)
+  local number = weakly(m) -- the registry's dispatcher must not keep the model alive
+  native:onIndex(function(err, key) call_anchored(number, err, key) end)
   self._models[name] = m
   return m
 end

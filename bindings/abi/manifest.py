@@ -38,6 +38,7 @@ VOCABULARY = {
     "error_const": "const mgconn_error *",
     "callback": "a function pointer of the type named by `callback`",
     "userdata": "void *: passed back to the callback untouched, always the last parameter",
+    "host_data": "void *: the host's own pointer, kept and handed back untouched (no callback)",
 }
 
 OWNERSHIP = {
@@ -167,6 +168,8 @@ def _section_at(text: str, start: int) -> str:
 def _param_entry(fn: str, index: int, ctype: str, name: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "c_type": _ctype(ctype)}
     entry.update(classify(ctype, f"{fn}, parameter `{name}`"))
+    if entry["type"] == "userdata" and name == "host_data":
+        entry["type"] = "host_data"
     kind = entry["type"]
     if kind == "handle_out":
         if index != 0:
@@ -185,7 +188,7 @@ def _param_entry(fn: str, index: int, ctype: str, name: str) -> dict[str, Any]:
         entry["ownership"] = "caller-owned"
     elif kind == "callback":
         entry["ownership"] = "called-on-dispatch"
-    elif kind == "userdata":
+    elif kind in ("userdata", "host_data"):
         entry["ownership"] = "passed-through"
     else:
         entry["ownership"] = "value"

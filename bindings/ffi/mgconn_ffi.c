@@ -83,7 +83,7 @@ kind_from_vocabulary (const char *type, param_kind *kind)
       {"void", P_VOID},         {"int", P_INT},          {"int32", P_INT32},         {"int64", P_INT64},
       {"size", P_SIZE},         {"string", P_STRING},    {"char_buffer", P_MEMORY},  {"bytes", P_MEMORY},
       {"byte_buffer", P_MEMORY}, {"bytes_out", P_MEMORY}, {"size_out", P_MEMORY},    {"int64_out", P_MEMORY},
-      {"int32_out", P_MEMORY},  {"error", P_MEMORY},     {"error_const", P_MEMORY},  {"userdata", P_MEMORY},
+      {"int32_out", P_MEMORY},  {"error", P_MEMORY},     {"error_const", P_MEMORY},  {"userdata", P_MEMORY}, {"host_data", P_MEMORY},
       {"handle", P_HANDLE},     {"handle_out", P_HANDLE_OUT}, {"callback", P_CALLBACK},
    };
    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {

@@ -191,6 +191,10 @@ typedef void (*mgconn_log_cb) (int32_t level, const char *domain, const char *me
 #define MGCONN_LOG_WARNING 2
 #define MGCONN_LOG_INFO 3
 #define MGCONN_LOG_DEBUG 4
+/* The host's own pointer for the runtime (NULL at first), for a callback that is handed only a
+ * handle (mgconn_connection_runtime, then this): a Lua binding finds its state through it. */
+MGCONN_EXTERN (void) mgconn_runtime_set_host_data (mgconn_runtime *rt, void *host_data);
+MGCONN_EXTERN (void *) mgconn_runtime_host_data (const mgconn_runtime *rt);
 /* Sets (or, with cb NULL, removes) the runtime's log handler. Host thread only. */
 MGCONN_EXTERN (void) mgconn_runtime_set_log_handler (mgconn_runtime *rt, mgconn_log_cb cb, void *userdata);
 
@@ -290,6 +294,38 @@ MGCONN_EXTERN (int) mgconn_connection_off (mgconn_connection *conn,
                                             const char *name,
                                             mgconn_event_cb cb,
                                             void *userdata);
+
+/* Ends a registration made with mgconn_connection_listen() or mgconn_model_listen(): called once,
+ * on the host thread, with its userdata, after the registration is gone (off, a ONCE listener that
+ * has run, or the host's last handle freed) and no call of it is running. A host drops its
+ * reference to the callback here. */
+typedef void (*mgconn_release_cb) (void *userdata);
+
+typedef enum {
+   MGCONN_LISTEN_ONCE = 1 /* removed as it is called: for the next event only (Node's once) */
+} mgconn_listen_flags;
+
+/* mgconn_connection_on() with flags (MGCONN_LISTEN_*) and a release for its userdata (may be NULL). The
+ * registration lasts until mgconn_connection_off() with the same (name, cb, userdata), its ONCE
+ * call, or the free of the connection's last host handle. Host thread only. */
+MGCONN_EXTERN (int) mgconn_connection_listen (mgconn_connection *conn,
+                                               const char *name,
+                                               int32_t flags,
+                                               mgconn_release_cb release,
+                                               mgconn_event_cb cb,
+                                               void *userdata);
+
+/* Called for each live registration: its event type (MGCONN_EVENT_*, 0 for every event), flags and
+ * userdata (`listener_userdata`); `userdata` is the walk's. A non-zero return stops the walk and is
+ * returned. */
+typedef int (*mgconn_listener_visit_cb) (int32_t type, int32_t flags, void *listener_userdata, void *userdata);
+/* Walks the connection's live registrations made with `cb`, in order (a host's garbage collector
+ * visiting the callbacks it gave; a host making a connection again, with its listeners, in the
+ * child of a fork). Host thread only. Returns 0, or the first non-zero return of visit. */
+MGCONN_EXTERN (int) mgconn_connection_visit_listeners (const mgconn_connection *conn,
+                                                        mgconn_event_cb cb,
+                                                        mgconn_listener_visit_cb visit,
+                                                        void *userdata);
 
 /* The event's MGCONN_EVENT_* type. Inside a listener only: the event is borrowed for the call. */
 MGCONN_EXTERN (int32_t) mgconn_event_type_of (const mgconn_event *event);
@@ -889,6 +925,20 @@ typedef void (*mgconn_model_event_cb) (mgconn_model *model, const mgconn_event *
 MGCONN_EXTERN (int) mgconn_model_on (mgconn_model *model, const char *name, mgconn_model_event_cb cb, void *userdata);
 /* Removes a listener added with the same (name, cb, userdata), as mgconn_connection_off(). */
 MGCONN_EXTERN (int) mgconn_model_off (mgconn_model *model, const char *name, mgconn_model_event_cb cb, void *userdata);
+/* mgconn_model_on() with flags and a release, as mgconn_connection_listen(). The registration
+ * lasts until mgconn_model_off(), its ONCE call, or mgconn_model_free() of the model's last host
+ * handle. Host thread only. */
+MGCONN_EXTERN (int) mgconn_model_listen (mgconn_model *model,
+                                          const char *name,
+                                          int32_t flags,
+                                          mgconn_release_cb release,
+                                          mgconn_model_event_cb cb,
+                                          void *userdata);
+/* As mgconn_connection_visit_listeners(), for the model's registrations made with `cb`. */
+MGCONN_EXTERN (int) mgconn_model_visit_listeners (const mgconn_model *model,
+                                                   mgconn_model_event_cb cb,
+                                                   mgconn_listener_visit_cb visit,
+                                                   void *userdata);
 /* An op that finishes when the model's init for the current open has finished: autoCreate
  * (create, with capped and collation; an existing collection is fine) then autoIndex
  * (createIndexes). It fails with the init's error. The model's buffered operations wait for its

@@ -189,6 +189,7 @@ release_handle (mgconn_connection *conn)
       }
       mg_registry_clear_locked (conn);
       pthread_mutex_unlock (&root->lock);
+      mg_listeners_remove_all (&conn->listeners); /* host thread: the host's callbacks go back to it */
       if (conn->parent) {
          release_handle (conn->parent);
       }

@@ -78,7 +78,7 @@ mg_conn_unref (mgconn_connection *conn)
    bson_destroy (&conn->server_errors);
    mgconn_error_cleanup (&conn->last_monitor_error);
    mgconn_error_cleanup (&conn->open_error);
-   bson_free (conn->listeners);
+   mg_listeners_cleanup (&conn->listeners);
    mg_conn_clear_polled (conn);
    pthread_mutex_destroy (&conn->lock);
    bson_free (conn);

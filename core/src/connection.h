@@ -8,6 +8,7 @@
 #define MGCONN_CONNECTION_H
 
 #include "internal.h"
+#include "listeners.h"
 
 struct mgconn_event {
    int32_t type;
@@ -23,12 +24,6 @@ typedef struct mg_polled_event {
 /* Drops the connection's kept events (host thread, or the connection's last reference). */
 void mg_conn_clear_polled (mgconn_connection *conn);
 
-typedef struct mg_listener {
-   int32_t type; /* 0: every event */
-   mgconn_event_cb cb;
-   void *userdata;
-   bool removed;
-} mg_listener;
 
 
 /* ---- options (options.c) ---- */
@@ -233,9 +228,8 @@ typedef struct mgconn_model {
    bool init_finished;       /* that init has finished */
    mgconn_error init_error;  /* and how */
    mg_list init_waiters;     /* mgconn_model_init ops */
-   /* host only */
-   mg_listener *listeners;
-   size_t n_listeners;
+   atomic_int handles;       /* host handles; the last one's free removes its listeners */
+   mg_listener_list listeners; /* host only */
 } mgconn_model;
 
 /* The values of `doc` (an insert or a replacement) and the $set / $setOnInsert values of `update`
@@ -246,6 +240,8 @@ bool mg_schema_check_update (const mgconn_schema *schema, const bson_t *update, 
 
 void mg_model_ref (mgconn_model *model);
 void mg_model_unref (mgconn_model *model);
+/* Takes a reference for the host, counted as one of its handles (mgconn_model_free ends it). */
+void mg_model_hand_out (mgconn_model *model);
 /* A schema option as an int (bools 0/1), or -1 when the schema does not set it. */
 int mg_model_schema_int (const mgconn_model *model, const char *name);
 /* Starts the model's init for the root's current open cycle (root lock held, root connected). */
@@ -379,9 +375,8 @@ struct mgconn_connection {
    size_t n_models;
 
    /* host only */
-   mg_listener *listeners;
-   size_t n_listeners;
-   int emitting; /* listeners are being called: removal only marks */
+   mg_listener_list listeners;
+   int emitting; /* its listeners are being called (mgconn_connection_ready_state reads emitting_state) */
    int32_t emitting_state; /* while emitting: the readyState the event was queued with */
    mg_polled_event *polled; /* a ring of events kept for mgconn_connection_next_event() */
    int32_t polled_cap, polled_head, polled_len;

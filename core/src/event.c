@@ -2,9 +2,9 @@
  * event.c: connection events, from the state machine to the host's listeners.
  *
  * An event is queued under conn->lock (so events keep the order of the state changes) and runs at
- * the next dispatch on the host thread. Listeners live in conn->listeners, touched only on the host
- * thread; a listener may add or remove listeners while it runs (removal only marks the entry until
- * the outermost emit is over). A host that cannot hand C a callback (a libffi or ctypes binding)
+ * the next dispatch on the host thread. Listeners live in conn->listeners (listeners.h: host thread
+ * only; a listener may add or remove listeners while it runs, and each registration is released
+ * once it is gone and no call of it runs). A host that cannot hand C a callback (a libffi or ctypes binding)
  * asks for events to be kept instead: dispatch then also appends each event to a ring on the
  * connection, read with mgconn_connection_next_event(); the ring too is touched only on the host
  * thread.
@@ -80,18 +80,6 @@ item_free (mg_event_item *item)
    mgconn_error_cleanup (&item->error);
    mg_conn_unref (item->conn);
    bson_free (item);
-}
-
-static void
-compact_listeners (mgconn_connection *conn)
-{
-   size_t j = 0;
-   for (size_t i = 0; i < conn->n_listeners; i++) {
-      if (!conn->listeners[i].removed) {
-         conn->listeners[j++] = conn->listeners[i];
-      }
-   }
-   conn->n_listeners = j;
 }
 
 /* Appends to the ring; when it is full the oldest event makes room (a poller that fell behind loses
@@ -204,17 +192,16 @@ deliver_to (mgconn_connection *conn, const mg_event_item *item)
       conn->emitting++;
       /* A `disconnecting` listener reads 3 even when the close has gone further meanwhile. */
       conn->emitting_state = item->state;
-      n = conn->n_listeners; /* listeners added by a listener hear the next event, not this one */
+      n = mg_listeners_begin (&conn->listeners); /* one added by a listener hears the next event */
       for (size_t i = 0; i < n; i++) {
-         mg_listener l = conn->listeners[i];
-         if (!l.removed && (l.type == 0 || l.type == item->ev.type)) {
-            l.cb (conn, &item->ev, l.userdata);
+         mg_listener l;
+         if (mg_listeners_take (&conn->listeners, i, item->ev.type, &l)) {
+            ((mgconn_event_cb) l.cb) (conn, &item->ev, l.userdata);
          }
       }
       conn->emitting_state = outer_state;
-      if (--conn->emitting == 0) {
-         compact_listeners (conn);
-      }
+      conn->emitting--;
+      mg_listeners_end (&conn->listeners);
    }
 }
 
@@ -273,11 +260,11 @@ mg_conn_emit_one_locked (mgconn_connection *conn, int32_t type, const mgconn_err
 }
 
 int
-mgconn_connection_on (mgconn_connection *conn, const char *name, mgconn_event_cb cb, void *userdata)
+mgconn_connection_listen (mgconn_connection *conn, const char *name, int32_t flags, mgconn_release_cb release, mgconn_event_cb cb, void *userdata)
 {
    int32_t type = 0;
    if (!conn || !cb) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_on: %s is NULL", conn ? "cb" : "conn");
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_listen: %s is NULL", conn ? "cb" : "conn");
    }
    if (name && (type = event_type_from_name (name)) < 0) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT,
@@ -285,13 +272,17 @@ mgconn_connection_on (mgconn_connection *conn, const char *name, mgconn_event_cb
                       "disconnected, close, reconnected, error",
                       name);
    }
-   conn->listeners = bson_realloc (conn->listeners, sizeof (mg_listener) * (conn->n_listeners + 1));
-   conn->listeners[conn->n_listeners].type = type;
-   conn->listeners[conn->n_listeners].cb = cb;
-   conn->listeners[conn->n_listeners].userdata = userdata;
-   conn->listeners[conn->n_listeners].removed = false;
-   conn->n_listeners++;
+   if (flags & ~MGCONN_LISTEN_ONCE) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_listen: unknown flags %d", (int) flags);
+   }
+   mg_listeners_add (&conn->listeners, type, flags, (mg_listener_fn) cb, userdata, release);
    return 0;
+}
+
+int
+mgconn_connection_on (mgconn_connection *conn, const char *name, mgconn_event_cb cb, void *userdata)
+{
+   return mgconn_connection_listen (conn, name, 0, NULL, cb, userdata);
 }
 
 int
@@ -304,17 +295,20 @@ mgconn_connection_off (mgconn_connection *conn, const char *name, mgconn_event_c
    if (name && (type = event_type_from_name (name)) < 0) {
       return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "Unknown event \"%s\"", name);
    }
-   for (size_t i = 0; i < conn->n_listeners; i++) {
-      mg_listener *l = &conn->listeners[i];
-      if (!l->removed && l->type == type && l->cb == cb && l->userdata == userdata) {
-         l->removed = true;
-         if (conn->emitting == 0) {
-            compact_listeners (conn);
-         }
-         return 0;
-      }
+   if (mg_listeners_remove (&conn->listeners, type, (mg_listener_fn) cb, userdata)) {
+      return 0;
    }
    return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "no such listener for \"%s\"", name ? name : "(all)");
+}
+
+int
+mgconn_connection_visit_listeners (const mgconn_connection *conn, mgconn_event_cb cb, mgconn_listener_visit_cb visit,
+                                   void *userdata)
+{
+   if (!conn || !visit) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_connection_visit_listeners: a NULL argument");
+   }
+   return mg_listeners_visit (&conn->listeners, (mg_listener_fn) cb, visit, userdata);
 }
 
 /* A root's events reach each of its use_db children once, in the same order. */

@@ -152,6 +152,7 @@ uint64_t mg_wakeup_drain (mg_wakeup *w);
 
 /* ---- the runtime ---- */
 struct mgconn_runtime {
+   void *host_data;       /* the host's (mgconn_runtime_set_host_data); set and read by the host */
    pthread_mutex_t lock;  /* guards everything below it up to `timers` */
    pthread_cond_t work_cond;
    pthread_cond_t idle_cond; /* signalled when a connection's pool has been destroyed */

@@ -26,7 +26,7 @@ mg_model_unref (mgconn_model *m)
       mg_collection_unref (m->coll);
       mgconn_schema_free (m->schema);
       mgconn_error_cleanup (&m->init_error);
-      bson_free (m->listeners);
+      mg_listeners_cleanup (&m->listeners);
       bson_free (m->name);
       bson_free (m);
    }
@@ -159,12 +159,15 @@ init_done (mgconn_op *op, void *unused)
    pthread_mutex_unlock (&root->lock);
 
    if (!cancelled) { /* close() cancels an init quietly: it is not an index failure */
+      size_t n = mg_listeners_begin (&m->listeners);
       ev.error = op->ok ? NULL : &op->error;
-      for (size_t i = 0; i < m->n_listeners; i++) {
-         if (!m->listeners[i].removed) {
-            ((mgconn_model_event_cb) (void (*) (void)) m->listeners[i].cb) (m, &ev, m->listeners[i].userdata);
+      for (size_t i = 0; i < n; i++) {
+         mg_listener l;
+         if (mg_listeners_take (&m->listeners, i, MGCONN_EVENT_INDEX, &l)) {
+            ((mgconn_model_event_cb) l.cb) (m, &ev, l.userdata);
          }
       }
+      mg_listeners_end (&m->listeners);
    }
 }
 
@@ -247,7 +250,19 @@ mgconn_model_init (mgconn_op **out, mgconn_model *m, mgconn_op_cb cb, void *user
 void
 mgconn_model_free (mgconn_model *m)
 {
+   if (m && atomic_fetch_sub (&m->handles, 1) == 1) {
+      mg_listeners_remove_all (&m->listeners); /* the host's last handle: nobody hears them now */
+   }
    mg_model_unref (m);
+}
+
+/* A handle for the host (registry.c hands models out): counted, so that the last one's free ends
+ * the listeners while the model itself may live on (its ops, the registry). */
+void
+mg_model_hand_out (mgconn_model *m)
+{
+   mg_model_ref (m);
+   atomic_fetch_add (&m->handles, 1);
 }
 
 const char *
@@ -275,31 +290,41 @@ mgconn_model_connection (const mgconn_model *m)
 }
 
 int
+mgconn_model_listen (mgconn_model *m, const char *name, int32_t flags, mgconn_release_cb release,
+                     mgconn_model_event_cb cb, void *userdata)
+{
+   if (!m || !cb || !name || strcmp (name, "index") != 0 || (flags & ~MGCONN_LISTEN_ONCE)) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_model_listen: %s",
+                      !m || !cb ? "a NULL argument"
+                      : (flags & ~MGCONN_LISTEN_ONCE) ? "unknown flags"
+                                                      : "a model's only event is \"index\"");
+   }
+   mg_listeners_add (&m->listeners, MGCONN_EVENT_INDEX, flags, (mg_listener_fn) cb, userdata, release);
+   return 0;
+}
+
+int
 mgconn_model_on (mgconn_model *m, const char *name, mgconn_model_event_cb cb, void *userdata)
 {
-   if (!m || !cb || !name || strcmp (name, "index") != 0) {
-      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_model_on: %s",
-                      !m || !cb ? "a NULL argument" : "a model's only event is \"index\"");
-   }
-   m->listeners = bson_realloc (m->listeners, (m->n_listeners + 1) * sizeof m->listeners[0]);
-   m->listeners[m->n_listeners].type = MGCONN_EVENT_INDEX;
-   m->listeners[m->n_listeners].cb = (mgconn_event_cb) (void (*) (void)) cb;
-   m->listeners[m->n_listeners].userdata = userdata;
-   m->listeners[m->n_listeners].removed = false;
-   m->n_listeners++;
-   return 0;
+   return mgconn_model_listen (m, name, 0, NULL, cb, userdata);
 }
 
 int
 mgconn_model_off (mgconn_model *m, const char *name, mgconn_model_event_cb cb, void *userdata)
 {
    (void) name;
-   for (size_t i = 0; m && i < m->n_listeners; i++) {
-      if (!m->listeners[i].removed && m->listeners[i].cb == (mgconn_event_cb) (void (*) (void)) cb &&
-          m->listeners[i].userdata == userdata) {
-         m->listeners[i].removed = true;
-         return 0;
-      }
+   if (m && mg_listeners_remove (&m->listeners, MGCONN_EVENT_INDEX, (mg_listener_fn) cb, userdata)) {
+      return 0;
    }
    return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "no such model listener");
+}
+
+int
+mgconn_model_visit_listeners (const mgconn_model *m, mgconn_model_event_cb cb, mgconn_listener_visit_cb visit,
+                              void *userdata)
+{
+   if (!m || !visit) {
+      return mg_fail (NULL, MGCONN_ERR_INVALID_ARGUMENT, "mgconn_model_visit_listeners: a NULL argument");
+   }
+   return mg_listeners_visit (&m->listeners, (mg_listener_fn) cb, visit, userdata);
 }

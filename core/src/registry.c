@@ -71,14 +71,14 @@ mgconn_connection_model (mgconn_model **out, mgconn_connection *conn, const char
    m = find_locked (conn, name, &index);
    if (!schema) {
       if (m) {
-         mg_model_ref (m);
+         mg_model_hand_out (m);
          *out = m;
       }
       pthread_mutex_unlock (&root->lock);
       return m ? 0 : mg_fail (error, MGCONN_ERR_MISSING_SCHEMA, "Schema hasn't been registered for model \"%s\".", name);
    }
    if (m && m->schema == schema && (!collection || strcmp (collection, m->coll->name) == 0)) {
-      mg_model_ref (m);
+      mg_model_hand_out (m);
       *out = m;
       pthread_mutex_unlock (&root->lock);
       return 0;
@@ -93,6 +93,7 @@ mgconn_connection_model (mgconn_model **out, mgconn_connection *conn, const char
    coll_name = collection_name_for (conn, name, schema, collection);
    m = bson_malloc0 (sizeof *m);
    atomic_init (&m->refs, 2); /* the registry's and the caller's */
+   atomic_init (&m->handles, 1); /* the caller's */
    m->name = bson_strdup (name);
    mg_schema_ref (schema);
    m->schema = schema;

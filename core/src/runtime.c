@@ -428,6 +428,20 @@ mgconn_runtime_free (mgconn_runtime *rt)
    }
 }
 
+void
+mgconn_runtime_set_host_data (mgconn_runtime *rt, void *host_data)
+{
+   if (rt) {
+      rt->host_data = host_data;
+   }
+}
+
+void *
+mgconn_runtime_host_data (const mgconn_runtime *rt)
+{
+   return rt ? rt->host_data : NULL;
+}
+
 int
 mgconn_runtime_fd (const mgconn_runtime *rt)
 {

@@ -11,11 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-   mgconn_runtime *rt;
-   lua_State *current; /* the thread dispatching right now */
-} lm_rt;
-
 static lm_rt *
 rt_of (lua_State *L)
 {
@@ -85,6 +80,7 @@ new_box (lua_State *L, void *handle, const char *mt, int parent_idx)
    b = lua_newuserdatauv (L, sizeof *b, 1);
    b->handle = handle;
    b->owned = 1;
+   b->dispatcher = 0;
    luaL_setmetatable (L, mt);
    if (parent_idx) { /* the child keeps its parent alive */
       lua_pushvalue (L, parent_idx);
@@ -352,34 +348,9 @@ cursor_done (lua_State *L)
 /* ---- connections ---- */
 
 static void
-event_trampoline (mgconn_connection *conn, const mgconn_event *ev, void *userdata)
-{
-   lm_rt *r = userdata;
-   lua_State *L = r->current;
-   if (!L) {
-      return;
-   }
-   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
-   lua_rawgetp (L, -1, conn);
-   lua_remove (L, -2);
-   if (!lua_isfunction (L, -1)) {
-      lua_pop (L, 1);
-      return;
-   }
-   lua_pushstring (L, mgconn_event_name (ev));
-   if (mgconn_event_error (ev)) {
-      lm_push_error (L, mgconn_event_error (ev));
-   } else {
-      lua_pushnil (L);
-   }
-   lm_pcall (L, 2);
-}
-
-static void
 push_connection (lua_State *L, mgconn_connection *conn, int parent_idx)
 {
    new_box (L, conn, LM_CONNECTION, parent_idx);
-   mgconn_connection_on (conn, NULL, event_trampoline, rt_of (L));
 }
 
 static int
@@ -406,10 +377,12 @@ conn_gc (lua_State *L)
 {
    lm_box *b = luaL_checkudata (L, 1, LM_CONNECTION);
    if (b->handle) {
-      lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
-      lua_pushnil (L);
-      lua_rawsetp (L, -2, b->handle);
-      lua_pop (L, 1);
+      if (b->dispatcher) {
+         lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+         lua_pushnil (L);
+         lua_rawsetp (L, -2, b->handle);
+         lua_pop (L, 1);
+      }
       if (lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.command_listeners") == LUA_TTABLE) {
          lua_pushnil (L);
          lua_rawsetp (L, -2, b->handle);
@@ -429,6 +402,7 @@ conn_on_event (lua_State *L)
    lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
    lua_pushvalue (L, 2);
    lua_rawsetp (L, -2, c);
+   ((lm_box *) lua_touserdata (L, 1))->dispatcher = 1;
    return 0;
 }
 
@@ -807,10 +781,12 @@ model_gc (lua_State *L)
 {
    lm_box *b = luaL_checkudata (L, 1, LM_MODEL);
    if (b->handle) {
-      lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
-      lua_pushnil (L);
-      lua_rawsetp (L, -2, b->handle);
-      lua_pop (L, 1);
+      if (b->dispatcher) {
+         lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
+         lua_pushnil (L);
+         lua_rawsetp (L, -2, b->handle);
+         lua_pop (L, 1);
+      }
       mgconn_model_free (b->handle);
       b->handle = NULL;
    }
@@ -851,42 +827,15 @@ model_sync_indexes (lua_State *L)
    return 1;
 }
 
-static void
-index_trampoline (mgconn_model *model, const mgconn_event *ev, void *userdata)
-{
-   lm_rt *r = userdata;
-   lua_State *L = r->current;
-   if (!L) {
-      return;
-   }
-   lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
-   lua_rawgetp (L, -1, model);
-   lua_remove (L, -2);
-   if (!lua_isfunction (L, -1)) {
-      lua_pop (L, 1);
-      return;
-   }
-   if (mgconn_event_error (ev)) {
-      lm_push_error (L, mgconn_event_error (ev));
-   } else {
-      lua_pushnil (L);
-   }
-   lm_pcall (L, 1);
-}
-
 static int
 model_on_index (lua_State *L)
 {
    mgconn_model *m = check (L, 1, LM_MODEL);
    luaL_checktype (L, 2, LUA_TFUNCTION);
    lua_getfield (L, LUA_REGISTRYINDEX, "mgconn.listeners");
-   lua_rawgetp (L, -1, m);
-   if (lua_isnil (L, -1)) {
-      mgconn_model_on (m, "index", index_trampoline, rt_of (L));
-   }
-   lua_pop (L, 1);
    lua_pushvalue (L, 2);
    lua_rawsetp (L, -2, m);
+   ((lm_box *) lua_touserdata (L, 1))->dispatcher = 1;
    return 0;
 }
 
@@ -1137,7 +1086,8 @@ lm_open_handles (lua_State *L)
                                    {NULL, NULL}};
    static const luaL_Reg cursor_m[] = {{"next", cursor_next}, {"done", cursor_done}, {"close", cursor_gc}, {NULL, NULL}};
    static const luaL_Reg conn_m[] = {
-      {"onEvent", conn_on_event},     {"onCommand", conn_on_command}, {"info", conn_info},         {"open", conn_open},
+      {"onEvent", conn_on_event},     {"listen", lm_conn_listen}, {"unlisten", lm_conn_unlisten},
+      {"listening", lm_conn_listening}, {"onCommand", conn_on_command}, {"info", conn_info},         {"open", conn_open},
       {"close", conn_close},          {"whenOpen", conn_when_open}, {"runCommand", conn_run_command}, {"createCollection", conn_create_collection},
       {"dropDatabase", conn_drop_database}, {"list", conn_list}, {"collection", conn_collection}, {"useDb", conn_use_db},
       {"startSession", lm_conn_start_session}, {"watch", conn_watch},
@@ -1147,7 +1097,9 @@ lm_open_handles (lua_State *L)
    static const luaL_Reg schema_m[] = {{"index", schema_index}, {NULL, NULL}};
    static const luaL_Reg model_m[] = {{"collection", model_collection}, {"name", model_name}, {"init", model_init},
                                       {"syncIndexes", model_sync_indexes},
-                                      {"onIndex", model_on_index}, {NULL, NULL}};
+                                      {"onIndex", model_on_index}, {"listen", lm_model_listen},
+                                      {"unlisten", lm_model_unlisten}, {"listening", lm_model_listening},
+                                      {NULL, NULL}};
    lm_rt *r;
    mgconn_error e;
 
@@ -1188,6 +1140,7 @@ lm_open_handles (lua_State *L)
       }
       bson_destroy (opts);
    }
+   mgconn_runtime_set_host_data (r->rt, r);
    mgconn_runtime_set_log_handler (r->rt, log_trampoline, r);
 }
 

@@ -31,9 +31,18 @@
 #define LM_ORDERED "mgconn.ordered"
 #define LM_NULL "mgconn.null"
 
+/* The state's runtime; its host data (mgconn_runtime_host_data) points back at this. */
+typedef struct {
+   mgconn_runtime *rt;
+   lua_State *current; /* the thread dispatching right now */
+} lm_rt;
+
 typedef struct {
    void *handle;     /* the libmgconn handle, or NULL once freed */
    int owned;        /* 0 for a handle borrowed from its parent (a model's collection) */
+   int dispatcher;   /* it set the handle's dispatcher (onEvent / onIndex): its __gc clears it. Other
+                        boxes of the same handle (a cached use_db child, a model asked for again)
+                        leave it alone */
 } lm_box;
 
 /* the runtime of this lua_State */
@@ -64,6 +73,14 @@ mgconn_op **lm_new_op (lua_State *L, int cb_idx, void **userdata);
 void lm_started (lua_State *L, int rc);
 /* Registers a handle type: its methods, and its finalizer (also its __close). */
 void lm_new_type (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+
+/* listeners.c: the methods native:listen / unlisten / listening of connections and models */
+int lm_conn_listen (lua_State *L);
+int lm_conn_unlisten (lua_State *L);
+int lm_conn_listening (lua_State *L);
+int lm_model_listen (lua_State *L);
+int lm_model_unlisten (lua_State *L);
+int lm_model_listening (lua_State *L);
 
 /* session.c */
 #define LM_SESSION "mgconn.Session"

@@ -20,7 +20,6 @@ from .schema import Schema
 from .session import ClientSession
 from .change_stream import ChangeStream, watch_options
 
-EVENTS = ("connecting", "connected", "open", "disconnecting", "disconnected", "close", "reconnected", "error")
 
 
 def codec_options(options: Dict[str, Any]) -> Optional[bool]:
@@ -70,7 +69,6 @@ class Connection:
     def __init__(self, host: Host, ext: Any, registry: Optional[List["Connection"]] = None) -> None:
         self._host = host
         self._ext = ext
-        self._listeners: Dict[str, List[Tuple[Callable[..., Any], bool]]] = {}
         self._models: Dict[str, Model] = {}
         self._children: Dict[str, "Connection"] = {}
         # What a fork needs to make this connection again in the child (see _remake_after_fork).
@@ -83,7 +81,6 @@ class Connection:
         # default is True (aware, in UTC). A use_db child takes its parent's.
         self._tz_aware = True
         self._command_listeners: List[CommandListener] = []
-        ext.set_listener(self._on_event)
         if registry is not None:
             registry.append(self)
 
@@ -152,41 +149,22 @@ class Connection:
             ValueError: an unknown event name.
             TypeError: a callback that is not callable.
         """
-        if event not in EVENTS:
-            raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS)}")
-        if not callable(callback):
-            raise TypeError(f"the listener for {event!r} must be callable, not {type(callback).__name__}")
         _fork.remade_for(self._host)
-        self._listeners.setdefault(event, []).append((callback, False))
+        self._ext.on(event, callback)
         return self
 
     def once(self, event: str, callback: Callable[..., Any]) -> "Connection":
         """As :meth:`on`, for the next ``event`` only. Returns the connection."""
-        self.on(event, callback)
-        self._listeners[event][-1] = (callback, True)
+        _fork.remade_for(self._host)
+        self._ext.on(event, callback, True)
         return self
 
     def off(self, event: str, callback: Callable[..., Any]) -> "Connection":
-        """Removes a listener added with :meth:`on` or :meth:`once` (nothing when it is not there).
-        Returns the connection."""
-        entries = self._listeners.get(event, [])
-        for i, (cb, _) in enumerate(entries):
-            if cb is callback:
-                del entries[i]
-                break
+        """Removes a listener added with :meth:`on` or :meth:`once`: the first one added with
+        ``callback`` (nothing when there is none). Returns the connection."""
+        _fork.remade_for(self._host)
+        self._ext.off(event, callback)
         return self
-
-    def _on_event(self, name: str, error: Optional[BaseException]) -> None:
-        for cb, once in list(self._listeners.get(name, [])):
-            if once:
-                self.off(name, cb)
-            try:
-                if error is not None or name in ("disconnected", "error"):
-                    cb(error)
-                else:
-                    cb()
-            except Exception:
-                report_unraisable(f"an mgconn {name!r} listener", cb)
 
     # -- opening and closing --
     def open_uri(self, uri: str, **options: Any) -> "Connection":
@@ -434,12 +412,14 @@ class Connection:
         URI and options) unless it was closed; its models, collections and use_db children are
         remade on it. Operations issued before the fork belong to the parent and stay there."""
         self._host = host
+        parent_ext = self._ext
         if ext is None:
             ext = _mgconn.Connection(host.runtime)
             if self._open_args is not None and not self._closed:
                 ext.open(*self._open_args)
         self._ext = ext
-        ext.set_listener(self._on_event)
+        for event, callback, once in parent_ext.listeners():
+            ext.on(event, callback, once)
         for name, m in self._models.items():
             m._rebind(ext.model(name, m.schema._ext, m.collection_name))
         for coll in list(self._collections):

@@ -583,14 +583,13 @@ class Model(Collection):
         super().__init__(ext_model.collection, connection)
         self._model = ext_model
         self._schema = schema
-        self._listeners: List[Tuple[Callable[..., Any], bool]] = []
 
     def _rebind(self, ext_model: Any) -> None:
         """After a fork: the model registered again on the connection remade in the child."""
-        self._model = ext_model
+        parent_model, self._model = self._model, ext_model
         self._ext = ext_model.collection
-        if self._listeners:
-            ext_model.set_index_listener(self._emit_index)
+        for _, callback, once in parent_model.listeners():
+            ext_model.on(callback, once)
 
     @property
     def model_name(self) -> str:
@@ -648,33 +647,23 @@ class Model(Collection):
         """
         if event != "index":
             raise ValueError(f"a model's only event is 'index', not {event!r}")
-        if not callable(callback):
-            raise TypeError(f"the listener for 'index' must be callable, not {type(callback).__name__}")
         _fork.remade_for(self._connection._host)
-        if not self._listeners:
-            self._model.set_index_listener(self._emit_index)
-        self._listeners.append((callback, False))
+        self._model.on(callback)
         return self
 
     def once(self, event: str, callback: Callable[..., Any]) -> "Model":
         """As :meth:`on`, for the next ``index`` event only. Returns the model."""
-        self.on(event, callback)
-        self._listeners[-1] = (callback, True)
+        if event != "index":
+            raise ValueError(f"a model's only event is 'index', not {event!r}")
+        _fork.remade_for(self._connection._host)
+        self._model.on(callback, True)
         return self
 
     def off(self, event: str, callback: Callable[..., Any]) -> "Model":
-        """Removes an ``index`` listener. Returns the model."""
-        self._listeners = [(cb, once) for cb, once in self._listeners if cb is not callback]
+        """Removes an ``index`` listener: the first one added with ``callback``. Returns the model."""
+        _fork.remade_for(self._connection._host)
+        self._model.off(callback)
         return self
-
-    def _emit_index(self, error: Optional[BaseException]) -> None:
-        for cb, once in list(self._listeners):
-            if once:
-                self.off("index", cb)
-            try:
-                cb(error)
-            except Exception:
-                report_unraisable("an mgconn 'index' listener", cb)
 
     def __repr__(self) -> str:
         return f"<Model {self.model_name} -> {self.collection_name}>"

@@ -363,10 +363,14 @@ FORK = """
     User.insert_one({"name": "parent"}).result(20)
     nowhere = mgconn.create_connection("mongodb://127.0.0.1:1/x", serverSelectionTimeoutMS=3000)
     pending = nowhere.collection("c").insert_one({"who": "before the fork"})  # pending at the fork
+    heard = []
+    other.on("open", lambda: heard.append("other open"))
+    User.on("index", lambda err: heard.append("User index"))
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
+            heard.clear()  # what the child's remade connection and model tell their listeners
             t0 = time.monotonic()
             try:
                 pending.result(5)
@@ -380,6 +384,11 @@ FORK = """
             fresh.collection("fresh").insert_one({"who": "child"}).result(20)
             n = User.count_documents({}).result(20)
             print("child", early, n, flush=True)
+            until = time.monotonic() + 10
+            while len(set(heard)) < 2 and time.monotonic() < until:
+                mgconn.poll()
+                time.sleep(0.01)
+            print("child heard", sorted(set(heard)), flush=True)
             code = 0
         except BaseException:
             import traceback
@@ -405,6 +414,7 @@ def test_after_os_fork_the_child_uses_its_connections_and_models_again(mongodb_u
     assert "child hung" not in out, out
     assert "parent 0 2" in out, out
     assert "child refused 2" in out, out  # the parent's operation: refused at once, no hang
+    assert "child heard ['User index', 'other open']" in out, out  # listeners made before the fork
     assert count(mongodb_uri, "raw", {"who": "child"}) == 1
     assert count(mongodb_uri, "o") == 1 and count(mongodb_uri, "fresh") == 1
 

@@ -81,7 +81,6 @@ typedef struct {
    PyObject_HEAD
    mgconn_connection *conn;
    RuntimeObject *runtime;
-   PyObject *on_event; /* callable (name, error or None), or NULL */
    PyObject *on_command; /* callable (event dict), or NULL: command monitoring */
 } ConnectionObject;
 
@@ -101,7 +100,6 @@ typedef struct {
    PyObject_HEAD
    mgconn_model *model;
    ConnectionObject *connection;
-   PyObject *on_index; /* callable (error or None), or NULL */
 } ModelObject;
 
 typedef struct {
@@ -150,6 +148,25 @@ PyObject *ext_op_new (ext_state *st, RuntimeObject *rt, mgconn_op *op, PyObject 
 void ext_op_done (mgconn_op *op, void *userdata);
 /* Reports an exception raised by a Python callback to sys.unraisablehook; dispatch goes on. */
 void ext_report_callback_error (const char *where, PyObject *callback);
+/* A raising event listener: "Exception ignored in an mgconn 'open' listener". */
+void ext_report_listener_error (const char *event, PyObject *callback);
+
+/* ---- listeners (listeners.c): each Python callback one core registration ---- */
+/* TypeError for a callback that is not callable, ValueError for an unknown event; -1 then. */
+int ext_connection_listen (ext_state *st, mgconn_connection *conn, const char *event, PyObject *callback, bool once);
+int ext_model_listen (ext_state *st, mgconn_model *model, PyObject *callback, bool once);
+/* Removes the first registration of `callback` for `event` (nothing when there is none). */
+void ext_connection_unlisten (mgconn_connection *conn, const char *event, PyObject *callback);
+void ext_model_unlisten (mgconn_model *model, PyObject *callback);
+/* tp_clear: every registration this module made. */
+void ext_connection_unlisten_all (mgconn_connection *conn);
+void ext_model_unlisten_all (mgconn_model *model);
+/* [(event, callback, once)], in order: a fork's child registers them again on the remade handle. */
+PyObject *ext_connection_listeners (mgconn_connection *conn);
+PyObject *ext_model_listeners (mgconn_model *model);
+/* tp_traverse: visits each registered callback. */
+int ext_connection_traverse_listeners (mgconn_connection *conn, visitproc visit, void *arg);
+int ext_model_traverse_listeners (mgconn_model *model, visitproc visit, void *arg);
 
 /* ---- fork (module.c) ----
  * A runtime made before os.fork() is the parent's in the child: its worker threads do not exist there

@@ -3,8 +3,8 @@
  *
  * Ownership: each object owns its libmgconn handle and frees it in dealloc, and holds the Python
  * objects whose handles its own depends on (a Connection its Runtime, a Collection its owner, a
- * Model its Connection). A Connection's event listener is a borrowed pointer to the object: it is
- * removed (mgconn_connection_free stops events) before the object's memory goes.
+ * Model its Connection). Event listeners are the core's registrations (listeners.c), released by
+ * the handle's free.
  */
 #include "ext.h"
 
@@ -50,33 +50,6 @@ start_op (ext_state *st, RuntimeObject *rt, PyObject *callback, int cursor_kind,
 
 /* ---- Connection ---- */
 
-static void
-event_trampoline (mgconn_connection *conn, const mgconn_event *ev, void *userdata)
-{
-   ConnectionObject *self = userdata;
-   ext_state *st = ext_state_of_type (Py_TYPE (self));
-   PyObject *err = Py_None, *r;
-   (void) conn;
-   if (!self->on_event) {
-      return;
-   }
-   if (mgconn_event_error (ev)) {
-      err = ext_error_object (st, mgconn_event_error (ev));
-      if (!err) {
-         ext_report_callback_error ("event", NULL);
-         return;
-      }
-   } else {
-      Py_INCREF (err);
-   }
-   r = PyObject_CallFunction (self->on_event, "sO", mgconn_event_name (ev), err);
-   if (!r) {
-      ext_report_callback_error ("event", self->on_event);
-   }
-   Py_XDECREF (r);
-   Py_DECREF (err);
-}
-
 static ConnectionObject *
 wrap_connection (ext_state *st, RuntimeObject *rt, mgconn_connection *conn)
 {
@@ -88,9 +61,7 @@ wrap_connection (ext_state *st, RuntimeObject *rt, mgconn_connection *conn)
    self->conn = conn;
    Py_INCREF (rt);
    self->runtime = rt;
-   self->on_event = NULL;
    self->on_command = NULL;
-   mgconn_connection_on (conn, NULL, event_trampoline, self);
    PyObject_GC_Track (self);
    return self;
 }
@@ -129,9 +100,8 @@ Connection_dealloc (ConnectionObject *self)
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
    if (self->conn && !ext_runtime_foreign (self->runtime)) {
-      mgconn_connection_free (self->conn); /* no event reaches this object after it */
+      mgconn_connection_free (self->conn); /* releases the listeners: each drops its callback */
    }
-   Py_CLEAR (self->on_event);
    Py_CLEAR (self->on_command);
    Py_CLEAR (self->runtime);
    tp->tp_free (self);
@@ -142,7 +112,12 @@ static int
 Connection_traverse (ConnectionObject *self, visitproc visit, void *arg)
 {
    Py_VISIT (Py_TYPE (self));
-   Py_VISIT (self->on_event);
+   if (self->conn) {
+      int rc = ext_connection_traverse_listeners (self->conn, visit, arg);
+      if (rc) {
+         return rc;
+      }
+   }
    Py_VISIT (self->on_command);
    Py_VISIT (self->runtime);
    return 0;
@@ -151,16 +126,45 @@ Connection_traverse (ConnectionObject *self, visitproc visit, void *arg)
 static int
 Connection_clear (ConnectionObject *self)
 {
-   Py_CLEAR (self->on_event);
+   if (self->conn) {
+      ext_connection_unlisten_all (self->conn);
+   }
    Py_CLEAR (self->on_command);
    return 0;
 }
 
+/* on(event, callback, once=False): one core registration; the core keeps the list and the order. */
 static PyObject *
-Connection_set_listener (ConnectionObject *self, PyObject *callback)
+Connection_on (ConnectionObject *self, PyObject *args)
 {
-   Py_XSETREF (self->on_event, callback == Py_None ? NULL : Py_NewRef (callback));
+   const char *event;
+   PyObject *callback;
+   int once = 0;
+   if (!PyArg_ParseTuple (args, "sO|p", &event, &callback, &once) || ext_runtime_check (self->runtime) < 0 ||
+       ext_connection_listen (ext_state_of_type (Py_TYPE (self)), self->conn, event, callback, once) < 0) {
+      return NULL;
+   }
    Py_RETURN_NONE;
+}
+
+static PyObject *
+Connection_off (ConnectionObject *self, PyObject *args)
+{
+   const char *event;
+   PyObject *callback;
+   if (!PyArg_ParseTuple (args, "sO", &event, &callback) || ext_runtime_check (self->runtime) < 0) {
+      return NULL;
+   }
+   ext_connection_unlisten (self->conn, event, callback);
+   Py_RETURN_NONE;
+}
+
+/* Read from the parent's object too (a fork's child registers them again on its remade one). */
+static PyObject *
+Connection_listeners (ConnectionObject *self, PyObject *unused)
+{
+   (void) unused;
+   return ext_connection_listeners (self->conn);
 }
 
 static void
@@ -489,7 +493,6 @@ Connection_model (ConnectionObject *self, PyObject *args)
    mo->model = m;
    Py_INCREF (self);
    mo->connection = self;
-   mo->on_index = NULL;
    PyObject_GC_Track (mo);
    return (PyObject *) mo;
 }
@@ -578,7 +581,9 @@ Connection_get_id (ConnectionObject *self, void *unused)
 }
 
 static PyMethodDef Connection_methods[] = {
-   {"set_listener", (PyCFunction) Connection_set_listener, METH_O, "listener(name, error_or_None) for every event"},
+   {"on", (PyCFunction) Connection_on, METH_VARARGS, "on(event, callback, once=False)"},
+   {"off", (PyCFunction) Connection_off, METH_VARARGS, "off(event, callback): the first registration of it"},
+   {"listeners", (PyCFunction) Connection_listeners, METH_NOARGS, "[(event, callback, once)], in order"},
    {"set_command_listener", (PyCFunction) Connection_set_command_listener, METH_O,
     "listener(event dict) for every command event, or None"},
    {"open", (PyCFunction) Connection_open, METH_VARARGS, "open(uri, options=None)"},
@@ -935,43 +940,13 @@ PyType_Spec ext_schema_spec = {"mgconn._mgconn.Schema", sizeof (SchemaObject), 0
 /* ---- Model ---- */
 
 static void
-index_trampoline (mgconn_model *model, const mgconn_event *ev, void *userdata)
-{
-   ModelObject *self = userdata;
-   PyObject *err = Py_None, *r;
-   (void) model;
-   if (!self->on_index) {
-      return;
-   }
-   if (mgconn_event_error (ev)) {
-      err = ext_error_object (ext_state_of_type (Py_TYPE (self)), mgconn_event_error (ev));
-      if (!err) {
-         ext_report_callback_error ("index", NULL);
-         return;
-      }
-   } else {
-      Py_INCREF (err);
-   }
-   r = PyObject_CallOneArg (self->on_index, err);
-   if (!r) {
-      ext_report_callback_error ("index", self->on_index);
-   }
-   Py_XDECREF (r);
-   Py_DECREF (err);
-}
-
-static void
 Model_dealloc (ModelObject *self)
 {
    PyTypeObject *tp = Py_TYPE (self);
    PyObject_GC_UnTrack (self);
    if (self->model && !ext_runtime_foreign (self->connection->runtime)) {
-      if (self->on_index) {
-         mgconn_model_off (self->model, "index", index_trampoline, self);
-      }
-      mgconn_model_free (self->model);
+      mgconn_model_free (self->model); /* the last handle's free releases the listeners */
    }
-   Py_CLEAR (self->on_index);
    Py_CLEAR (self->connection);
    tp->tp_free (self);
    Py_DECREF (tp);
@@ -981,22 +956,53 @@ static int
 Model_traverse (ModelObject *self, visitproc visit, void *arg)
 {
    Py_VISIT (Py_TYPE (self));
-   Py_VISIT (self->on_index);
+   if (self->model) {
+      int rc = ext_model_traverse_listeners (self->model, visit, arg);
+      if (rc) {
+         return rc;
+      }
+   }
    Py_VISIT (self->connection);
    return 0;
 }
 
+static int
+Model_clear (ModelObject *self)
+{
+   if (self->model) {
+      ext_model_unlisten_all (self->model);
+   }
+   return 0;
+}
+
+/* on(callback, once=False): the "index" event, one core registration. */
 static PyObject *
-Model_set_index_listener (ModelObject *self, PyObject *callback)
+Model_on (ModelObject *self, PyObject *args)
+{
+   PyObject *callback;
+   int once = 0;
+   if (!PyArg_ParseTuple (args, "O|p", &callback, &once) || ext_runtime_check (self->connection->runtime) < 0 ||
+       ext_model_listen (ext_state_of_type (Py_TYPE (self)), self->model, callback, once) < 0) {
+      return NULL;
+   }
+   Py_RETURN_NONE;
+}
+
+static PyObject *
+Model_off (ModelObject *self, PyObject *callback)
 {
    if (ext_runtime_check (self->connection->runtime) < 0) {
       return NULL;
    }
-   if (!self->on_index && callback != Py_None) {
-      mgconn_model_on (self->model, "index", index_trampoline, self);
-   }
-   Py_XSETREF (self->on_index, callback == Py_None ? NULL : Py_NewRef (callback));
+   ext_model_unlisten (self->model, callback);
    Py_RETURN_NONE;
+}
+
+static PyObject *
+Model_listeners (ModelObject *self, PyObject *unused)
+{
+   (void) unused;
+   return ext_model_listeners (self->model);
 }
 
 static int
@@ -1056,7 +1062,9 @@ Model_get_connection (ModelObject *self, void *unused)
 }
 
 static PyMethodDef Model_methods[] = {
-   {"set_index_listener", (PyCFunction) Model_set_index_listener, METH_O, "listener(error_or_None)"},
+   {"on", (PyCFunction) Model_on, METH_VARARGS, "on(callback, once=False): the index event"},
+   {"off", (PyCFunction) Model_off, METH_O, "off(callback): the first registration of it"},
+   {"listeners", (PyCFunction) Model_listeners, METH_NOARGS, "[(\"index\", callback, once)], in order"},
    {"init", (PyCFunction) Model_init, METH_VARARGS, "init(callback=None) -> Op"},
    {"sync_indexes", (PyCFunction) Model_sync_indexes, METH_VARARGS, "sync_indexes(callback=None) -> Op"},
    {NULL, NULL, 0, NULL},
@@ -1070,7 +1078,8 @@ static PyGetSetDef Model_getset[] = {
 };
 
 static PyType_Slot Model_slots[] = {
-   {Py_tp_dealloc, Model_dealloc}, {Py_tp_traverse, Model_traverse}, {Py_tp_methods, Model_methods},
+   {Py_tp_dealloc, Model_dealloc}, {Py_tp_traverse, Model_traverse}, {Py_tp_clear, Model_clear},
+   {Py_tp_methods, Model_methods},
    {Py_tp_getset, Model_getset},   {Py_tp_doc, "A registered model."},
    {0, NULL},
 };

@@ -49,6 +49,14 @@ ext_report_callback_error (const char *where, PyObject *callback)
    write_unraisable (what, callback);
 }
 
+void
+ext_report_listener_error (const char *event, PyObject *callback)
+{
+   char what[64];
+   PyOS_snprintf (what, sizeof what, "an mgconn '%s' listener", event);
+   write_unraisable (what, callback);
+}
+
 /* ---- fork ---- */
 
 /* How many times this process was forked into (counted in the child). Process-wide by nature, so the
