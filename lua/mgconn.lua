@@ -822,14 +822,20 @@ local function anchor(object, key, fn)
   end
   object._anchors[key] = fn
 end
-local function model_listen(self, method, event, fn, once)
-  if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 3) end
-  check_arg(type(fn) == "function", 2, method, "function", fn)
+local function model_listen(self, fn, once)
   anchor(self, self._model:listen(fn, once), fn)
   return self
 end
-function Model:on(event, fn) return model_listen(self, "on", event, fn, false) end
-function Model:once(event, fn) return model_listen(self, "once", event, fn, true) end
+function Model:on(event, fn)
+  if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 2) end
+  check_arg(type(fn) == "function", 2, "on", "function", fn)
+  return model_listen(self, fn, false)
+end
+function Model:once(event, fn)
+  if event ~= "index" then error("a model's only event is 'index', not '" .. tostring(event) .. "'", 2) end
+  check_arg(type(fn) == "function", 2, "once", "function", fn)
+  return model_listen(self, fn, true)
+end
 function Model:off(event, fn)
   if event == "index" and type(fn) == "function" then self._model:unlisten(fn) end
   return self
@@ -926,15 +932,21 @@ local function wrap_connection(native)
   return conn
 end
 
-local function listen(self, method, event, fn, once)
-  check_arg(type(fn) == "function", 2, method, "function", fn)
+local function listen(self, event, fn, once)
   local ok, key = pcall(self._native.listen, self._native, event, fn, once)
   if not ok then error(key, 3) end
   anchor(self, key, fn)
   return self
 end
-function Connection:on(event, fn) return listen(self, "on", event, fn, false) end
-function Connection:once(event, fn) return listen(self, "once", event, fn, true) end
+-- (the argument checks stand in the methods themselves: their errors point at the caller's line)
+function Connection:on(event, fn)
+  check_arg(type(fn) == "function", 2, "on", "function", fn)
+  return listen(self, event, fn, false)
+end
+function Connection:once(event, fn)
+  check_arg(type(fn) == "function", 2, "once", "function", fn)
+  return listen(self, event, fn, true)
+end
 function Connection:off(event, fn)
   if type(event) == "string" and type(fn) == "function" then self._native:unlisten(event, fn) end
   return self
