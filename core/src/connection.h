@@ -442,13 +442,6 @@ void mg_conn_fail_buffered_locked (mgconn_connection *conn, const mgconn_error *
  * or puts it back at the front of the buffer when its connection failed before the reply and
  * running it again is safe (buffer.c). */
 void mg_buffer_after_run_locked (mgconn_op *op, bool ok, bson_t *reply, mgconn_error *error);
-/* The hashed `_id`s an op names, for per-document order (buffer.c): `id` is an `_id` value. */
-void mg_op_add_doc_key (mgconn_op *op, const bson_value_t *id);
-/* A key of the pump's (nonzero) for anything whose ops run one at a time in issue order. */
-uint64_t mg_key_of (const char *tag, const void *data, size_t len);
-void mg_op_add_key (mgconn_op *op, uint64_t key);
-/* The filter pins one `_id` by equality ({_id: v} or {_id: {$eq: v}}): `id` is at it (buffer.c). */
-bool mg_filter_pins_id (const bson_t *filter, bson_iter_t *id);
 /* Fills a op's fault-derived error (OutcomeUnknown) when its outcome is unknown (buffer.c). */
 void mg_buffer_outcome_unknown (mgconn_op *op, const mgconn_error *final, const char *why, mgconn_error *out);
 

@@ -13,6 +13,7 @@
 #include "connection.h"
 #include "change_stream.h"
 #include "cursor.h"
+#include "doc_keys.h"
 #include "ops.h"
 #include "session.h"
 

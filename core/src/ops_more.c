@@ -6,6 +6,7 @@
  * that checks its input on the host thread; all are buffered like every other operation.
  */
 #include "connection.h"
+#include "doc_keys.h"
 #include "ops.h"
 #include "session.h"
 

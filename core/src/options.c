@@ -1,15 +1,17 @@
 /*
  * options.c: one table of every option a connection accepts, and the checks that make a bad one an
- * OptionError naming it before anything connects.
+ * OptionError naming it before anything connects. A value's own checks and the options that take
+ * more than one setter are in option_values.c; the connection string read as text, in uri_text.c.
  *
  * Names are MongoDB's canonical URI option names and Mongoose's own, matched case-insensitively.
  * mgconn's own options never reach libmongoc; in the connection string they are ignored with a
  * warning (libmongoc would only warn about them and keep them in its URI text).
  */
 #include "connection.h"
+#include "option_values.h"
+#include "uri_text.h"
 
 #include <ctype.h>
-#include <stdatomic.h>
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
@@ -94,29 +96,6 @@ static const opt_def options[] = {
    DRV ("keepAliveInitialDelay", NULL, OPT_SPECIAL, 0, 0),
 };
 
-/* Own options and the ones libmongoc does not know, taken out of the connection string. */
-static bool
-is_stripped_uri_option (const char *key, size_t len, bool *own)
-{
-   static const char *const own_names[] = {"bufferCommands", "bufferTimeoutMS", "autoIndex", "autoCreate",
-                                            "dbName", "user", "pass", "debug", "resendInterrupted",
-                                            "maxOpenCursors"};
-   static const char *const ours[] = {"family", "keepAlive", "keepAliveInitialDelay", "minPoolSize"};
-   for (size_t i = 0; i < sizeof own_names / sizeof own_names[0]; i++) {
-      if (strlen (own_names[i]) == len && strncasecmp (own_names[i], key, len) == 0) {
-         *own = true;
-         return true;
-      }
-   }
-   for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
-      if (strlen (ours[i]) == len && strncasecmp (ours[i], key, len) == 0) {
-         *own = false;
-         return true;
-      }
-   }
-   return false;
-}
-
 static const opt_def *
 find_option (const char *name)
 {
@@ -172,317 +151,6 @@ unknown_option (mgconn_error *error, const char *name)
                    name);
 }
 
-/* A short description of a BSON value for "got ..." in messages (never the value of `pass`). */
-static void
-describe_value (const bson_iter_t *it, char *buf, size_t size)
-{
-   switch (bson_iter_type (it)) {
-   case BSON_TYPE_UTF8:
-      bson_snprintf (buf, size, "the string \"%s\"", bson_iter_utf8 (it, NULL));
-      break;
-   case BSON_TYPE_INT32:
-   case BSON_TYPE_INT64:
-      bson_snprintf (buf, size, "%lld", (long long) bson_iter_as_int64 (it));
-      break;
-   case BSON_TYPE_DOUBLE:
-      bson_snprintf (buf, size, "%g", bson_iter_double (it));
-      break;
-   case BSON_TYPE_BOOL:
-      bson_snprintf (buf, size, "%s", bson_iter_bool (it) ? "true" : "false");
-      break;
-   case BSON_TYPE_NULL:
-      bson_snprintf (buf, size, "null");
-      break;
-   case BSON_TYPE_DOCUMENT:
-      bson_snprintf (buf, size, "a table/document");
-      break;
-   case BSON_TYPE_ARRAY:
-      bson_snprintf (buf, size, "an array");
-      break;
-   default:
-      bson_snprintf (buf, size, "a value of BSON type 0x%02x", (unsigned) bson_iter_type (it));
-   }
-}
-
-static bool
-get_int (const bson_iter_t *it, int64_t *out)
-{
-   if (BSON_ITER_HOLDS_INT32 (it) || BSON_ITER_HOLDS_INT64 (it)) {
-      *out = bson_iter_as_int64 (it);
-      return true;
-   }
-   if (BSON_ITER_HOLDS_DOUBLE (it)) {
-      double d = bson_iter_double (it);
-      /* 5000.0 from a script language is the integer 5000. The range check comes first: converting a
-       * double outside int64_t's range (or NaN) is undefined behaviour (found by fuzzing). */
-      if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double) (int64_t) d) {
-         *out = (int64_t) d;
-         return true;
-      }
-   }
-   return false;
-}
-
-static int
-bad_value (mgconn_error *error, const opt_def *def, const bson_iter_t *it, const char *accepted)
-{
-   char got[160];
-   describe_value (it, got, sizeof got);
-   if (strcasecmp (def->name, "pass") == 0 || strcasecmp (def->name, "tlsCertificateKeyFilePassword") == 0) {
-      bson_snprintf (got, sizeof got, "a value of another type");
-   }
-   return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s", def->name, accepted, got);
-}
-
-static void
-warn (mg_options *o, const char *fmt, ...) BSON_GNUC_PRINTF (2, 3);
-
-static void
-warn (mg_options *o, const char *fmt, ...)
-{
-   va_list ap;
-   char *line;
-   va_start (ap, fmt);
-   line = bson_strdupv_printf (fmt, ap);
-   va_end (ap);
-   mg_strbuf_append_printf (o->warnings, "%s\n", line);
-   bson_free (line);
-}
-
-/* The URI's own "w" entry, as the string leaves it next to the write concern. libmongoc has no setter
- * for it (it is neither an int32 nor a string option to mongoc_uri_set_option_*), so the entry is
- * replaced in the URI's options document itself. */
-static void
-set_uri_w (mongoc_uri_t *uri, int32_t w, const char *w_text)
-{
-   bson_t *uri_options = (bson_t *) mongoc_uri_get_options (uri);
-   bson_t copy = BSON_INITIALIZER;
-   bson_iter_t it;
-   if (bson_iter_init (&it, uri_options)) {
-      while (bson_iter_next (&it)) {
-         if (strcasecmp (bson_iter_key (&it), MONGOC_URI_W) != 0) {
-            bson_append_iter (&copy, bson_iter_key (&it), -1, &it);
-         }
-      }
-   }
-   if (w_text) {
-      BSON_APPEND_UTF8 (&copy, MONGOC_URI_W, w_text);
-   } else {
-      BSON_APPEND_INT32 (&copy, MONGOC_URI_W, w);
-   }
-   bson_reinit (uri_options);
-   bson_concat (uri_options, &copy);
-   bson_destroy (&copy);
-}
-
-/* readPreferenceTags: a list of tag sets tried in order, each a document of strings ({} matches any
- * server), as the string's repeated readPreferenceTags=dc:ny,rack:1&readPreferenceTags= says. */
-static int
-apply_read_preference_tags (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
-{
-   static const char *const shape = "a list of tag sets, each a table/document of strings (e.g. [{\"dc\": \"ny\"}, {}])";
-   bson_iter_t sets, tag;
-   bson_t tags = BSON_INITIALIZER;
-   uint32_t n = 0;
-   if (!BSON_ITER_HOLDS_ARRAY (it) || !bson_iter_recurse (it, &sets)) {
-      bson_destroy (&tags);
-      return bad_value (error, def, it, shape);
-   }
-   while (bson_iter_next (&sets)) {
-      char key[16];
-      const char *k;
-      uint32_t len;
-      const uint8_t *data;
-      bson_t set;
-      if (BSON_ITER_HOLDS_ARRAY (&sets) && bson_iter_recurse (&sets, &tag) && !bson_iter_next (&tag)) {
-         /* an empty table from Lua arrives as an empty array: the empty tag set (any server) */
-         bson_t none = BSON_INITIALIZER;
-         bson_uint32_to_string (n++, &k, key, sizeof key);
-         BSON_APPEND_DOCUMENT (&tags, k, &none);
-         continue;
-      }
-      if (!BSON_ITER_HOLDS_DOCUMENT (&sets) || !bson_iter_recurse (&sets, &tag)) {
-         char got[160];
-         describe_value (&sets, got, sizeof got);
-         bson_destroy (&tags);
-         return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s at position %u", def->name, shape,
-                         got, (unsigned) n);
-      }
-      while (bson_iter_next (&tag)) {
-         if (!BSON_ITER_HOLDS_UTF8 (&tag)) {
-            char got[160];
-            describe_value (&tag, got, sizeof got);
-            bson_destroy (&tags);
-            return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s for the tag \"%s\"", def->name,
-                            shape, got, bson_iter_key (&tag));
-         }
-      }
-      bson_iter_document (&sets, &len, &data);
-      if (!bson_init_static (&set, data, len)) {
-         bson_destroy (&tags);
-         return bad_value (error, def, it, shape);
-      }
-      bson_uint32_to_string (n++, &k, key, sizeof key);
-      BSON_APPEND_DOCUMENT (&tags, k, &set);
-   }
-   mongoc_read_prefs_t *rp = mongoc_read_prefs_copy (mongoc_uri_get_read_prefs_t (o->uri));
-   mongoc_read_prefs_set_tags (rp, &tags);
-   mongoc_uri_set_read_prefs_t (o->uri, rp);
-   mongoc_read_prefs_destroy (rp);
-   bson_destroy (&tags);
-   return 0;
-}
-
-/* authMechanismProperties: a document of strings (the string's KEY:value,KEY2:value2); true and false
- * are the strings "true" and "false" there. Values can be secrets (AWS_SESSION_TOKEN): no message
- * shows one. */
-static int
-apply_auth_mechanism_properties (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
-{
-   static const char *const shape = "a table/document of strings (e.g. {\"SERVICE_NAME\": \"mongodb\"})";
-   bson_iter_t prop;
-   bson_t props = BSON_INITIALIZER;
-   bool empty_array = BSON_ITER_HOLDS_ARRAY (it) && bson_iter_recurse (it, &prop) && !bson_iter_next (&prop);
-   /* an empty table from Lua arrives as an empty array: no properties */
-   if (!empty_array && (!BSON_ITER_HOLDS_DOCUMENT (it) || !bson_iter_recurse (it, &prop))) {
-      char got[160];
-      describe_value (it, got, sizeof got);
-      bson_destroy (&props);
-      if (BSON_ITER_HOLDS_UTF8 (it)) {
-         bson_snprintf (got, sizeof got, "a string");
-      }
-      return mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" must be %s, got %s", def->name, shape, got);
-   }
-   while (!empty_array && bson_iter_next (&prop)) {
-      const char *key = bson_iter_key (&prop);
-      if (BSON_ITER_HOLDS_UTF8 (&prop)) {
-         BSON_APPEND_UTF8 (&props, key, bson_iter_utf8 (&prop, NULL));
-      } else if (BSON_ITER_HOLDS_BOOL (&prop)) {
-         BSON_APPEND_UTF8 (&props, key, bson_iter_bool (&prop) ? "true" : "false");
-      } else {
-         bson_destroy (&props);
-         return mg_fail (error, MGCONN_ERR_OPTION,
-                         "Option \"%s\" must be %s, got a value that is not a string for the property \"%s\"",
-                         def->name, shape, key);
-      }
-   }
-   bool ok = mongoc_uri_set_mechanism_properties (o->uri, &props);
-   bson_destroy (&props);
-   return ok ? 0 : mg_fail (error, MGCONN_ERR_OPTION, "Option \"%s\" could not be applied", def->name);
-}
-
-static int
-apply_special (mg_options *o, const opt_def *def, const bson_iter_t *it, mgconn_error *error)
-{
-   int64_t v;
-   if (strcasecmp (def->name, "minPoolSize") == 0) {
-      if (!get_int (it, &v) || v < 0 || v > INT32_MAX) {
-         return bad_value (error, def, it, "an integer from 0 to 2147483647");
-      }
-      o->min_pool_size = (int32_t) v;
-   } else if (strcasecmp (def->name, "family") == 0) {
-      if (!get_int (it, &v) || (v != 4 && v != 6)) {
-         return bad_value (error, def, it, "4 (IPv4 only) or 6 (IPv6 only)");
-      }
-      o->family = (int32_t) v;
-   } else if (strcasecmp (def->name, "keepAlive") == 0 || strcasecmp (def->name, "keepAliveInitialDelay") == 0) {
-      /* Said once per process (per name): an application that sets it sets it on every connection. */
-      static atomic_bool said[2];
-      if (!atomic_exchange (&said[strcasecmp (def->name, "keepAlive") == 0 ? 0 : 1], true)) {
-         warn (o, "Option \"%s\" is deprecated and ignored: TCP keep-alive is always on", def->name);
-      }
-   } else if (strcasecmp (def->name, "readPreferenceTags") == 0) {
-      return apply_read_preference_tags (o, def, it, error);
-   } else if (strcasecmp (def->name, "authMechanismProperties") == 0) {
-      return apply_auth_mechanism_properties (o, def, it, error);
-   } else if (strcasecmp (def->name, "gssapiServiceName") == 0) {
-      /* libmongoc's deprecated spelling: in the string it is ignored once authMechanismProperties
-       * holds a SERVICE_NAME, which the parsed URI always does for GSSAPI, so as an option it could
-       * only be ignored or differ: refused, naming the spelling that works both ways. */
-      return mg_fail (error, MGCONN_ERR_OPTION,
-                      "Option \"gssapiServiceName\" is deprecated and not taken as an option: use "
-                      "authMechanismProperties with SERVICE_NAME (e.g. {\"SERVICE_NAME\": \"%s\"})",
-                      BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, NULL) : "mongodb");
-   } else if (strcasecmp (def->name, "maxStalenessSeconds") == 0) {
-      /* as in the string: -1 is "no maximum", 0 and other negatives are refused (libmongoc only warns) */
-      if (!get_int (it, &v) || v == 0 || v < -1 || v > INT32_MAX) {
-         return bad_value (error, def, it, "a number of seconds (90 or more), or -1 for no maximum");
-      }
-      mongoc_uri_set_option_as_int32 (o->uri, MONGOC_URI_MAXSTALENESSSECONDS, (int32_t) v);
-      mongoc_read_prefs_t *rp = mongoc_read_prefs_copy (mongoc_uri_get_read_prefs_t (o->uri));
-      mongoc_read_prefs_set_max_staleness_seconds (rp, v);
-      mongoc_uri_set_read_prefs_t (o->uri, rp);
-      mongoc_read_prefs_destroy (rp);
-   } else if (strcasecmp (def->name, "wtimeoutMS") == 0) {
-      if (!get_int (it, &v) || v < 0 || v > INT32_MAX) {
-         return bad_value (error, def, it, "an integer from 0 to 2147483647");
-      }
-      mongoc_uri_set_option_as_int64 (o->uri, MONGOC_URI_WTIMEOUTMS, v);
-      /* the string's wtimeoutMS is the write concern's: libmongoc builds it only while parsing */
-      mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
-      mongoc_write_concern_set_wtimeout_int64 (wc, v);
-      mongoc_uri_set_write_concern (o->uri, wc);
-      mongoc_write_concern_destroy (wc);
-   } else if (strcasecmp (def->name, "safe") == 0) {
-      if (!BSON_ITER_HOLDS_BOOL (it)) {
-         return bad_value (error, def, it, "true or false");
-      }
-      mongoc_uri_set_option_as_bool (o->uri, MONGOC_URI_SAFE, bson_iter_bool (it));
-      mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
-      mongoc_write_concern_set_w (wc, bson_iter_bool (it) ? 1 : MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED);
-      mongoc_uri_set_write_concern (o->uri, wc);
-      mongoc_write_concern_destroy (wc);
-   } else if (strcasecmp (def->name, "readPreference") == 0) {
-      static const char *const modes[] = {"primary", "primaryPreferred", "secondary", "secondaryPreferred",
-                                          "nearest"};
-      static const mongoc_read_mode_t values[] = {MONGOC_READ_PRIMARY, MONGOC_READ_PRIMARY_PREFERRED,
-                                                  MONGOC_READ_SECONDARY, MONGOC_READ_SECONDARY_PREFERRED,
-                                                  MONGOC_READ_NEAREST};
-      const char *s = BSON_ITER_HOLDS_UTF8 (it) ? bson_iter_utf8 (it, NULL) : NULL;
-      size_t i;
-      for (i = 0; s && i < 5; i++) {
-         if (strcasecmp (s, modes[i]) == 0) {
-            break;
-         }
-      }
-      if (!s || i == 5) {
-         return bad_value (error, def, it,
-                           "one of \"primary\", \"primaryPreferred\", \"secondary\", \"secondaryPreferred\", \"nearest\"");
-      }
-      /* the mode only: tags and maxStalenessSeconds given before it stay */
-      mongoc_read_prefs_t *rp = mongoc_read_prefs_copy (mongoc_uri_get_read_prefs_t (o->uri));
-      mongoc_read_prefs_set_mode (rp, values[i]);
-      mongoc_uri_set_read_prefs_t (o->uri, rp);
-      mongoc_uri_set_option_as_utf8 (o->uri, MONGOC_URI_READPREFERENCE, s);
-      mongoc_read_prefs_destroy (rp);
-   } else if (strcasecmp (def->name, "w") == 0 || strcasecmp (def->name, "journal") == 0) {
-      mongoc_write_concern_t *wc = mongoc_write_concern_copy (mongoc_uri_get_write_concern (o->uri));
-      if (strcasecmp (def->name, "journal") == 0) {
-         if (!BSON_ITER_HOLDS_BOOL (it)) {
-            mongoc_write_concern_destroy (wc);
-            return bad_value (error, def, it, "true or false");
-         }
-         mongoc_write_concern_set_journal (wc, bson_iter_bool (it));
-         mongoc_uri_set_option_as_bool (o->uri, MONGOC_URI_JOURNAL, bson_iter_bool (it));
-      } else if (get_int (it, &v) && v >= 0 && v <= INT32_MAX) {
-         mongoc_write_concern_set_w (wc, (int32_t) v);
-         set_uri_w (o->uri, (int32_t) v, NULL);
-      } else if (BSON_ITER_HOLDS_UTF8 (it) && strcasecmp (bson_iter_utf8 (it, NULL), "majority") == 0) {
-         mongoc_write_concern_set_w (wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
-         set_uri_w (o->uri, 0, "majority");
-      } else if (BSON_ITER_HOLDS_UTF8 (it) && bson_iter_utf8 (it, NULL)[0]) {
-         mongoc_write_concern_set_wtag (wc, bson_iter_utf8 (it, NULL));
-         set_uri_w (o->uri, 0, bson_iter_utf8 (it, NULL));
-      } else {
-         mongoc_write_concern_destroy (wc);
-         return bad_value (error, def, it, "a number of servers (0 or more), \"majority\" or a tag set name");
-      }
-      mongoc_uri_set_write_concern (o->uri, wc);
-      mongoc_write_concern_destroy (wc);
-   }
-   return 0;
-}
-
 /* A connection string option of libmongoc's that the table above does not list (socketCheckIntervalMS,
  * serverSelectionTryOnce, srvServiceName, ...): as an option it works as it does in the string. */
 static int
@@ -492,21 +160,18 @@ apply_other_uri_option (mg_options *o, const char *name, const bson_iter_t *it, 
    bool ok;
    if (mongoc_uri_option_is_bool (name)) {
       if (!BSON_ITER_HOLDS_BOOL (it)) {
-         const opt_def def = {name, NULL, OPT_BOOL, 0, 1, 0};
-         return bad_value (error, &def, it, "true or false");
+         return mg_option_bad_value (error, name, it, "true or false");
       }
       ok = mongoc_uri_set_option_as_bool (o->uri, name, bson_iter_bool (it));
    } else if (mongoc_uri_option_is_int32 (name)) {
-      if (!get_int (it, &v) || v < INT32_MIN || v > INT32_MAX) {
-         const opt_def def = {name, NULL, OPT_INT, INT32_MIN, INT32_MAX, 0};
-         return bad_value (error, &def, it, "an integer");
+      if (!mg_option_get_int (it, &v) || v < INT32_MIN || v > INT32_MAX) {
+         return mg_option_bad_value (error, name, it, "an integer");
       }
       ok = mongoc_uri_option_is_int64 (name) ? mongoc_uri_set_option_as_int64 (o->uri, name, v)
                                              : mongoc_uri_set_option_as_int32 (o->uri, name, (int32_t) v);
    } else if (mongoc_uri_option_is_utf8 (name)) {
       if (!BSON_ITER_HOLDS_UTF8 (it)) {
-         const opt_def def = {name, NULL, OPT_STRING, 0, 0, 0};
-         return bad_value (error, &def, it, "a string");
+         return mg_option_bad_value (error, name, it, "a string");
       }
       ok = mongoc_uri_set_option_as_utf8 (o->uri, name, bson_iter_utf8 (it, NULL));
    } else {
@@ -529,7 +194,7 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
    case OPT_OWN_BOOL:
    case OPT_BOOL:
       if (!BSON_ITER_HOLDS_BOOL (it)) {
-         return bad_value (error, def, it, "true or false");
+         return mg_option_bad_value (error, def->name, it, "true or false");
       }
       if (def->type == OPT_OWN_BOOL) {
          *(int *) ((char *) o + def->field) = bson_iter_bool (it) ? 1 : 0;
@@ -541,8 +206,8 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
    case OPT_INT:
       bson_snprintf (accepted, sizeof accepted, "an integer from %lld to %lld", (long long) def->min,
                      (long long) def->max);
-      if (!get_int (it, &v) || v < def->min || v > def->max) {
-         return bad_value (error, def, it, accepted);
+      if (!mg_option_get_int (it, &v) || v < def->min || v > def->max) {
+         return mg_option_bad_value (error, def->name, it, accepted);
       }
       if (def->type == OPT_OWN_INT) {
          *(int32_t *) ((char *) o + def->field) = (int32_t) v;
@@ -554,7 +219,7 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
    case OPT_OWN_STRING:
    case OPT_STRING:
       if (!BSON_ITER_HOLDS_UTF8 (it)) {
-         return bad_value (error, def, it, "a string");
+         return mg_option_bad_value (error, def->name, it, "a string");
       }
       if (strcasecmp (def->name, "dbName") == 0) {
          bson_free (o->db_name);
@@ -577,7 +242,7 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
             m++;
          }
          if (m == 7) {
-            return bad_value (error, def, it,
+            return mg_option_bad_value (error, def->name, it,
                               "one of \"SCRAM-SHA-1\", \"SCRAM-SHA-256\", \"PLAIN\", \"MONGODB-X509\", \"GSSAPI\", "
                               "\"MONGODB-AWS\", \"MONGODB-OIDC\"");
          }
@@ -585,7 +250,7 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
       } else if (strcasecmp (def->name, "compressors") == 0) {
          /* not a plain string option to libmongoc: its own setter checks each name */
          if (!mongoc_uri_set_compressors (o->uri, bson_iter_utf8 (it, NULL))) {
-            return bad_value (error, def, it, "a comma-separated list of \"snappy\", \"zlib\", \"zstd\"");
+            return mg_option_bad_value (error, def->name, it, "a comma-separated list of \"snappy\", \"zlib\", \"zstd\"");
          }
       } else if (strcasecmp (def->name, "readConcernLevel") == 0) {
          mongoc_read_concern_t *rc = mongoc_read_concern_new ();
@@ -600,117 +265,8 @@ apply_option (mg_options *o, const char *name, const bson_iter_t *it, bool *set_
       return 0;
    case OPT_SPECIAL:
    default:
-      return apply_special (o, def, it, error);
+      return mg_option_apply_special (o, def->name, it, error);
    }
-}
-
-/* The password of "scheme://user:password@host" as written (percent-decoded), or NULL. */
-static char *
-uri_text_password (const char *uri)
-{
-   const char *user = strstr (uri, "://");
-   const char *end, *colon, *at = NULL;
-   if (!user) {
-      return NULL;
-   }
-   user += 3;
-   end = user + strcspn (user, "/?#");
-   for (const char *p = user; p < end; p++) {
-      if (*p == '@') {
-         at = p;
-      }
-   }
-   colon = at ? memchr (user, ':', (size_t) (at - user)) : NULL;
-   if (!colon || colon + 1 >= at) {
-      return NULL;
-   }
-   {
-      char *raw = bson_strndup (colon + 1, (size_t) (at - colon - 1));
-      char *dec = bson_malloc0 (strlen (raw) + 1), *d = dec;
-      for (const char *s = raw; *s; s++) {
-         if (s[0] == '%' && isxdigit ((unsigned char) s[1]) && isxdigit ((unsigned char) s[2])) {
-            char hex[3] = {s[1], s[2], 0};
-            *d++ = (char) strtol (hex, NULL, 16);
-            s += 2;
-         } else {
-            *d++ = *s;
-         }
-      }
-      bson_free (raw);
-      return dec;
-   }
-}
-
-/* More than one "@" before the host: a user name or password with an unescaped "@". libmongoc would
- * split at the first one and take the rest of the password for a host name (shown in messages and in
- * the server-selection reason), so the string is refused without quoting any of it. */
-static bool
-has_unescaped_at_in_userinfo (const char *uri)
-{
-   const char *user = strstr (uri, "://");
-   int ats = 0;
-   if (!user) {
-      return false;
-   }
-   user += 3;
-   for (const char *p = user, *end = user + strcspn (user, "/?#"); p < end; p++) {
-      ats += *p == '@';
-   }
-   return ats > 1;
-}
-
-/* Copies the connection string without mgconn's own options, turning family/keepAlive/minPoolSize
- * into entries of `extra` so that they are checked like options. */
-static char *
-strip_uri_options (mg_options *o, const char *uri, bson_t *extra)
-{
-   const char *q = strchr (uri, '?');
-   mg_strbuf_t *out;
-   const char *p;
-   bool first = true;
-   if (!q) {
-      return bson_strdup (uri);
-   }
-   out = mg_strbuf_new (NULL);
-   mg_strbuf_append_printf (out, "%.*s", (int) (q - uri + 1), uri);
-   p = q + 1;
-   while (*p) {
-      size_t len = strcspn (p, "&;");
-      const char *eq = memchr (p, '=', len);
-      size_t klen = eq ? (size_t) (eq - p) : len;
-      bool own = false;
-      if (len > 0 && is_stripped_uri_option (p, klen, &own)) {
-         char *key = bson_strndup (p, klen);
-         if (own) {
-            warn (o, "Option \"%s\" in the connection string is ignored: it is an mgconn option, not a MongoDB "
-                     "connection string option; pass it in the options instead", key);
-         } else {
-            char *val = eq ? bson_strndup (eq + 1, len - klen - 1) : bson_strdup ("");
-            char *endp;
-            long long n = strtoll (val, &endp, 10);
-            if (*val && !*endp) {
-               BSON_APPEND_INT64 (extra, key, n);
-            } else if (strcasecmp (val, "true") == 0 || strcasecmp (val, "false") == 0) {
-               BSON_APPEND_BOOL (extra, key, strcasecmp (val, "true") == 0);
-            } else {
-               BSON_APPEND_UTF8 (extra, key, val);
-            }
-            bson_free (val);
-         }
-         bson_free (key);
-      } else if (len > 0) {
-         mg_strbuf_append_printf (out, "%s%.*s", first ? "" : "&", (int) len, p);
-         first = false;
-      }
-      p += len;
-      if (*p) {
-         p++;
-      }
-   }
-   if (first) { /* nothing left: drop the '?' */
-      out->str[--out->len] = '\0';
-   }
-   return mg_strbuf_free (out, false);
 }
 
 static void
@@ -751,17 +307,17 @@ mg_options_parse (mg_options *o, const char *uri, const bson_t *opts, mgconn_err
    o->buffer_timeout_ms = o->max_open_cursors = -1;
    o->warnings = mg_strbuf_new (NULL);
    o->uri_text = bson_strdup (uri);
-   o->password = uri_text_password (uri);
+   o->password = mg_uri_text_password (uri);
    o->uri_redacted = mg_redact (uri);
 
-   if (has_unescaped_at_in_userinfo (uri)) {
+   if (mg_uri_text_has_unescaped_at (uri)) {
       rc = mg_fail (error, MGCONN_ERR_OPTION,
                     "Invalid connection string: the user name or password contains an unescaped \"@\"; "
                     "percent-encode the user name and password (\"@\" becomes %%40, as every reserved "
                     "character becomes %%XX)");
       goto done;
    }
-   stripped = strip_uri_options (o, uri, &extra);
+   stripped = mg_uri_text_strip_options (o, uri, &extra);
    /* libmongoc's complaints about the string become this connection's warnings (shown once it
     * opens) or are already in the error below: they do not go to every runtime's log. */
    mg_log_capture_begin (o->warnings);

@@ -5,6 +5,7 @@
  * ("What survives an outage"); each kind names its rule in its mg_op_kind.
  */
 #include "connection.h"
+#include "doc_keys.h"
 #include "ops.h"
 
 #include <string.h>

@@ -13,6 +13,7 @@
  */
 #include "session.h"
 
+#include "doc_keys.h"
 #include "ops.h"
 
 #include <string.h>
