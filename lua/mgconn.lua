@@ -265,14 +265,16 @@ function Op:await()
 end
 
 --- Blocks (dispatching meanwhile) until done or `timeout` seconds; returns result, or nil, err.
+-- It sleeps until the runtime's fd says there is work (every completion, event and later() callback
+-- makes it readable) or the deadline passes: once per completion, however long the operation takes.
 function Op:wait(timeout)
   local deadline = timeout and core.now() + timeout * 1000
   while not self._done do
     M.poll()
     if self._done then break end
-    local left = deadline and deadline - core.now() or 100
-    if left <= 0 then break end
-    core.wait(math.min(100, math.ceil(left)))
+    local left = deadline and deadline - core.now()
+    if left and left <= 0 then break end
+    core.wait(left and math.ceil(left) or -1)
   end
   if not self._done then
     return nil, make_error("Timeout", string.format("op:wait(%s): the operation did not finish in time; it goes on",

@@ -51,6 +51,35 @@ describe("mgconn for Lua", function()
     conn:close(true):wait(5)
   end)
 
+  it("sleeps once in a blocking op:wait(), however long the operation takes", function()
+    local f = io.open("/proc/thread-self/status")
+    if not f then return pending("needs Linux's /proc for the thread's context switches") end
+    f:close()
+    local function sleeps()
+      local status = io.open("/proc/thread-self/status")
+      local text = status:read("*a")
+      status:close()
+      return tonumber(text:match("\nvoluntary_ctxt_switches:%s*(%d+)"))
+    end
+    local before = mgconn.get("bufferTimeoutMS")
+    mgconn.set("bufferTimeoutMS", 1500)
+    local conn = mgconn.createConnection() -- never opened: the op waits out its buffer deadline
+    for _, timeout in ipairs({ 30, false }) do
+      local op = conn:collection("users"):findOne({})
+      local s0, t0 = sleeps(), mgconn.now()
+      local doc, err
+      if timeout then doc, err = op:wait(timeout) else doc, err = op:wait() end
+      assert.is_nil(doc)
+      assert.are.equal("BufferTimeout", err.category)
+      assert.is_true(mgconn.now() - t0 >= 1400)
+      -- one sleep until the failure's delivery, give or take a preemption (a wait woken every
+      -- 100 ms slept 15 times here)
+      assert.is_true(sleeps() - s0 <= 3, "slept " .. (sleeps() - s0) .. " times")
+    end
+    mgconn.set("bufferTimeoutMS", before)
+    conn:close(true):wait(5)
+  end)
+
   it("reports an initial failure as ServerSelection with reason.servers (wait style)", function()
     local port = H.closed_port()
     local conn = mgconn.createConnection("mongodb://127.0.0.1:" .. port .. "/x", { serverSelectionTimeoutMS = 500 })

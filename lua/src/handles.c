@@ -7,6 +7,7 @@
  */
 #include "lmgconn.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -292,11 +293,13 @@ op_wait (lua_State *L)
          break;
       }
       clock_gettime (CLOCK_MONOTONIC, &now);
-      left = timeout < 0 ? 100 : timeout * 1000 - ((now.tv_sec - t0.tv_sec) * 1e3 + (now.tv_nsec - t0.tv_nsec) / 1e6);
-      if (left <= 0) {
+      left = timeout < 0 ? -1 : timeout * 1000 - ((now.tv_sec - t0.tv_sec) * 1e3 + (now.tv_nsec - t0.tv_nsec) / 1e6);
+      if (timeout >= 0 && left <= 0) {
          break;
       }
-      poll (&p, 1, left > 100 ? 100 : (int) left + 1);
+      /* until the fd says there is work (the completion makes it readable) or the deadline: one
+       * sleep, not one per slice */
+      poll (&p, 1, timeout < 0 ? -1 : left >= INT_MAX ? INT_MAX : (int) left + 1);
    }
    lua_pushinteger (L, mgconn_op_status (o->op));
    return 1;
@@ -874,13 +877,15 @@ core_poll (lua_State *L)
    return 1;
 }
 
-/* core.wait(ms): blocks until poll() has work or `ms` pass (for scripts and tests; a game calls
- * poll() once per frame instead). Returns true when there is work. */
+/* core.wait(ms): blocks until poll() has work or `ms` pass, a negative `ms` for no limit (for
+ * scripts and tests; a game calls poll() once per frame instead). Returns true when there is work;
+ * a signal ends the wait early (false), so that the interpreter's own handler gets to run. */
 static int
 core_wait (lua_State *L)
 {
    struct pollfd p = {mgconn_runtime_fd (lm_runtime (L)), POLLIN, 0};
-   lua_pushboolean (L, poll (&p, 1, (int) luaL_optinteger (L, 1, 0)) > 0);
+   lua_Integer ms = luaL_optinteger (L, 1, 0);
+   lua_pushboolean (L, poll (&p, 1, ms < 0 ? -1 : ms > INT_MAX ? INT_MAX : (int) ms) > 0);
    return 1;
 }
 
