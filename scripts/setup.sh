@@ -29,6 +29,7 @@ debian_packages=(
   libffi-dev abigail-tools valgrind
   clang-14 libclang-rt-14-dev openssl
   libmongoc-dev libbson-dev # lua-mongo, the Lua benchmark peer, builds on Debian's driver (mgconn does not)
+  linux-perf # the benchmark's profiles of the Lua tasks that miss their targets
 )
 
 say() { echo "setup: $*"; }

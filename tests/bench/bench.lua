@@ -11,6 +11,21 @@ local core = require "mgconn.core"
 local mongo = require "mongo"
 local uri, dir, n, repeat_, large_count = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5] or 10)
 
+-- Profiling (tests/bench/lua_profile.py): MGCONN_BENCH_PROFILE="TASK=CLIENT" (CLIENT: mgconn or lm) runs that
+-- task alone, through that client alone, and turns perf on through its control fifos
+-- (MGCONN_BENCH_PERF_CTL, MGCONN_BENCH_PERF_ACK) around the measured body only, so that neither the set-up
+-- nor the other client is in the profile.
+local profile_task, profile_client = (os.getenv("MGCONN_BENCH_PROFILE") or ""):match("^(.+)=(%w+)$")
+local function perf(command)
+  if not profile_task then return end
+  local ctl = assert(io.open(assert(os.getenv("MGCONN_BENCH_PERF_CTL")), "w"))
+  ctl:write(command, "\n")
+  ctl:close()
+  local ack = assert(io.open(assert(os.getenv("MGCONN_BENCH_PERF_ACK")), "r"))
+  ack:read("l")
+  ack:close()
+end
+
 local function read(name)
   local f = assert(io.open(dir .. "/" .. name))
   local text = f:read("a")
@@ -34,6 +49,9 @@ local function median(t)
 end
 
 local CLIENTS = { { key = "mgconn", name = "mgconn (Lua)" }, { key = "lm", name = "lua-mongo" } }
+if profile_client then
+  CLIENTS = { CLIENTS[profile_client == "mgconn" and 1 or 2] }
+end
 
 -- Where the CPU goes (Linux's /proc, read outside the clock): the host thread's own CPU time, and the
 -- context switches of every thread of the process (mgconn's workers included).
@@ -60,11 +78,13 @@ end
 
 -- bodies: {mgconn = fn, lm = fn}; setup runs before every iteration, outside the clock.
 local function run(task, ops, bytes, bodies, setup)
+  if profile_task and task ~= profile_task then return end
   local walls, cpus, hosts, switches = { mgconn = {}, lm = {} }, { mgconn = {}, lm = {} }, { mgconn = {}, lm = {} },
     { mgconn = {}, lm = {} }
   for r = 1, repeat_ do
     for _, c in ipairs(CLIENTS) do
       if setup then setup() end
+      perf("enable")
       local s0 = context_switches()
       local w0, c0 = mgconn.now(), os.clock()
       local h0 = host_thread_seconds()
@@ -72,6 +92,7 @@ local function run(task, ops, bytes, bodies, setup)
       local h1 = host_thread_seconds()
       walls[c.key][r], cpus[c.key][r] = (mgconn.now() - w0) / 1000, os.clock() - c0
       hosts[c.key][r], switches[c.key][r] = h1 - h0, context_switches() - s0
+      perf("disable")
     end
   end
   for _, c in ipairs(CLIENTS) do

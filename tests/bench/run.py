@@ -8,8 +8,10 @@ writes into docs/. The documents measured are the DriverBench ones in tests/benc
 (their origin and licence: tests/bench/data/README.md); --data names another folder of them.
 Each row pairs an mgconn client with its peer (PyMongo 4, Mongoose 9, or libmongoc used directly
 from C) doing the same task; ratios are mgconn / peer. Client CPU per operation is the client
-process's own user+system time, so the shared server's cost is left out. --smoke runs every task
-with tiny counts (the test suite does, so the benchmark never rots).
+process's own user+system time, so the shared server's cost is left out. Each Lua task that misses
+its target against lua-mongo is then profiled through both clients with perf (tests/bench/lua_profile.py)
+and the report says where mgconn's extra CPU goes. --smoke runs every task with tiny counts (the test
+suite does, so the benchmark never rots) and profiles one.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
+import lua_profile  # noqa: E402
 import tasks_python  # noqa: E402
 from mgconn.ferretdb import FerretDB  # noqa: E402
 from postgres import LocalPostgres  # noqa: E402
@@ -105,11 +108,40 @@ def check_targets(rows: List[Dict[str, Any]], stall: List[Dict[str, Any]]) -> Li
     return lines
 
 
+def missed_lua_tasks(rows: List[Dict[str, Any]]) -> List[str]:
+    """The Lua tasks whose client CPU misses its target against lua-mongo, worst first."""
+    missed = []
+    for field, tasks, op, bound, clients, peer in TARGETS.values():
+        if clients != ["mgconn (Lua)"] or field != "cpu_ratio":
+            continue
+        missed += [(row["cpu_ratio"], row["task"]) for row in rows if row["client"] in clients
+                   and row["peer"] == peer and row["task"] in tasks and row["cpu_ratio"] is not None
+                   and row["cpu_ratio"] > bound]
+    return [task for _, task in sorted(missed, reverse=True)]
+
+
+def profile_lua(cmd: List[str], env: Dict[str, str], tasks: List[str]) -> Dict[str, Any]:
+    """perf profiles of TASKS through both Lua clients, or why there are none."""
+    why = lua_profile.unavailable()
+    if why:
+        return {"unavailable": why, "tasks": tasks}
+    profiles = {}
+    for task in tasks:
+        profiles[task] = {"mgconn": lua_profile.profile(cmd, env, task, "mgconn"),
+                          "lm": lua_profile.profile(cmd, env, task, "lm")}
+        print(f"bench: profiled {task}", flush=True)
+    return {"tasks": tasks, "profiles": profiles}
+
+
 def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[str, Any]],
-                 stall: List[Dict[str, Any]], targets: List[str], meta: Dict[str, Any]) -> None:
+                 stall: List[Dict[str, Any]], targets: List[str], meta: Dict[str, Any],
+                 profiles: Optional[Dict[str, Any]] = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "benchmarks.json").write_text(json.dumps({"meta": meta, "results": results, "stall": stall},
-                                                        indent=1, default=str))
+    profiles = profiles or {}
+    saved = {task: {client: lua_profile.as_json(p) for client, p in pair.items()}
+             for task, pair in profiles.get("profiles", {}).items()}
+    (out_dir / "benchmarks.json").write_text(json.dumps({"meta": meta, "results": results, "stall": stall,
+                                                         "profiles": saved}, indent=1, default=str))
     md = ["# Benchmarks", "",
           f"Measured by `scripts/bench.sh` (`tests/bench/run.py`) on {meta['when']}: {meta['machine']}; FerretDB "
           f"{meta['ferretdb']} ({meta['backend']}) on loopback, shared by every client; load average at the start "
@@ -147,6 +179,21 @@ def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[s
             host = r["host_thread_cpu_seconds"] / r["ops"] * 1e6
             md.append(f"| {r['task']} | {r['client']} | {r['cpu_us_per_op']:.1f} | {host:.1f} | "
                       f"{max(0.0, r['cpu_us_per_op'] - host):.1f} | {r['context_switches'] / r['ops']:.2f} |")
+    if profiles.get("tasks"):
+        md += ["", "### Where the rest goes", "",
+               "For each Lua task that misses its target here, a profile of the same task through each client "
+               "(`perf record` on the process's CPU clock, one sample per "
+               f"{lua_profile.PERIOD_NS // 1000} µs of CPU on any thread, switched on around the measured loop "
+               "only; tests/bench/lua_profile.py), charged to the thread and the component the sample fell in. "
+               "mgconn's Lua module has libmgconn, libmongoc and libbson linked in, and its rows split them by "
+               "symbol; lua-mongo uses the system's libmongoc 1.x. Sampling adds its own cost (the profiled totals "
+               "are next to getrusage's for the same runs), most of it at context switches, where perf stops "
+               "and restarts its timer: it weighs more on mgconn's scheduler rows, which hold the cost of "
+               "handing each operation to a worker and back, than on lua-mongo's.", ""]
+        if profiles.get("unavailable"):
+            md += [f"Not profiled in this run ({', '.join(profiles['tasks'])}): {profiles['unavailable']}.", ""]
+        for task, pair in profiles.get("profiles", {}).items():
+            md += lua_profile.report(task, pair["mgconn"], pair["lm"])
     if stall:
         md += ["", "Host stall: a 60 Hz loop issuing one find_one per frame while the server is killed at 1/3 and "
                "restarted at 2/3 of the run; time spent inside the client's calls per frame (mgconn: the find_one call and "
@@ -210,7 +257,8 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--large", type=int, default=None, help="large documents in the bulk insert (default 10; smoke 0)")
     p.add_argument("--build", default=str(ROOT / "build"))
-    p.add_argument("--skip", default="", help="comma-separated: codec,ops,lua,node,stall")
+    p.add_argument("--skip", default="", help="comma-separated: codec,ops,lua,profile,node,stall (profile: the "
+                   "perf profiles of the Lua tasks that miss their targets)")
     p.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite",
                    help="FerretDB's storage: sqlite (default) or postgresql, a scratch cluster of the system's "
                         "PostgreSQL started for the run (tests/bench/postgres.py), whose indexed _id lookups let "
@@ -228,6 +276,7 @@ def main() -> int:
     data = a.data
     results: List[Dict[str, Any]] = []
     stall: List[Dict[str, Any]] = []
+    profiles: Dict[str, Any] = {}
     load_at_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     with contextlib.ExitStack() as stack:
         backend_args = None
@@ -251,8 +300,18 @@ def main() -> int:
         if "lua" not in skip:  # the lua-mongo peer, built once from its archive (scripts/bench.sh does too)
             subprocess.run(["bash", str(HERE / "peers" / "lua-mongo" / "build.sh"), str(build / "peers" / "lua-mongo")],
                            check=True, timeout=900)
-        step("lua", lambda: external(["lua5.4", str(HERE / "bench.lua"), *args], lua_env)
-             + external([str(build / "tests" / "bench" / "libmongoc_bench"), *args]))
+        lua_cmd = ["lua5.4", str(HERE / "bench.lua"), *args]
+        step("lua", lambda: external(lua_cmd, lua_env) + external([str(build / "tests" / "bench" / "libmongoc_bench"),
+                                                                   *args]))
+        if "lua" not in skip and "profile" not in skip:
+            # smoke profiles one task whatever its ratio, so that the profiling never rots, with enough
+            # operations for every component to be sampled
+            lua_rows = pair_rows([derive(dict(r)) for r in results if r.get("client") in ("mgconn (Lua)", "lua-mongo")])
+            if a.smoke:
+                profiles = profile_lua(["lua5.4", str(HERE / "bench.lua"), server.uri, data, "300", "1", "0"], lua_env,
+                                       ["insert_one small"])
+            else:
+                profiles = profile_lua(lua_cmd, lua_env, missed_lua_tasks(lua_rows))
         step("node", lambda: external(["node", str(HERE / "node" / "bench.js"), *args], cwd=HERE / "node"))
         if "stall" not in skip:
             stall = tasks_python.stall_task(server, 1.5 if a.smoke else 6.0)
@@ -264,7 +323,7 @@ def main() -> int:
             "machine": machine(), "load": load_at_start, "ferretdb": "v1.24.2",
             "backend": {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[a.backend], "smoke": a.smoke}
     meta["plots"] = plots(out, rows, meta)
-    write_report(out, results, rows, stall, targets, meta)
+    write_report(out, results, rows, stall, targets, meta, profiles)
     print((out / "benchmarks.md").read_text())
     return 0
 

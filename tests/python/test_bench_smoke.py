@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,24 @@ def test_benchmark_smoke_run_measures_every_peer(tmp_path):
     assert "| find_one by _id | mgconn (sync) | pymongo |" in table and "Targets" in table
     for task in ("find_one by _id", "insert_one small", "find all tweets", "insert_many small"):
         assert f"| {task} | mgconn (Lua) | lua-mongo |" in table, table
+    # the smoke run profiles one Lua task through both clients, where perf can sample this machine
+    assert "### Where the rest goes" in table, table
+    perf_works = shutil.which("perf") and subprocess.run(["perf", "stat", "-e", "task-clock", "true"],
+                                                         capture_output=True).returncode == 0
+    if not perf_works:
+        assert "Not profiled in this run (insert_one small)" in table, table
+        return
+    profiled = data["profiles"]["insert_one small"]
+    for client, name in (("mgconn", "mgconn (Lua)"), ("lm", "lua-mongo")):
+        assert profiled[client]["client"] == name
+        # samples were taken and charged to components, most of them on the benchmark's threads
+        assert sum(profiled[client]["components"].values()) > 0.3 * profiled[client]["cpu_us_per_op"], profiled
+    def share(client, thread):
+        return sum(v for k, v in profiled[client]["components"].items() if k.startswith(thread + ": "))
+    # mgconn's workers do the sending; lua-mongo does it all on the host thread
+    assert share("mgconn", "other") > 0.2 * share("mgconn", "host"), profiled
+    assert share("lm", "other") < 0.1 * share("lm", "host"), profiled
+    assert "| kernel: poll |" in table and "#### insert_one small" in table, table
 
 
 def test_benchmark_smoke_run_never_writes_over_the_published_results():
