@@ -172,7 +172,7 @@ def report(task: str, ours: Dict[str, Any], theirs: Dict[str, Any], top: int = 6
         if max(h + o, t) < 0.1:
             continue
         lines.append(f"| {name} | {h:.1f} | {o:.1f} | {t:.1f} | {h + o - t:+.1f} |")
-    lines += ["", f"Of these, in the scheduler putting threads to sleep and waking them (any system call): mgconn "
+    lines += ["", f"Of the kernel rows, in the scheduler putting threads to sleep and waking them (any system call): mgconn "
               f"{ours['switching']['host']:.1f} on the host thread and {ours['switching']['other']:.1f} on the others, "
               f"lua-mongo {sum(theirs['switching'].values()):.1f}."]
     lines += ["", f"mgconn's {top} costliest functions (µs/op, thread): " + "; ".join(

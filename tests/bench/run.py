@@ -181,19 +181,30 @@ def write_report(out_dir: Path, results: List[Dict[str, Any]], rows: List[Dict[s
                       f"{max(0.0, r['cpu_us_per_op'] - host):.1f} | {r['context_switches'] / r['ops']:.2f} |")
     if profiles.get("tasks"):
         md += ["", "### Where the rest goes", "",
-               "For each Lua task that misses its target here, a profile of the same task through each client "
-               "(`perf record` on the process's CPU clock, one sample per "
-               f"{lua_profile.PERIOD_NS // 1000} µs of CPU on any thread, switched on around the measured loop "
-               "only; tests/bench/lua_profile.py), charged to the thread and the component the sample fell in. "
-               "mgconn's Lua module has libmgconn, libmongoc and libbson linked in, and its rows split them by "
-               "symbol; lua-mongo uses the system's libmongoc 1.x. Sampling adds its own cost (the profiled totals "
-               "are next to getrusage's for the same runs), most of it at context switches, where perf stops "
-               "and restarts its timer: it weighs more on mgconn's scheduler rows, which hold the cost of "
-               "handing each operation to a worker and back, than on lua-mongo's.", ""]
+               "What mgconn's Lua client spends beyond lua-mongo's, and on what. For each Lua task that misses "
+               "its target in the table above (a smoke run: insert_one small only, whatever its ratio), the same "
+               "task runs again through each client alone under `perf record` (the process's CPU clock, one "
+               f"sample per {lua_profile.PERIOD_NS // 1000} µs of CPU on any thread, switched on around the "
+               "measured loop only; tests/bench/lua_profile.py), and each sample is charged to its thread and "
+               "to the component it fell in. How to read the rows: kernel futex and eventfd, and the scheduler "
+               "line under each table (which counts samples already in the kernel rows), are the hand-off of "
+               "each operation to a worker and back, which lua-mongo, blocking its host thread, does not pay; "
+               "the Lua interpreter and mgconn's Lua module are the Lua layer (mgconn's results and promises); "
+               "the libraries below them are the work both clients do. mgconn's Lua module has libmgconn, "
+               "libmongoc and libbson linked in, and its rows split them by symbol; lua-mongo uses the "
+               "system's libmongoc 1.x and runs everything on the host thread, so it has one column. The "
+               "profiled totals include perf's own cost (getrusage for the same profiled runs is next to them), "
+               "most of it at context switches, where perf stops and restarts its timer: it weighs more on "
+               "mgconn, which switches about three times as often. A row is a count of samples times the "
+               "period, so a task with few operations (insert_many large) moves in steps of one sample, and "
+               "a task whose whole measurement is a few milliseconds (insert_many small) can come out either "
+               "way between runs.", ""]
         if profiles.get("unavailable"):
             md += [f"Not profiled in this run ({', '.join(profiles['tasks'])}): {profiles['unavailable']}.", ""]
         for task, pair in profiles.get("profiles", {}).items():
             md += lua_profile.report(task, pair["mgconn"], pair["lm"])
+    elif profiles.get("skipped"):
+        md += ["", "The missed Lua targets were not profiled in this run (`--skip profile`)."]
     if stall:
         md += ["", "Host stall: a 60 Hz loop issuing one find_one per frame while the server is killed at 1/3 and "
                "restarted at 2/3 of the run; time spent inside the client's calls per frame (mgconn: the find_one call and "
@@ -303,7 +314,9 @@ def main() -> int:
         lua_cmd = ["lua5.4", str(HERE / "bench.lua"), *args]
         step("lua", lambda: external(lua_cmd, lua_env) + external([str(build / "tests" / "bench" / "libmongoc_bench"),
                                                                    *args]))
-        if "lua" not in skip and "profile" not in skip:
+        if "lua" not in skip and "profile" in skip:
+            profiles = {"skipped": True}
+        elif "lua" not in skip:
             # smoke profiles one task whatever its ratio, so that the profiling never rots, with enough
             # operations for every component to be sampled
             lua_rows = pair_rows([derive(dict(r)) for r in results if r.get("client") in ("mgconn (Lua)", "lua-mongo")])
